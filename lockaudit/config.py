@@ -1,0 +1,366 @@
+"""Load ``[tool.lockaudit]`` from a workspace's ``pyproject.toml`` into a frozen Workspace.
+
+The schema is documented in ``docs/CONFIG.md``. Every error names ``pyproject.toml:line``: TOML
+itself does not keep line numbers, so :func:`_line_of` finds the line a key or table was
+written on by scanning the text (good enough for hand-written config, and never wrong about the
+file).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from lockaudit.errors import InputError, Location
+from lockaudit.model import Image, PackageIndex, Target, Variant, Workspace, normalize
+
+CONFIG_FILE = "pyproject.toml"
+DEFAULT_HEAVY = ("torch", "torchaudio", "torchvision", "triton", "nvidia-*")
+
+_TOP_KEYS = {
+    "registry",
+    "image-prefix",
+    "versions",
+    "common",
+    "locks",
+    "heavy",
+    "target",
+    "constraints",
+    "indexes",
+    "images",
+}
+_TARGET_KEYS = {"python", "platform", "arch", "glibc", "cuda"}
+_IMAGE_KEYS = {
+    "name",
+    "tag",
+    "dockerfile",
+    "parent",
+    "base-image",
+    "variant",
+    "requirements",
+    "target",
+    "build-args",
+    "fallback",
+    "inherits-common",
+    "context",
+}
+_FALLBACK_KEYS = {"tag", "parent", "requirements", "build-args", "target", "variant"}
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """The config text, for locating keys when reporting errors."""
+
+    path: str
+    lines: tuple[str, ...]
+
+    def line_of(self, key: str, *, after: int = 0) -> int:
+        pattern = re.compile(rf"^\s*(\[+\s*)?[\w.\"-]*\b{re.escape(key)}\b")
+        for number, text in enumerate(self.lines[after:], start=after + 1):
+            if pattern.match(text):
+                return number
+        return after or 1
+
+    def error(
+        self, message: str, key: str, *, after: int = 0, hint: str | None = None
+    ) -> InputError:
+        return InputError(Location(self.path, self.line_of(key, after=after)), message, hint=hint)
+
+
+def load_workspace(root: Path) -> Workspace:
+    """Read ``root/pyproject.toml`` and return the workspace it describes."""
+    path = root / CONFIG_FILE
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(
+            Location(CONFIG_FILE),
+            f"cannot read the workspace configuration: {e.strerror}",
+            hint="run `lockaudit init` to create one, or pass --workspace",
+        ) from e
+    try:
+        text = raw.decode("utf-8-sig")
+        data = tomllib.loads(text)
+    except UnicodeDecodeError as e:
+        raise InputError(Location(CONFIG_FILE, 1), "not a UTF-8 text file") from e
+    except tomllib.TOMLDecodeError as e:
+        line = getattr(e, "lineno", 0) or _line_from_message(str(e))
+        raise InputError(Location(CONFIG_FILE, line), f"invalid TOML: {e}") from e
+    doc = _Doc(CONFIG_FILE, tuple(text.splitlines()))
+    section = data.get("tool", {}).get("lockaudit")
+    if not isinstance(section, dict):
+        raise InputError(
+            Location(CONFIG_FILE, 1),
+            "no [tool.lockaudit] section",
+            hint="run `lockaudit init` to discover the workspace and write one",
+        )
+    return parse_config(section, root=root, doc=doc)
+
+
+def _line_from_message(message: str) -> int:
+    match = re.search(r"line (\d+)", message)
+    return int(match.group(1)) if match else 1
+
+
+def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = None) -> Workspace:
+    doc = doc or _Doc(CONFIG_FILE, ())
+    _unknown_keys(section, _TOP_KEYS, "[tool.lockaudit]", doc, "lockaudit")
+    defaults = _target(_table(section, "target", doc), Target(), doc, after=0)
+    images: list[Image] = []
+    raw_images = _list_of_tables(section, "images", doc)
+    after = doc.line_of("tool.lockaudit.images")
+    for raw in raw_images:
+        after = doc.line_of("name", after=after)
+        images.extend(_images(raw, defaults, doc, after))
+    _check_unique(images, doc)
+    images = _fill_fallback_requirements(images)
+    workspace = Workspace(
+        root=root,
+        images=tuple(images),
+        versions=_opt_str(section, "versions", doc, "versions.txt"),
+        common=_opt_str(section, "common", doc, "requirements-common.txt"),
+        constraints=tuple(_constraints(section, doc)),
+        indexes=tuple(_indexes(section, doc)),
+        registry=_str(section, "registry", doc, ""),
+        image_prefix=_str(section, "image-prefix", doc, ""),
+        locks_dir=_str(section, "locks", doc, "locks"),
+        heavy_packages=tuple(
+            n.lower() for n in _str_list(section, "heavy", doc, list(DEFAULT_HEAVY))
+        ),
+        config_location=Location(doc.path),
+    )
+    from lockaudit.graph import build_order  # graph validates parents and cycles
+
+    return replace(workspace, images=build_order(workspace))
+
+
+def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> list[Image]:
+    _unknown_keys(raw, _IMAGE_KEYS, "[[tool.lockaudit.images]]", doc, "name", after=after)
+    name = _required_str(raw, "name", doc, after)
+    tag = _required_str(raw, "tag", doc, after)
+    variant = _variant(raw, doc, after, default=Variant.CUDA if tag == "cuda" else Variant.CPU)
+    target = _target(_table(raw, "target", doc), replace(defaults, variant=variant), doc, after)
+    if variant is Variant.CPU:
+        target = replace(target, cuda=None)
+    parent = _opt_str(raw, "parent", doc, None)
+    base_image = _opt_str(raw, "base-image", doc, None)
+    if parent is None and base_image is None:
+        raise doc.error(
+            f"image {name}:{tag} has neither `parent` nor `base-image`",
+            "name",
+            after=after - 1,
+            hint="set `parent` to a workspace image key or `base-image` to the external image",
+        )
+    image = Image(
+        name=name,
+        tag=tag,
+        dockerfile=_required_str(raw, "dockerfile", doc, after),
+        parent=parent,
+        base_image=base_image if parent is None else None,
+        requirements=tuple(_str_list(raw, "requirements", doc, [])),
+        target=target,
+        build_args=_build_args(raw, doc, after),
+        inherits_common=bool(raw.get("inherits-common", True)),
+        context=_str(raw, "context", doc, "."),
+    )
+    result = [image]
+    fallback = raw.get("fallback")
+    if fallback is not None:
+        if not isinstance(fallback, dict):
+            raise doc.error("`fallback` must be a table", "fallback", after=after)
+        result.append(_fallback(image, fallback, defaults, doc, after))
+    return result
+
+
+def _fallback(
+    image: Image, raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int
+) -> Image:
+    _unknown_keys(raw, _FALLBACK_KEYS, "fallback", doc, "fallback", after=after)
+    variant = _variant(raw, doc, after, default=Variant.CPU)
+    target = _target(_table(raw, "target", doc), replace(defaults, variant=variant), doc, after)
+    if variant is Variant.CPU:
+        target = replace(target, cuda=None)
+    return Image(
+        name=image.name,
+        tag=_str(raw, "tag", doc, "cpu"),
+        dockerfile=image.dockerfile,
+        parent=_required_str(raw, "parent", doc, after),
+        base_image=None,
+        # Empty means "compute": the requirements of the ancestors the fallback no longer has.
+        requirements=tuple(_str_list(raw, "requirements", doc, [])),
+        target=target,
+        variant_of=image.key,
+        build_args=_build_args(raw, doc, after),
+        inherits_common=image.inherits_common,
+        context=image.context,
+    )
+
+
+def _fill_fallback_requirements(images: list[Image]) -> list[Image]:
+    """A CPU fallback loses the layers of its CUDA twin's ancestors: it installs them itself."""
+    by_key = {image.key: image for image in images}
+
+    def chain(key: str | None) -> list[Image]:
+        seen: list[Image] = []
+        while key is not None and key in by_key and len(seen) < len(by_key):
+            seen.append(by_key[key])
+            key = by_key[key].parent
+        return seen
+
+    filled: list[Image] = []
+    for image in images:
+        if image.variant_of is None or image.requirements:
+            filled.append(image)
+            continue
+        twin = by_key[image.variant_of]
+        kept = {req for ancestor in chain(image.parent) for req in ancestor.requirements}
+        lost = [
+            req
+            for ancestor in reversed(chain(twin.parent))
+            for req in ancestor.requirements
+            if req not in kept
+        ]
+        requirements = tuple(dict.fromkeys([*lost, *twin.requirements]))
+        filled.append(replace(image, requirements=requirements))
+    return filled
+
+
+def _check_unique(images: list[Image], doc: _Doc) -> None:
+    seen: set[str] = set()
+    for image in images:
+        if image.key in seen:
+            raise doc.error(f"image {image.key} is declared twice", image.name)
+        seen.add(image.key)
+
+
+def _constraints(section: Mapping[str, Any], doc: _Doc) -> list[tuple[Variant | None, str]]:
+    result: list[tuple[Variant | None, str]] = []
+    for raw in _list_of_tables(section, "constraints", doc):
+        after = doc.line_of("tool.lockaudit.constraints")
+        _unknown_keys(raw, {"file", "variant"}, "[[tool.lockaudit.constraints]]", doc, "file")
+        variant = _variant(raw, doc, after, default=None)
+        result.append((variant, _required_str(raw, "file", doc, after)))
+    return result
+
+
+def _indexes(section: Mapping[str, Any], doc: _Doc) -> list[PackageIndex]:
+    result: list[PackageIndex] = []
+    for raw in _list_of_tables(section, "indexes", doc):
+        after = doc.line_of("tool.lockaudit.indexes")
+        _unknown_keys(
+            raw, {"name", "url", "variant", "packages"}, "[[tool.lockaudit.indexes]]", doc, "url"
+        )
+        result.append(
+            PackageIndex(
+                name=_required_str(raw, "name", doc, after),
+                url=_required_str(raw, "url", doc, after),
+                packages=tuple(normalize(p) for p in _str_list(raw, "packages", doc, [])),
+                variant=_variant(raw, doc, after, default=None),
+            )
+        )
+    return result
+
+
+def _target(raw: Mapping[str, Any], base: Target, doc: _Doc, after: int) -> Target:
+    _unknown_keys(raw, _TARGET_KEYS, "target", doc, "target", after=after)
+    values = {key: raw[key] for key in _TARGET_KEYS if key in raw}
+    for key, value in values.items():
+        if not isinstance(value, str):
+            raise doc.error(
+                f"target.{key} must be a string, not {type(value).__name__}", key, after=after
+            )
+    python = values.get("python", base.python)
+    if not re.fullmatch(r"\d+\.\d+\.\d+", python):
+        raise doc.error(
+            f"target.python must be a full version like 3.11.7, not {python!r}",
+            "python",
+            after=after,
+            hint="Requires-Python checks need the patch version",
+        )
+    return replace(
+        base,
+        python=python,
+        system=values.get("platform", base.system),
+        arch=values.get("arch", base.arch),
+        glibc=values.get("glibc", base.glibc),
+        cuda=values.get("cuda", base.cuda),
+    )
+
+
+def _variant(raw: Mapping[str, Any], doc: _Doc, after: int, *, default: Variant | None) -> Any:
+    value = raw.get("variant")
+    if value is None:
+        return default
+    try:
+        return Variant(value)
+    except ValueError:
+        raise doc.error(
+            f"variant must be 'cuda' or 'cpu', not {value!r}", "variant", after=after
+        ) from None
+
+
+def _build_args(raw: Mapping[str, Any], doc: _Doc, after: int) -> tuple[tuple[str, str], ...]:
+    args = _table(raw, "build-args", doc, after=after)
+    for key, value in args.items():
+        if not isinstance(value, str):
+            raise doc.error(f"build-args.{key} must be a string", "build-args", after=after)
+    return tuple(sorted(args.items()))
+
+
+def _table(raw: Mapping[str, Any], key: str, doc: _Doc, *, after: int = 0) -> Mapping[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise doc.error(f"`{key}` must be a table, not {type(value).__name__}", key, after=after)
+    return value
+
+
+def _list_of_tables(raw: Mapping[str, Any], key: str, doc: _Doc) -> list[Mapping[str, Any]]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise doc.error(f"`{key}` must be an array of tables ([[tool.lockaudit.{key}]])", key)
+    return value
+
+
+def _str(raw: Mapping[str, Any], key: str, doc: _Doc, default: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise doc.error(f"`{key}` must be a string, not {type(value).__name__}", key)
+    return value
+
+
+def _opt_str(raw: Mapping[str, Any], key: str, doc: _Doc, default: str | None) -> str | None:
+    value = raw.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise doc.error(f"`{key}` must be a string, not {type(value).__name__}", key)
+    return value or None
+
+
+def _required_str(raw: Mapping[str, Any], key: str, doc: _Doc, after: int) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise doc.error(f"`{key}` is required and must be a non-empty string", key, after=after)
+    return value
+
+
+def _str_list(raw: Mapping[str, Any], key: str, doc: _Doc, default: list[str]) -> list[str]:
+    value = raw.get(key, default)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise doc.error(f"`{key}` must be a list of strings", key)
+    return value
+
+
+def _unknown_keys(
+    raw: Mapping[str, Any], allowed: set[str], where: str, doc: _Doc, anchor: str, *, after: int = 0
+) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise doc.error(
+            f"unknown key {unknown[0]!r} in {where}",
+            unknown[0],
+            after=after,
+            hint="allowed: " + ", ".join(sorted(allowed)),
+        )

@@ -1,0 +1,1 @@
+"""Package index access: the one place lockaudit gets package metadata (see ``types``)."""

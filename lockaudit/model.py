@@ -1,0 +1,183 @@
+"""The workspace model: one frozen, typed picture of a repository of Docker images.
+
+Everything downstream (rules, resolver, build planner, reports) reads these values and never
+re-parses configuration. ``lockaudit.config`` builds a :class:`Workspace` from
+``[tool.lockaudit]``; ``lockaudit.discover`` proposes one for a repository that has none.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from lockaudit.errors import Location
+
+
+class Variant(StrEnum):
+    """The accelerator an image is built for."""
+
+    CUDA = "cuda"
+    CPU = "cpu"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The environment an image's Python packages are installed into: never the host's.
+
+    ``python`` is the full interpreter version (``3.11.7``): a package with
+    ``Requires-Python >=3.11.5`` is usable on 3.11.7 but not on 3.11.0.
+    """
+
+    python: str = "3.11.7"
+    implementation: str = "cp"
+    system: str = "linux"
+    arch: str = "x86_64"
+    glibc: str = "2.35"
+    variant: Variant = Variant.CPU
+    cuda: str | None = None  # "12.1" for a CUDA image, read from config or the base image tag
+
+    @property
+    def python_short(self) -> str:
+        major, minor, *_ = self.python.split(".")
+        return f"{major}.{minor}"
+
+    def marker_environment(self) -> dict[str, str]:
+        """PEP 508 marker variables of the target (``packaging.markers`` keys)."""
+        short = self.python_short
+        cpython = self.implementation == "cp"
+        return {
+            "implementation_name": "cpython" if cpython else self.implementation,
+            "implementation_version": self.python,
+            "os_name": "posix",
+            "platform_machine": self.arch,
+            "platform_python_implementation": "CPython" if cpython else self.implementation,
+            "platform_release": "",
+            "platform_system": "Linux" if self.system == "linux" else self.system,
+            "platform_version": "",
+            "python_full_version": self.python,
+            "python_version": short,
+            "sys_platform": self.system,
+        }
+
+    def describe(self) -> str:
+        accel = f"cuda {self.cuda}" if self.variant is Variant.CUDA and self.cuda else self.variant
+        return f"CPython {self.python} {self.system} {self.arch} glibc {self.glibc} ({accel})"
+
+
+@dataclass(frozen=True)
+class PackageIndex:
+    """A package index the workspace names, with the packages routed to it.
+
+    A package listed in ``packages`` is looked up **only** on this index (for images of
+    ``variant``, or of every variant when ``variant`` is None): a same-named package on another
+    index can never be chosen.
+    """
+
+    name: str
+    url: str
+    packages: tuple[NormalizedName, ...] = ()
+    variant: Variant | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image tag the workspace builds.
+
+    ``key`` (``name:tag``) identifies it everywhere. ``parent`` is the key of the workspace image
+    it is built FROM, or None when it is built FROM an external image (``base_image``).
+    ``variant_of`` names the image a CPU fallback is derived from: the same Dockerfile, built
+    with ``build_args`` (another parent tag, another torch index), never a rewritten file.
+    """
+
+    name: str
+    tag: str
+    dockerfile: str
+    parent: str | None
+    base_image: str | None
+    requirements: tuple[str, ...]
+    target: Target
+    variant_of: str | None = None
+    build_args: tuple[tuple[str, str], ...] = ()
+    inherits_common: bool = True
+    context: str = "."
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+    @property
+    def variant(self) -> Variant:
+        return self.target.variant
+
+    @property
+    def slug(self) -> str:
+        """File-name friendly key: ``asr-cuda``."""
+        return f"{self.name}-{self.tag}"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A repository of images, their shared inputs and the indexes they install from.
+
+    Paths are relative to ``root``; ``images`` are in build order (parents first).
+    """
+
+    root: Path
+    images: tuple[Image, ...]
+    versions: str | None = "versions.txt"
+    common: str | None = "requirements-common.txt"
+    constraints: tuple[tuple[Variant | None, str], ...] = ()
+    indexes: tuple[PackageIndex, ...] = ()
+    registry: str = ""
+    image_prefix: str = ""
+    locks_dir: str = "locks"
+    heavy_packages: tuple[str, ...] = ()  # names or fnmatch patterns ("nvidia-*")
+    config_location: Location = field(default_factory=lambda: Location("pyproject.toml"))
+
+    def image(self, key: str) -> Image:
+        for image in self.images:
+            if image.key == key:
+                return image
+        raise KeyError(key)
+
+    def children(self, key: str) -> tuple[Image, ...]:
+        return tuple(image for image in self.images if image.parent == key)
+
+    def ancestors(self, key: str) -> tuple[Image, ...]:
+        """Parents of ``key`` from the root down (not including ``key`` itself)."""
+        chain: list[Image] = []
+        parent = self.image(key).parent
+        while parent is not None:
+            image = self.image(parent)
+            chain.append(image)
+            parent = image.parent
+        return tuple(reversed(chain))
+
+    def constraint_files(self, variant: Variant) -> tuple[str, ...]:
+        return tuple(path for v, path in self.constraints if v is None or v is variant)
+
+    def routes(self, variant: Variant) -> dict[NormalizedName, PackageIndex]:
+        """Package name → the only index it may come from, for images of ``variant``."""
+        routed: dict[NormalizedName, PackageIndex] = {}
+        for index in self.indexes:
+            if index.variant is None or index.variant is variant:
+                for package in index.packages:
+                    routed[package] = index
+        return routed
+
+    def is_heavy(self, name: str) -> bool:
+        """Heavy packages cost gigabytes when installed twice (torch, the CUDA wheels...)."""
+        canonical = normalize(name)
+        return any(fnmatch.fnmatchcase(canonical, pattern) for pattern in self.heavy_packages)
+
+    def path(self, relative: str) -> Path:
+        return self.root / relative
+
+
+def normalize(name: str) -> NormalizedName:
+    """The one place names are canonicalised (PEP 503)."""
+    return canonicalize_name(name)

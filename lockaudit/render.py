@@ -1,0 +1,118 @@
+"""The one rendering layer: rich for humans, JSON for machines.
+
+The core never prints; commands hand their results here. rich is imported only in this module.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+from lockaudit.errors import LockauditError
+from lockaudit.findings import Finding, Severity
+from lockaudit.model import Image, Workspace
+
+
+class Format(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def console(*, stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def findings(items: Sequence[Finding], fmt: Format, *, out: Console | None = None) -> None:
+    """Findings grouped by image, worst first (JSON: the documented ``findings`` schema)."""
+    ordered = sorted(items, key=Finding.sort_key)
+    if fmt is Format.JSON:
+        emit_json({"findings": [f.as_json() for f in ordered]})
+        return
+    out = out or console()
+    if not ordered:
+        out.print("[green]no findings[/green]")
+        return
+    groups: dict[str, list[Finding]] = {}
+    for finding in ordered:
+        groups.setdefault(finding.image or "(shared files)", []).append(finding)
+    worst = sorted(groups.items(), key=lambda kv: (min(f.severity.rank for f in kv[1]), kv[0]))
+    for image, group in worst:
+        out.print(f"[bold]{escape(image)}[/bold]")
+        for finding in group:
+            style = _STYLE[finding.severity]
+            out.print(
+                f"  [{style}]{finding.severity.value:<7}[/{style}] {escape(str(finding.location))}"
+                f" [dim]{finding.rule}[/dim]: {escape(finding.message)}"
+            )
+            if finding.hint:
+                out.print(f"           [dim]hint: {escape(finding.hint)}[/dim]")
+    out.print(_summary(ordered))
+
+
+def _summary(items: Iterable[Finding]) -> str:
+    counts = {severity: 0 for severity in Severity}
+    for finding in items:
+        counts[finding.severity] += 1
+    parts = [f"{counts[s]} {s.value}{'s' if counts[s] != 1 else ''}" for s in Severity]
+    return ", ".join(parts)
+
+
+def graph(workspace: Workspace, fmt: Format, *, out: Console | None = None) -> None:
+    """The image hierarchy: a tree in the terminal, build order in JSON."""
+    if fmt is Format.JSON:
+        emit_json({"images": [_image_json(image) for image in workspace.images]})
+        return
+    out = out or console()
+    roots = [image for image in workspace.images if image.parent is None]
+    for root in roots:
+        tree = Tree(_label(root))
+        _grow(workspace, root, tree)
+        out.print(tree)
+
+
+def _grow(workspace: Workspace, image: Image, node: Tree) -> None:
+    for child in workspace.children(image.key):
+        _grow(workspace, child, node.add(_label(child)))
+
+
+def _label(image: Image) -> str:
+    extra = f" [dim]FROM {escape(image.base_image)}[/dim]" if image.base_image else ""
+    fallback = f" [dim](CPU fallback of {image.variant_of})[/dim]" if image.variant_of else ""
+    return f"[bold]{escape(image.key)}[/bold] [dim]{image.dockerfile}[/dim]{extra}{fallback}"
+
+
+def _image_json(image: Image) -> dict[str, Any]:
+    return {
+        "name": image.name,
+        "tag": image.tag,
+        "dockerfile": image.dockerfile,
+        "parent": image.parent,
+        "base_image": image.base_image,
+        "variant": image.variant.value,
+    }
+
+
+def error(exc: LockauditError) -> None:
+    """The one place an error becomes a user message (stderr, never a traceback)."""
+    err = console(stderr=True)
+    err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+    if exc.hint:
+        err.print(f"[dim]hint: {escape(exc.hint)}[/dim]")
+
+
+def message(text: str) -> None:
+    console(stderr=True).print(text)
