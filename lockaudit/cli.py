@@ -9,13 +9,20 @@ them, so ``lockaudit check`` stays fast enough for a pre-commit hook.
 from __future__ import annotations
 
 import sys
+from datetime import date
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from lockaudit import render
-from lockaudit.errors import LockauditError, ResolutionError
+from lockaudit.build.plan import Backend
+from lockaudit.errors import LockauditError, ResolutionError, UsageError
+from lockaudit.model import Variant
+
+if TYPE_CHECKING:
+    from lockaudit.model import Workspace
 from lockaudit.render import Format
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -46,7 +53,9 @@ def check(
     select: Annotated[
         list[str] | None, typer.Option("--select", help="Only these rule ids.")
     ] = None,
-    ignore: Annotated[list[str] | None, typer.Option("--ignore", help="Skip these rule ids.")] = None,
+    ignore: Annotated[
+        list[str] | None, typer.Option("--ignore", help="Skip these rule ids.")
+    ] = None,
 ) -> None:
     """Offline pre-build gate: locks fresh, layers consistent, Dockerfiles agree with the graph."""
     from lockaudit.config import load_workspace
@@ -95,6 +104,237 @@ def init(
     render.discovery(discovery, written=write)
     if discovery.problems:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def build(
+    workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.TEXT,
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", "--image", help="Image name or key.")
+    ] = None,
+    variant: Annotated[Variant | None, typer.Option("--variant")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print plan and commands.")] = False,
+    push: Annotated[bool, typer.Option("--push")] = False,
+    backend: Annotated[Backend, typer.Option("--backend")] = Backend.BUILD,
+    no_gate: Annotated[bool, typer.Option("--no-gate", help="Build without `check`.")] = False,
+    smoke: Annotated[bool, typer.Option("--smoke", help="Import each layer's modules.")] = False,
+    network: Annotated[str | None, typer.Option("--network", help="e.g. host")] = None,
+) -> None:
+    """Build images parents first from their locks; skip the ones that are up to date."""
+    from lockaudit.build import BuildOptions, render_build, run_build
+    from lockaudit.config import load_workspace
+
+    options = BuildOptions(
+        stages=tuple(stage or ()),
+        variant=variant,
+        dry_run=dry_run,
+        push=push,
+        backend=backend,
+        gate=not no_gate,
+        smoke=smoke,
+        network=network,
+    )
+    try:
+        report = run_build(load_workspace(workspace), options)
+    except LockauditError as e:
+        _fail(e)
+    render_build(report, fmt)
+    if not report.ok:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Use only the metadata cache; name what is missing.")
+]
+
+
+@app.command("compile")
+def compile_(
+    workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.TEXT,
+    stage: Annotated[
+        list[str] | None,
+        typer.Option("--stage", "--image", help="Image name or key (repeatable)."),
+    ] = None,
+    all_images: Annotated[bool, typer.Option("--all", help="Every image.")] = False,
+    upgrade: Annotated[bool, typer.Option("--upgrade", "-U", help="Ignore existing pins.")] = False,
+    upgrade_package: Annotated[
+        list[str] | None,
+        typer.Option("--upgrade-package", "-P", help="Upgrade only this package (repeatable)."),
+    ] = None,
+    offline: OfflineOpt = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Resolve; write nothing.")] = False,
+) -> None:
+    """Resolve images into hash-pinned locks layered on their parents' locks."""
+    from lockaudit.compile import CompileOptions, compile_workspace
+    from lockaudit.config import load_workspace
+    from lockaudit.index.factory import build_index_client
+    from lockaudit.model import normalize
+
+    try:
+        ws = load_workspace(workspace)
+        options = CompileOptions(
+            images=None if all_images or not stage else _image_keys(ws, stage),
+            upgrade=upgrade,
+            upgrade_packages=frozenset(normalize(p) for p in upgrade_package or ()),
+            offline=offline,
+            dry_run=dry_run,
+        )
+        with build_index_client(ws, offline=offline) as source:
+            result = compile_workspace(ws, source, options)
+    except LockauditError as e:
+        _fail(e)
+    render.compile_result(result, fmt)
+    if not result.ok:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _image_keys(workspace: Workspace, names: list[str]) -> tuple[str, ...]:
+    """``--stage asr`` means every tag of asr; ``--stage asr:cpu`` just that one."""
+    keys: list[str] = []
+    for name in names:
+        matches = [i.key for i in workspace.images if name in (i.key, i.name)]
+        if not matches:
+            known = ", ".join(sorted({i.name for i in workspace.images}))
+            raise UsageError(f"no image named {name!r}", hint=f"images: {known}")
+        keys.extend(matches)
+    return tuple(dict.fromkeys(keys))
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    MD = "md"
+    JSON = "json"
+    HTML = "html"
+
+
+def _write_or_print(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        render.message(f"wrote {output}")
+
+
+@app.command()
+def outdated(
+    workspace: WorkspaceOpt = Path("."),
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = ReportFormat.TABLE,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    offline: OfflineOpt = False,
+) -> None:
+    """Every pin: newest usable release, newest allowed, what holds it back, advisories."""
+    from lockaudit import report
+    from lockaudit.config import load_workspace
+    from lockaudit.report.sources import open_sources
+
+    try:
+        ws = load_workspace(workspace)
+        with open_sources(ws, offline=offline) as (client, vulns):
+            result = report.outdated_report(ws, client, vulns, date.today())
+    except LockauditError as e:
+        _fail(e)
+    writers = {
+        ReportFormat.TABLE: report.render_table,
+        ReportFormat.MD: report.render_markdown,
+        ReportFormat.JSON: report.render_json,
+        ReportFormat.HTML: report.render_html,
+    }
+    _write_or_print(writers[fmt](result), output)
+
+
+@app.command("report")
+def monthly_report(
+    workspace: WorkspaceOpt = Path("."),
+    reports_dir: Annotated[
+        Path | None, typer.Option("--dir", help="Where to write (default: <workspace>/reports).")
+    ] = None,
+    offline: OfflineOpt = False,
+) -> None:
+    """Write this month's report: reports/YYYY-MM.md, .json and .html."""
+    from lockaudit import report
+    from lockaudit.config import load_workspace
+    from lockaudit.report.sources import open_sources
+
+    today = date.today()
+    try:
+        ws = load_workspace(workspace)
+        with open_sources(ws, offline=offline) as (client, vulns):
+            result = report.outdated_report(ws, client, vulns, today)
+        paths = report.write_reports(result, reports_dir or ws.root / "reports", f"{today:%Y-%m}")
+    except LockauditError as e:
+        _fail(e)
+    for path in paths:
+        render.message(f"wrote {path}")
+
+
+@app.command()
+def whatif(
+    requirements: Annotated[
+        list[str], typer.Argument(help="Changes to try, e.g. torch==2.5.1.", metavar="REQ...")
+    ],
+    workspace: WorkspaceOpt = Path("."),
+    stage: Annotated[
+        list[str] | None, typer.Option("--stage", help="Apply only to these images.")
+    ] = None,
+    fmt: FormatOpt = Format.TEXT,
+    offline: OfflineOpt = False,
+) -> None:
+    """Re-resolve the affected images with a change (nothing is written): moves, breaks, why."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    from lockaudit import report
+    from lockaudit.config import load_workspace
+    from lockaudit.errors import InputError, Location
+    from lockaudit.report.sources import open_sources
+
+    try:
+        changes = []
+        for text in requirements:
+            try:
+                changes.append(Requirement(text))
+            except InvalidRequirement as e:
+                raise InputError(Location("<command line>"), f"{text!r}: {e}") from e
+        ws = load_workspace(workspace)
+        with open_sources(ws, offline=offline) as (client, _):
+            result = report.whatif(ws, client, changes, tuple(stage or ()))
+    except LockauditError as e:
+        _fail(e)
+    if fmt is Format.JSON:
+        render.emit_json(report.whatif_json(result))
+    else:
+        sys.stdout.write(report.render_whatif_text(result))
+    if result.broken:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def unused(
+    workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.TEXT,
+    offline: OfflineOpt = False,
+) -> None:
+    """Quarterly review: installed but never imported, imported but never installed."""
+    from lockaudit import report
+    from lockaudit.config import load_workspace
+    from lockaudit.report.sources import open_sources
+
+    try:
+        ws = load_workspace(workspace)
+        allow = report.load_allowlist(ws.root)
+        with open_sources(ws, offline=offline) as (client, _):
+            result = report.unused_report(ws, client, allow)
+    except LockauditError as e:
+        _fail(e)
+    if fmt is Format.JSON:
+        render.emit_json(report.unused_json(result))
+    else:
+        sys.stdout.write(report.render_unused_text(result))
 
 
 def main() -> None:

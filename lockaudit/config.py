@@ -32,6 +32,7 @@ _TOP_KEYS = {
     "constraints",
     "indexes",
     "images",
+    "unused",
 }
 _TARGET_KEYS = {"python", "platform", "arch", "glibc", "cuda"}
 _IMAGE_KEYS = {
@@ -135,7 +136,49 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
     )
     from lockaudit.graph import build_order  # graph validates parents and cycles
 
-    return replace(workspace, images=build_order(workspace))
+    explicit = _explicit_target_fields(raw_images)
+    return replace(workspace, images=_inherit_targets(build_order(workspace), explicit))
+
+
+_FIELD_OF_KEY = {"python": "python", "platform": "system", "arch": "arch", "glibc": "glibc"}
+
+
+def _explicit_target_fields(raw_images: list[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """Image key -> the Target fields its own `target` table sets (the rest are inherited)."""
+    explicit: dict[str, set[str]] = {}
+    for raw in raw_images:
+        name, tag = raw.get("name"), raw.get("tag")
+        own = raw.get("target", {})
+        explicit[f"{name}:{tag}"] = {_FIELD_OF_KEY[k] for k in own if k in _FIELD_OF_KEY}
+        fallback = raw.get("fallback")
+        if isinstance(fallback, dict):
+            fb_own = fallback.get("target", {})
+            explicit[f"{name}:{fallback.get('tag', 'cpu')}"] = {
+                _FIELD_OF_KEY[k] for k in fb_own if k in _FIELD_OF_KEY
+            }
+    return explicit
+
+
+def _inherit_targets(
+    images: tuple[Image, ...], explicit: Mapping[str, set[str]]
+) -> tuple[Image, ...]:
+    """A child image runs on its parent's interpreter and libc: inherit what it does not set.
+
+    Only the interpreter and platform fields are inherited; the variant (and so the CUDA
+    version) is the image's own, since a CPU fallback sits on a CPU parent by design.
+    """
+    done: dict[str, Image] = {}
+    for image in images:
+        if image.parent is not None:
+            parent = done[image.parent].target
+            inherited = {
+                field: getattr(parent, field)
+                for field in _FIELD_OF_KEY.values()
+                if field not in explicit.get(image.key, set())
+            }
+            image = replace(image, target=replace(image.target, **inherited))
+        done[image.key] = image
+    return images and tuple(done[image.key] for image in images)
 
 
 def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> list[Image]:

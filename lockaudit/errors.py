@@ -1,6 +1,7 @@
 """The exception tree of lockaudit.
 
     LockauditError              base: carries a message and an optional next step (hint)
+    ├── UsageError              a command line that asks for something that does not exist
     ├── InputError              bad user input at a known place: ``path:line: message``
     ├── WorkspaceError          the workspace as a whole is inconsistent (cycles, unknown parents)
     ├── IndexFetchError         a package index could not give what was asked (after retries)
@@ -37,6 +38,10 @@ class LockauditError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UsageError(LockauditError):
+    """The command line names an image, option or value that does not exist."""
 
 
 class InputError(LockauditError):

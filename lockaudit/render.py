@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,6 +18,10 @@ from rich.tree import Tree
 from lockaudit.errors import LockauditError
 from lockaudit.findings import Finding, Severity
 from lockaudit.model import Image, Workspace
+
+if TYPE_CHECKING:
+    from lockaudit.compile import CompileResult
+    from lockaudit.discover import Discovery
 
 
 class Format(StrEnum):
@@ -116,3 +120,86 @@ def error(exc: LockauditError) -> None:
 
 def message(text: str) -> None:
     console(stderr=True).print(text)
+
+
+def discovery(found: Discovery, *, written: bool, out: Console | None = None) -> None:
+    """What `lockaudit init` found: the images and parents, then what it could not decide."""
+    out = out or console()
+    for image in found.images:
+        parent = image.parent or f"FROM {image.base_image}"
+        out.print(
+            f"[bold]{escape(image.name)}:{escape(image.tag)}[/bold] <- {escape(parent)}"
+            f" [dim]{escape(image.dockerfile)}[/dim]"
+        )
+        if image.fallback is not None:
+            fb = image.fallback
+            out.print(
+                f"  [dim]CPU fallback {escape(image.name)}:{escape(fb.tag)} on "
+                f"{escape(fb.parent)}[/dim]"
+            )
+    for problem in found.problems:
+        out.print(f"[yellow]undecided:[/yellow] {escape(problem)}")
+    if written:
+        out.print("[green]wrote [tool.lockaudit] to pyproject.toml[/green]")
+    else:
+        out.print(found.config_toml)
+
+
+def _size(num: int) -> str:
+    value = float(num)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{num} B"
+
+
+def compile_result(result: CompileResult, fmt: Format, *, out: Console | None = None) -> None:
+    """Per image: written / unchanged / failed, and every conflict explained."""
+    if fmt is Format.JSON:
+        emit_json({"images": [_compile_json(r) for r in result.results]})
+        return
+    out = out or console()
+    styles = {"written": "green", "unchanged": "dim", "not-written": "yellow"}
+    for item in result.results:
+        style = styles.get(item.status.value, "bold red")
+        packages = f" ({len(item.lock.packages)} packages)" if item.lock else ""
+        out.print(f"[{style}]{item.status.value:<11}[/{style}] {escape(item.image)}{packages}")
+        if item.reason:
+            out.print(f"            [dim]{escape(item.reason)}[/dim]")
+        for conflict in item.conflicts:
+            where = "with the parent image" if conflict.with_parent else "inside the image"
+            out.print(f"  [bold red]conflict {where}:[/bold red] {escape(conflict.summary)}")
+            for line in conflict.chain:
+                out.print(f"    {escape(line)}")
+            if conflict.with_parent and item.reinstall:
+                names = ", ".join(item.reinstall)
+                out.print(
+                    f"    [dim]fixing it in this layer would reinstall {escape(names)} "
+                    f"({_size(item.reinstall_bytes)})[/dim]"
+                )
+            if conflict.suggestion:
+                out.print(f"    [cyan]hint:[/cyan] {escape(conflict.suggestion)}")
+
+
+def _compile_json(item: Any) -> dict[str, Any]:
+    return {
+        "image": item.image,
+        "status": item.status.value,
+        "changed": list(item.changed),
+        "packages": len(item.lock.packages) if item.lock else None,
+        "reason": item.reason,
+        "reinstall": list(item.reinstall),
+        "reinstall_bytes": item.reinstall_bytes,
+        "conflicts": [
+            {
+                "summary": c.summary,
+                "chain": list(c.chain),
+                "with_parent": c.with_parent,
+                "packages": list(c.packages),
+                "suggestion": c.suggestion,
+                "origins": [str(o) for o in c.origins],
+            }
+            for c in item.conflicts
+        ],
+    }

@@ -1,0 +1,53 @@
+"""How long `lockaudit check` takes on a workspace, as a pre-commit hook would run it.
+
+    python benchmarks/bench_check.py [--workspace PATH] [--runs N]
+
+Runs the installed console script in a fresh process each time (interpreter start included,
+as a hook pays it), after one warm-up run, and prints the median and spread of wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BUDGET_SECONDS = 0.3
+
+
+def time_check(workspace: Path, runs: int) -> list[float]:
+    exe = shutil.which("lockaudit")
+    command = [exe] if exe else [sys.executable, "-m", "lockaudit"]
+    command += ["check", "--workspace", str(workspace), "--format", "json"]
+    subprocess.run(command, capture_output=True, check=False)  # warm-up: OS file cache
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, check=False)
+        samples.append(time.perf_counter() - start)
+        if done.returncode > 1:
+            sys.exit(f"lockaudit check failed: {done.stderr.decode(errors='replace')}")
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    samples = time_check(args.workspace, args.runs)
+    median = statistics.median(samples)
+    verdict = "within" if median < BUDGET_SECONDS else "OVER"
+    print(
+        f"lockaudit check: median {median * 1000:.0f} ms over {len(samples)} runs "
+        f"(min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f}) — "
+        f"{verdict} the {BUDGET_SECONDS * 1000:.0f} ms pre-commit budget"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,4 @@
+"""asr stage (as published)."""
+
+import torch
+import whisperx

@@ -1,0 +1,4 @@
+"""demux stage (as published)."""
+
+import subprocess
+import ffmpeg

@@ -1,0 +1,4 @@
+"""diarization stage (as published)."""
+
+import torch
+import pyannote.audio

@@ -1,0 +1,5 @@
+"""lyrics-detection stage (as published)."""
+
+import librosa
+import torch
+import transformers

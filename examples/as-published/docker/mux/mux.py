@@ -1,0 +1,3 @@
+"""mux stage (as published)."""
+
+import subprocess

@@ -1,0 +1,5 @@
+"""post-ner stage (as published)."""
+
+import spacy
+import rapidfuzz
+import unidecode

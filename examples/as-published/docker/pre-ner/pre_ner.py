@@ -1,0 +1,3 @@
+"""pre-ner stage (as published)."""
+
+import spacy

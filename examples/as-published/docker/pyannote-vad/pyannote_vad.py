@@ -1,0 +1,4 @@
+"""pyannote-vad stage (as published)."""
+
+import torch
+import pyannote.audio

@@ -1,0 +1,4 @@
+"""second-pass-translation stage (as published)."""
+
+import torch
+import transformers

@@ -1,0 +1,4 @@
+"""silero-vad stage (as published)."""
+
+import torch
+import torchaudio

@@ -1,0 +1,3 @@
+"""subtitle-gen stage (as published)."""
+
+import pysubs2

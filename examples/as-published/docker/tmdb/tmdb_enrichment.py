@@ -1,0 +1,4 @@
+"""tmdb stage (as published)."""
+
+import requests
+import tmdbv3api

@@ -1,0 +1,1 @@
+"""Shared helpers of the pipeline stages (as published)."""

@@ -1,0 +1,5 @@
+"""``python -m lockaudit`` runs the command line."""
+
+from lockaudit.cli import main
+
+main()

@@ -1,0 +1,440 @@
+"""``lockaudit compile``: resolve images in build order and write their locks.
+
+An image's roots are its requirement files (REQUIREMENT), the constraint files of its variant,
+the ``versions.txt`` pins and the common requirements (CONSTRAINT), and every pin of its
+parent's full lock (PARENT: frozen, already installed). The existing lock of the image supplies
+preferences, so a recompile changes as little as it can; ``--upgrade`` drops them all and
+``--upgrade-package P`` drops only P's.
+
+Decisions:
+- The named images are compiled, and first every ancestor whose lock is missing, unreadable or
+  stale, parents first. A child is resolved against its parent's lock *as it will be written*,
+  so one run leaves a consistent chain.
+- Writing is all or nothing: if any image fails, no lock of the run is written (an ancestor's
+  new lock without its child's would leave the child stale against it). Files whose bytes are
+  unchanged are never rewritten.
+- A package the parent provides is copied from the parent's lock (version, files, index, layer),
+  adding only this image's ``# via`` lines, so a child's lock is a superset of its parent's with
+  identical pins by construction.
+- ``# via`` names root requirements (``<image>: <file:line>``) and packages; constraint and parent
+  origins are not "via": they restrict or provide, they do not ask for a package.
+- ``offline`` is carried for the caller that builds the metadata source; compiling itself never
+  opens a connection of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName
+
+from lockaudit.errors import InputError
+from lockaudit.graph import build_order
+from lockaudit.index.types import Candidate, MetadataSource
+from lockaudit.lockfile import (
+    InputDigest,
+    Lock,
+    LockedFile,
+    LockedPackage,
+    LockText,
+    RequirementsLoader,
+    input_digest,
+    lock_paths,
+    parse_lock,
+    render_all,
+    write_atomically,
+)
+from lockaudit.model import Image, Workspace
+from lockaudit.parsing.requirements import RequirementLine, RequirementsFile, parse_requirements
+from lockaudit.parsing.versions import parse_versions
+from lockaudit.resolve import (
+    Conflict,
+    Origin,
+    RequirementKind,
+    Resolution,
+    ResolutionFailed,
+    RootRequirement,
+    explain_all,
+    resolve,
+)
+
+__all__ = [
+    "CompileOptions",
+    "CompileReporter",
+    "CompileResult",
+    "ImageResult",
+    "Status",
+    "compile_workspace",
+    "image_roots",
+]
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """What to compile and how; ``images`` None means every image of the workspace."""
+
+    images: tuple[str, ...] | None = None
+    upgrade: bool = False
+    upgrade_packages: frozenset[NormalizedName] = frozenset()
+    offline: bool = False
+    dry_run: bool = False
+
+
+class Status(StrEnum):
+    WRITTEN = "written"  # new bytes are on disk
+    UNCHANGED = "unchanged"  # the lock on disk already had these exact bytes
+    NOT_WRITTEN = (
+        "not-written"  # resolved, but a dry run or another image's failure kept it off disk
+    )
+    FAILED = "failed"  # cannot be resolved: see ``conflicts``
+    SKIPPED = "skipped"  # an ancestor failed, so there is nothing to resolve against
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """What compiling one image gave.
+
+    ``changed`` lists the lock files whose bytes differ from disk (written or not).
+    For a failure caused by the frozen parent (``Conflict.with_parent``), ``reinstall`` names the
+    parent packages a fix in this layer would reinstall and ``reinstall_bytes`` their download
+    size, from the file sizes the index gave.
+    """
+
+    image: str
+    status: Status
+    lock: Lock | None = None
+    changed: tuple[str, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    reinstall: tuple[NormalizedName, ...] = ()
+    reinstall_bytes: int = 0
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CompileResult:
+    results: tuple[ImageResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status not in (Status.FAILED, Status.SKIPPED) for r in self.results)
+
+    def result(self, key: str) -> ImageResult:
+        return next(r for r in self.results if r.image == key)
+
+
+class CompileReporter:
+    """Progress hooks; every method is a no-op here, a renderer overrides what it shows."""
+
+    def starting(self, image: Image) -> None:
+        """About to resolve ``image``."""
+
+    def finished(self, result: ImageResult) -> None:
+        """``image`` resolved or failed (before anything is written)."""
+
+
+@dataclass
+class _Run:
+    """The state of one compile: locks as they will be after the run (mutable only here)."""
+
+    workspace: Workspace
+    source: MetadataSource
+    options: CompileOptions
+    reporter: CompileReporter
+    texts: dict[str, LockText | None] = field(default_factory=dict)
+    pending: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    results: dict[str, ImageResult] = field(default_factory=dict)
+    parsed: dict[str, RequirementsFile] = field(default_factory=dict)
+
+    def load(self, path: str) -> RequirementsFile:
+        """Each requirements file is parsed once per run (digests and roots both read them)."""
+        if path not in self.parsed:
+            self.parsed[path] = parse_requirements(self.workspace.root, path)
+        return self.parsed[path]
+
+
+def compile_workspace(
+    workspace: Workspace,
+    source: MetadataSource,
+    options: CompileOptions,
+    reporter: CompileReporter | None = None,
+) -> CompileResult:
+    """Compile the images ``options`` names (and stale ancestors), sharing one ``source``."""
+    run = _Run(workspace, source, options, reporter or CompileReporter())
+    order = build_order(workspace)
+    wanted = _wanted(workspace, options.images)
+    for image in order:
+        if image.key in wanted or _ancestor_needs_compile(run, image, wanted):
+            run.results[image.key] = _compile_image(run, image)
+    return CompileResult(_finish(run, order))
+
+
+def _wanted(workspace: Workspace, images: tuple[str, ...] | None) -> frozenset[str]:
+    if images is None:
+        return frozenset(image.key for image in workspace.images)
+    for key in images:
+        try:
+            workspace.image(key)
+        except KeyError:
+            raise InputError(
+                workspace.config_location,
+                f"no image {key!r} in the workspace",
+                hint="known images: " + ", ".join(i.key for i in workspace.images),
+            ) from None
+    return frozenset(images)
+
+
+def _ancestor_needs_compile(run: _Run, image: Image, wanted: frozenset[str]) -> bool:
+    """An ancestor of a wanted image is compiled when its lock is missing or stale."""
+    descendants = [key for key in wanted if image in run.workspace.ancestors(key)]
+    if not descendants:
+        return False
+    text = _current_text(run, image)
+    if text is None or text.tampered:
+        return True
+    return text.lock.inputs_digest != _digest(run, image).digest
+
+
+def _current_text(run: _Run, image: Image) -> LockText | None:
+    """The image's full lock as it stands in this run (pending bytes first, then disk)."""
+    if image.key not in run.texts:
+        path = lock_paths(run.workspace, image).full
+        raw = _read_or_none(run.workspace.path(path))
+        run.texts[image.key] = _parse_or_none(raw, path)
+    return run.texts[image.key]
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _parse_or_none(raw: bytes | None, path: str) -> LockText | None:
+    """A lock that cannot be read is treated as missing: compiling rewrites it."""
+    if raw is None:
+        return None
+    try:
+        return parse_lock(raw.decode("utf-8"), path)
+    except (InputError, UnicodeDecodeError):
+        return None
+
+
+def _parent_bytes(run: _Run, image: Image) -> bytes | None:
+    if image.parent is None:
+        return None
+    parent = run.workspace.image(image.parent)
+    path = lock_paths(run.workspace, parent).full
+    pending = run.pending.get(parent.key)
+    return pending[path] if pending else _read_or_none(run.workspace.path(path))
+
+
+def _digest(run: _Run, image: Image) -> InputDigest:
+    return input_digest(run.workspace, image, _parent_bytes(run, image), load=run.load)
+
+
+def _compile_image(run: _Run, image: Image) -> ImageResult:
+    parent_text: LockText | None = None
+    if image.parent is not None:
+        parent_text = _current_text(run, run.workspace.image(image.parent))
+        failed = run.results.get(image.parent)
+        if parent_text is None or (failed and failed.status in (Status.FAILED, Status.SKIPPED)):
+            return ImageResult(
+                image.key, Status.SKIPPED, reason=f"the parent {image.parent} has no usable lock"
+            )
+    run.reporter.starting(image)
+    roots = image_roots(run.workspace, image, parent_text, load=run.load)
+    existing = _current_text(run, image)
+    preferences = {p.name: p.version for p in existing.lock.packages} if existing else {}
+    # The resolver drops the preferences of upgraded names itself (all of them with True).
+    upgrade = True if run.options.upgrade else run.options.upgrade_packages
+    try:
+        resolution = resolve(
+            run.source, image.target, roots, preferences=preferences, upgrade=upgrade
+        )
+    except ResolutionFailed as failure:
+        # Every independent conflict, not only the first: one compile shows all there is to fix.
+        conflicts = explain_all(
+            run.source, image.target, roots, preferences=preferences, upgrade=upgrade
+        )
+        result = _failure(image, conflicts or failure.conflicts, parent_text)
+    else:
+        result = _success(run, image, resolution, roots, parent_text)
+    run.reporter.finished(result)
+    return result
+
+
+def _success(
+    run: _Run,
+    image: Image,
+    resolution: Resolution,
+    roots: Sequence[RootRequirement],
+    parent_text: LockText | None,
+) -> ImageResult:
+    digest = _digest(run, image)
+    lock = build_lock(run.workspace, image, resolution, roots, parent_text, digest)
+    files = render_all(run.workspace, image, lock)
+    changed = tuple(
+        path
+        for path, data in sorted(files.items())
+        if _read_or_none(run.workspace.path(path)) != data
+    )
+    run.pending[image.key] = files
+    full = lock_paths(run.workspace, image).full
+    run.texts[image.key] = parse_lock(files[full].decode("utf-8"), full)
+    status = Status.NOT_WRITTEN if changed else Status.UNCHANGED
+    return ImageResult(image.key, status, lock=lock, changed=changed)
+
+
+def _failure(image: Image, conflicts: tuple[Conflict, ...], parent: LockText | None) -> ImageResult:
+    involved = {
+        name for conflict in conflicts if conflict.with_parent for name in conflict.packages
+    }
+    provided = [p for p in parent.lock.packages if p.name in involved] if parent else []
+    return ImageResult(
+        image.key,
+        Status.FAILED,
+        conflicts=conflicts,
+        reinstall=tuple(p.name for p in provided),
+        reinstall_bytes=sum(p.install_size for p in provided),
+        reason="\n".join(line for conflict in conflicts for line in conflict.lines()),
+    )
+
+
+def _finish(run: _Run, order: Sequence[Image]) -> tuple[ImageResult, ...]:
+    """Write every pending lock if nothing failed; return the results in build order."""
+    results = [run.results[image.key] for image in order if image.key in run.results]
+    failed = any(r.status in (Status.FAILED, Status.SKIPPED) for r in results)
+    if run.options.dry_run or failed:
+        return tuple(results)
+    files = {path: data for pending in run.pending.values() for path, data in pending.items()}
+    written = set(write_atomically(run.workspace.root, files))
+    return tuple(
+        replace(r, status=Status.WRITTEN) if written.intersection(r.changed) else r for r in results
+    )
+
+
+# --------------------------------------------------------------------------- roots
+
+
+def image_roots(
+    workspace: Workspace,
+    image: Image,
+    parent: LockText | None,
+    *,
+    load: RequirementsLoader | None = None,
+) -> tuple[RootRequirement, ...]:
+    """Everything the resolver starts from for ``image``, each with where it came from."""
+    loader = load or (lambda path: parse_requirements(workspace.root, path))
+    roots: list[RootRequirement] = []
+    for path in image.requirements:
+        parsed = loader(path)
+        roots.extend(_roots(parsed.requirements, image.key, RequirementKind.REQUIREMENT))
+        roots.extend(_roots(parsed.constraints, image.key, RequirementKind.CONSTRAINT))
+    for parsed in _constraint_sources(workspace, image, loader):
+        roots.extend(_roots(parsed.requirements, image.key, RequirementKind.CONSTRAINT))
+        roots.extend(_roots(parsed.constraints, image.key, RequirementKind.CONSTRAINT))
+    if workspace.versions and workspace.path(workspace.versions).is_file():
+        pins = parse_versions(workspace.root, workspace.versions).pins
+        roots.extend(_roots(pins, image.key, RequirementKind.CONSTRAINT))
+    if parent is not None:
+        roots.extend(_parent_roots(parent))
+    return tuple(roots)
+
+
+def _constraint_sources(
+    workspace: Workspace, image: Image, load: RequirementsLoader
+) -> Iterable[RequirementsFile]:
+    for path in workspace.constraint_files(image.variant):
+        yield load(path)
+    # The common requirements constrain every image that inherits them, installed or not.
+    common = workspace.common
+    if (
+        common
+        and common not in image.requirements
+        and image.inherits_common
+        and workspace.path(common).is_file()
+    ):
+        yield load(common)
+
+
+def _roots(
+    lines: Iterable[RequirementLine], image: str, kind: RequirementKind
+) -> Iterable[RootRequirement]:
+    for line in lines:
+        yield RootRequirement(line.requirement, Origin(line.location, image, kind))
+
+
+def _parent_roots(parent: LockText) -> Iterable[RootRequirement]:
+    for package in parent.lock.packages:
+        requirement = Requirement(f"{package.name}=={package.version}")
+        origin = Origin(parent.location(package.name), parent.lock.image, RequirementKind.PARENT)
+        yield RootRequirement(requirement, origin)
+
+
+# --------------------------------------------------------------------------- resolution → lock
+
+
+def build_lock(
+    workspace: Workspace,
+    image: Image,
+    resolution: Resolution,
+    roots: Sequence[RootRequirement],
+    parent: LockText | None,
+    digest: InputDigest,
+) -> Lock:
+    """The Lock of ``image`` from its resolution; parent packages are copied from its lock."""
+    origins: dict[str, Origin] = {}
+    for root in roots:
+        # A file can be both required and a constraint (the common requirements): "via" wins.
+        key = str(root.origin.location)
+        if key not in origins or root.origin.kind is RequirementKind.REQUIREMENT:
+            origins[key] = root.origin
+    packages: dict[NormalizedName, LockedPackage] = {}
+    if parent is not None:
+        packages.update((p.name, p) for p in parent.lock.packages)
+    for pin in resolution.pins:
+        via = _via(pin.required_by, origins)
+        inherited = packages.get(pin.name)
+        if inherited is not None and inherited.version == pin.version:
+            merged = tuple(sorted({*inherited.required_by, *via}))
+            packages[pin.name] = replace(inherited, required_by=merged)
+        else:
+            packages[pin.name] = _locked_package(pin.candidate, via, image.key)
+    extra = {_strip(index.url) for index in workspace.indexes}
+    return Lock(
+        image=image.key,
+        parent=image.parent,
+        target=image.target,
+        inputs_digest=digest.digest,
+        inputs=digest.inputs,
+        packages=tuple(packages[name] for name in sorted(packages)),
+        index_urls=tuple(sorted({p.index for p in packages.values() if _strip(p.index) in extra})),
+    )
+
+
+def _via(required_by: Iterable[str], origins: Mapping[str, Origin]) -> tuple[str, ...]:
+    via: set[str] = set()
+    for item in required_by:
+        origin = origins.get(item)
+        if origin is None:
+            via.add(item)  # a package name
+        elif origin.kind is RequirementKind.REQUIREMENT:
+            via.add(f"{origin.image}: {item}")
+    return tuple(sorted(via))
+
+
+def _locked_package(candidate: Candidate, via: tuple[str, ...], layer: str) -> LockedPackage:
+    files = tuple(
+        LockedFile(f.filename, f.url, f.sha256, f.size, f.index, f.upload_time)
+        for f in sorted(candidate.files, key=lambda f: f.filename)
+    )
+    return LockedPackage(candidate.name, candidate.version, files, candidate.index, via, layer)
+
+
+def _strip(url: str) -> str:
+    return url.rstrip("/")

@@ -1,0 +1,93 @@
+"""``lockaudit init``: propose a ``[tool.lockaudit]`` for a repository that has never had one.
+
+Discovery reads, never runs: every Dockerfile (``Dockerfile``, ``*.Dockerfile``,
+``Dockerfile.*``), the ``docker build`` lines of build scripts (``*.sh``, ``*.bat``/``*.cmd``,
+Makefiles) and compose files. It then decides, for each Dockerfile, which image it builds and
+which image its final FROM names. Evidence is weighed in this order:
+
+1. a build script or compose file that tags the Dockerfile (``docker build -t X -f F``);
+2. naming: directory ``docker/base-ml/`` builds ``…-base-ml:<tag>``; ``docker/base-cuda/``
+   builds ``…-base:cuda`` (a directory named ``{name}-{tag}`` beats one named ``{name}``);
+3. for an image nobody names (a leaf stage), its directory gives the name and its variant the tag.
+
+The image prefix is the part common to the workspace's image names (``cp-whisperx-app-``); the
+registry is the default of ``ARG REGISTRY`` (or the namespace the FROM lines share).
+
+A ``sed 's/base-ml:cuda/base:cpu/' F | docker build -t …-asr:cpu -f - .`` line reveals a CPU
+fallback: image ``asr`` gets ``fallback = {tag = "cpu", parent = "base:cpu"}``. When a global
+ARG holds the replaced text, the fallback gets that ARG as a build arg; otherwise the TOML says
+so in a comment (lockaudit builds fallbacks from the same file, never a rewritten one, and
+``check`` will report the FROM until the Dockerfile takes the parent as an ARG).
+
+Whatever cannot be decided — a FROM that looks internal but matches no Dockerfile, two
+Dockerfiles that fit one image, an ARG without a default, two ``versions.txt`` — is reported in
+``Discovery.problems``; never a silent guess. The generated TOML still loads: an undecidable
+parent is written as ``base-image`` with a comment saying why.
+
+:func:`write_config` appends (or, with ``force``, replaces) the ``[tool.lockaudit]`` section of
+``pyproject.toml`` atomically, checking with ``tomllib`` that nothing else of the file changed.
+
+Layout: ``_scan`` reads the repository (tree, FROM lines, build scripts, compose files),
+``_decide`` turns what was read into images and settings, ``_toml`` renders and writes the
+configuration, ``_results`` holds the public result types.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lockaudit.discover._decide import (
+    Decider,
+    Settings,
+    build_images,
+    check_keys,
+    constraint_entries,
+    default_registry,
+    image_prefix,
+    index_entries,
+    pick_one,
+    with_targets,
+)
+from lockaudit.discover._results import Discovery, FoundFallback, FoundImage
+from lockaudit.discover._scan import scan_compose, scan_dockerfile, scan_script, walk
+from lockaudit.discover._toml import render, write_config
+from lockaudit.errors import InputError, Location, LockauditError
+
+__all__ = [
+    "Discovery",
+    "FoundFallback",
+    "FoundImage",
+    "discover_workspace",
+    "write_config",
+]
+
+
+def discover_workspace(root: Path) -> Discovery:
+    """Propose a workspace configuration for the repository at ``root`` (reads only)."""
+    if not root.is_dir():
+        raise InputError(Location(str(root)), "not a directory")
+    tree = walk(root)
+    problems: list[str] = []
+    if not tree.dockerfiles:
+        raise LockauditError(
+            f"no Dockerfile under {root}", hint="run `lockaudit init` at the repository root"
+        )
+    infos = {path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles}
+    facts = [fact for script in tree.scripts for fact in scan_script(root, script)]
+    facts += [fact for compose in tree.compose for fact in scan_compose(root, compose)]
+    decider = Decider(root, infos, facts, problems)
+    decider.decide()
+    refs = [info.from_ref for info in infos.values() if info.from_ref is not None]
+    settings = Settings(
+        prefix=image_prefix(decider),
+        registry=default_registry(infos.values(), [*refs, *(f.ref for f in facts)]),
+        common=pick_one(tree.common, "common", problems),
+    )
+    images, target = with_targets(build_images(decider, settings, problems))
+    check_keys(images, problems)
+    versions = pick_one(tree.versions, "versions", problems)
+    text = render(
+        settings, images, versions, constraint_entries(tree.constraints), target,
+        index_entries(infos, images),
+    )
+    return Discovery(text, tuple(images), tuple(dict.fromkeys(problems)))

@@ -1,0 +1,191 @@
+"""The on-disk cache of index answers: ``<cache_dir>/v1/<kind>/<key[:2]>/<key>``.
+
+Two kinds of entries:
+
+- **immutable** (``meta``: a file's METADATA / PKG-INFO, keyed by the file's sha256, or by
+  the URL's hash when the index gives none): kept forever, since a file never changes under
+  its hash;
+- **pages** (project pages, JSON API answers, keyed by the URL's hash): fresh for a window
+  (``page_ttl``, default 10 minutes, ``LOCKAUDIT_PAGE_TTL`` seconds), then revalidated with
+  the ``ETag``/``Last-Modified`` the server sent, or refetched. The public index sends no
+  validators, so the window is what makes a warm run free of requests.
+
+An entry is one file: a magic line, a JSON header line (including the body's sha256 and
+length), then the body. It is written to a temporary file in the same directory and moved
+into place with ``os.replace``, so readers in other processes see the old entry or the new
+one, never half of one. A body that does not match its checksum (a truncated or corrupted
+entry) is deleted and treated as a miss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["DEFAULT_PAGE_TTL", "Cache", "PageEntry", "default_cache_dir", "url_key"]
+
+DEFAULT_PAGE_TTL = 600.0
+_MAGIC = b"lockaudit-cache 1\n"
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$LOCKAUDIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lockaudit``, else ``~/.cache/lockaudit``."""
+    env = os.environ if environ is None else environ
+    if env.get("LOCKAUDIT_CACHE_DIR"):
+        return Path(env["LOCKAUDIT_CACHE_DIR"]).expanduser()
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]).expanduser() / "lockaudit"
+    return Path.home() / ".cache" / "lockaudit"
+
+
+def page_ttl_from_env(environ: Mapping[str, str] | None = None) -> float:
+    env = os.environ if environ is None else environ
+    try:
+        return float(env.get("LOCKAUDIT_PAGE_TTL", DEFAULT_PAGE_TTL))
+    except ValueError:
+        return DEFAULT_PAGE_TTL
+
+
+def url_key(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    """A cached answer for a mutable URL: the body plus what is needed to revalidate it."""
+
+    url: str
+    status: int
+    body: bytes = field(repr=False)
+    content_type: str = ""
+    stored_at: float = 0.0
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def age(self, now: float | None = None) -> float:
+        return (time.time() if now is None else now) - self.stored_at
+
+
+class Cache:
+    """The cache; ``root=None`` disables it (every lookup misses, nothing is written)."""
+
+    def __init__(self, root: Path | None, *, page_ttl: float = DEFAULT_PAGE_TTL) -> None:
+        self.root = root / "v1" if root is not None else None
+        self.page_ttl = page_ttl
+
+    def _path(self, kind: str, key: str) -> Path | None:
+        if self.root is None:
+            return None
+        return self.root / kind / key[:2] / key
+
+    def _read(self, path: Path | None) -> tuple[dict[str, object], bytes] | None:
+        if path is None:
+            return None
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        entry = _decode(data)
+        if entry is None:
+            # Corrupt or truncated (a crash mid-write elsewhere, a full disk): drop and refetch.
+            with contextlib.suppress(OSError):
+                path.unlink()
+        return entry
+
+    def _write(self, path: Path | None, header: dict[str, object], body: bytes) -> None:
+        if path is None:
+            return
+        header = {**header, "sha256": hashlib.sha256(body).hexdigest(), "length": len(body)}
+        data = _MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError:
+            pass  # a cache that cannot be written only costs speed, never correctness
+
+    # immutable entries -------------------------------------------------------------------
+    def get_blob(self, kind: str, key: str) -> bytes | None:
+        entry = self._read(self._path(kind, key))
+        return entry[1] if entry else None
+
+    def put_blob(self, kind: str, key: str, body: bytes) -> None:
+        self._write(self._path(kind, key), {}, body)
+
+    # pages -------------------------------------------------------------------------------
+    def get_page(self, url: str) -> PageEntry | None:
+        entry = self._read(self._path("pages", url_key(url)))
+        if entry is None:
+            return None
+        header, body = entry
+        if header.get("url") != url:
+            return None
+        return PageEntry(
+            url=url,
+            status=_int(header.get("status"), 200),
+            body=body,
+            content_type=str(header.get("content_type") or ""),
+            stored_at=_float(header.get("stored_at")),
+            etag=_str_or_none(header.get("etag")),
+            last_modified=_str_or_none(header.get("last_modified")),
+        )
+
+    def put_page(self, entry: PageEntry) -> None:
+        header: dict[str, object] = {
+            "url": entry.url,
+            "status": entry.status,
+            "content_type": entry.content_type,
+            "stored_at": entry.stored_at,
+            "etag": entry.etag,
+            "last_modified": entry.last_modified,
+        }
+        self._write(self._path("pages", url_key(entry.url)), header, entry.body)
+
+    def is_fresh(self, entry: PageEntry) -> bool:
+        return 0 <= entry.age() < self.page_ttl
+
+
+def _int(value: object, default: int) -> int:
+    return int(value) if isinstance(value, int | float) else default
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _decode(data: bytes) -> tuple[dict[str, object], bytes] | None:
+    if not data.startswith(_MAGIC):
+        return None
+    header_line, sep, body = data[len(_MAGIC) :].partition(b"\n")
+    if not sep:
+        return None
+    try:
+        header = json.loads(header_line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(header, dict):
+        return None
+    if (
+        header.get("length") != len(body)
+        or header.get("sha256") != hashlib.sha256(body).hexdigest()
+    ):
+        return None
+    return header, body

@@ -1,0 +1,102 @@
+"""``build_index_client``: pip's configuration + the workspace's indexes → an IndexClient.
+
+Routing: a package the workspace routes to an index (``Workspace.routes(variant)``) is looked
+up only there, so a same-named package on another index (dependency confusion: a ``torch
+9.9.9`` on the default index) can never be chosen. Every other package is looked up on pip's
+``index-url`` (pip's own default when unset, none with ``no-index``), its ``extra-index-url``s,
+its ``find-links``, and the workspace's indexes that route no package; releases are merged by
+version.
+
+TLS trusts ``cert`` from pip's configuration, else ``$SSL_CERT_FILE``, else the system store.
+Credentials come from index URLs' userinfo (remembered per host, stripped from every URL that
+is logged, cached or reported) or from ``~/.netrc``.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from packaging.utils import NormalizedName
+
+from lockaudit.index.cache import default_cache_dir, page_ttl_from_env
+from lockaudit.index.client import ClientOptions, IndexClient, IndexSource, Routing
+from lockaudit.index.pipconf import PipConfig, default_index_url, read_pip_config
+from lockaudit.index.reporter import IndexReporter
+from lockaudit.index.transport import Fetcher, RetryPolicy
+from lockaudit.index.urls import Credentials, Mirrors, split_credentials
+from lockaudit.model import Variant, Workspace
+
+__all__ = ["build_index_client", "routing_for"]
+
+
+def _source(url: str, kind: str, creds: dict[str, Credentials]) -> IndexSource:
+    bare, found = split_credentials(url)
+    if found is not None:
+        creds[urlsplit(bare).netloc] = found
+    if kind == "find-links":
+        return IndexSource(bare, "find-links")
+    return IndexSource(bare.rstrip("/"), "simple")
+
+
+def routing_for(
+    workspace: Workspace | None, pip_config: PipConfig
+) -> tuple[Routing, dict[str, Credentials]]:
+    """The routing of a workspace under a pip configuration, and credentials met on the way."""
+    creds: dict[str, Credentials] = {}
+    defaults: list[IndexSource] = []
+    if not pip_config.no_index:
+        defaults.append(_source(pip_config.index_url or default_index_url(), "simple", creds))
+        defaults += [_source(u, "simple", creds) for u in pip_config.extra_index_urls]
+    defaults += [_source(u, "find-links", creds) for u in pip_config.find_links]
+    routes: list[tuple[Variant | None, NormalizedName, IndexSource]] = []
+    extra: list[tuple[Variant | None, IndexSource]] = []
+    for index in workspace.indexes if workspace else ():
+        source = _source(index.url, "simple", creds)
+        if index.packages:
+            routes += [(index.variant, name, source) for name in index.packages]
+        else:
+            extra.append((index.variant, source))
+    # A variant-specific route beats an all-variant one for the same name: list them first.
+    routes.sort(key=lambda route: route[0] is None)
+    routing = Routing(
+        default=tuple(dict.fromkeys(defaults)),
+        routes=tuple(routes),
+        extra=tuple(extra),
+    )
+    return routing, creds
+
+
+def build_index_client(
+    workspace: Workspace | None,
+    *,
+    offline: bool = False,
+    cache_dir: Path | None = None,
+    reporter: IndexReporter | None = None,
+    mirrors: Mapping[str, str] | None = None,
+    pip_config: PipConfig | None = None,
+    refresh: bool = False,
+    retry: RetryPolicy | None = None,
+) -> IndexClient:
+    config = pip_config if pip_config is not None else read_pip_config()
+    routing, creds = routing_for(workspace, config)
+    options = ClientOptions(
+        cache_dir=cache_dir if cache_dir is not None else default_cache_dir(),
+        offline=offline,
+        refresh=refresh,
+        page_ttl=page_ttl_from_env(),
+        retry=retry or RetryPolicy(),
+        mirrors=Mirrors.from_env(extra=mirrors),
+    )
+    cafile = config.cert or os.environ.get("SSL_CERT_FILE") or None
+    fetcher = Fetcher(
+        retry=options.retry,
+        ssl_context=ssl.create_default_context(cafile=cafile),
+        credentials=creds,
+        reporter=reporter,
+        offline=offline,
+    )
+    return IndexClient(routing, options, fetcher=fetcher, reporter=reporter)

@@ -1,0 +1,305 @@
+"""The one I/O model of lockaudit: one ``httpx.AsyncClient`` on a private event-loop thread.
+
+Synchronous callers (the resolver) call :meth:`Fetcher.run`; concurrency comes from running
+many coroutines on the loop at once, bounded per origin by a semaphore (16 streams where
+HTTP/2 is possible, i.e. ``https``; 8 otherwise, since many parallel HTTP/1.1 connections
+stall on the networks this runs on). ``file:`` URLs are read from disk (ranges included) so a
+local index goes through the same code.
+
+Faults: timeouts, connection resets, truncated bodies (httpx raises on a Content-Length
+mismatch), 5xx and 429, and bodies a caller's ``validate`` rejects are retried with
+exponential backoff; then :class:`~lockaudit.errors.IndexFetchError` names the URL (without
+credentials) and what to check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import netrc
+import os
+import ssl
+import threading
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+import lockaudit
+from lockaudit.errors import IndexFetchError, OfflineMissError
+from lockaudit.index.reporter import IndexReporter, NullReporter
+from lockaudit.index.urls import Credentials, redact, split_credentials
+
+__all__ = ["Fetcher", "Response", "RetryPolicy"]
+
+T = TypeVar("T")
+
+_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: ``attempts`` in all, sleeping ``backoff * 2**n`` (capped) between."""
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        wait = min(self.max_backoff, self.backoff * 2.0**attempt)
+        if retry_after is not None:
+            wait = min(self.max_backoff, max(wait, retry_after))
+        return wait
+
+
+@dataclass(frozen=True)
+class Response:
+    url: str
+    status: int
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+Validate = Callable[[Response], None]
+
+
+class _LoopThread:
+    """An event loop running forever in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="lockaudit-index-io", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+def _load_netrc(path: Path | None) -> netrc.netrc | None:
+    candidate = path or Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+    if not candidate.is_file():
+        return None
+    try:
+        return netrc.netrc(str(candidate))
+    except (netrc.NetrcParseError, OSError):
+        return None  # as pip: a broken netrc means no credentials, not a crash
+
+
+class Fetcher:
+    """GETs with retries, credentials, mirrors already applied by the caller, and no cache.
+
+    ``credentials`` maps ``host[:port]`` to credentials taken from configured index URLs;
+    otherwise ``~/.netrc`` (or ``$NETRC``) is asked by host name.
+    """
+
+    def __init__(
+        self,
+        *,
+        retry: RetryPolicy | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        credentials: Mapping[str, Credentials] | None = None,
+        netrc_path: Path | None = None,
+        reporter: IndexReporter | None = None,
+        offline: bool = False,
+        max_streams: int | None = None,
+    ) -> None:
+        self.retry = retry or RetryPolicy()
+        self.reporter: IndexReporter = reporter or NullReporter()
+        self.offline = offline
+        self._credentials = dict(credentials or {})
+        self._netrc = _load_netrc(netrc_path)
+        self._max_streams = max_streams
+        self._ssl = ssl_context or ssl.create_default_context(
+            cafile=os.environ.get("SSL_CERT_FILE") or None
+        )
+        self._thread = _LoopThread()
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._client: httpx.AsyncClient | None = None
+        self._closed = False
+
+    # the sync facade ---------------------------------------------------------------------
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the I/O loop and wait for it (from any thread but the loop's)."""
+        if self._closed:
+            coro.close()
+            raise RuntimeError("the index client is closed")
+        return self._thread.submit(coro).result()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._thread.loop
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._thread.submit(self._client.aclose()).result(timeout=5)
+        self._closed = True
+        self._thread.stop()
+
+    # requests ----------------------------------------------------------------------------
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                http2=True,  # used where ALPN agrees (https); plain http stays HTTP/1.1
+                verify=self._ssl,
+                timeout=httpx.Timeout(self.retry.read_timeout, connect=self.retry.connect_timeout),
+                limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+                follow_redirects=True,
+                headers={"User-Agent": f"lockaudit/{lockaudit.__version__}"},
+                trust_env=True,  # proxies from the environment; netrc is handled here
+            )
+        return self._client
+
+    def _semaphore(self, url: str) -> asyncio.Semaphore:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        sem = self._semaphores.get(origin)
+        if sem is None:
+            limit = self._max_streams or (16 if parts.scheme == "https" else 8)
+            sem = self._semaphores[origin] = asyncio.Semaphore(limit)
+        return sem
+
+    def _auth(self, url: str) -> tuple[str, httpx.BasicAuth | None]:
+        bare, creds = split_credentials(url)
+        parts = urlsplit(bare)
+        creds = creds or self._credentials.get(parts.netloc)
+        if creds is None and self._netrc is not None and parts.hostname:
+            found = self._netrc.authenticators(parts.hostname)
+            if found is not None:
+                creds = Credentials(found[0], found[2] or "")
+        return bare, httpx.BasicAuth(creds.username, creds.password) if creds else None
+
+    async def get(
+        self,
+        url: str,
+        *,
+        what: str,
+        headers: Mapping[str, str] | None = None,
+        expect: frozenset[int] = frozenset({200}),
+        validate: Validate | None = None,
+        attempts: int | None = None,
+    ) -> Response:
+        """GET ``url``; a status outside ``expect`` that is not retryable is an error.
+
+        ``validate`` may raise ``ValueError`` to reject a body (a hash mismatch, broken JSON):
+        that counts as a failed attempt, never as an answer.
+        """
+        if url.startswith("file:"):
+            return _read_file(url, headers or {})
+        bare, auth = self._auth(url)
+        if self.offline:
+            raise OfflineMissError(bare, what)
+        total = attempts or self.retry.attempts
+        problem = "no attempt made"
+        for attempt in range(total):
+            retry_after: float | None = None
+            try:
+                async with self._semaphore(bare):
+                    self.reporter.on_request(bare)
+                    raw = await self._http().get(bare, headers=dict(headers or {}), auth=auth)
+                response = Response(bare, raw.status_code, dict(raw.headers), raw.content)
+            except httpx.TimeoutException as e:
+                problem = f"timed out ({type(e).__name__})"
+            except httpx.TransportError as e:
+                problem = f"connection failed: {type(e).__name__}: {e or 'no detail'}"
+            else:
+                if response.status in expect:
+                    if validate is None:
+                        return response
+                    try:
+                        validate(response)
+                        return response
+                    except ValueError as e:
+                        problem = str(e)
+                elif response.status in _RETRY_STATUSES:
+                    problem = f"HTTP {response.status}"
+                    retry_after = _retry_after(response.headers.get("retry-after"))
+                else:
+                    raise _status_error(bare, response.status, what)
+            if attempt + 1 < total:
+                await asyncio.sleep(self.retry.delay(attempt, retry_after))
+        raise IndexFetchError(
+            bare,
+            f"{what}: {problem} (after {total} attempt{'s' if total > 1 else ''})",
+            hint="check the index URL, your network or proxy, and the index's status; "
+            "run again later, or use --offline with a warm cache",
+        )
+
+
+def _status_error(url: str, status: int, what: str) -> IndexFetchError:
+    if status in (401, 403):
+        return IndexFetchError(
+            url,
+            f"{what}: HTTP {status}, the index refused the credentials (or got none)",
+            hint="put the credentials in ~/.netrc or the index URL (user:password@host)",
+        )
+    return IndexFetchError(
+        redact(url), f"{what}: unexpected HTTP {status}", hint="check the index URL"
+    )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    with contextlib.suppress(TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    return None
+
+
+def _parse_range(value: str, size: int) -> tuple[int, int] | None:
+    unit, _, spec = value.partition("=")
+    if unit.strip() != "bytes" or "," in spec:
+        return None
+    first, _, last = spec.strip().partition("-")
+    if not first:
+        start = max(0, size - int(last))
+        return start, size
+    end = min(size, int(last) + 1) if last else size
+    return int(first), end
+
+
+def _read_file(url: str, headers: Mapping[str, str]) -> Response:
+    """A ``file:`` URL as an HTTP server would answer it (directory → its index.html)."""
+    path = Path(unquote(urlsplit(url).path))
+    if path.is_dir():
+        path = path / "index.html"
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            wanted = headers.get("Range")
+            span = _parse_range(wanted, size) if wanted else None
+            if span is None:
+                return Response(url, 200, {"content-type": "text/html"}, f.read())
+            f.seek(span[0])
+            body = f.read(span[1] - span[0])
+            content_range = f"bytes {span[0]}-{span[1] - 1}/{size}"
+            return Response(url, 206, {"content-range": content_range}, body)
+    except FileNotFoundError:
+        return Response(url, 404, {}, b"")
+    except OSError as e:
+        raise IndexFetchError(url, f"cannot read local file: {e}") from e

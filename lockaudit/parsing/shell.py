@@ -1,0 +1,553 @@
+"""Shell words as POSIX ``sh`` would split a ``RUN`` line, for the parts an audit needs.
+
+Nothing is executed. Quotes, backslash escapes, ``$VAR`` / ``${VAR}`` / ``${VAR:-default}``
+expansion (from a caller's mapping; unknown names expand to the empty string, as ``sh`` does,
+and are recorded), command separators and redirections are understood. Command substitution
+(``$(...)``, backticks) is kept as literal text: its output cannot be known statically.
+
+A redirection operator inside an unquoted word splits it, exactly as ``sh`` does: ``pkg>=2.0``
+becomes the argument ``pkg`` plus a redirection to a file named ``=2.0``. That is the hazard
+the check rules report, so redirections are kept as data (:class:`Redirect`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from lockaudit.errors import InputError, Location
+
+__all__ = [
+    "Redirect",
+    "ShellSyntaxError",
+    "SimpleCommand",
+    "expand_words",
+    "split_commands",
+]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_SPECIAL_PARAMS = frozenset("@*#?-$!0123456789")
+_BLANKS = " \t"
+# Words that open or close compound commands: dropped from the front of a command so that
+# `if true; then pip install x; fi` still shows `pip install x`.
+_RESERVED = frozenset(
+    {"!", "{", "}", "if", "then", "else", "elif", "fi", "do", "done", "while", "until"}
+)
+# Longest first: the lexer takes the longest operator that matches.
+_CONTROL_OPS = ("&&", "||", ";;", ";", "|", "&", "(", ")", "\n")
+_REDIRECT_OPS = ("&>>", "<<-", ">>", "<<", ">&", "<&", "<>", ">|", "&>", ">", "<")
+
+
+class ShellSyntaxError(InputError):
+    """A shell command cannot be split (an unterminated quote or expansion).
+
+    ``offset`` is the character offset in the text given to :func:`split_commands`, so a caller
+    that joined continuation lines can name the physical line.
+    """
+
+    def __init__(self, location: Location, message: str, *, offset: int = 0) -> None:
+        super().__init__(location, message, hint="check the quoting of this command")
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """One redirection: ``op`` with its io number when written (``2>``, ``2>&``), its target
+    word after expansion, and ``word_index``, the position in ``argv`` where it occurred."""
+
+    op: str
+    target: str
+    word_index: int
+
+
+@dataclass(frozen=True)
+class SimpleCommand:
+    """One simple command: its argument vector after expansion and quote removal.
+
+    ``raw_words`` are the blank-separated chunks as written, quotes kept (``pkg>=2.0`` stays one
+    chunk). ``word_offsets`` give the offset in the input text where each ``argv`` word starts,
+    ``word_lines`` its line (the caller's line plus the newlines before it). ``assignments`` are
+    leading ``NAME=value`` words, removed from ``argv``. ``unknown_vars`` are names expanded to
+    the empty string because the mapping had no value for them.
+    """
+
+    argv: tuple[str, ...]
+    redirects: tuple[Redirect, ...]
+    raw_words: tuple[str, ...]
+    word_offsets: tuple[int, ...] = ()
+    word_lines: tuple[int, ...] = ()
+    assignments: tuple[tuple[str, str], ...] = ()
+    unknown_vars: tuple[str, ...] = ()
+    offset: int = 0
+    line: int = 0
+
+
+@dataclass
+class _Word:
+    """A word being built: pieces of text, each marked splittable when it came from an
+    unquoted expansion (subject to field splitting)."""
+
+    start: int
+    pieces: list[tuple[str, bool]] = field(default_factory=list)
+    quoted: bool = False
+    unknown: list[str] = field(default_factory=list)
+
+    def add(self, text: str, *, splittable: bool = False) -> None:
+        self.pieces.append((text, splittable))
+
+    def fields(self) -> list[str]:
+        """Field splitting of unquoted expansions on blanks; a word made only of an empty
+        unquoted expansion disappears, as in ``sh``."""
+        out: list[str] = []
+        current: list[str] = []
+        have = self.quoted
+        for text, splittable in self.pieces:
+            if not splittable:
+                current.append(text)
+                have = have or bool(text)
+                continue
+            parts = re.split(r"[ \t\n]+", text)
+            for i, part in enumerate(parts):
+                if i > 0 and (have or current):
+                    out.append("".join(current))
+                    current, have = [], False
+                if part:
+                    current.append(part)
+                    have = True
+        if have or current:
+            out.append("".join(current))
+        return out
+
+    def literal(self) -> str:
+        return "".join(text for text, _ in self.pieces)
+
+
+@dataclass
+class _Command:
+    start: int = -1
+    words: list[tuple[str, int]] = field(default_factory=list)  # (text, offset)
+    redirects: list[Redirect] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+class _Lexer:
+    """A single pass over the text; one instance per call."""
+
+    def __init__(
+        self, text: str, location: Location, env: Mapping[str, str], *, operators: bool
+    ) -> None:
+        self.text = text
+        self.location = location
+        self.env = dict(env)
+        self.operators = operators
+        self.pos = 0
+        self.commands: list[SimpleCommand] = []
+        self.command = _Command()
+        self.pending_redirect: tuple[str, int] | None = None
+        self.heredocs: list[tuple[str, bool]] = []
+        self.raw_start: int | None = None
+
+    # -- errors and positions ------------------------------------------------------------------
+
+    def line_of(self, offset: int) -> int:
+        return self.location.line + self.text.count("\n", 0, offset)
+
+    def error(self, message: str, offset: int) -> ShellSyntaxError:
+        return ShellSyntaxError(
+            Location(self.location.path, self.line_of(offset)), message, offset=offset
+        )
+
+    # -- driver --------------------------------------------------------------------------------
+
+    def run(self) -> tuple[SimpleCommand, ...]:
+        text = self.text
+        while self.pos < len(text):
+            ch = text[self.pos]
+            if ch in _BLANKS:
+                self.end_raw()
+                self.pos += 1
+            elif ch == "\\" and text.startswith("\\\n", self.pos):
+                self.end_raw()
+                self.pos += 2  # a line continuation between words
+            elif ch == "#":
+                self.end_raw()
+                end = text.find("\n", self.pos)
+                self.pos = len(text) if end < 0 else end
+            elif self.operators and self.take_operator():
+                continue
+            else:
+                self.read_word()
+        self.end_raw()
+        self.finish_command()
+        if self.pending_redirect is not None:
+            op, offset = self.pending_redirect
+            raise self.error(f"redirection '{op}' has no target", offset)
+        return tuple(self.commands)
+
+    def take_operator(self) -> bool:
+        text, pos = self.text, self.pos
+        if text.startswith("&>", pos):  # bash's `&>file`, before `&` is taken as a separator
+            op = "&>>" if text.startswith("&>>", pos) else "&>"
+            self.start_redirect(op, pos, pos)
+            self.pos += len(op)
+            return True
+        for op in _CONTROL_OPS:
+            if text.startswith(op, pos):
+                self.end_raw()
+                self.pos += len(op)
+                self.finish_command()
+                if op == "\n":
+                    self.read_heredoc_bodies()
+                return True
+        for op in _REDIRECT_OPS:
+            if text.startswith(op, pos):
+                self.start_redirect(op, pos, pos)
+                self.pos += len(op)
+                return True
+        return False
+
+    def start_redirect(self, op: str, op_start: int, raw_from: int) -> None:
+        if self.pending_redirect is not None:
+            raise self.error(f"redirection '{self.pending_redirect[0]}' has no target", op_start)
+        self.mark_raw(raw_from)
+        self.pending_redirect = (op, op_start)
+
+    # -- raw words (as written, split only on blanks) -------------------------------------------
+
+    def mark_raw(self, offset: int) -> None:
+        if self.raw_start is None:
+            self.raw_start = offset
+
+    def end_raw(self) -> None:
+        if self.raw_start is not None:
+            raw = self.text[self.raw_start : self.pos].replace("\\\n", "")
+            if raw:
+                self.command.raw.append(raw)
+            self.raw_start = None
+
+    # -- words ---------------------------------------------------------------------------------
+
+    def read_word(self) -> None:
+        text = self.text
+        start = self.pos
+        self.mark_raw(start)
+        word = _Word(start)
+        while self.pos < len(text):
+            ch = text[self.pos]
+            if ch in _BLANKS or (self.operators and ch in ";&|()\n"):
+                break
+            if self.operators and ch in "<>":
+                # An io number: digits alone right before the operator (`2>`), unquoted.
+                literal = word.literal()
+                if literal.isdigit() and not word.quoted and len(word.pieces) >= 1:
+                    op = next(o for o in _REDIRECT_OPS if text.startswith(o, self.pos))
+                    self.start_redirect(literal + op, start, start)
+                    self.pos += len(op)
+                    return
+                break
+            if ch == "\n":  # only reached without operators: a plain blank
+                break
+            self.read_piece(word)
+        self.finish_word(word)
+
+    def read_piece(self, word: _Word) -> None:
+        text = self.text
+        ch = text[self.pos]
+        if ch == "\\":
+            if self.pos + 1 >= len(text):
+                word.add("\\")
+                self.pos += 1
+            elif text[self.pos + 1] == "\n":
+                self.pos += 2
+            else:
+                word.add(text[self.pos + 1])
+                word.quoted = True
+                self.pos += 2
+        elif ch == "'":
+            end = text.find("'", self.pos + 1)
+            if end < 0:
+                raise self.error("unterminated single quote", self.pos)
+            word.add(text[self.pos + 1 : end])
+            word.quoted = True
+            self.pos = end + 1
+        elif ch == '"':
+            self.read_double_quoted(word)
+        elif ch == "$":
+            self.read_dollar(word, quoted=False)
+        elif ch == "`":
+            word.add(self.read_backticks())
+        else:
+            word.add(ch)
+            self.pos += 1
+
+    def read_double_quoted(self, word: _Word) -> None:
+        text = self.text
+        open_at = self.pos
+        self.pos += 1
+        word.quoted = True
+        while True:
+            if self.pos >= len(text):
+                raise self.error("unterminated double quote", open_at)
+            ch = text[self.pos]
+            if ch == '"':
+                self.pos += 1
+                return
+            if ch == "\\" and self.pos + 1 < len(text) and text[self.pos + 1] in '$`"\\\n':
+                if text[self.pos + 1] != "\n":
+                    word.add(text[self.pos + 1])
+                self.pos += 2
+            elif ch == "$":
+                self.read_dollar(word, quoted=True)
+            elif ch == "`":
+                word.add(self.read_backticks())
+            else:
+                word.add(ch)
+                self.pos += 1
+
+    def read_backticks(self) -> str:
+        text = self.text
+        open_at = self.pos
+        pos = self.pos + 1
+        while pos < len(text) and text[pos] != "`":
+            pos += 2 if text[pos] == "\\" else 1
+        if pos >= len(text):
+            raise self.error("unterminated command substitution '`'", open_at)
+        self.pos = pos + 1
+        return text[open_at : self.pos]
+
+    def read_dollar(self, word: _Word, *, quoted: bool) -> None:
+        text = self.text
+        start = self.pos
+        nxt = text[start + 1] if start + 1 < len(text) else ""
+        if nxt == "(":
+            word.add(self.read_parenthesised(start))
+        elif nxt == "{":
+            self.read_braced(word, quoted=quoted)
+        elif nxt and (nxt in _SPECIAL_PARAMS):
+            self.pos = start + 2
+            self.expand(word, nxt, None, quoted=quoted)
+        elif match := _NAME.match(text, start + 1):
+            self.pos = match.end()
+            self.expand(word, match.group(), None, quoted=quoted)
+        else:
+            word.add("$")  # a lone dollar is literal
+            self.pos = start + 1
+
+    def read_parenthesised(self, start: int) -> str:
+        """``$(...)`` or ``$((...))``: kept literally, with nesting and quotes respected."""
+        text = self.text
+        depth = 0
+        pos = start + 1
+        while pos < len(text):
+            ch = text[pos]
+            if ch == "\\":
+                pos += 2
+                continue
+            if ch == "'":
+                end = text.find("'", pos + 1)
+                if end < 0:
+                    raise self.error("unterminated single quote", pos)
+                pos = end + 1
+                continue
+            if ch == "(":
+                depth += 1
+            elif ch == ")":
+                depth -= 1
+                if depth == 0:
+                    self.pos = pos + 1
+                    return text[start : self.pos]
+            pos += 1
+        raise self.error("unterminated command substitution '$('", start)
+
+    def read_braced(self, word: _Word, *, quoted: bool) -> None:
+        text = self.text
+        start = self.pos
+        end = self.find_closing_brace(start + 2)
+        body = text[start + 2 : end]
+        self.pos = end + 1
+        match = re.fullmatch(
+            r"([A-Za-z_][A-Za-z0-9_]*|[@*#?$!0-9-])(?:(:?[-=+?])(.*))?", body, re.DOTALL
+        )
+        if match is None:
+            if not body:
+                raise self.error("bad substitution '${}'", start)
+            # Length, pattern and substring operators: kept literally, not evaluated.
+            word.add(text[start : self.pos])
+            return
+        name, op, arg = match.group(1), match.group(2), match.group(3)
+        self.expand(word, name, (op, arg) if op else None, quoted=quoted)
+
+    def find_closing_brace(self, pos: int) -> int:
+        text = self.text
+        depth = 1
+        open_at = pos - 2
+        while pos < len(text):
+            ch = text[pos]
+            if ch == "\\":
+                pos += 2
+                continue
+            if ch == "'" or ch == '"':
+                end = text.find(ch, pos + 1)
+                if end < 0:
+                    break
+                pos = end + 1
+                continue
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return pos
+            pos += 1
+        raise self.error("unterminated parameter expansion '${'", open_at)
+
+    def expand(
+        self, word: _Word, name: str, operation: tuple[str, str] | None, *, quoted: bool
+    ) -> None:
+        value = self.env.get(name)
+        if operation is not None:
+            op, arg = operation
+            unset = value is None or (op.startswith(":") and value == "")
+            arg_value = self.expand_argument(arg, word)
+            if op.endswith("-") or op.endswith("="):
+                if unset:
+                    value = arg_value
+                    if op.endswith("="):
+                        self.env[name] = arg_value
+            elif op.endswith("+"):
+                value = "" if unset else arg_value
+            elif unset:  # `?`: sh would abort; treat as unknown
+                value = None
+        if value is None:
+            word.unknown.append(name)
+            value = ""
+        if value or quoted:
+            word.add(value, splittable=not quoted)
+        elif not quoted:
+            word.add("", splittable=True)
+
+    def expand_argument(self, arg: str, word: _Word) -> str:
+        """The word of ``${X:-word}``: quotes removed and variables expanded."""
+        if not arg:
+            return ""
+        inner = _Lexer(arg, self.location, self.env, operators=False)
+        inner_word = _Word(0)
+        while inner.pos < len(arg):
+            inner.read_piece(inner_word)
+        word.unknown.extend(inner_word.unknown)
+        return inner_word.literal()
+
+    def finish_word(self, word: _Word) -> None:
+        self.command.unknown.extend(word.unknown)
+        if self.pending_redirect is not None:
+            op, _ = self.pending_redirect
+            self.pending_redirect = None
+            target = word.literal()
+            self.command.redirects.append(Redirect(op, target, len(self.command.words)))
+            if op in ("<<", "<<-"):
+                self.heredocs.append((target, op == "<<-"))
+            return
+        for text in word.fields():
+            if self.command.start < 0:
+                self.command.start = word.start
+            self.command.words.append((text, word.start))
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def read_heredoc_bodies(self) -> None:
+        """Skip the bodies of heredocs opened on the line just ended."""
+        text = self.text
+        for delimiter, strip_tabs in self.heredocs:
+            while self.pos < len(text):
+                end = text.find("\n", self.pos)
+                end = len(text) if end < 0 else end
+                line = text[self.pos : end]
+                self.pos = min(end + 1, len(text))
+                if (line.lstrip("\t") if strip_tabs else line) == delimiter:
+                    break
+        self.heredocs = []
+
+    def finish_command(self) -> None:
+        command = self.command
+        self.command = _Command()
+        if self.pending_redirect is not None:
+            op, offset = self.pending_redirect
+            raise self.error(f"redirection '{op}' has no target", offset)
+        words = command.words
+        redirects = command.redirects
+        # Leading reserved words and assignments are not part of the argument vector.
+        dropped = 0
+        assignments: list[tuple[str, str]] = []
+        while dropped < len(words):
+            text = words[dropped][0]
+            if text in _RESERVED:
+                dropped += 1
+            elif _ASSIGNMENT.match(text):
+                name, _, value = text.partition("=")
+                assignments.append((name, value))
+                dropped += 1
+            else:
+                break
+        words = words[dropped:]
+        redirects = [Redirect(r.op, r.target, max(0, r.word_index - dropped)) for r in redirects]
+        if not words:
+            # `NAME=value` alone sets a shell variable for the commands that follow.
+            self.env.update(assignments)
+            if not redirects:
+                return
+        elif words[0][0] == "export":
+            for text, _ in words[1:]:
+                if _ASSIGNMENT.match(text):
+                    name, _, value = text.partition("=")
+                    self.env[name] = value
+        start = words[0][1] if words else max(command.start, 0)
+        self.commands.append(
+            SimpleCommand(
+                argv=tuple(text for text, _ in words),
+                redirects=tuple(redirects),
+                raw_words=tuple(command.raw),
+                word_offsets=tuple(offset for _, offset in words),
+                word_lines=tuple(self.line_of(offset) for _, offset in words),
+                assignments=tuple(assignments),
+                unknown_vars=tuple(dict.fromkeys(command.unknown)),
+                offset=start,
+                line=self.line_of(start),
+            )
+        )
+
+
+def split_commands(
+    text: str, location: Location, env: Mapping[str, str] | None = None
+) -> tuple[SimpleCommand, ...]:
+    """Split ``text`` into simple commands as ``sh`` would, expanding variables from ``env``.
+
+    ``location`` is where ``text`` starts; lines of words and errors count from it.
+    Raises :class:`ShellSyntaxError` for an unterminated quote or expansion.
+    """
+    return _Lexer(text, location, env or {}, operators=True).run()
+
+
+def expand_words(
+    text: str, location: Location, env: Mapping[str, str] | None = None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Words of ``text`` with quotes removed and variables expanded, no operators or field
+    splitting (as Dockerfile ``ENV``/``ARG``/``FROM`` values are processed).
+
+    Returns the words and the names of variables that had no value.
+    """
+    lexer = _Lexer(text, location, env or {}, operators=False)
+    words: list[str] = []
+    unknown: list[str] = []
+    while lexer.pos < len(text):
+        if text[lexer.pos] in " \t\n":
+            lexer.pos += 1
+            continue
+        word = _Word(lexer.pos)
+        while lexer.pos < len(text) and text[lexer.pos] not in " \t\n":
+            lexer.read_piece(word)
+        words.append(word.literal())
+        unknown.extend(word.unknown)
+    return tuple(words), tuple(dict.fromkeys(unknown))

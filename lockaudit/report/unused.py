@@ -1,0 +1,227 @@
+"""The quarterly review of unused dependencies: a report only, never an edit.
+
+For each image:
+
+- **unused**: a distribution the image installs in its own layer that no Python file copied into
+  the image *or into any image built on it* imports (a base image installs for its children),
+  and that no other installed distribution requires (a dependency of a dependency is used by
+  its requirer, not by the code);
+- **missing**: a top-level name a copied Python file imports that no installed distribution
+  provides, that is not in the standard library and that is not a module copied alongside.
+
+Which Python files an image holds comes from its Dockerfile's final-stage ``COPY``/``ADD``
+lines (and its ancestors'), resolved against the image's build context. Import names come from
+each distribution's ``top_level.txt``; when a wheel has none, the project name with ``-`` as
+``_`` is assumed. Both kinds of miss are what the allow-list (``[tool.lockaudit.unused] allow``,
+distribution or import names) is for.
+
+Decisions:
+- ``COPY --from=<stage>`` sources are skipped: they come from another build stage, not from the
+  repository. Sources outside the repository are skipped too.
+- Relative imports and imports of the standard library (``sys.stdlib_module_names`` of the
+  Python running lockaudit, which the supported 3.11+ targets share) are never "missing".
+- A file that is not valid Python is an input error naming ``path:line``: a review that skips
+  files silently would report used packages as unused.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from packaging.utils import NormalizedName
+
+from lockaudit.errors import InputError, Location
+from lockaudit.index.types import Candidate
+from lockaudit.lockfile import LockedPackage, load_lock, lock_paths
+from lockaudit.model import Image, Target, Workspace, normalize
+from lockaudit.parsing.dockerfile import parse_dockerfile
+from lockaudit.report._model import UnusedImage, UnusedReport
+
+__all__ = ["ImportNameSource", "load_allowlist", "python_files", "unused_report"]
+
+
+class ImportNameSource(Protocol):
+    """What the review needs from an index: releases, and the import names of one."""
+
+    def candidates(self, name: NormalizedName, target: Target) -> Sequence[Candidate]: ...
+
+    def top_level(self, candidate: Candidate, target: Target) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True)
+class _Imports:
+    """The top-level names the Python files of one image import, first place of each."""
+
+    files: int
+    names: Mapping[str, Location]
+    local: frozenset[str]
+
+
+def load_allowlist(root: Path) -> frozenset[str]:
+    """``[tool.lockaudit.unused] allow`` of the workspace's pyproject.toml (names as written)."""
+    path = root / "pyproject.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return frozenset()  # load_workspace has already reported a broken configuration
+    table = data.get("tool", {}).get("lockaudit", {}).get("unused", {})
+    allow = table.get("allow", []) if isinstance(table, dict) else []
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        raise InputError(
+            Location("pyproject.toml", _line_of(path, "allow")),
+            "[tool.lockaudit.unused] allow must be a list of strings",
+        )
+    return frozenset(allow)
+
+
+def _line_of(path: Path, key: str) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next((n for n, text in enumerate(lines, 1) if text.strip().startswith(key)), 1)
+
+
+def unused_report(
+    workspace: Workspace, source: ImportNameSource, allow: Iterable[str] = ()
+) -> UnusedReport:
+    allowed = frozenset(allow) | frozenset(normalize(a) for a in allow)
+    own_imports = {image.key: _imports(workspace, image) for image in workspace.images}
+    images = []
+    for image in workspace.images:
+        lock_path = lock_paths(workspace, image).full
+        if not workspace.path(lock_path).is_file():
+            continue
+        packages = load_lock(workspace.path(lock_path), display=lock_path).lock.packages
+        provides = _provided(source, image.target, packages)
+        here = _merged([own_imports[a.key] for a in (*workspace.ancestors(image.key), image)])
+        users = _merged(
+            [own_imports[i.key] for i in workspace.images if _built_on(workspace, i, image)]
+        )
+        images.append(
+            UnusedImage(
+                key=image.key,
+                files=here.files,
+                unused=_unused(image, packages, provides, users, allowed),
+                missing=_missing(here, provides, allowed),
+            )
+        )
+    return UnusedReport(tuple(images))
+
+
+def _built_on(workspace: Workspace, image: Image, base: Image) -> bool:
+    return image.key == base.key or base in workspace.ancestors(image.key)
+
+
+def _provided(
+    source: ImportNameSource, target: Target, packages: Iterable[LockedPackage]
+) -> dict[NormalizedName, frozenset[str]]:
+    provides: dict[NormalizedName, frozenset[str]] = {}
+    for package in packages:
+        release = next(
+            (c for c in source.candidates(package.name, target) if c.version == package.version),
+            None,
+        )
+        names = source.top_level(release, target) if release is not None else ()
+        fallback = package.name.replace("-", "_")
+        provides[package.name] = frozenset(n.split(".")[0] for n in names) or frozenset({fallback})
+    return provides
+
+
+def _unused(
+    image: Image,
+    packages: Iterable[LockedPackage],
+    provides: Mapping[NormalizedName, frozenset[str]],
+    users: _Imports,
+    allowed: frozenset[str],
+) -> tuple[NormalizedName, ...]:
+    found = []
+    for package in packages:
+        if package.layer != image.key or package.name in allowed:
+            continue
+        required = any(":" not in via for via in package.required_by)
+        if not required and not provides[package.name] & users.names.keys():
+            found.append(package.name)
+    return tuple(sorted(found))
+
+
+def _missing(
+    here: _Imports, provides: Mapping[NormalizedName, frozenset[str]], allowed: frozenset[str]
+) -> tuple[tuple[str, Location], ...]:
+    available = frozenset().union(*provides.values()) if provides else frozenset()
+    skip = available | here.local | frozenset(sys.stdlib_module_names) | allowed
+    return tuple(
+        (name, location) for name, location in sorted(here.names.items()) if name not in skip
+    )
+
+
+def _merged(parts: Sequence[_Imports]) -> _Imports:
+    names: dict[str, Location] = {}
+    for part in parts:
+        for name, location in part.names.items():
+            names.setdefault(name, location)
+    local = frozenset().union(*(p.local for p in parts)) if parts else frozenset()
+    return _Imports(sum(p.files for p in parts), names, local)
+
+
+# --------------------------------------------------------------------------- files → imports
+
+
+def python_files(workspace: Workspace, image: Image) -> tuple[str, ...]:
+    """Workspace-relative paths of the ``.py`` files the image's own Dockerfile copies in."""
+    if not workspace.path(image.dockerfile).is_file():
+        return ()
+    parsed = parse_dockerfile(workspace.root, image.dockerfile, dict(image.build_args))
+    context = (workspace.root / image.context).resolve()
+    root = workspace.root.resolve()
+    found: set[str] = set()
+    for copy in parsed.final.copies:
+        if copy.from_stage is not None:
+            continue
+        for source in copy.sources:
+            for path in _expand(context, source):
+                if path.is_relative_to(root):
+                    found.add(path.relative_to(root).as_posix())
+    return tuple(sorted(found))
+
+
+def _expand(context: Path, source: str) -> Iterable[Path]:
+    pattern = source.lstrip("/")
+    matches = sorted(context.glob(pattern)) if any(c in pattern for c in "*?[") else []
+    for path in matches or [context / pattern]:
+        path = path.resolve()
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*.py") if p.is_file())
+        elif path.suffix == ".py" and path.is_file():
+            yield path
+
+
+def _imports(workspace: Workspace, image: Image) -> _Imports:
+    names: dict[str, Location] = {}
+    local: set[str] = set()
+    files = python_files(workspace, image)
+    for relative in files:
+        path = Path(relative)
+        local.add(path.stem)
+        local.update(part for part in path.parent.parts)
+        for name, line in _imported(workspace.path(relative), relative):
+            names.setdefault(name, Location(relative, line))
+    return _Imports(len(files), names, frozenset(local))
+
+
+def _imported(path: Path, display: str) -> list[tuple[str, int]]:
+    """Top-level imported names with their line, in line order (the first place is shown)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=display)
+    except SyntaxError as e:
+        raise InputError(Location(display, e.lineno or 1), f"not valid Python: {e.msg}") from e
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name.split(".")[0], node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module.split(".")[0], node.lineno))
+    return sorted(found, key=lambda item: (item[1], item[0]))

@@ -1,0 +1,207 @@
+"""``lockaudit whatif REQ...``: re-resolve the affected images with a change, write nothing.
+
+The roots of each image are the ones ``lockaudit compile`` uses (:func:`compile.image_roots`),
+with the change applied:
+
+- every root that names a changed package is dropped, except the lines of constraint files
+  (``[[tool.lockaudit.constraints]]``): those are deliberate compatibility limits, and a change
+  that contradicts one is exactly what the report must show; pins of ``versions.txt``, the
+  common requirements and the image's requirement files are what a user would edit, so they go;
+- the change is added as a requirement (origin ``<what-if>``) to the *target* images: the
+  ``--stage`` images when given, else every image that requires the package in its own files or
+  installs it in its own layer;
+- the target images and all their descendants are re-resolved in build order, each against its
+  parent's *new* lock; the existing lock supplies preferences, so only what must move moves.
+
+Decisions:
+- ``--stage NAME`` matches an image name (every tag) or a key (``asr:cuda``).
+- An image whose parent broke is skipped, with the reason; an image without a lock on disk is
+  compared with an empty lock (everything is an addition).
+- Size delta is the change of the image's own layer, from the largest usable file of each
+  release (what pip downloads), as ``lockfile.LockedPackage.install_size`` counts it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from lockaudit.compile import build_lock, image_roots
+from lockaudit.errors import InputError, Location
+from lockaudit.index.types import MetadataSource
+from lockaudit.lockfile import (
+    LockedPackage,
+    LockText,
+    input_digest,
+    load_lock,
+    lock_paths,
+    parse_lock,
+    render_lock,
+)
+from lockaudit.model import Image, Workspace, normalize
+from lockaudit.report._model import ImageOutcome, Move, WhatIfReport
+from lockaudit.resolve import (
+    Origin,
+    RequirementKind,
+    ResolutionFailed,
+    RootRequirement,
+    resolve,
+)
+
+__all__ = ["WHATIF_ORIGIN", "whatif"]
+
+WHATIF_ORIGIN = Location("<what-if>")
+
+
+@dataclass
+class _Run:
+    workspace: Workspace
+    source: MetadataSource
+    changes: tuple[Requirement, ...]
+    names: frozenset[NormalizedName]
+    targets: frozenset[str]
+    new: dict[str, tuple[LockText, bytes]] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
+
+
+def whatif(
+    workspace: Workspace,
+    source: MetadataSource,
+    changes: Sequence[Requirement],
+    stages: Sequence[str] = (),
+) -> WhatIfReport:
+    """Which images move, which break and why, if ``changes`` were made; nothing is written."""
+    names = frozenset(normalize(change.name) for change in changes)
+    current = {image.key: _current(workspace, image) for image in workspace.images}
+    if stages:
+        targets = _stage_images(workspace, stages)
+    else:
+        targets = _images_using(workspace, names, current)
+    run = _Run(workspace, source, tuple(changes), names, frozenset(targets))
+    outcomes = [
+        _outcome(run, image, current.get(image.key))
+        for image in workspace.images
+        if _affected(workspace, image, run.targets)
+    ]
+    return WhatIfReport(tuple(str(c) for c in changes), tuple(outcomes))
+
+
+def _current(workspace: Workspace, image: Image) -> LockText | None:
+    path = lock_paths(workspace, image).full
+    if not workspace.path(path).is_file():
+        return None
+    return load_lock(workspace.path(path), display=path)
+
+
+def _stage_images(workspace: Workspace, stages: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for stage in stages:
+        matched = {i.key for i in workspace.images if stage in (i.name, i.key)}
+        if not matched:
+            known = ", ".join(sorted({i.name for i in workspace.images}))
+            raise InputError(
+                workspace.config_location, f"no image named {stage!r}", hint=f"images: {known}"
+            )
+        found |= matched
+    return found
+
+
+def _images_using(
+    workspace: Workspace, names: frozenset[NormalizedName], current: dict[str, LockText | None]
+) -> set[str]:
+    """Images that ask for a changed package in their own files, or install it in their layer."""
+    found: set[str] = set()
+    for image in workspace.images:
+        lock = current.get(image.key)
+        own = {p.name for p in lock.lock.layer_packages} if lock else set()
+        roots = image_roots(workspace, image, None)
+        asked = {r.name for r in roots if r.origin.kind is RequirementKind.REQUIREMENT}
+        if names & (own | asked):
+            found.add(image.key)
+    return found
+
+
+def _affected(workspace: Workspace, image: Image, targets: frozenset[str]) -> bool:
+    keys = {image.key, *(a.key for a in workspace.ancestors(image.key))}
+    return bool(keys & targets)
+
+
+def _outcome(run: _Run, image: Image, old: LockText | None) -> ImageOutcome:
+    parent = _parent(run, image)
+    if isinstance(parent, str):
+        run.failed.add(image.key)
+        return ImageOutcome(image.key, (), skipped=parent)
+    parent_text, parent_bytes = parent if parent else (None, None)
+    roots = _changed_roots(run, image, image_roots(run.workspace, image, parent_text))
+    preferences = {
+        p.name: p.version for p in (old.lock.packages if old else ()) if p.name not in run.names
+    }
+    try:
+        resolution = resolve(run.source, image.target, roots, preferences=preferences)
+    except ResolutionFailed as failure:
+        run.failed.add(image.key)
+        return ImageOutcome(
+            image.key, (), broken=tuple(conflict.lines() for conflict in failure.conflicts)
+        )
+    digest = input_digest(run.workspace, image, parent_bytes)
+    lock = build_lock(run.workspace, image, resolution, roots, parent_text, digest)
+    data = render_lock(lock)
+    path = lock_paths(run.workspace, image).full
+    run.new[image.key] = (parse_lock(data.decode("utf-8"), path), data)
+    before = old.lock.layer_packages if old else ()
+    return ImageOutcome(
+        image.key,
+        _moves(before, lock.layer_packages),
+        size_delta=_size(lock.layer_packages) - _size(before),
+    )
+
+
+def _parent(run: _Run, image: Image) -> tuple[LockText, bytes] | str | None:
+    """The parent's lock as it would be after the change, or why there is none."""
+    if image.parent is None:
+        return None
+    if image.parent in run.failed:
+        return f"the parent {image.parent} breaks"
+    if image.parent in run.new:
+        return run.new[image.parent]
+    parent = run.workspace.image(image.parent)
+    path = lock_paths(run.workspace, parent).full
+    if not run.workspace.path(path).is_file():
+        return f"the parent {image.parent} has no lock"
+    data = run.workspace.path(path).read_bytes()
+    return (load_lock(run.workspace.path(path), display=path), data)
+
+
+def _changed_roots(
+    run: _Run, image: Image, roots: Iterable[RootRequirement]
+) -> tuple[RootRequirement, ...]:
+    limits = set(run.workspace.constraint_files(image.variant))
+    kept = [
+        root
+        for root in roots
+        if root.name not in run.names
+        or root.origin.kind is RequirementKind.PARENT
+        or (root.origin.kind is RequirementKind.CONSTRAINT and root.origin.location.path in limits)
+    ]
+    if image.key in run.targets:
+        origin = Origin(WHATIF_ORIGIN, image.key, RequirementKind.REQUIREMENT)
+        kept.extend(RootRequirement(change, origin) for change in run.changes)
+    return tuple(kept)
+
+
+def _moves(before: Iterable[LockedPackage], after: Iterable[LockedPackage]) -> tuple[Move, ...]:
+    old: dict[NormalizedName, Version] = {p.name: p.version for p in before}
+    new: dict[NormalizedName, Version] = {p.name: p.version for p in after}
+    return tuple(
+        Move(name, old.get(name), new.get(name))
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    )
+
+
+def _size(packages: Iterable[LockedPackage]) -> int:
+    return sum(p.install_size for p in packages)

@@ -1,0 +1,382 @@
+"""The resolvelib provider: one target, one :class:`MetadataSource`, no I/O of its own.
+
+Rules it applies, each the way the installer inside the image (pip) would, unless noted:
+
+- markers are evaluated for the *target* (``Target.marker_environment()``), never the host;
+- ``Requires-Python`` of a release (file attribute and metadata) is checked against the target's
+  full version (``3.11.7``); the metadata check is a requirement on a pseudo-package so that a
+  failure explains itself;
+- pre-releases: a name may resolve to a pre-release when one of the specifiers that apply to it
+  (every requirement and constraint on the name, merged as pip merges them) names a pre-release,
+  or when the name has no final release at all. pip's own fallback applies only to a bare name;
+  uv's "explicit" counts first-party specifiers only: see ``tests/conformance`` for the cases
+  where the three differ;
+- yanked releases (PEP 592) are taken only when a *root* requirement, constraint or parent pin
+  names that version with ``==``/``===``; a dependency's exact pin does not opt in (stricter
+  than pip, as uv does: a lock should not pick up a yanked release nobody asked for);
+- a release whose metadata needs a build (:class:`NeedsBuild`) is skipped and remembered, except
+  a parent pin: it is already installed in the parent image, so it is kept, without dependencies;
+- constraints (``-c``) and parent pins filter candidates without requiring the name;
+- preferences (the existing lock) are tried first unless the name is being upgraded.
+
+Speed: release lists are fetched and sorted once per name, metadata once per release, and each
+newly discovered batch of names is prefetched (pages, then the likely release's metadata) so the
+metadata source can fetch them concurrently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName
+from packaging.version import Version
+from resolvelib import AbstractProvider
+from resolvelib.structs import RequirementInformation
+
+from lockaudit.errors import InputError
+from lockaudit.index.types import Candidate, CoreMetadata, MetadataSource, NeedsBuild
+from lockaudit.model import Target
+from lockaudit.resolve._model import RequirementKind, RootRequirement
+from lockaudit.resolve._nodes import (
+    PYTHON,
+    PYTHON_NAME,
+    Cand,
+    Req,
+    applies,
+    exact_version,
+    expand,
+    pins_exactly,
+)
+
+Info = RequirementInformation[Req, Cand]
+
+
+@dataclass(frozen=True)
+class Roots:
+    """Root requirements sorted by role, markers already evaluated for the target."""
+
+    requirements: tuple[Req, ...]
+    constraints: Mapping[NormalizedName, tuple[RootRequirement, ...]]
+    parent_pins: Mapping[NormalizedName, Version]
+
+    @classmethod
+    def split(cls, roots: Sequence[RootRequirement], environment: Mapping[str, str]) -> Roots:
+        requirements: list[Req] = []
+        constraints: dict[NormalizedName, list[RootRequirement]] = {}
+        parent_pins: dict[NormalizedName, Version] = {}
+        for index, root in enumerate(roots):
+            if not applies(root.requirement.marker, environment):
+                continue
+            if root.requirement.url:
+                raise InputError(
+                    root.origin.location,
+                    f"{root.requirement}: a direct URL cannot be resolved from an index",
+                    hint="publish the package to an index the workspace names, then pin it",
+                )
+            if root.origin.kind is RequirementKind.REQUIREMENT:
+                requirements.extend(expand(root.requirement, origin=root.origin, root_index=index))
+                continue
+            constraints.setdefault(root.name, []).append(root)
+            pinned = exact_version(root.requirement.specifier)
+            if root.origin.kind is RequirementKind.PARENT and pinned is not None:
+                parent_pins[root.name] = pinned
+        frozen = {name: tuple(items) for name, items in constraints.items()}
+        return cls(tuple(requirements), frozen, parent_pins)
+
+
+class Provider(AbstractProvider[Req, Cand, str]):
+    """resolvelib's five questions answered over a :class:`MetadataSource` for one target."""
+
+    def __init__(
+        self,
+        source: MetadataSource,
+        target: Target,
+        roots: Roots,
+        preferences: Mapping[NormalizedName, Version],
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.roots = roots
+        self.environment = target.marker_environment()
+        self.python = Version(target.python)
+        self.preferences = preferences
+        self.needs_build: dict[tuple[NormalizedName, Version], NeedsBuild] = {}
+        # who asked for what: name -> (parent candidate or None for a root, requirement)
+        self.edges: dict[NormalizedName, list[tuple[Cand | None, Req]]] = {}
+        self._releases: dict[NormalizedName, tuple[Candidate, ...]] = {}
+        self._metadata: dict[tuple[NormalizedName, Version], CoreMetadata | NeedsBuild] = {}
+        self._allowed: dict[tuple[NormalizedName, frozenset[str]], tuple[Candidate, ...]] = {}
+        self._dependencies: dict[Cand, tuple[Req, ...]] = {}
+        self._seen: set[str] = set()  # identifiers already discovered
+        self._opt_in = self._root_specifiers()
+        for req in roots.requirements:
+            self.edges.setdefault(req.name, []).append((None, req))
+
+    def _root_specifiers(self) -> dict[NormalizedName, list[SpecifierSet]]:
+        """Specifiers written by the user, the only ones that may opt in to a yanked release."""
+        found: dict[NormalizedName, list[SpecifierSet]] = {}
+        for req in self.roots.requirements:
+            found.setdefault(req.name, []).append(req.specifier)
+        for name, constraints in self.roots.constraints.items():
+            found.setdefault(name, []).extend(c.requirement.specifier for c in constraints)
+        return found
+
+    # ---- data, cached ------------------------------------------------------------------------
+
+    def releases(self, name: NormalizedName) -> tuple[Candidate, ...]:
+        """Every usable release of ``name``, newest first (sorted once)."""
+        cached = self._releases.get(name)
+        if cached is None:
+            found = self.source.candidates(name, self.target)
+            usable = (c for c in found if self._python_ok(c))
+            cached = tuple(sorted(usable, key=lambda c: c.version, reverse=True))
+            self._releases[name] = cached
+        return cached
+
+    def _python_ok(self, release: Candidate) -> bool:
+        # the source already filters files by Requires-Python; this guards sources that do not
+        declared = [f.requires_python for f in release.files]
+        if not declared or any(spec is None for spec in declared):
+            return True
+        return any(
+            spec.contains(self.python, prereleases=True) for spec in declared if spec is not None
+        )
+
+    def metadata(self, release: Candidate) -> CoreMetadata | NeedsBuild:
+        key = (release.name, release.version)
+        cached = self._metadata.get(key)
+        if cached is None:
+            cached = self.source.metadata(release, self.target)
+            self._metadata[key] = cached
+        return cached
+
+    def dependencies_of(self, release: Candidate, extra: NormalizedName | None) -> tuple[Req, ...]:
+        """The requirements a release adds on the target (for ``extra`` only what it adds)."""
+        metadata = self.metadata(release)
+        if isinstance(metadata, NeedsBuild):
+            return ()
+        found: list[Req] = []
+        for requirement in metadata.requires_dist:
+            if extra is None:
+                wanted = applies(requirement.marker, self.environment)
+            else:
+                wanted = applies(requirement.marker, self.environment, extra) and not applies(
+                    requirement.marker, self.environment
+                )
+            if wanted:
+                found.extend(expand(requirement))
+        return tuple(found)
+
+    def constraint_specifiers(self, name: NormalizedName) -> tuple[SpecifierSet, ...]:
+        return tuple(c.requirement.specifier for c in self.roots.constraints.get(name, ()))
+
+    def allowed(
+        self, name: NormalizedName, specifiers: Iterable[SpecifierSet]
+    ) -> tuple[Candidate, ...]:
+        """Releases every specifier (and constraint) admits, after the pre-release/yank rules."""
+        specs = (*specifiers, *self.constraint_specifiers(name))
+        key = (name, frozenset(str(s) for s in specs))
+        cached = self._allowed.get(key)
+        if cached is None:
+            cached = self._filter(name, specs)
+            self._allowed[key] = cached
+        return cached
+
+    def _filter(self, name: NormalizedName, specs: Sequence[SpecifierSet]) -> tuple[Candidate, ...]:
+        matching = [
+            r
+            for r in self.releases(name)
+            if all(s.contains(r.version, prereleases=True) for s in specs)
+        ]
+        if not any(s.prereleases for s in specs) and self.has_final(name):
+            matching = [r for r in matching if not r.version.is_prerelease]
+        return tuple(r for r in matching if r.yanked is None or self.opted_in(name, r.version))
+
+    def has_final(self, name: NormalizedName) -> bool:
+        return any(not r.version.is_prerelease for r in self.releases(name))
+
+    def opted_in(self, name: NormalizedName, version: Version) -> bool:
+        """Whether the user pinned this exact version (the PEP 592 opt-in for yanked releases)."""
+        return any(pins_exactly(spec, version) for spec in self._opt_in.get(name, ()))
+
+    def ordered(
+        self, name: NormalizedName, specifiers: Iterable[SpecifierSet]
+    ) -> tuple[Candidate, ...]:
+        """Allowed releases in the order to try them: the preferred (locked) one first."""
+        allowed = self.allowed(name, specifiers)
+        preferred = self.preferences.get(name)
+        if preferred is None:
+            return allowed
+        first = tuple(r for r in allowed if r.version == preferred)
+        return first + tuple(r for r in allowed if r.version != preferred)
+
+    # ---- prefetching -------------------------------------------------------------------------
+
+    def discover(self, requirements: Iterable[Req]) -> None:
+        """Prefetch what resolving ``requirements`` will likely need, a level at a time.
+
+        Pages of names not seen yet, then the metadata of each one's likely release (the one
+        ``find_matches`` will offer first), then the same for those releases' dependencies:
+        the likely closure is fetched with one concurrent batch per level instead of one
+        round trip per package. A guess that backtracking abandons costs a fetch, not a result.
+        """
+        frontier = list(requirements)
+        while frontier:
+            likely = self._discover_level(frontier)
+            frontier = [
+                dep for release, extra in likely for dep in self.dependencies_of(release, extra)
+            ]
+
+    def _discover_level(
+        self, requirements: Sequence[Req]
+    ) -> list[tuple[Candidate, NormalizedName | None]]:
+        fresh: dict[str, list[Req]] = {}
+        for req in requirements:
+            if req.name != PYTHON_NAME and req.key not in self._seen:
+                fresh.setdefault(req.key, []).append(req)
+        if not fresh:
+            return []
+        self._seen.update(fresh)
+        self.source.prefetch(sorted({reqs[0].name for reqs in fresh.values()}), self.target)
+        likely: list[tuple[Candidate, NormalizedName | None]] = []
+        for reqs in fresh.values():
+            first = self.ordered(reqs[0].name, (r.specifier for r in reqs))[:1]
+            likely.extend((release, reqs[0].extra) for release in first)
+        if likely:
+            self.source.prefetch([release for release, _ in likely], self.target)
+        return likely
+
+    # ---- resolvelib's interface --------------------------------------------------------------
+
+    def identify(self, requirement_or_candidate: Req | Cand) -> str:
+        return requirement_or_candidate.key
+
+    def get_preference(
+        self,
+        identifier: str,
+        resolutions: Mapping[str, Cand],
+        candidates: Mapping[str, Iterator[Cand]],
+        information: Mapping[str, Iterator[Info]],
+        backtrack_causes: Sequence[Info],
+    ) -> tuple[bool, bool, bool, bool, bool, str]:
+        infos = list(information[identifier])
+        name = infos[0].requirement.name if infos else NormalizedName(identifier)
+        pinned = any(exact_version(i.requirement.specifier) for i in infos)
+        direct = any(i.parent is None for i in infos)
+        in_conflict = any(c.requirement.key == identifier for c in backtrack_causes)
+        # cheap, decisive names first: the interpreter, frozen parent pins, exact pins, then
+        # what is in conflict (to fail fast), then direct requirements; the name breaks ties
+        return (
+            identifier != PYTHON,
+            name not in self.roots.parent_pins,
+            not pinned,
+            not in_conflict,
+            not direct,
+            identifier,
+        )
+
+    def narrow_requirement_selection(
+        self,
+        identifiers: Iterable[str],
+        resolutions: Mapping[str, Cand],
+        candidates: Mapping[str, Iterator[Cand]],
+        information: Mapping[str, Iterator[Info]],
+        backtrack_causes: Sequence[Info],
+    ) -> Iterable[str]:
+        # work on the conflict at hand before anything else, as pip does: it keeps backtracking
+        # local instead of walking down unrelated packages' versions
+        involved = {c.requirement.key for c in backtrack_causes}
+        involved.update(c.parent.key for c in backtrack_causes if c.parent is not None)
+        names = list(identifiers)
+        if PYTHON in names:
+            return [PYTHON]
+        focused = [name for name in names if name in involved]
+        return focused or names
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Req]],
+        incompatibilities: Mapping[str, Iterator[Cand]],
+    ) -> Callable[[], Iterator[Cand]] | list[Cand]:
+        reqs = list(requirements[identifier])
+        if identifier == PYTHON:
+            return self._python_matches(reqs)
+        key, name, extra = identifier, reqs[0].name, reqs[0].extra
+        rejected = {c.version for c in incompatibilities.get(identifier, ())}
+        ordered = self.ordered(name, (r.specifier for r in reqs))
+
+        def matches() -> Iterator[Cand]:
+            for release in ordered:
+                if release.version in rejected or not self._buildless(release):
+                    continue
+                yield Cand(key, name, extra, release.version, release)
+
+        return matches
+
+    def _python_matches(self, reqs: Sequence[Req]) -> list[Cand]:
+        if all(r.specifier.contains(self.python, prereleases=True) for r in reqs):
+            return [Cand(PYTHON, PYTHON_NAME, None, self.python)]
+        return []
+
+    def _buildless(self, release: Candidate) -> bool:
+        """Whether the release's dependencies are known without a build (else remember it)."""
+        metadata = self.metadata(release)
+        if not isinstance(metadata, NeedsBuild) or release.name in self.roots.parent_pins:
+            return True
+        self.needs_build[(release.name, release.version)] = metadata
+        return False
+
+    def is_satisfied_by(self, requirement: Req, candidate: Cand) -> bool:
+        return requirement.specifier.contains(candidate.version, prereleases=True)
+
+    def get_dependencies(self, candidate: Cand) -> Iterable[Req]:
+        cached = self._dependencies.get(candidate)
+        if cached is not None:
+            return cached
+        found = self._dependencies_for(candidate)
+        self._dependencies[candidate] = found
+        for req in found:
+            self.edges.setdefault(req.name, []).append((candidate, req))
+        self.discover(found)
+        return found
+
+    def _dependencies_for(self, candidate: Cand) -> tuple[Req, ...]:
+        release = candidate.release
+        if release is None:  # the interpreter
+            return ()
+        if candidate.extra is not None:
+            base = Req(
+                key=candidate.name,
+                name=candidate.name,
+                extra=None,
+                specifier=SpecifierSet(f"=={candidate.version}"),
+                text=f"{candidate.name}=={candidate.version}",
+            )
+            return (base, *self.dependencies_of(release, candidate.extra))
+        metadata = self.metadata(release)
+        python: tuple[Req, ...] = ()
+        if (
+            isinstance(metadata, CoreMetadata)
+            and metadata.requires_python is not None
+            and not metadata.requires_python.contains(self.python, prereleases=True)
+        ):
+            spec = metadata.requires_python
+            python = (Req(PYTHON, PYTHON_NAME, None, spec, text=f"Python {spec}"),)
+        return (*python, *self.dependencies_of(release, None))
+
+
+def preferences_for(
+    preferences: Mapping[NormalizedName, Version] | None,
+    upgrade: bool | frozenset[NormalizedName],
+) -> dict[NormalizedName, Version]:
+    """The preferences still in force: none with ``upgrade=True``, minus upgraded names."""
+    if not preferences or upgrade is True:
+        return {}
+    upgraded = upgrade if isinstance(upgrade, frozenset) else frozenset()
+    return {name: version for name, version in preferences.items() if name not in upgraded}
+
+
+__all__ = ["Info", "Provider", "Roots", "preferences_for"]

@@ -1,0 +1,285 @@
+"""The static ``check`` rules: a registry, the parsed inputs they share, and the runner.
+
+A rule is a small function ``(ctx: CheckContext) -> Iterable[Finding]``, registered with
+:func:`rule`, which turns it into a :class:`Rule` carrying its id, default severity and a
+one-line description::
+
+    @rule("from-mismatch", Severity.ERROR, "the final FROM is not the declared parent")
+    def from_mismatch(ctx: CheckContext) -> Iterator[Finding]:
+        ...
+        yield from_mismatch.finding("FROM names ...", location, image=image.key, hint="...")
+
+Inside the body the rule's own name is the :class:`Rule` object, so ``.finding()`` fills in
+the id and the default severity (pass ``severity=`` to override it for one finding).
+
+Every input is parsed once, in :meth:`CheckContext.load`; a parse error propagates as
+:class:`~lockaudit.errors.InputError` (exit 2 at the CLI). Rules never read files and never
+touch the network, so the whole ``check`` stays fast enough for a pre-commit hook.
+
+Decisions:
+
+* Built-in rule modules are imported on first use (:func:`registered_rules`), not at import
+  time, so ``import lockaudit.rules`` stays cheap and rule modules may import from here.
+* ``rules/locks.py`` is registered when it exists; until it lands, its rules are simply absent.
+* The workspace's ``registry`` and ``image-prefix`` are *defaults*: they fill ``REGISTRY`` /
+  ``IMAGE_PREFIX`` only when the Dockerfile's own ARG has no value (as a build script that
+  passes them would), never overriding an ARG default or an image's build args.
+* A ``versions``/``common`` path that does not exist is treated as absent (the config defaults
+  name them even in repositories that have none); an image's own requirement files must exist.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from lockaudit.errors import Location, LockauditError
+from lockaudit.findings import Finding, Severity
+from lockaudit.model import Image, Workspace
+from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
+from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
+from lockaudit.parsing.versions import VersionsFile, parse_versions
+from lockaudit.rules._installs import ImageInstalls, Install, image_installs
+
+__all__ = [
+    "CheckContext",
+    "ImageInstalls",
+    "Install",
+    "Rule",
+    "RuleFunction",
+    "distinct_dockerfiles",
+    "registered_rules",
+    "rule",
+    "run_checks",
+]
+
+RuleFunction = Callable[["CheckContext"], Iterable[Finding]]
+
+# Modules whose import registers the built-in rules (relative to this package).
+_BUILTIN_MODULES = ("dockerfile", "pins", "graph", "locks")
+
+# Build args the workspace supplies when a Dockerfile's ARG has no value of its own.
+_WORKSPACE_ARGS = {"REGISTRY": "registry", "IMAGE_PREFIX": "image_prefix"}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A registered check: what it is called, how bad its findings are, and the function."""
+
+    id: str
+    severity: Severity
+    description: str
+    function: RuleFunction
+
+    def __call__(self, ctx: CheckContext) -> Iterable[Finding]:
+        return self.function(ctx)
+
+    def finding(
+        self,
+        message: str,
+        location: Location,
+        *,
+        image: str | None = None,
+        package: str | None = None,
+        hint: str | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        """A finding of this rule; ``severity`` overrides the default for this one finding."""
+        return Finding(
+            rule=self.id,
+            severity=severity or self.severity,
+            message=message,
+            location=location,
+            image=image,
+            package=package,
+            hint=hint,
+        )
+
+
+_REGISTRY: dict[str, Rule] = {}
+
+
+def rule(id: str, severity: Severity, description: str) -> Callable[[RuleFunction], Rule]:
+    """Register the decorated function as the rule ``id``; ids are unique."""
+
+    def register(function: RuleFunction) -> Rule:
+        if id in _REGISTRY and _REGISTRY[id].function is not function:
+            raise ValueError(f"rule {id!r} is registered twice")
+        registered = Rule(id, severity, description, function)
+        _REGISTRY[id] = registered
+        return registered
+
+    return register
+
+
+def registered_rules() -> tuple[Rule, ...]:
+    """Every rule, built-in modules loaded, in id order."""
+    for module in _BUILTIN_MODULES:
+        name = f"{__name__}.{module}"
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+    return tuple(_REGISTRY[key] for key in sorted(_REGISTRY))
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """The workspace and every input the rules read, each parsed exactly once.
+
+    ``dockerfiles`` maps an image key to its Dockerfile parsed with that image's build args
+    (a CPU fallback shares its twin's file but not its args). ``requirement_files`` maps a
+    workspace-relative path to the parsed file, for every file an image declares, a Dockerfile
+    installs (``-r``/``-c`` traced back through COPY), the common file and constraint files.
+    ``installs`` maps an image key to what its Dockerfile installs, requirement files expanded.
+    """
+
+    workspace: Workspace
+    dockerfiles: Mapping[str, Dockerfile]
+    requirement_files: Mapping[str, RequirementsFile]
+    versions: VersionsFile | None = None
+    common: RequirementsFile | None = None
+    constraints: Mapping[str, RequirementsFile] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    installs: Mapping[str, ImageInstalls] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    @classmethod
+    def load(cls, workspace: Workspace) -> CheckContext:
+        """Parse every input of ``workspace``; raises InputError on the first bad line."""
+        root = workspace.root
+        parsed: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile] = {}
+        dockerfiles = {
+            image.key: _parse_image_dockerfile(workspace, image, parsed)
+            for image in workspace.images
+        }
+        files: dict[str, RequirementsFile] = {}
+
+        def load_requirements(path: str) -> RequirementsFile:
+            if path not in files:
+                files[path] = parse_requirements(root, path)
+            return files[path]
+
+        common = _optional(workspace, workspace.common)
+        common_file = load_requirements(common) if common else None
+        constraints = {path: load_requirements(path) for _, path in workspace.constraints}
+        for image in workspace.images:
+            for path in image.requirements:
+                load_requirements(path)
+        installs = {
+            image.key: image_installs(workspace, image, dockerfiles[image.key], load_requirements)
+            for image in workspace.images
+        }
+        for found in installs.values():
+            for path in found.constraint_files:
+                constraints.setdefault(path, load_requirements(path))
+        versions = _optional(workspace, workspace.versions)
+        return cls(
+            workspace=workspace,
+            dockerfiles=MappingProxyType(dockerfiles),
+            requirement_files=MappingProxyType(files),
+            versions=parse_versions(root, versions) if versions else None,
+            common=common_file,
+            constraints=MappingProxyType(constraints),
+            installs=MappingProxyType(installs),
+        )
+
+    def is_lock(self, path: str) -> bool:
+        """True for a file under the workspace's locks directory (a generated lock)."""
+        locks = self.workspace.locks_dir.strip("/")
+        return bool(locks) and path.startswith(locks + "/")
+
+    def image_files(self, image: Image) -> tuple[RequirementsFile, ...]:
+        """The parsed requirement files ``image`` declares, in declaration order."""
+        return tuple(self.requirement_files[path] for path in image.requirements)
+
+
+def distinct_dockerfiles(ctx: CheckContext) -> Iterator[tuple[Image, Dockerfile]]:
+    """Each Dockerfile once, with the first image built from it (a fallback shares its twin's
+    file: rules about the file's text report it once)."""
+    seen: set[str] = set()
+    for image in ctx.workspace.images:
+        if image.dockerfile not in seen:
+            seen.add(image.dockerfile)
+            yield image, ctx.dockerfiles[image.key]
+
+
+def run_checks(
+    workspace: Workspace,
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+) -> tuple[Finding, ...]:
+    """Run the selected rules over ``workspace``; findings sorted worst first.
+
+    ``select`` keeps only these rule ids (all when None); ``ignore`` drops rule ids. An id no
+    rule has is a usage error, so a typo never silently disables a check.
+    """
+    rules = _selected(registered_rules(), select, ignore)
+    ctx = CheckContext.load(workspace)
+    found = {finding for selected in rules for finding in selected(ctx)}
+    return tuple(sorted(found, key=_order))
+
+
+def _order(finding: Finding) -> tuple[tuple[int, str, str, int, str], str]:
+    return (finding.sort_key(), finding.message)
+
+
+def _selected(
+    rules: tuple[Rule, ...], select: Iterable[str] | None, ignore: Iterable[str] | None
+) -> tuple[Rule, ...]:
+    known = {r.id for r in rules}
+    chosen = set(select) if select is not None else set(known)
+    dropped = set(ignore or ())
+    unknown = sorted((chosen | dropped) - known)
+    if unknown:
+        raise LockauditError(
+            f"unknown rule id {unknown[0]!r}", hint="known rules: " + ", ".join(sorted(known))
+        )
+    return tuple(r for r in rules if r.id in chosen and r.id not in dropped)
+
+
+def _optional(workspace: Workspace, path: str | None) -> str | None:
+    """``path`` when it names an existing file, else None (see the module docstring)."""
+    return path if path and workspace.path(path).is_file() else None
+
+
+def _parse_image_dockerfile(
+    workspace: Workspace,
+    image: Image,
+    cache: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile],
+) -> Dockerfile:
+    """The Dockerfile with the image's build args, workspace defaults filling empty ARGs.
+
+    ``cache`` shares one parse between images built from one file with the same args (a CPU
+    fallback made by a rewrite has no args of its own).
+    """
+    args = dict(image.build_args)
+    parsed = _parse_cached(workspace, image.dockerfile, args, cache)
+    defaults = {
+        arg: getattr(workspace, attr)
+        for arg, attr in _WORKSPACE_ARGS.items()
+        if getattr(workspace, attr) and arg not in args and _lacks_value(parsed, arg)
+    }
+    if not defaults:
+        return parsed
+    return _parse_cached(workspace, image.dockerfile, {**defaults, **args}, cache)
+
+
+def _parse_cached(
+    workspace: Workspace,
+    path: str,
+    args: dict[str, str],
+    cache: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile],
+) -> Dockerfile:
+    key = (path, tuple(sorted(args.items())))
+    if key not in cache:
+        cache[key] = parse_dockerfile(workspace.root, path, args)
+    return cache[key]
+
+
+def _lacks_value(dockerfile: Dockerfile, name: str) -> bool:
+    return any(name in stage.from_line.unresolved for stage in dockerfile.stages)

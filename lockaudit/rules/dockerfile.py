@@ -1,0 +1,251 @@
+"""Rules about one Dockerfile at a time: its FROM, its RUN lines, its layer order.
+
+A CPU fallback shares its twin's Dockerfile: rules about the file's text report it once (on
+the first image that uses the file); ``from-mismatch`` checks every image, since each one is
+built with its own build args.
+
+Decisions:
+
+* ``from-mismatch`` compares references after Docker's normalisation (``docker.io/library/``
+  dropped, ``:latest`` added). With no ``registry`` configured, only the repository name and
+  tag are compared, since the workspace does not say where images are pushed.
+* ``shell-redirect`` reports a redirection only when its target reads like the tail of a
+  version specifier (``=2.0``, ``2.0``): ``> /dev/null`` and ``2>&1`` are deliberate.
+* ``code-before-deps`` treats as dependency files: requirement/constraint/lock files,
+  ``versions*.txt``, ``pyproject.toml``/``setup.*``, files under the locks directory and every
+  file a later install reads.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from collections.abc import Iterator
+
+from lockaudit.findings import Finding, Severity
+from lockaudit.model import Image, Workspace
+from lockaudit.parsing.dockerfile import Copy, Dockerfile, FromLine, PipInstall, Stage
+from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
+
+_VERSION_TAIL = re.compile(r"^=*\s*v?\d[\w.*+!,<>=~-]*$")
+_SPEC_REDIRECTS = frozenset({">", ">>", "<", ">|"})
+_DEPENDENCY_FILES = (
+    "*requirements*.txt",
+    "*constraints*.txt",
+    "versions*.txt",
+    "*.lock",
+    "pylock*.toml",
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "*.in",
+)
+
+
+# -- from-mismatch ------------------------------------------------------------------------------
+
+
+@rule("from-mismatch", Severity.ERROR, "the final FROM is not the declared parent or base image")
+def from_mismatch(ctx: CheckContext) -> Iterator[Finding]:
+    workspace = ctx.workspace
+    for image in workspace.images:
+        line = root_from(ctx.dockerfiles[image.key])
+        expected = expected_from(workspace, image)
+        if line.unresolved:
+            names = ", ".join(line.unresolved)
+            yield from_mismatch.finding(
+                f"FROM {line.raw} needs ARG {names}, which has no value when building "
+                f"{image.key}",
+                line.location,
+                image=image.key,
+                hint=f"give ARG {names} a default, or set it in the image's build-args",
+            )
+        elif not _same_ref(line.image, expected, compare_namespace=bool(workspace.registry)):
+            declared = (
+                f"declared on {image.parent} ({expected})"
+                if image.parent
+                else f"declared with base-image {expected}"
+            )
+            yield from_mismatch.finding(
+                f"FROM resolves to {line.image}, but {image.key} is {declared}",
+                line.location,
+                image=image.key,
+                hint=_from_hint(image, expected),
+            )
+
+
+def root_from(dockerfile: Dockerfile) -> FromLine:
+    """The FROM the final stage is really built on (``FROM builder`` chains followed)."""
+    aliases = {s.from_line.alias.lower(): s for s in dockerfile.stages if s.from_line.alias}
+    stage = dockerfile.final
+    for _ in dockerfile.stages:
+        earlier = aliases.get(stage.from_line.image.lower())
+        if earlier is None or earlier is stage:
+            break
+        stage = earlier
+    return stage.from_line
+
+
+def expected_from(workspace: Workspace, image: Image) -> str:
+    """The reference the image's FROM must name: its parent's, or its base image."""
+    if image.parent is None:
+        return image.base_image or ""
+    parent = workspace.image(image.parent)
+    repository = f"{workspace.image_prefix}{parent.name}:{parent.tag}"
+    return f"{workspace.registry}/{repository}" if workspace.registry else repository
+
+
+def _same_ref(actual: str, expected: str, *, compare_namespace: bool) -> bool:
+    left, right = _normal_ref(actual), _normal_ref(expected)
+    if not compare_namespace:
+        left, right = left.rsplit("/", 1)[-1], right.rsplit("/", 1)[-1]
+    return left == right
+
+
+def _normal_ref(ref: str) -> str:
+    ref = ref.split("@", 1)[0]
+    for prefix in ("docker.io/library/", "docker.io/", "library/"):
+        ref = ref.removeprefix(prefix)
+    if ref.rfind(":") <= ref.rfind("/"):
+        ref += ":latest"
+    return ref
+
+
+def _from_hint(image: Image, expected: str) -> str:
+    if image.variant_of is not None:
+        return (
+            "a fallback is the same Dockerfile built with other build args: take the parent "
+            "from an ARG (FROM ${REGISTRY}/${PARENT_IMAGE}) and set it in the fallback's "
+            "build-args"
+        )
+    return f"change the FROM to {expected}, or fix `parent`/`base-image` in [tool.lockaudit]"
+
+
+# -- shell-redirect -----------------------------------------------------------------------------
+
+
+@rule("shell-redirect", Severity.ERROR, "an unquoted pip argument the shell splits at < or >")
+def shell_redirect(ctx: CheckContext) -> Iterator[Finding]:
+    for image, dockerfile in distinct_dockerfiles(ctx):
+        for stage in dockerfile.stages:
+            for install in stage.pip_installs:
+                yield from _redirects(image, install)
+
+
+def _redirects(image: Image, install: PipInstall) -> Iterator[Finding]:
+    for redirect in install.redirects:
+        if redirect.op not in _SPEC_REDIRECTS or not _VERSION_TAIL.match(redirect.target):
+            continue
+        index = redirect.word_index - 1
+        before = install.argv[index] if 0 <= index < len(install.argv) else ""
+        written = f"{before}{redirect.op}{redirect.target}"
+        effect = (
+            "reads its input from a file" if redirect.op == "<" else "writes pip's output to a file"
+        )
+        line = next((r for r in install.requirements if r.raw == before), None)
+        yield shell_redirect.finding(
+            f"`{written}` is not quoted: sh installs `{before}` at any version and {effect} "
+            f"named `{redirect.target}`",
+            line.location if line is not None else install.location,
+            image=image.key,
+            package=str(line.name) if line is not None else None,
+            hint=f'quote it: pip install "{written}"',
+        )
+
+
+# -- cache-mount-disabled -----------------------------------------------------------------------
+
+
+@rule(
+    "cache-mount-disabled",
+    Severity.WARNING,
+    "a pip cache mount made useless by --no-cache-dir or PIP_NO_CACHE_DIR",
+)
+def cache_mount_disabled(ctx: CheckContext) -> Iterator[Finding]:
+    for image, dockerfile in distinct_dockerfiles(ctx):
+        inherited = _inherited_no_cache(ctx, image)
+        for stage in dockerfile.stages:
+            for install in stage.pip_installs:
+                if not install.cache_mount:
+                    continue
+                reason = _no_cache_reason(stage, install, inherited)
+                if reason is not None:
+                    yield cache_mount_disabled.finding(
+                        f"RUN --mount=type=cache keeps pip's cache between builds, but {reason}"
+                        " turns the cache off: every build downloads again",
+                        install.location,
+                        image=image.key,
+                        hint="drop --no-cache-dir / PIP_NO_CACHE_DIR: a cache mount never "
+                        "ends up in the image layer",
+                    )
+
+
+def _no_cache_reason(stage: Stage, install: PipInstall, inherited: str | None) -> str | None:
+    if install.no_cache_dir:
+        return "--no-cache-dir"
+    for key, _, location in stage.env:
+        if key == "PIP_NO_CACHE_DIR" and location.line < install.location.line:
+            return f"ENV PIP_NO_CACHE_DIR ({location}; pip disables the cache for any value)"
+    return inherited
+
+
+def _inherited_no_cache(ctx: CheckContext, image: Image) -> str | None:
+    """PIP_NO_CACHE_DIR set by an ancestor image (ENV is inherited through FROM)."""
+    for ancestor in reversed(ctx.workspace.ancestors(image.key)):
+        for key, _, location in ctx.dockerfiles[ancestor.key].final.env:
+            if key == "PIP_NO_CACHE_DIR":
+                return f"ENV PIP_NO_CACHE_DIR inherited from {ancestor.key} ({location})"
+    return None
+
+
+# -- code-before-deps ---------------------------------------------------------------------------
+
+
+@rule(
+    "code-before-deps",
+    Severity.WARNING,
+    "code copied before the last dependency install (every code change reinstalls)",
+)
+def code_before_deps(ctx: CheckContext) -> Iterator[Finding]:
+    for image, dockerfile in distinct_dockerfiles(ctx):
+        installs = ctx.installs[image.key]
+        read = {*installs.files, *installs.constraint_files}
+        for stage in dockerfile.stages:
+            last = _last_dependency_install(stage)
+            if last is None:
+                continue
+            for copy in stage.copies:
+                if copy.from_stage is None and copy.location.line < last.location.line:
+                    code = _code_sources(ctx, copy, image.context, read)
+                    if code:
+                        yield code_before_deps.finding(
+                            f"COPY {' '.join(code)} comes before the pip install at line "
+                            f"{last.location.line}: any change to it rebuilds that layer",
+                            copy.location,
+                            image=image.key,
+                            hint="copy only requirement files before installing; copy code "
+                            "after the last pip install",
+                        )
+
+
+def _last_dependency_install(stage: Stage) -> PipInstall | None:
+    """The last install of index packages (a ``pip install .`` alone needs the code first)."""
+    found = [i for i in stage.pip_installs if i.requirements or i.requirement_files]
+    return found[-1] if found else None
+
+
+def _code_sources(ctx: CheckContext, copy: Copy, context: str, read: set[str]) -> list[str]:
+    code = []
+    for source in copy.sources:
+        path = posixpath.normpath(posixpath.join(context, source))
+        if path not in read and not ctx.is_lock(path) and not _is_dependency_file(source):
+            code.append(source)
+    return code
+
+
+def _is_dependency_file(source: str) -> bool:
+    name = posixpath.basename(source.rstrip("/"))
+    if posixpath.basename(posixpath.dirname(source.rstrip("/"))) == "constraints":
+        return True
+    return any(fnmatch.fnmatch(name, pattern) for pattern in _DEPENDENCY_FILES)

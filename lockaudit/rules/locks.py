@@ -1,0 +1,369 @@
+"""Lock rules: is every image's lock present, current, consistent, and what its Dockerfile installs?
+
+Offline and cheap: each lock file is read once per ``check`` (a one-entry memo keyed by the
+check context) and the input digests read only small local files.
+
+Decisions:
+- A lock that cannot be parsed is reported as ``lock-tampered`` at the line the parser stopped
+  at: lockaudit wrote it, so an unreadable lock was edited by hand.
+- To say *which* line of a tampered lock was edited, the image's ``pylock.<slug>.toml`` is the
+  witness when its own recorded body digest still equals the ``.txt`` header's: the body is
+  rendered again from it and compared line by line. Otherwise the finding names the header's
+  ``# body-digest:`` line.
+- Provenance: a package routed to an index must have been listed on that index (the ``# index:``
+  line) and its file URLs must be on that index's host. An index whose files live on another
+  host would need that host declared; none of the indexes the pipeline uses does that.
+- ``dockerfile-not-from-lock``: every ``pip install`` of the image's Dockerfile that installs
+  something other than its lock is reported (pip re-resolves it at build time), except steps
+  that only upgrade the installer (pip, setuptools, wheel) and steps whose ``-r`` file cannot be
+  traced to the workspace (it may be the lock). Installing the lock without
+  ``--require-hashes`` is a warning only: pip turns hash checking on by itself once a line has a
+  hash; the flag makes it explicit and catches an entry without one.
+- A layer lock whose inputs digest differs from its full lock's is stale: the two were not
+  written by the same compile.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lockaudit.errors import InputError, Location
+from lockaudit.findings import Finding, Severity
+from lockaudit.lockfile import (
+    FORMAT_INPUT,
+    INDEXES_INPUT,
+    TARGET_INPUT,
+    InputDigest,
+    LockText,
+    RequirementsLoader,
+    input_digest,
+    load_lock,
+    lock_paths,
+    pylock_body_digest,
+    read_pylock,
+    render_body,
+)
+from lockaudit.model import Image, Workspace
+from lockaudit.parsing.dockerfile import PipInstall
+from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
+from lockaudit.rules import CheckContext, rule
+
+_COMPILE_HINT = "run `lockaudit compile --image {key}` and commit the result"
+
+
+@dataclass
+class _ImageLocks:
+    """One image's lock files as read from disk (``InputError`` when a file cannot be parsed)."""
+
+    full: LockText | InputError | None
+    layer: LockText | InputError | None
+    digest: InputDigest | None = None  # filled on first use
+
+
+@dataclass
+class _Locks:
+    images: dict[str, _ImageLocks] = field(default_factory=dict)
+
+
+# The locks of the last check context; a weak reference, so a finished check is not kept alive.
+_memo: list[tuple[weakref.ref[CheckContext], _Locks]] = []
+
+
+def _locks(ctx: CheckContext) -> _Locks:
+    """Every image's locks, read once per check context."""
+    if _memo and _memo[0][0]() is ctx:
+        return _memo[0][1]
+    locks = _Locks()
+    for image in ctx.workspace.images:
+        paths = lock_paths(ctx.workspace, image)
+        locks.images[image.key] = _ImageLocks(
+            _load(ctx.workspace, paths.full), _load(ctx.workspace, paths.layer)
+        )
+    _memo[:] = [(weakref.ref(ctx), locks)]
+    return locks
+
+
+def _load(workspace: Workspace, path: str) -> LockText | InputError | None:
+    file = workspace.path(path)
+    if not file.is_file():
+        return None
+    try:
+        return load_lock(file, display=path)
+    except InputError as e:
+        return e
+
+
+def _full(ctx: CheckContext, image: Image) -> LockText | None:
+    found = _locks(ctx).images[image.key].full
+    return found if isinstance(found, LockText) else None
+
+
+def _digest(ctx: CheckContext, image: Image) -> InputDigest:
+    entry = _locks(ctx).images[image.key]
+    if entry.digest is None:
+        parent_bytes = None
+        if image.parent is not None:
+            parent = ctx.workspace.image(image.parent)
+            parent_file = ctx.workspace.path(lock_paths(ctx.workspace, parent).full)
+            parent_bytes = parent_file.read_bytes() if parent_file.is_file() else None
+        entry.digest = input_digest(ctx.workspace, image, parent_bytes, load=_loader(ctx))
+    return entry.digest
+
+
+def _loader(ctx: CheckContext) -> RequirementsLoader:
+    def load(path: str) -> RequirementsFile:
+        cached = ctx.requirement_files.get(path) or ctx.constraints.get(path)
+        if cached is None and ctx.common is not None and ctx.common.path == path:
+            cached = ctx.common
+        return cached or parse_requirements(ctx.workspace.root, path)
+
+    return load
+
+
+@rule("lock-missing", Severity.ERROR, "an image has no lock (full lock or layer lock)")
+def lock_missing(ctx: CheckContext) -> Iterator[Finding]:
+    for image in ctx.workspace.images:
+        entry = _locks(ctx).images[image.key]
+        paths = lock_paths(ctx.workspace, image)
+        for path, found in ((paths.full, entry.full), (paths.layer, entry.layer)):
+            if found is None:
+                yield lock_missing.finding(
+                    f"{image.key} has no lock {path}",
+                    Location(path),
+                    image=image.key,
+                    hint=_COMPILE_HINT.format(key=image.key),
+                )
+
+
+@rule("lock-stale", Severity.ERROR, "an input changed since the lock was compiled")
+def lock_stale(ctx: CheckContext) -> Iterator[Finding]:
+    for image in ctx.workspace.images:
+        text = _full(ctx, image)
+        if text is None:
+            continue
+        layer = _locks(ctx).images[image.key].layer
+        if isinstance(layer, LockText) and layer.lock.inputs_digest != text.lock.inputs_digest:
+            yield lock_stale.finding(
+                f"{layer.path} was not written with {text.path} (their inputs digests differ)",
+                Location(layer.path, _header_line(layer, "inputs-digest")),
+                image=image.key,
+                hint=_COMPILE_HINT.format(key=image.key),
+            )
+        current = _digest(ctx, image)
+        if current.digest == text.lock.inputs_digest:
+            continue
+        changed = current.changed_since(text.lock.inputs) or ("the recorded inputs",)
+        yield lock_stale.finding(
+            f"{text.path} is stale: {', '.join(_describe(name) for name in changed)} changed "
+            "since it was compiled",
+            Location(text.path, _header_line(text, "inputs-digest")),
+            image=image.key,
+            hint=_COMPILE_HINT.format(key=image.key),
+        )
+
+
+def _describe(name: str) -> str:
+    pseudo = {
+        TARGET_INPUT: "the target",
+        INDEXES_INPUT: "the index configuration",
+        FORMAT_INPUT: "lockaudit's lock format",
+    }
+    return pseudo.get(name, name)
+
+
+def _header_line(text: LockText, key: str) -> int:
+    return text.header_lines.get(key, 1)
+
+
+@rule("lock-not-superset", Severity.ERROR, "a lock does not pin every parent package identically")
+def lock_not_superset(ctx: CheckContext) -> Iterator[Finding]:
+    for image in ctx.workspace.images:
+        text = _full(ctx, image)
+        parent = _full(ctx, ctx.workspace.image(image.parent)) if image.parent else None
+        if text is None or parent is None:
+            continue
+        for package in parent.lock.packages:
+            mine = text.lock.package(package.name)
+            if mine is not None and mine.pin_key() == package.pin_key():
+                continue
+            what = "does not pin" if mine is None else f"pins {mine.name}=={mine.version} for"
+            yield lock_not_superset.finding(
+                f"{text.path} {what} {package.name}=={package.version} of its parent "
+                f"{parent.lock.image} ({parent.location(package.name)}), or with other hashes",
+                text.location(package.name) if mine else Location(text.path, 1),
+                image=image.key,
+                package=package.name,
+                hint=_COMPILE_HINT.format(key=image.key),
+            )
+
+
+@rule("lock-hash-missing", Severity.ERROR, "a locked package has a file without a sha256")
+def lock_hash_missing(ctx: CheckContext) -> Iterator[Finding]:
+    for image in ctx.workspace.images:
+        text = _full(ctx, image)
+        if text is None:
+            continue
+        for package in text.lock.packages:
+            bare = [f.filename for f in package.files if f.sha256 is None]
+            if package.files and not bare:
+                continue
+            what = ", ".join(bare) if bare else "no file at all"
+            yield lock_hash_missing.finding(
+                f"{package.name}=={package.version} has no --hash for {what}: "
+                "pip --require-hashes will refuse the lock",
+                text.location(package.name),
+                image=image.key,
+                package=package.name,
+                hint="the index gave no sha256; use an index that publishes hashes, then compile",
+            )
+
+
+@rule(
+    "lock-provenance",
+    Severity.ERROR,
+    "a locked file is not from the index its package is routed to",
+)
+def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
+    for image in ctx.workspace.images:
+        text = _full(ctx, image)
+        if text is None:
+            continue
+        routes = ctx.workspace.routes(image.variant)
+        for package in text.lock.packages:
+            index = routes.get(package.name)
+            if index is None:
+                continue
+            host = urlsplit(index.url).netloc
+            strays = [
+                f.url
+                for f in package.files
+                if f.index.rstrip("/") != index.url.rstrip("/") or urlsplit(f.url).netloc != host
+            ]
+            if package.index.rstrip("/") != index.url.rstrip("/") or strays:
+                yield lock_provenance.finding(
+                    f"{package.name} is routed to the index {index.name} ({index.url}) but the "
+                    f"lock takes it from {strays[0] if strays else package.index}",
+                    text.location(package.name),
+                    image=image.key,
+                    package=package.name,
+                    hint=_COMPILE_HINT.format(key=image.key),
+                )
+
+
+@rule("lock-tampered", Severity.ERROR, "a lock was edited by hand")
+def lock_tampered(ctx: CheckContext) -> Iterator[Finding]:
+    for image in ctx.workspace.images:
+        entry = _locks(ctx).images[image.key]
+        pylock = ctx.workspace.path(lock_paths(ctx.workspace, image).pylock)
+        for found in (entry.full, entry.layer):
+            if isinstance(found, InputError):
+                yield lock_tampered.finding(
+                    f"the lock cannot be read, it was edited by hand: {found.message}",
+                    found.location,
+                    image=image.key,
+                    hint=_COMPILE_HINT.format(key=image.key),
+                )
+            elif isinstance(found, LockText) and found.tampered:
+                full = entry.full if isinstance(entry.full, LockText) else None
+                line = _first_edited_line(found, full, pylock)
+                yield lock_tampered.finding(
+                    f"{found.path} differs from what lockaudit wrote (its body digest does not "
+                    "match the header): a version, a hash or a line was edited",
+                    Location(found.path, line or _header_line(found, "body-digest")),
+                    image=image.key,
+                    hint=_COMPILE_HINT.format(key=image.key) + "; never edit a lock by hand",
+                )
+
+
+def _first_edited_line(text: LockText, full: LockText | None, pylock: Path) -> int | None:
+    """The first body line that differs from the pylock witness, when the witness is intact.
+
+    The pylock records the full lock's body digest; it witnesses a layer lock too while the full
+    lock's header still agrees with it.
+    """
+    if full is None or pylock_body_digest(pylock) != full.recorded_body_digest:
+        return None
+    try:
+        witness = read_pylock(pylock)
+    except InputError:
+        return None
+    packages = witness.layer_packages if text.layer_of else witness.packages
+    expected = render_body(witness, packages).split("\n")
+    actual = text.body.split("\n")
+    for offset, (want, got) in enumerate(zip(expected, actual, strict=False)):
+        if want != got:
+            return text.body_line + offset
+    return text.body_line + min(len(expected), len(actual)) - 1
+
+
+# Installing the installer itself is not the image's layer: lockaudit does not lock it.
+_TOOLING = frozenset({"pip", "setuptools", "wheel"})
+
+
+@rule(
+    "dockerfile-not-from-lock",
+    Severity.ERROR,
+    "a Dockerfile installs packages without its layer lock and --require-hashes",
+)
+def dockerfile_not_from_lock(ctx: CheckContext) -> Iterator[Finding]:
+    for image in ctx.workspace.images:
+        text = _full(ctx, image)
+        installs = ctx.installs.get(image.key)
+        paths = lock_paths(ctx.workspace, image)
+        layer = _locks(ctx).images[image.key].layer
+        if text is None or layer is None or installs is None or not text.lock.layer_packages:
+            continue  # no lock to install yet: lock-missing says so
+        from_lock = {
+            item.via.location: item.via
+            for item in installs.items
+            if item.file in (paths.layer, paths.full)
+        }
+        hint = (
+            f"COPY {paths.layer} into the image and RUN pip install --no-deps "
+            "--require-hashes -r <it>"
+        )
+        for run in from_lock.values():
+            if not run.require_hashes:
+                # pip checks the hashes anyway once one line has one; the flag makes it explicit.
+                yield dockerfile_not_from_lock.finding(
+                    f"{image.key} installs its lock without --require-hashes",
+                    run.location,
+                    image=image.key,
+                    hint=hint,
+                    severity=Severity.WARNING,
+                )
+        # A step whose file cannot be traced to the workspace may well be the lock: not judged.
+        untraced = {location for location, _ in installs.untraced}
+        others = _unlocked_runs(ctx, image, {*from_lock, *untraced})
+        for run in others:
+            yield dockerfile_not_from_lock.finding(
+                f"{image.key} installs packages without its lock: pip re-resolves them at build "
+                "time",
+                run.location,
+                image=image.key,
+                hint=hint,
+            )
+        if not from_lock and not others:
+            yield dockerfile_not_from_lock.finding(
+                f"{image.key} never installs its layer lock {paths.layer}",
+                Location(image.dockerfile, 1),
+                image=image.key,
+                hint=hint,
+            )
+
+
+def _unlocked_runs(ctx: CheckContext, image: Image, skip: set[Location]) -> list[PipInstall]:
+    """``pip install`` steps of the image that install requirements not from its lock."""
+    runs: list[PipInstall] = []
+    for stage in ctx.dockerfiles[image.key].stages:
+        for run in stage.pip_installs:
+            if run.location in skip:
+                continue
+            names = {line.requirement.name.lower() for line in run.requirements}
+            if run.requirement_files or run.local_args or names - _TOOLING:
+                runs.append(run)
+    return runs

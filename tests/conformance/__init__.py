@@ -1,0 +1,1 @@
+"""Resolver conformance: packse scenarios and pip/uv oracles (see ``test_packse.py``)."""

@@ -1,0 +1,268 @@
+"""``lockaudit build`` against a real Docker engine (marked ``engine``).
+
+* A busybox family built with ``docker buildx bake``: parents linked through ``target:``
+  contexts, a second run rebuilding nothing, and a failing image blocking only its dependents.
+* The pipeline in small, end to end: locks compiled against the loopback test index, images
+  built with ``docker build --network=host`` so ``pip install`` inside reaches that index, and
+  assertions read from the built images.
+
+Why the Python chain uses the ``build`` backend: buildx 0.13 (Debian 13's) has no per-target
+``network`` in bake files, so bake's RUN steps cannot reach an index on loopback; the busybox
+family needs no index and covers bake.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lockaudit.build import (
+    IMAGE_LABEL,
+    INPUTS_LABEL,
+    Backend,
+    BuildOptions,
+    BuildReport,
+    BuildStatus,
+    run_build,
+)
+from lockaudit.compile import CompileOptions, compile_workspace
+from lockaudit.config import load_workspace
+from lockaudit.index.factory import build_index_client
+from lockaudit.index.pipconf import PipConfig
+from lockaudit.lockfile import read_lock
+from lockaudit.model import Workspace
+from tests.engine.fixtures import (  # noqa: F401  (docker_engine is a fixture)
+    buildx_available,
+    docker_engine,
+    images_with_prefix,
+    remove_images,
+)
+from tests.engine.workspaces import busybox_chain, python_chain
+from tests.indexserver import IndexServer, Scenario, scenario_from_dict
+
+pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("docker_engine")]
+
+LINUX = "cp311-cp311-linux_x86_64"
+
+
+def docker(*args: str) -> str:
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def statuses(report: BuildReport) -> dict[str, BuildStatus]:
+    return {o.image_key: o.status for o in report.outcomes}
+
+
+# --------------------------------------------------------------------------- bake, busybox
+
+
+@pytest.fixture
+def bake_family(tmp_path: Path) -> Iterator[Workspace]:
+    if not buildx_available():
+        pytest.skip("docker buildx is not installed (scripts/engine.sh install provides it)")
+    prefix = f"latbake{tmp_path.name[-6:].lower()}-"
+    remove_images(f"local/{prefix}")
+    yield busybox_chain(tmp_path, prefix=prefix)
+    remove_images(f"local/{prefix}")
+
+
+def test_bake_builds_the_family_then_rebuilds_nothing(bake_family: Workspace) -> None:
+    options = BuildOptions(backend=Backend.BAKE, gate=False)
+    first = run_build(bake_family, options)
+    assert first.ok, first.outcomes
+    assert set(statuses(first).values()) == {BuildStatus.BUILT}
+    prefix = bake_family.image_prefix
+    ref = f"local/{prefix}stage:cpu"
+    labels = json.loads(docker("image", "inspect", "--format", "{{json .Config.Labels}}", ref))
+    assert labels[IMAGE_LABEL] == "stage:cpu"
+    assert labels[INPUTS_LABEL] == first.plan.step("stage:cpu").digest
+    # The fallback was built from the same Dockerfile, on base:cpu, with TORCH_INDEX=cpu.
+    assert docker("run", "--rm", ref, "sh", "-c", "cat /torch-index").strip() == "cpu"
+    layers = docker("run", "--rm", f"local/{prefix}stage:cuda", "sh", "-c", "cat /layers").split()
+    assert layers == [
+        "locks/base-cuda.layer.txt",
+        "locks/mid-cuda.layer.txt",
+        "locks/stage-cuda.layer.txt",
+    ]
+    assert all(o.size_bytes for o in first.outcomes)
+
+    second = run_build(bake_family, options)
+    assert second.plan.steps == ()
+    assert set(statuses(second).values()) == {BuildStatus.SKIPPED}
+
+
+def test_bake_failure_blocks_dependents_only(bake_family: Workspace) -> None:
+    path = bake_family.path("docker/mid/Dockerfile")
+    path.write_text(path.read_text() + "RUN exit 3\n")
+    report = run_build(bake_family, BuildOptions(backend=Backend.BAKE, gate=False))
+    assert statuses(report) == {
+        "base:cuda": BuildStatus.BUILT,
+        "base:cpu": BuildStatus.BUILT,
+        "mid:cuda": BuildStatus.FAILED,
+        "stage:cuda": BuildStatus.BLOCKED,
+        "stage:cpu": BuildStatus.BUILT,
+        "other:cuda": BuildStatus.BUILT,
+    }
+    assert not report.ok
+    prefix = f"local/{bake_family.image_prefix}"
+    assert f"{prefix}stage:cuda" not in images_with_prefix(prefix)
+    failed = next(o for o in report.outcomes if o.status is BuildStatus.FAILED)
+    assert "exit 3" in failed.message or "exit code: 3" in failed.message
+
+
+# --------------------------------------------------------------------- end to end, Python
+
+
+def _torch(local: str, padding: int) -> dict[str, object]:
+    release = {
+        "version": f"2.1.0+{local}",
+        "requires_dist": ["filelock"],
+        "files": [{"tags": LINUX, "padding": padding}],
+    }
+    return {"releases": [release]}
+
+
+def scenario() -> Scenario:
+    def pure(version: str, *requires: str) -> dict[str, object]:
+        return {"releases": [{"version": version, "requires_dist": list(requires)}]}
+
+    return scenario_from_dict(
+        {
+            "indexes": {
+                "default": {
+                    "projects": {
+                        "torch": pure("9.9.9"),  # the dependency-confusion trap
+                        "filelock": pure("3.12.0"),
+                        "rich": pure("14.1.0"),
+                        "numpy": pure("1.26.4"),
+                        "whisperx": pure("3.1.1", "torch>=2.0", "numpy"),
+                    }
+                },
+                "pytorch-cu121": {"projects": {"torch": _torch("cu121", 200_000)}},
+                "pytorch-cpu": {"projects": {"torch": _torch("cpu", 1000)}},
+            }
+        }
+    )
+
+
+PREFIX = "lat-"
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, IndexServer]]:
+    """The small pipeline, its locks compiled against the loopback index (module scope)."""
+    root = tmp_path_factory.mktemp("pipeline")
+    with IndexServer(scenario()) as server:
+        workspace = python_chain(
+            root,
+            prefix=PREFIX,
+            cu121=server.index_url("pytorch-cu121"),
+            cpu=server.index_url("pytorch-cpu"),
+        )
+        config = PipConfig(index_url=server.index_url("default"))
+        client = build_index_client(workspace, cache_dir=root / ".cache", pip_config=config)
+        try:
+            compiled = compile_workspace(workspace, client, CompileOptions())
+        finally:
+            client.close()
+        assert compiled.ok, [r.reason for r in compiled.results]
+        remove_images(f"local/{PREFIX}")
+        yield load_workspace(root), server
+        remove_images(f"local/{PREFIX}")
+
+
+def _options(server: IndexServer, **changes: object) -> BuildOptions:
+    options = BuildOptions(
+        network="host",
+        extra_build_args=(("PIP_INDEX_URL", server.index_url("default")),),
+        smoke=True,
+    )
+    return BuildOptions(**{**options.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def installed(ref: str) -> dict[str, tuple[str, int]]:
+    """Distribution -> (version, RECORD mtime in ns) inside ``ref``."""
+    script = (
+        "import importlib.metadata as m, json, os\n"
+        "out = {}\n"
+        "for d in m.distributions():\n"
+        '    record = d.locate_file(f"{d._path.name}/RECORD")\n'
+        "    out[d.metadata['Name'].lower()] = (d.version, os.stat(record).st_mtime_ns)\n"
+        "print(json.dumps(out))\n"
+    )
+    out = docker("run", "--rm", "--network", "none", ref, "python3", "-c", script)
+    return {k: (v[0], v[1]) for k, v in json.loads(out).items()}
+
+
+@pytest.fixture(scope="module")
+def built(pipeline: tuple[Workspace, IndexServer]) -> BuildReport:
+    workspace, server = pipeline
+    report = run_build(workspace, _options(server))
+    assert report.gate_ran and not report.refused, report.gate_errors
+    assert report.ok, [(o.image_key, o.message) for o in report.outcomes]
+    return report
+
+
+def test_every_image_built_in_order_with_smoke(built: BuildReport) -> None:
+    order = [o.image_key for o in built.outcomes]
+    assert order == ["base:cuda", "base:cpu", "base-ml:cuda", "asr:cuda", "asr:cpu"]
+    smoke = {s.image_key: s for s in built.smoke}
+    assert "torch" in smoke["base-ml:cuda"].imported
+    assert {"whisperx"} <= set(smoke["asr:cuda"].imported)
+    assert all(s.ok for s in built.smoke)
+
+
+def test_locked_versions_are_installed(
+    built: BuildReport, pipeline: tuple[Workspace, IndexServer]
+) -> None:
+    workspace, _ = pipeline
+    for image in workspace.images:
+        lock = read_lock(workspace.path(f"locks/{image.slug}.txt"))
+        have = installed(built.plan.step(image.key).ref)
+        for package in lock.packages:
+            assert have[package.name][0] == str(package.version), (image.key, package.name)
+
+
+def test_cpu_variant_got_the_cpu_build(built: BuildReport) -> None:
+    assert installed(f"local/{PREFIX}asr:cpu")["torch"][0] == "2.1.0+cpu"
+    assert installed(f"local/{PREFIX}asr:cuda")["torch"][0] == "2.1.0+cu121"
+
+
+def test_stage_layer_reinstalled_nothing_its_parent_has(built: BuildReport) -> None:
+    for child, parent in (("asr:cuda", "base-ml:cuda"), ("base-ml:cuda", "base:cuda")):
+        mine = installed(f"local/{PREFIX}{child}")
+        theirs = installed(f"local/{PREFIX}{parent}")
+        for name, (version, mtime) in theirs.items():
+            assert mine[name] == (version, mtime), f"{child} reinstalled {name} of {parent}"
+
+
+def test_second_build_with_nothing_changed_rebuilds_nothing(
+    built: BuildReport, pipeline: tuple[Workspace, IndexServer]
+) -> None:
+    workspace, server = pipeline
+    again = run_build(workspace, _options(server))
+    assert again.plan.steps == ()
+    assert set(statuses(again).values()) == {BuildStatus.SKIPPED}
+
+
+def test_failing_gate_builds_nothing(
+    built: BuildReport, pipeline: tuple[Workspace, IndexServer], tmp_path: Path
+) -> None:
+    workspace, server = pipeline
+    # A copy of the workspace under another prefix, whose asr requirements changed after the
+    # locks were compiled: the asr locks are stale, so the gate must refuse.
+    copy = tmp_path / "stale"
+    subprocess.run(["cp", "-a", str(workspace.root), str(copy)], check=True)
+    text = (copy / "pyproject.toml").read_text().replace(PREFIX, "latgate-")
+    (copy / "pyproject.toml").write_text(text)
+    (copy / "docker/asr/requirements.txt").write_text("whisperx==3.1.1\nrich\n")
+    report = run_build(load_workspace(copy), _options(server))
+    assert report.refused
+    assert report.outcomes == ()
+    assert images_with_prefix("local/latgate-") == []

@@ -1,0 +1,337 @@
+"""``lockaudit init`` discovery on repositories that have never seen lockaudit.
+
+The main fixture (``tests/data/discover/pipeline``) copies the layout of the speech pipeline's
+write-up: ``ARG REGISTRY=rajiup`` + ``FROM ${REGISTRY}/cp-whisperx-app-base-ml:cuda``, base
+images in ``docker/base/`` and ``docker/base-cuda/``, shared files under ``docker/`` and a build
+script whose ``sed`` line makes the CPU fallbacks.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from lockaudit.config import load_workspace
+from lockaudit.discover import Discovery, FoundImage, discover_workspace, write_config
+from lockaudit.errors import InputError
+from lockaudit.model import Variant
+
+DATA = Path(__file__).parent / "data" / "discover"
+GPU_STAGES = ("asr", "diarization", "silero-vad", "pyannote-vad", "second-pass-translation",
+              "lyrics-detection")
+CPU_STAGES = ("demux", "tmdb", "mux", "pre-ner", "post-ner", "subtitle-gen")
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Path:
+    root = tmp_path / "pipeline"
+    shutil.copytree(DATA / "pipeline", root)
+    return root
+
+
+def images(discovery: Discovery) -> dict[str, FoundImage]:
+    return {image.key: image for image in discovery.images}
+
+
+def test_pipeline_every_image_and_parent_found(pipeline: Path) -> None:
+    found = discover_workspace(pipeline)
+    assert found.problems == ()
+    by_key = images(found)
+    assert set(by_key) == {
+        "base:cpu", "base:cuda", "base-ml:cuda",
+        *(f"{s}:cpu" for s in CPU_STAGES), *(f"{s}:cuda" for s in GPU_STAGES),
+    }
+    assert by_key["base:cpu"].base_image == "python:3.11-slim"
+    assert by_key["base:cuda"].base_image == "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"
+    assert by_key["base:cuda"].dockerfile == "docker/base-cuda/Dockerfile"
+    assert by_key["base-ml:cuda"].parent == "base:cuda"
+    for stage in CPU_STAGES:
+        assert by_key[f"{stage}:cpu"].parent == "base:cpu"
+        assert by_key[f"{stage}:cpu"].variant is Variant.CPU
+    for stage in GPU_STAGES:
+        image = by_key[f"{stage}:cuda"]
+        assert (image.parent, image.variant) == ("base-ml:cuda", Variant.CUDA)
+        assert image.fallback is not None
+        assert (image.fallback.tag, image.fallback.parent) == ("cpu", "base:cpu")
+    assert by_key["post-ner:cpu"].requirements == ("docker/post-ner/requirements-ner.txt",)
+    assert by_key["base:cpu"].requirements == ("docker/requirements-common.txt",)
+
+
+def test_pipeline_settings(pipeline: Path) -> None:
+    config = tomllib.loads(discover_workspace(pipeline).config_toml)["tool"]["lockaudit"]
+    assert config["registry"] == "rajiup"
+    assert config["image-prefix"] == "cp-whisperx-app-"
+    assert config["versions"] == "docker/versions.txt"
+    assert config["common"] == "docker/requirements-common.txt"
+    assert config["target"] == {"cuda": "12.1", "glibc": "2.35"}
+    assert {(c["file"], c.get("variant")) for c in config["constraints"]} == {
+        ("docker/constraints/cuda121.txt", "cuda"), ("docker/constraints/cpu.txt", "cpu"),
+    }
+    [index] = config["indexes"]
+    assert index["packages"] == ["torch", "torchaudio"] and index["variant"] == "cuda"
+
+
+def test_pipeline_config_loads_without_hand_edits(pipeline: Path) -> None:
+    found = discover_workspace(pipeline)
+    write_config(pipeline, found)
+    workspace = load_workspace(pipeline)
+    keys = [image.key for image in workspace.images]
+    assert len(keys) == 15 + len(GPU_STAGES)
+    assert keys.index("base:cuda") < keys.index("base-ml:cuda") < keys.index("asr:cuda")
+    assert workspace.image("asr:cpu").variant_of == "asr:cuda"
+    assert workspace.image("asr:cpu").parent == "base:cpu"
+    assert workspace.image("asr:cuda").target.cuda == "12.1"
+    assert workspace.registry == "rajiup" and workspace.image_prefix == "cp-whisperx-app-"
+
+
+def test_sed_fallback_without_an_arg_says_so_in_the_toml(pipeline: Path) -> None:
+    text = discover_workspace(pipeline).config_toml
+    assert "# built by rewriting docker/asr/Dockerfile with sed" in text
+
+
+def test_naming_alone_finds_the_graph(pipeline: Path) -> None:
+    shutil.rmtree(pipeline / "scripts")
+    found = discover_workspace(pipeline)
+    assert found.problems == ()
+    by_key = images(found)
+    assert by_key["base-ml:cuda"].parent == "base:cuda"
+    assert by_key["asr:cuda"].parent == "base-ml:cuda"  # tag from its variant
+    assert by_key["demux:cpu"].parent == "base:cpu"
+    assert all(image.fallback is None for image in found.images)
+
+
+def test_fallback_build_arg_found_when_an_arg_carries_the_parent(pipeline: Path) -> None:
+    (pipeline / "docker/asr/Dockerfile").write_text(
+        "ARG REGISTRY=rajiup\nARG PARENT_IMAGE=cp-whisperx-app-base-ml:cuda\n"
+        "FROM ${REGISTRY}/${PARENT_IMAGE}\nRUN pip install --no-cache-dir whisperx==3.7.2\n"
+    )
+    fallback = images(discover_workspace(pipeline))["asr:cuda"].fallback
+    assert fallback is not None
+    assert fallback.build_args == (("PARENT_IMAGE", "cp-whisperx-app-base:cpu"),)
+    assert fallback.note is None
+
+
+def test_sed_into_a_file_then_build(tmp_path: Path, pipeline: Path) -> None:
+    (pipeline / "scripts/build-all-images.sh").write_text(
+        "REGISTRY=rajiup\n"
+        "docker build -t $REGISTRY/cp-whisperx-app-asr:cuda -f docker/asr/Dockerfile .\n"
+        "sed 's/base-ml:cuda/base:cpu/' docker/asr/Dockerfile > /tmp/asr.cpu.Dockerfile\n"
+        "docker build -t $REGISTRY/cp-whisperx-app-asr:cpu -f /tmp/asr.cpu.Dockerfile .\n"
+    )
+    fallback = images(discover_workspace(pipeline))["asr:cuda"].fallback
+    assert fallback is not None and fallback.parent == "base:cpu"
+
+
+def test_problem_from_matching_no_image(pipeline: Path) -> None:
+    (pipeline / "docker/vad").mkdir()
+    (pipeline / "docker/vad/Dockerfile").write_text(
+        "ARG REGISTRY=rajiup\nFROM ${REGISTRY}/cp-whisperx-app-missing:cuda\n"
+    )
+    found = discover_workspace(pipeline)
+    [problem] = found.problems
+    assert problem.startswith("docker/vad/Dockerfile:2: FROM rajiup/cp-whisperx-app-missing")
+    assert "no Dockerfile here builds it" in problem
+    vad = next(i for i in found.images if i.dockerfile == "docker/vad/Dockerfile")
+    assert vad.parent is None and vad.base_image == "rajiup/cp-whisperx-app-missing:cuda"
+    tomllib.loads(found.config_toml)
+
+
+def test_problem_two_candidates(pipeline: Path) -> None:
+    shutil.rmtree(pipeline / "scripts")
+    (pipeline / "docker/ml").mkdir()
+    shutil.copyfile(
+        pipeline / "docker/base-ml/Dockerfile", pipeline / "docker/ml/base-ml.Dockerfile"
+    )
+    found = discover_workspace(pipeline)
+    assert any(
+        "could be built by docker/base-ml/Dockerfile or docker/ml/base-ml.Dockerfile" in p
+        for p in found.problems
+    )
+    assert all(image.parent != "base-ml:cuda" for image in found.images)
+
+
+def test_problem_arg_without_default(pipeline: Path) -> None:
+    (pipeline / "docker/tmdb/Dockerfile").write_text(
+        "ARG BASE\nFROM ${BASE}\nRUN pip install --no-cache-dir requests==2.31.0\n"
+    )
+    found = discover_workspace(pipeline)
+    assert any(
+        p.startswith("docker/tmdb/Dockerfile:2:") and "ARG BASE with no default" in p
+        for p in found.problems
+    )
+    tomllib.loads(found.config_toml)
+
+
+def test_problem_two_versions_files(pipeline: Path) -> None:
+    (pipeline / "versions.txt").write_text("torch==2.1.0\n")
+    found = discover_workspace(pipeline)
+    assert any("2 candidate versions files" in p for p in found.problems)
+    assert tomllib.loads(found.config_toml)["tool"]["lockaudit"]["versions"] == ""
+
+
+def test_compose_file_names_images(tmp_path: Path) -> None:
+    (tmp_path / "api").mkdir()
+    (tmp_path / "worker").mkdir()
+    (tmp_path / "api/Dockerfile").write_text("FROM python:3.12-slim\n")
+    (tmp_path / "worker/Dockerfile").write_text("FROM acme/shop-api:1.0\n")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  api:\n"
+        "    build:\n"
+        "      context: .\n"
+        "      dockerfile: api/Dockerfile\n"
+        '    image: "${REGISTRY:-acme}/shop-api:1.0"\n'
+        "  worker:\n"
+        "    build: ./worker\n"
+        "    image: acme/shop-worker:1.0\n"
+    )
+    found = discover_workspace(tmp_path)
+    assert found.problems == ()
+    by_key = images(found)
+    assert set(by_key) == {"api:1.0", "worker:1.0"}
+    assert by_key["worker:1.0"].parent == "api:1.0"
+    assert by_key["worker:1.0"].context == "worker"
+    config = tomllib.loads(found.config_toml)["tool"]["lockaudit"]
+    assert (config["registry"], config["image-prefix"]) == ("acme", "shop-")
+
+
+def test_makefile_build_lines(tmp_path: Path) -> None:
+    for name in ("base", "app"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "base/Dockerfile").write_text("FROM debian:bookworm\n")
+    (tmp_path / "app/Dockerfile").write_text("FROM corp/x-core:stable\n")
+    (tmp_path / "Makefile").write_text(
+        "REG ?= corp\n\nall:\n"
+        "\tdocker build -t $(REG)/x-core:stable -f base/Dockerfile .\n"
+        "\tdocker build -t $(REG)/x-app:stable -f app/Dockerfile .\n"
+    )
+    by_key = images(discover_workspace(tmp_path))
+    assert by_key["app:stable"].parent == "core:stable"
+    assert by_key["core:stable"].dockerfile == "base/Dockerfile"
+
+
+def test_skips_vendored_and_virtualenv_dirs(pipeline: Path) -> None:
+    for junk in ("node_modules/pkg", ".venv/lib", ".git/x", "tests/data/repo"):
+        (pipeline / junk).mkdir(parents=True)
+        (pipeline / junk / "Dockerfile").write_text("FROM scratch\n")
+    keys = {image.dockerfile for image in discover_workspace(pipeline).images}
+    assert not any(k.startswith(("node_modules", ".venv", ".git", "tests")) for k in keys)
+
+
+# -- write_config -------------------------------------------------------------------------------
+
+
+def test_write_creates_pyproject(pipeline: Path) -> None:
+    found = discover_workspace(pipeline)
+    path = write_config(pipeline, found)
+    assert path.read_text() == found.config_toml
+
+
+def test_write_keeps_the_rest_of_pyproject(pipeline: Path) -> None:
+    before = '[project]\nname = "speech"\n\n[tool.ruff]\nline-length = 100\n'
+    (pipeline / "pyproject.toml").write_text(before)
+    write_config(pipeline, discover_workspace(pipeline))
+    data = tomllib.loads((pipeline / "pyproject.toml").read_text())
+    assert data["project"] == {"name": "speech"}
+    assert data["tool"]["ruff"] == {"line-length": 100}
+    assert data["tool"]["lockaudit"]["registry"] == "rajiup"
+
+
+def test_write_refuses_to_overwrite_without_force(pipeline: Path) -> None:
+    text = (
+        '[project]\nname = "speech"\n\n[tool.lockaudit]\nregistry = "old"\n\n'
+        "[tool.ruff]\nx = 1\n"
+    )
+    (pipeline / "pyproject.toml").write_text(text)
+    found = discover_workspace(pipeline)
+    with pytest.raises(InputError) as info:
+        write_config(pipeline, found)
+    assert str(info.value.location) == "pyproject.toml:4"
+    assert (pipeline / "pyproject.toml").read_text() == text  # untouched
+    write_config(pipeline, found, force=True)
+    data = tomllib.loads((pipeline / "pyproject.toml").read_text())
+    assert data["tool"]["lockaudit"]["registry"] == "rajiup"
+    assert data["tool"]["ruff"] == {"x": 1}
+    assert data["project"] == {"name": "speech"}
+
+
+def test_write_refuses_an_inline_section_it_cannot_replace(pipeline: Path) -> None:
+    text = '[tool]\nlockaudit = { registry = "old" }\n'
+    (pipeline / "pyproject.toml").write_text(text)
+    with pytest.raises(InputError, match="cannot replace"):
+        write_config(pipeline, discover_workspace(pipeline), force=True)
+    assert (pipeline / "pyproject.toml").read_text() == text
+
+
+def test_windows_build_script(pipeline: Path) -> None:
+    (pipeline / "scripts/build-all-images.sh").unlink()
+    (pipeline / "scripts/build-all-images.bat").write_text(
+        "@echo off\r\nset REGISTRY=rajiup\r\n"
+        "docker build -t %REGISTRY%/cp-whisperx-app-base:cpu ^\r\n"
+        "    -f docker\\base\\Dockerfile .\r\n"
+        "docker build -t %REGISTRY%/cp-whisperx-app-demux:latest -f docker\\demux\\Dockerfile .\r\n"
+    )
+    by_key = images(discover_workspace(pipeline))
+    assert by_key["base:cpu"].dockerfile == "docker/base/Dockerfile"
+    assert by_key["demux:latest"].parent == "base:cpu"
+
+
+def test_build_lines_it_cannot_read_are_ignored(pipeline: Path) -> None:
+    (pipeline / "scripts/odd.sh").write_text(
+        'docker build -t "unterminated -f docker/base/Dockerfile .\n'
+        "docker build\n"
+        "docker build -f - .\n"
+        'build_one() { docker build -t "$1" -f "$2" .; }\n'
+        "sed -i 's/a/b/'\n"
+    )
+    found = discover_workspace(pipeline)
+    assert found.problems == ()
+    assert images(found)["base:cpu"].dockerfile == "docker/base/Dockerfile"
+
+
+def test_target_facts_from_base_tags(pipeline: Path) -> None:
+    (pipeline / "docker/base/Dockerfile").write_text(
+        "FROM python:3.11.14-slim-bookworm\n"
+        "COPY docker/requirements-common.txt /tmp/r.txt\nRUN pip install -r /tmp/r.txt\n"
+    )
+    found = discover_workspace(pipeline)
+    config = tomllib.loads(found.config_toml)["tool"]["lockaudit"]
+    assert config["target"] == {"cuda": "12.1", "glibc": "2.35", "python": "3.11.14"}
+    by_name = {(i["name"], i["tag"]): i for i in config["images"]}
+    assert by_name[("base", "cpu")]["target"] == {"glibc": "2.36"}
+    assert by_name[("demux", "cpu")]["target"] == {"glibc": "2.36"}  # inherited from its base
+    assert "target" not in by_name[("asr", "cuda")]
+
+
+def test_requirement_files_are_lock_inputs_when_the_dockerfile_installs_a_lock(
+    pipeline: Path,
+) -> None:
+    (pipeline / "docker/asr/Dockerfile").write_text(
+        "ARG REGISTRY=rajiup\nFROM ${REGISTRY}/cp-whisperx-app-base-ml:cuda\n"
+        "COPY locks/asr-cuda.layer.txt /tmp/layer.txt\n"
+        "RUN pip install --no-deps --require-hashes -r /tmp/layer.txt\n"
+    )
+    asr = images(discover_workspace(pipeline))["asr:cuda"]
+    assert asr.requirements == ("docker/asr/requirements.txt",)
+
+
+def test_fallback_from_build_args(pipeline: Path) -> None:
+    (pipeline / "docker/asr/Dockerfile").write_text(
+        "ARG REGISTRY=rajiup\nARG PARENT_IMAGE=cp-whisperx-app-base-ml:cuda\n"
+        "FROM ${REGISTRY}/${PARENT_IMAGE}\nRUN pip install --no-cache-dir whisperx==3.7.2\n"
+    )
+    (pipeline / "scripts/build-all-images.sh").write_text(
+        "REGISTRY=rajiup\n"
+        "docker build -t $REGISTRY/cp-whisperx-app-asr:cpu -f docker/asr/Dockerfile \\\n"
+        "    --build-arg PARENT_IMAGE=cp-whisperx-app-base:cpu --build-arg UNUSED=1 .\n"
+        "docker build -t $REGISTRY/cp-whisperx-app-asr:cuda -f docker/asr/Dockerfile .\n"
+    )
+    found = discover_workspace(pipeline)
+    assert found.problems == ()
+    asr = images(found)["asr:cuda"]  # the tag built without args is the file's own
+    assert asr.fallback is not None
+    assert (asr.fallback.tag, asr.fallback.parent) == ("cpu", "base:cpu")
+    assert asr.fallback.build_args == (("PARENT_IMAGE", "cp-whisperx-app-base:cpu"),)

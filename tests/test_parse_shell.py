@@ -1,0 +1,210 @@
+"""Shell splitting as `sh` does it, for the parts a RUN line audit needs."""
+
+from __future__ import annotations
+
+import pytest
+
+from lockaudit.errors import InputError, Location
+from lockaudit.parsing.shell import (
+    Redirect,
+    ShellSyntaxError,
+    expand_words,
+    split_commands,
+)
+
+HERE = Location("Dockerfile", 10)
+ENV = {"PKGS": "numpy  scipy", "TORCH": "2.1.0", "EMPTY": "", "SPACED": " a b "}
+
+
+def argvs(text: str) -> list[tuple[str, ...]]:
+    return [c.argv for c in split_commands(text, HERE, ENV)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("pip install torch", [("pip", "install", "torch")], id="words"),
+        pytest.param("  a\tb  ", [("a", "b")], id="blanks"),
+        pytest.param("echo 'a b' \"c d\"", [("echo", "a b", "c d")], id="quotes"),
+        pytest.param("echo 'a\"b' \"a'b\"", [("echo", 'a"b', "a'b")], id="quotes-in-quotes"),
+        pytest.param(r"echo a\ b \"q\" \$X", [("echo", "a b", '"q"', "$X")], id="escapes"),
+        pytest.param(
+            'echo "\\$X \\" \\\\ \\n"', [("echo", '$X " \\ \\n')], id="escapes-in-double-quotes"
+        ),
+        pytest.param("echo 'a\\b'", [("echo", "a\\b")], id="backslash-literal-in-single-quotes"),
+        pytest.param("echo a\\\nb", [("echo", "ab")], id="continuation-inside-word"),
+        pytest.param("echo a \\\n  b", [("echo", "a", "b")], id="continuation-between-words"),
+        pytest.param(
+            "a && b || c; d | e & f\ng",
+            [("a",), ("b",), ("c",), ("d",), ("e",), ("f",), ("g",)],
+            id="separators",
+        ),
+        pytest.param("a;;b", [("a",), ("b",)], id="double-semicolon"),
+        pytest.param("(cd x && make)", [("cd", "x"), ("make",)], id="subshell"),
+        pytest.param(
+            "if true; then pip install x; fi",
+            [("true",), ("pip", "install", "x")],
+            id="reserved-words-dropped",
+        ),
+        pytest.param(
+            "echo a # comment; rm -rf /\necho b", [("echo", "a"), ("echo", "b")], id="comment"
+        ),
+        pytest.param("echo a#b", [("echo", "a#b")], id="hash-inside-word"),
+        pytest.param(
+            "pip install torch==$TORCH", [("pip", "install", "torch==2.1.0")], id="dollar-var"
+        ),
+        pytest.param(
+            "pip install torch==${TORCH}+cu121",
+            [("pip", "install", "torch==2.1.0+cu121")],
+            id="braced-var",
+        ),
+        pytest.param(
+            "echo ${NOPE:-x y} ${TORCH:-9} ${EMPTY:-d} ${EMPTY-d}",
+            [("echo", "x", "y", "2.1.0", "d")],
+            id="default-values",
+        ),
+        pytest.param('echo "${NOPE:-"q r"}"', [("echo", "q r")], id="quoted-default"),
+        pytest.param("echo ${TORCH:+set} ${NOPE:+set}", [("echo", "set")], id="alternative"),
+        pytest.param("echo $PKGS", [("echo", "numpy", "scipy")], id="field-splitting"),
+        pytest.param('echo "$PKGS"', [("echo", "numpy  scipy")], id="no-splitting-in-quotes"),
+        pytest.param("echo x$SPACED", [("echo", "x", "a", "b")], id="splitting-keeps-prefix"),
+        pytest.param("echo $EMPTY $NOPE end", [("echo", "end")], id="empty-expansion-vanishes"),
+        pytest.param("echo \"$EMPTY\" ''", [("echo", "", "")], id="quoted-empty-stays"),
+        pytest.param("echo $ a$", [("echo", "$", "a$")], id="lone-dollar"),
+        pytest.param(
+            "echo $(date; echo x) `uname -r`",
+            [("echo", "$(date; echo x)", "`uname -r`")],
+            id="command-substitution-kept",
+        ),
+        pytest.param(
+            "echo ${#TORCH} ${TORCH%.*}",
+            [("echo", "${#TORCH}", "${TORCH%.*}")],
+            id="pattern-expansions-kept",
+        ),
+        pytest.param(
+            "V=2 && pip install x==$V", [("pip", "install", "x==2")], id="assignment-sets-variable"
+        ),
+        pytest.param(
+            "export V=3; pip install x==$V",
+            [("export", "V=3"), ("pip", "install", "x==3")],
+            id="export-sets-variable",
+        ),
+        pytest.param(
+            "cat <<EOF > f\nbody $NOPE ; not a command\nEOF\nls",
+            [("cat",), ("ls",)],
+            id="heredoc-body-skipped",
+        ),
+        pytest.param("cat <<-EOF\n\tbody\n\tEOF\nls", [("cat",), ("ls",)], id="heredoc-tabs"),
+    ],
+)
+def test_argv(text: str, expected: list[tuple[str, ...]]) -> None:
+    assert argvs(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "argv", "redirects"),
+    [
+        pytest.param(
+            "pip install pkg>=2.0",
+            ("pip", "install", "pkg"),
+            (Redirect(">", "=2.0", 2 + 1),),
+            id="pkg-ge-hazard",
+        ),
+        pytest.param(
+            "pip install 'pkg>=2.0'",
+            ("pip", "install", "pkg>=2.0"),
+            (),
+            id="quoted-specifier-is-safe",
+        ),
+        pytest.param(
+            "pip install a<2", ("pip", "install", "a"), (Redirect("<", "2", 3),), id="less-than"
+        ),
+        pytest.param(
+            "make >> log 2>&1",
+            ("make",),
+            (Redirect(">>", "log", 1), Redirect("2>&", "1", 1)),
+            id="append-and-dup",
+        ),
+        pytest.param(
+            "cmd 2> err < in",
+            ("cmd",),
+            (Redirect("2>", "err", 1), Redirect("<", "in", 1)),
+            id="io-number",
+        ),
+        pytest.param(
+            "cmd &>/dev/null", ("cmd",), (Redirect("&>", "/dev/null", 1),), id="bash-both"
+        ),
+        pytest.param(
+            "cmd a2>x",
+            ("cmd", "a2"),
+            (Redirect(">", "x", 2),),
+            id="digits-after-letters-are-a-word",
+        ),
+        pytest.param(
+            "cmd '2'>x", ("cmd", "2"), (Redirect(">", "x", 2),), id="quoted-digit-is-a-word"
+        ),
+        pytest.param(
+            "X=1 cmd > $TORCH",
+            ("cmd",),
+            (Redirect(">", "2.1.0", 1),),
+            id="target-expanded-index-after-assignments",
+        ),
+    ],
+)
+def test_redirects(text: str, argv: tuple[str, ...], redirects: tuple[Redirect, ...]) -> None:
+    (command,) = split_commands(text, HERE, ENV)
+    assert command.argv == argv
+    assert command.redirects == redirects
+
+
+def test_raw_words_keep_quotes_and_hazard() -> None:
+    (command,) = split_commands('pip install "a b" pkg>=2.0 2>&1', HERE)
+    assert command.raw_words == ("pip", "install", '"a b"', "pkg>=2.0", "2>&1")
+
+
+def test_lines_offsets_assignments_and_unknown() -> None:
+    text = "A=1 pip install \\\n  torch==$NOPE \\\n  ${ALSO_NOPE}x\nnext"
+    first, second = split_commands(text, HERE, {})
+    assert first.argv == ("pip", "install", "torch==", "x")
+    assert first.assignments == (("A", "1"),)
+    assert first.word_lines == (10, 10, 11, 12)
+    assert text[first.word_offsets[2] :].startswith("torch")
+    assert first.unknown_vars == ("NOPE", "ALSO_NOPE")
+    assert (second.argv, second.line) == (("next",), 13)
+
+
+def test_expand_words() -> None:
+    words, unknown = expand_words('a="x y" b=${V}; c=$NOPE|d', HERE, {"V": "v"})
+    assert words == ("a=x y", "b=v;", "c=|d")
+    assert unknown == ("NOPE",)
+
+
+@pytest.mark.parametrize(
+    ("text", "prefix"),
+    [
+        pytest.param("echo 'abc", "Dockerfile:10: unterminated single quote", id="single"),
+        pytest.param('echo ok\necho "abc', "Dockerfile:11: unterminated double quote", id="double"),
+        pytest.param(
+            "echo $(date",
+            "Dockerfile:10: unterminated command substitution '$('",
+            id="dollar-paren",
+        ),
+        pytest.param(
+            "echo `date", "Dockerfile:10: unterminated command substitution '`'", id="backtick"
+        ),
+        pytest.param("echo ${X", "Dockerfile:10: unterminated parameter expansion", id="brace"),
+        pytest.param("echo ${}", "Dockerfile:10: bad substitution", id="empty-brace"),
+        pytest.param("echo >", "Dockerfile:10: redirection '>' has no target", id="no-target-eof"),
+        pytest.param(
+            "echo > ; ls", "Dockerfile:10: redirection '>' has no target", id="no-target-separator"
+        ),
+        pytest.param(
+            "echo > > x", "Dockerfile:10: redirection '>' has no target", id="two-operators"
+        ),
+    ],
+)
+def test_errors(text: str, prefix: str) -> None:
+    with pytest.raises(ShellSyntaxError) as info:
+        split_commands(text, HERE)
+    assert isinstance(info.value, InputError)
+    assert str(info.value).startswith(prefix)
