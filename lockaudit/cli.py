@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from lockaudit import render
-from lockaudit.build.plan import Backend
 from lockaudit.errors import LockauditError, ResolutionError, UsageError
-from lockaudit.model import Variant
+from lockaudit.model import BuildBackend, Variant
 
 if TYPE_CHECKING:
     from lockaudit.model import Workspace
@@ -73,15 +72,82 @@ def check(
 
 
 @app.command()
-def graph(workspace: WorkspaceOpt = Path("."), fmt: FormatOpt = Format.TEXT) -> None:
+def graph(
+    workspace: WorkspaceOpt = Path("."),
+    fmt: FormatOpt = Format.TEXT,
+    sizes: Annotated[
+        bool, typer.Option("--sizes", help="Replay images; show sizes and duplicated bytes.")
+    ] = False,
+    svg: Annotated[
+        Path | None, typer.Option("--svg", help="Also write the picture as SVG here.")
+    ] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only the cache.")] = False,
+) -> None:
     """Draw the image hierarchy (text tree) or print it in build order (JSON)."""
     from lockaudit.config import load_workspace
 
     try:
         ws = load_workspace(workspace)
+        if not (sizes or svg):
+            render.graph(ws, fmt)
+            return
+        from lockaudit.audit import format_tree, hierarchy_svg, image_sizes, replay_workspace
+        from lockaudit.report.sources import open_sources
+
+        with (
+            open_sources(ws, offline=offline) as (client, _),
+            render.audit_progress() as progress,
+        ):
+            report = image_sizes(replay_workspace(ws, client, reporter=progress))
     except LockauditError as e:
         _fail(e)
-    render.graph(ws, fmt)
+    if fmt is Format.JSON:
+        render.emit_json(report.as_json())
+    else:
+        sys.stdout.write(format_tree(ws, report))
+    if svg is not None:
+        svg.write_text(hierarchy_svg(ws, report), encoding="utf-8")
+        render.message(f"wrote {svg}")
+
+
+class AuditFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+
+
+@app.command()
+def audit(
+    workspace: WorkspaceOpt = Path("."),
+    fmt: Annotated[
+        AuditFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = AuditFormat.TEXT,
+    offline: Annotated[bool, typer.Option("--offline", help="Use only the cache.")] = False,
+) -> None:
+    """Replay every image's pip installs as they would build: what is replaced, broken, big."""
+    from lockaudit.audit import AUDIT_RULES, audit_workspace, format_tree, to_sarif
+    from lockaudit.config import load_workspace
+    from lockaudit.report.sources import open_sources
+
+    try:
+        ws = load_workspace(workspace)
+        with (
+            open_sources(ws, offline=offline) as (client, vulns),
+            render.audit_progress() as progress,
+        ):
+            result = audit_workspace(ws, client, vulns=vulns, reporter=progress)
+    except LockauditError as e:
+        _fail(e)
+    if fmt is AuditFormat.SARIF:
+        rules = [(r.id, r.severity, r.description) for r in AUDIT_RULES]
+        render.emit_json(to_sarif(result.findings, rules))
+    elif fmt is AuditFormat.JSON:
+        render.emit_json(result.as_json())
+    else:
+        render.findings(result.findings, Format.TEXT)
+        sys.stdout.write(format_tree(ws, result.sizes))
+    if result.failed:
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command()
@@ -116,7 +182,7 @@ def build(
     variant: Annotated[Variant | None, typer.Option("--variant")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print plan and commands.")] = False,
     push: Annotated[bool, typer.Option("--push")] = False,
-    backend: Annotated[Backend, typer.Option("--backend")] = Backend.BUILD,
+    backend: Annotated[BuildBackend, typer.Option("--backend")] = BuildBackend.BUILD,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="Build without `check`.")] = False,
     smoke: Annotated[bool, typer.Option("--smoke", help="Import each layer's modules.")] = False,
     network: Annotated[str | None, typer.Option("--network", help="e.g. host")] = None,

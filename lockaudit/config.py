@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from lockaudit.errors import InputError, Location
-from lockaudit.model import Image, PackageIndex, Target, Variant, Workspace, normalize
+from lockaudit.model import (
+    Image,
+    PackageIndex,
+    ReviewedSdist,
+    Target,
+    Variant,
+    Workspace,
+    normalize,
+)
 
 CONFIG_FILE = "pyproject.toml"
 DEFAULT_HEAVY = ("torch", "torchaudio", "torchvision", "triton", "nvidia-*")
@@ -33,6 +41,8 @@ _TOP_KEYS = {
     "indexes",
     "images",
     "unused",
+    "reviewed-sdists",
+    "mirrors",
 }
 _TARGET_KEYS = {"python", "platform", "arch", "glibc", "cuda"}
 _IMAGE_KEYS = {
@@ -132,6 +142,8 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
         heavy_packages=tuple(
             n.lower() for n in _str_list(section, "heavy", doc, list(DEFAULT_HEAVY))
         ),
+        reviewed_sdists=_reviewed(section, doc),
+        mirrors=_mirrors(section, doc),
         config_location=Location(doc.path),
     )
     from lockaudit.graph import build_order  # graph validates parents and cycles
@@ -189,8 +201,8 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
     target = _target(_table(raw, "target", doc), replace(defaults, variant=variant), doc, after)
     if variant is Variant.CPU:
         target = replace(target, cuda=None)
-    parent = _opt_str(raw, "parent", doc, None)
-    base_image = _opt_str(raw, "base-image", doc, None)
+    parent = _opt_str(raw, "parent", doc, None, after=after)
+    base_image = _opt_str(raw, "base-image", doc, None, after=after)
     if parent is None and base_image is None:
         raise doc.error(
             f"image {name}:{tag} has neither `parent` nor `base-image`",
@@ -204,11 +216,11 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
         dockerfile=_required_str(raw, "dockerfile", doc, after),
         parent=parent,
         base_image=base_image if parent is None else None,
-        requirements=tuple(_str_list(raw, "requirements", doc, [])),
+        requirements=tuple(_str_list(raw, "requirements", doc, [], after=after)),
         target=target,
         build_args=_build_args(raw, doc, after),
         inherits_common=bool(raw.get("inherits-common", True)),
-        context=_str(raw, "context", doc, "."),
+        context=_str(raw, "context", doc, ".", after=after),
     )
     result = [image]
     fallback = raw.get("fallback")
@@ -229,12 +241,12 @@ def _fallback(
         target = replace(target, cuda=None)
     return Image(
         name=image.name,
-        tag=_str(raw, "tag", doc, "cpu"),
+        tag=_str(raw, "tag", doc, "cpu", after=after),
         dockerfile=image.dockerfile,
         parent=_required_str(raw, "parent", doc, after),
         base_image=None,
         # Empty means "compute": the requirements of the ancestors the fallback no longer has.
-        requirements=tuple(_str_list(raw, "requirements", doc, [])),
+        requirements=tuple(_str_list(raw, "requirements", doc, [], after=after)),
         target=target,
         variant_of=image.key,
         build_args=_build_args(raw, doc, after),
@@ -278,6 +290,45 @@ def _check_unique(images: list[Image], doc: _Doc) -> None:
         if image.key in seen:
             raise doc.error(f"image {image.key} is declared twice", image.name)
         seen.add(image.key)
+
+
+def _mirrors(section: Mapping[str, Any], doc: _Doc) -> tuple[tuple[str, str], ...]:
+    table = _table(section, "mirrors", doc)
+    for key, value in table.items():
+        if not isinstance(value, str) or not value:
+            raise doc.error(
+                f'mirror of {key!r} must be a URL or "default"',
+                key,
+                after=doc.line_of("mirrors"),
+            )
+    return tuple(sorted(table.items()))
+
+
+def _reviewed(section: Mapping[str, Any], doc: _Doc) -> tuple[ReviewedSdist, ...]:
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    found: list[ReviewedSdist] = []
+    table = _table(section, "reviewed-sdists", doc)
+    for key, value in table.items():
+        line = doc.line_of(key.split("==")[0], after=doc.line_of("reviewed-sdists"))
+        where = Location(doc.path, line)
+        name, sep, version = key.partition("==")
+        try:
+            Version(version)
+        except InvalidVersion:
+            sep = ""
+        if not sep or not name.strip():
+            raise InputError(where, f"reviewed-sdists key {key!r} must be NAME==VERSION")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise InputError(where, f"reviewed-sdists {key!r} must be a list of requirements")
+        for text in value:
+            try:
+                Requirement(text)
+            except InvalidRequirement as e:
+                raise InputError(where, f"invalid requirement {text!r}: {e}") from e
+        found.append(ReviewedSdist(normalize(name.strip()), version, tuple(value), where))
+    return tuple(sorted(found, key=lambda r: (r.name, r.version)))
 
 
 def _constraints(section: Mapping[str, Any], doc: _Doc) -> list[tuple[Variant | None, str]]:
@@ -368,17 +419,21 @@ def _list_of_tables(raw: Mapping[str, Any], key: str, doc: _Doc) -> list[Mapping
     return value
 
 
-def _str(raw: Mapping[str, Any], key: str, doc: _Doc, default: str) -> str:
+# ``after``: the line the enclosing table starts at, so an error names this table's key and
+# not the first key of that name in the file.
+def _str(raw: Mapping[str, Any], key: str, doc: _Doc, default: str, *, after: int = 0) -> str:
     value = raw.get(key, default)
     if not isinstance(value, str):
-        raise doc.error(f"`{key}` must be a string, not {type(value).__name__}", key)
+        raise doc.error(f"`{key}` must be a string, not {type(value).__name__}", key, after=after)
     return value
 
 
-def _opt_str(raw: Mapping[str, Any], key: str, doc: _Doc, default: str | None) -> str | None:
+def _opt_str(
+    raw: Mapping[str, Any], key: str, doc: _Doc, default: str | None, *, after: int = 0
+) -> str | None:
     value = raw.get(key, default)
     if value is not None and not isinstance(value, str):
-        raise doc.error(f"`{key}` must be a string, not {type(value).__name__}", key)
+        raise doc.error(f"`{key}` must be a string, not {type(value).__name__}", key, after=after)
     return value or None
 
 
@@ -389,10 +444,12 @@ def _required_str(raw: Mapping[str, Any], key: str, doc: _Doc, after: int) -> st
     return value
 
 
-def _str_list(raw: Mapping[str, Any], key: str, doc: _Doc, default: list[str]) -> list[str]:
+def _str_list(
+    raw: Mapping[str, Any], key: str, doc: _Doc, default: list[str], *, after: int = 0
+) -> list[str]:
     value = raw.get(key, default)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise doc.error(f"`{key}` must be a list of strings", key)
+        raise doc.error(f"`{key}` must be a list of strings", key, after=after)
     return value
 
 

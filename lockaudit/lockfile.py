@@ -51,6 +51,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -168,8 +169,12 @@ class Lock:
     index_urls: tuple[str, ...] = ()
 
     def package(self, name: str) -> LockedPackage | None:
-        wanted = normalize(name)
-        return next((p for p in self.packages if p.name == wanted), None)
+        return self._by_name.get(normalize(name))
+
+    @cached_property
+    def _by_name(self) -> dict[NormalizedName, LockedPackage]:
+        # rules look packages up once per package of every lock: keep it O(1)
+        return {p.name: p for p in self.packages}
 
     @property
     def layer_packages(self) -> tuple[LockedPackage, ...]:
@@ -281,6 +286,10 @@ def _index_config(workspace: Workspace, variant: Variant) -> str:
             index.url for index in workspace.indexes if index.variant in (None, variant)
         ),
         "routes": {name: routes[name].url for name in sorted(routes)},
+        # hand-declared dependencies of sdists change what resolves: they are inputs too
+        "reviewed-sdists": [
+            [r.name, r.version, list(r.requires_dist)] for r in workspace.reviewed_sdists
+        ],
     }
     return json.dumps(data, sort_keys=True)
 
@@ -618,7 +627,7 @@ class _BodyParser:
             entry.index = value
         elif key == "file:":
             entry.files.append(self._file(number, value))
-        elif key == "from" and value.split(" ")[0] in ("parent", "ancestor"):
+        elif key == "from" and value.split(" ")[0] in ("parent", "ancestor") and " " in value:
             entry.layer = value.split(" ", 1)[1]
         elif key == "via":
             entry.required_by.append(value)

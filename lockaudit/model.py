@@ -24,6 +24,13 @@ class Variant(StrEnum):
     CPU = "cpu"
 
 
+class BuildBackend(StrEnum):
+    """How images are built: one ``docker build`` each, or one ``docker buildx bake``."""
+
+    BUILD = "build"
+    BAKE = "bake"
+
+
 @dataclass(frozen=True)
 class Target:
     """The environment an image's Python packages are installed into: never the host's.
@@ -84,6 +91,20 @@ class PackageIndex:
 
 
 @dataclass(frozen=True)
+class ReviewedSdist:
+    """Dependencies a maintainer declared by hand for a release published only as an sdist
+    whose metadata is dynamic: lockaudit never runs ``setup.py`` to learn them.
+
+    Written in ``[tool.lockaudit.reviewed-sdists]`` as ``"docopt==0.6.2" = []``.
+    """
+
+    name: NormalizedName
+    version: str
+    requires_dist: tuple[str, ...]
+    location: Location
+
+
+@dataclass(frozen=True)
 class Image:
     """One image tag the workspace builds.
 
@@ -135,7 +156,10 @@ class Workspace:
     registry: str = ""
     image_prefix: str = ""
     locks_dir: str = "locks"
-    heavy_packages: tuple[str, ...] = ()  # names or fnmatch patterns ("nvidia-*")
+    heavy_packages: tuple[str, ...] = ()
+    reviewed_sdists: tuple[ReviewedSdist, ...] = ()
+    # index URL prefix -> where to fetch it from instead ("default": the user's default index)
+    mirrors: tuple[tuple[str, str], ...] = ()  # names or fnmatch patterns ("nvidia-*")
     config_location: Location = field(default_factory=lambda: Location("pyproject.toml"))
 
     def image(self, key: str) -> Image:
@@ -168,6 +192,11 @@ class Workspace:
                 for package in index.packages:
                     routed[package] = index
         return routed
+
+    def mirror_of(self, url: str) -> str | None:
+        """The configured mirror for an index URL, if any (longest prefix wins)."""
+        found = [(src, dest) for src, dest in self.mirrors if url.startswith(src.rstrip("/"))]
+        return max(found, key=lambda item: len(item[0]))[1] if found else None
 
     def is_heavy(self, name: str) -> bool:
         """Heavy packages cost gigabytes when installed twice (torch, the CUDA wheels...)."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -140,7 +141,7 @@ def discovery(found: Discovery, *, written: bool, out: Console | None = None) ->
     for problem in found.problems:
         out.print(f"[yellow]undecided:[/yellow] {escape(problem)}")
     if written:
-        out.print("[green]wrote [tool.lockaudit] to pyproject.toml[/green]")
+        out.print("[green]wrote " + escape("[tool.lockaudit]") + " to pyproject.toml[/green]")
     else:
         out.print(found.config_toml)
 
@@ -203,3 +204,20 @@ def _compile_json(item: Any) -> dict[str, Any]:
             for c in item.conflicts
         ],
     }
+
+
+@contextmanager
+def audit_progress() -> Iterator[Any]:
+    """A transient progress bar on stderr while images are replayed."""
+    from rich.progress import Progress
+
+    from lockaudit.audit import ReplayReporter
+
+    with Progress(console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("replaying images", total=None)
+
+        class _Bar(ReplayReporter):
+            def image_started(self, image: str, index: int, total: int) -> None:
+                bar.update(task, total=total, completed=index, description=f"replaying {image}")
+
+        yield _Bar()

@@ -187,8 +187,8 @@ def test_dockerfile_not_from_lock(root: Path) -> None:
     assert {str(f.location) for f in findings} == {"docker/asr/Dockerfile:5"}
 
 
-def test_dockerfile_lock_without_require_hashes_is_a_warning(root: Path) -> None:
+def test_dockerfile_lock_without_require_hashes_fails_the_gate(root: Path) -> None:
     path = root / "docker/base-ml/Dockerfile"
     path.write_text(path.read_text().replace(" --require-hashes", ""))
     (found,) = _only(_check(root), "dockerfile-not-from-lock")
-    assert found.severity is Severity.WARNING and found.image == "base-ml:cuda"
+    assert found.severity is Severity.ERROR and found.image == "base-ml:cuda"

@@ -16,7 +16,7 @@ DATA = Path(__file__).parent / "data" / "rules"
 STATIC = {
     "from-mismatch", "shell-redirect", "unpinned-install", "duplicate-heavy-install",
     "versions-mismatch", "pin-drift", "orphan-requirements", "dockerfile-requirements-mismatch",
-    "common-repeated", "cache-mount-disabled", "code-before-deps",
+    "common-repeated", "cache-mount-disabled", "code-before-deps", "fallback-missing-install",
 }
 
 

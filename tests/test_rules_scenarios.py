@@ -61,6 +61,6 @@ def test_scenarios_cover_every_static_rule() -> None:
         "from-mismatch", "shell-redirect", "unpinned-install", "duplicate-heavy-install",
         "versions-mismatch", "pin-drift", "orphan-requirements",
         "dockerfile-requirements-mismatch", "common-repeated", "cache-mount-disabled",
-        "code-before-deps",
+        "code-before-deps", "fallback-missing-install",
     }
     assert static <= covered

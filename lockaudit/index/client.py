@@ -28,13 +28,14 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import (
@@ -108,6 +109,10 @@ class ClientOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     mirrors: Mirrors = field(default_factory=Mirrors)
     max_streams: int | None = None
+    # (name, version) -> Requires-Dist a maintainer declared for an sdist that needs a build
+    reviewed: Mapping[tuple[NormalizedName, Version], tuple[Requirement, ...]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass(frozen=True)
@@ -219,13 +224,22 @@ class IndexClient:
         )
         self.cache = Cache(self.options.cache_dir, page_ttl=self.options.page_ttl)
         self._tasks: dict[tuple[str, ...], asyncio.Future[Any]] = {}
+        self._usable_memo: dict[tuple[NormalizedName, Target], list[Candidate]] = {}
 
     # MetadataSource ----------------------------------------------------------------------
     def candidates(self, name: NormalizedName, target: Target) -> Sequence[Candidate]:
+        known = self._usable_memo.get((canonicalize_name(name), target))
+        if known is not None:
+            return known  # no hop to the I/O thread for what is already known
         return self.fetcher.run(self._candidates(canonicalize_name(name), target))
 
     def metadata(self, candidate: Candidate, target: Target) -> CoreMetadata | NeedsBuild:
-        return self.fetcher.run(self._metadata(candidate, target))
+        result = self.fetcher.run(self._metadata(candidate, target))
+        reviewed = self.options.reviewed.get((candidate.name, candidate.version))
+        if isinstance(result, NeedsBuild) and reviewed is not None:
+            # the maintainer vouched for these dependencies; nothing was built or run
+            return CoreMetadata(candidate.name, candidate.version, reviewed)
+        return result
 
     def prefetch(self, items: Iterable[NormalizedName | Candidate], target: Target) -> None:
         """Fetch pages / metadata concurrently; errors surface later, from the real call."""
@@ -302,7 +316,14 @@ class IndexClient:
 
     # pages -------------------------------------------------------------------------------
     async def _candidates(self, name: NormalizedName, target: Target) -> list[Candidate]:
-        return _usable(await self._files(name, target.variant), name, target)
+        # Filtering files by wheel tags costs milliseconds on big pages (torch, numpy), and every
+        # image of a workspace asks again: one answer per (name, target) for the client's life.
+        key = (name, target)
+        found = self._usable_memo.get(key)
+        if found is None:
+            found = _usable(await self._files(name, target.variant), name, target)
+            self._usable_memo[key] = found
+        return found
 
     async def _files(self, name: NormalizedName, variant: Variant) -> tuple[DistFile, ...]:
         sources = self.routing.sources(name, variant)
@@ -469,8 +490,8 @@ class IndexClient:
         try:
             if file.is_wheel:
                 raw = await self._wheel_metadata(candidate, file, what)
-                result: CoreMetadata | NeedsBuild = coremeta.parse_core_metadata(raw)
                 record = {"kind": "wheel", "metadata": raw.decode("utf-8", "replace")}
+                result: CoreMetadata | NeedsBuild = _parse_or_unusable(raw, candidate)
             else:
                 pkg_info = await self._sdist_pkg_info(file, what)
                 result = coremeta.sdist_metadata(pkg_info, candidate.name, candidate.version)
@@ -623,13 +644,29 @@ def _check_length(response: Response, expected: int) -> None:
         raise ValueError(f"range answer of {len(response.body)} bytes, asked for {expected}")
 
 
+def _parse_or_unusable(raw: bytes, candidate: Candidate) -> CoreMetadata | NeedsBuild:
+    """Wheel METADATA that does not parse makes the release unusable, as pip treats it.
+
+    pip skips a release whose metadata is invalid (an old ``PyYAML (>=5.1.*)`` specifier, say)
+    and goes on with the next one; so does the resolver, given this :class:`NeedsBuild` value.
+    """
+    try:
+        return coremeta.parse_core_metadata(raw)
+    except MetadataError as e:
+        return NeedsBuild(
+            candidate.name,
+            candidate.version,
+            f"invalid metadata, skipped as pip skips it: {e}",
+        )
+
+
 def _decode_stored(stored: bytes, candidate: Candidate) -> CoreMetadata | NeedsBuild | None:
     try:
         record = json.loads(stored)
         text = record.get("metadata")
         raw = text.encode() if isinstance(text, str) else None
         if record.get("kind") == "wheel" and raw is not None:
-            return coremeta.parse_core_metadata(raw)
+            return _parse_or_unusable(raw, candidate)
         if record.get("kind") == "sdist":
             return coremeta.sdist_metadata(raw, candidate.name, candidate.version)
     except (ValueError, AttributeError):

@@ -20,7 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
 from lockaudit.index.cache import default_cache_dir, page_ttl_from_env
 from lockaudit.index.client import ClientOptions, IndexClient, IndexSource, Routing
@@ -89,7 +91,8 @@ def build_index_client(
         refresh=refresh,
         page_ttl=page_ttl_from_env(),
         retry=retry or RetryPolicy(),
-        mirrors=Mirrors.from_env(extra=mirrors),
+        mirrors=_mirrors(workspace, config, mirrors),
+        reviewed=_reviewed(workspace),
     )
     cafile = config.cert or os.environ.get("SSL_CERT_FILE") or None
     fetcher = Fetcher(
@@ -100,3 +103,31 @@ def build_index_client(
         offline=offline,
     )
     return IndexClient(routing, options, fetcher=fetcher, reporter=reporter)
+
+
+def _reviewed(
+    workspace: Workspace | None,
+) -> dict[tuple[NormalizedName, Version], tuple[Requirement, ...]]:
+    """The workspace's hand-declared dependencies of sdists that would need a build."""
+    if workspace is None:
+        return {}
+    return {
+        (r.name, Version(r.version)): tuple(Requirement(t) for t in r.requires_dist)
+        for r in workspace.reviewed_sdists
+    }
+
+
+def _mirrors(
+    workspace: Workspace | None, config: PipConfig, explicit: Mapping[str, str] | None
+) -> Mirrors:
+    """Workspace mirrors, then ``LOCKAUDIT_INDEX_MIRRORS`` (this machine), then the caller's.
+
+    A mirror written as ``default`` is the user's default index, so a workspace can say "take
+    the PyTorch index from wherever pip installs from here" without naming a registry.
+    """
+    merged = dict(workspace.mirrors if workspace is not None else ())
+    merged.update(Mirrors.from_env().prefixes)
+    merged.update(explicit or {})
+    default = config.index_url or default_index_url()
+    resolved = {src: default if dest == "default" else dest for src, dest in merged.items()}
+    return Mirrors.from_mapping(resolved)

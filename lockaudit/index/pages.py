@@ -86,7 +86,8 @@ def parse_json_page(
         raise PageError(f"invalid JSON project page: {e}") from e
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise PageError("JSON project page without a 'files' list")
-    version = str(data.get("meta", {}).get("api-version", "1.0"))
+    meta = data.get("meta", {})
+    version = str(meta.get("api-version", "1.0")) if isinstance(meta, dict) else "?"
     if version.split(".")[0] != "1":
         raise PageError(f"unsupported PEP 691 api-version {version}")
     files: list[DistFile] = []
@@ -154,6 +155,8 @@ def parse_html_page(
         parser.close()
     except UnicodeDecodeError as e:
         raise PageError(f"project page is not UTF-8: {e}") from e
+    except AssertionError as e:  # html.parser's way of refusing some markup (`<![...`)
+        raise PageError(f"project page is not HTML: {e}") from e
     base = urljoin(page_url, parser.base) if parser.base else page_url
     files: list[DistFile] = []
     for attrs, text in parser.anchors:

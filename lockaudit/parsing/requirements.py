@@ -244,7 +244,14 @@ def _parse_options(
     return out
 
 
+_PLAIN = re.compile(r"[\x21\x23-\x26\x28-\x5b\x5d-\x7e \t]*")  # printable, no quotes or \\
+
+
 def _shell_words(text: str, location: Location) -> list[str]:
+    if _PLAIN.fullmatch(text):
+        # Without quotes or backslashes shlex splits on blanks only: skip its per-character
+        # state machine (locks have thousands of `--hash=` lines; `check` must stay fast).
+        return text.split()
     try:
         return shlex.split(text, comments=False, posix=True)
     except ValueError as e:

@@ -19,11 +19,15 @@ Decisions:
   lock with its inputs is the lock rules' job), (b) a package the Dockerfile pins to another
   version than the image's requirement files, (c) a ``-r`` path that no COPY or bind mount
   provides, or that is copied from a file the context lacks (locks excepted: lock-missing).
+* ``fallback-missing-install`` (an addition to the issue's list): a CPU fallback built on
+  another parent loses what its twin's ancestors installed (base-ml's torch, librosa, ...);
+  when neither its new ancestors nor its own Dockerfile install those packages, the image
+  lacks them. Skipped when the fallback installs a lock (made from its requirements, which
+  config fills with the lost ancestors' files).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,7 +68,7 @@ def provided_by_ancestors(ctx: CheckContext, image: Image) -> dict[NormalizedNam
 
 
 def is_heavy(ctx: CheckContext, name: str) -> bool:
-    return any(fnmatch.fnmatch(name, pattern) for pattern in ctx.workspace.heavy_packages)
+    return ctx.workspace.is_heavy(name)
 
 
 # -- duplicate-heavy-install --------------------------------------------------------------------
@@ -296,3 +300,45 @@ def _untraced(ctx: CheckContext, image: Image) -> Iterator[Finding]:
             "otherwise), or fix the path",
             severity=Severity.WARNING,
         )
+
+
+# -- fallback-missing-install -------------------------------------------------------------------
+
+
+@rule(
+    "fallback-missing-install",
+    Severity.ERROR,
+    "a CPU fallback loses packages its twin's parents install, and nothing installs them again",
+)
+def fallback_missing_install(ctx: CheckContext) -> Iterator[Finding]:
+    workspace = ctx.workspace
+    for image in workspace.images:
+        if image.variant_of is None or installs_a_lock(ctx, image):
+            continue  # a lock is made from the fallback's requirements: the lock rules judge it
+        twin = workspace.image(image.variant_of)
+        # What the fallback's Dockerfile really installs: declaring a file installs nothing.
+        installed = {item.line.name for item in ctx.installs[image.key].items}
+        kept = {*provided_by_ancestors(ctx, image), *installed}
+        lost = {
+            name: source
+            for name, source in provided_by_ancestors(ctx, twin).items()
+            if name not in kept
+        }
+        if not lost:
+            continue
+        givers = sorted({source.image for source in lost.values()})
+        names = ", ".join(sorted(lost))
+        yield fallback_missing_install.finding(
+            f"{image.key} is built on {image.parent}, without the layers of "
+            f"{', '.join(givers)} that {twin.key} relies on: nothing installs {names} "
+            "(pip may pull some as dependencies, unpinned, from the default index)",
+            root_from_location(ctx, image),
+            image=image.key,
+            hint=f"install them in the fallback (a requirements file listed for {image.key}, "
+            "locked for its variant), or keep the stage on its CUDA parent",
+        )
+
+
+def root_from_location(ctx: CheckContext, image: Image) -> Location:
+    """Where the image's Dockerfile says FROM (the final stage's)."""
+    return ctx.dockerfiles[image.key].final.from_line.location

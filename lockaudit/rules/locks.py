@@ -17,8 +17,8 @@ Decisions:
   something other than its lock is reported (pip re-resolves it at build time), except steps
   that only upgrade the installer (pip, setuptools, wheel) and steps whose ``-r`` file cannot be
   traced to the workspace (it may be the lock). Installing the lock without
-  ``--require-hashes`` is a warning only: pip turns hash checking on by itself once a line has a
-  hash; the flag makes it explicit and catches an entry without one.
+  ``--require-hashes`` fails the gate too: pip turns hash checking on by itself only while some
+  line has a hash, so the flag is what keeps a hash-less lock (or a future edit) from installing.
 - A layer lock whose inputs digest differs from its full lock's is stale: the two were not
   written by the same compile.
 """
@@ -238,10 +238,14 @@ def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
             if index is None:
                 continue
             host = urlsplit(index.url).netloc
+            # behind a configured mirror, files come from the mirror's host: what must hold is
+            # that the package was listed on its routed index (recorded as `index`)
+            mirrored = ctx.workspace.mirror_of(index.url) is not None
             strays = [
                 f.url
                 for f in package.files
-                if f.index.rstrip("/") != index.url.rstrip("/") or urlsplit(f.url).netloc != host
+                if f.index.rstrip("/") != index.url.rstrip("/")
+                or (not mirrored and urlsplit(f.url).netloc != host)
             ]
             if package.index.rstrip("/") != index.url.rstrip("/") or strays:
                 yield lock_provenance.finding(
@@ -328,13 +332,12 @@ def dockerfile_not_from_lock(ctx: CheckContext) -> Iterator[Finding]:
         )
         for run in from_lock.values():
             if not run.require_hashes:
-                # pip checks the hashes anyway once one line has one; the flag makes it explicit.
+                # pip checks hashes unasked only while some line has one: make it a promise.
                 yield dockerfile_not_from_lock.finding(
                     f"{image.key} installs its lock without --require-hashes",
                     run.location,
                     image=image.key,
                     hint=hint,
-                    severity=Severity.WARNING,
                 )
         # A step whose file cannot be traced to the workspace may well be the lock: not judged.
         untraced = {location for location, _ in installs.untraced}

@@ -1,0 +1,111 @@
+"""``lockaudit audit``: replay the images' ``pip install`` steps, then report what they do.
+
+:func:`audit_workspace` replays every image in build order (:mod:`.replay`), runs the audit
+rules over the result (:mod:`.rules`) and estimates sizes (:mod:`.sizes`). Renderers:
+:func:`~lockaudit.audit.sarif.to_sarif` (code-scanning annotations) and
+:func:`~lockaudit.audit.svg.hierarchy_svg` (the image hierarchy with sizes); JSON and text go
+through ``lockaudit.render.findings`` like ``check``.
+
+The audit never raises for what it finds: an unreachable index, a step that cannot be resolved,
+a file it cannot trace are findings. Bad input (an unparsable Dockerfile line) raises
+:class:`~lockaudit.errors.InputError`, as for ``check``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lockaudit.audit.replay import (
+    ImageReplay,
+    Installed,
+    LayerReplay,
+    Replacement,
+    ReplayReporter,
+    Step,
+    Unreachable,
+    replay_workspace,
+)
+from lockaudit.audit.rules import AUDIT_RULES, AuditContext, Saving, run_audit_rules
+from lockaudit.audit.sarif import to_sarif
+from lockaudit.audit.sizes import SizeReport, format_bytes, format_tree, image_sizes
+from lockaudit.audit.svg import hierarchy_svg
+from lockaudit.findings import Finding, Severity
+from lockaudit.index.client import IndexClient
+from lockaudit.index.vulns import VulnerabilityService
+from lockaudit.model import Workspace
+from lockaudit.rules import CheckContext
+
+__all__ = [
+    "AUDIT_RULES",
+    "AuditResult",
+    "ImageReplay",
+    "Installed",
+    "LayerReplay",
+    "Replacement",
+    "ReplayReporter",
+    "Saving",
+    "SizeReport",
+    "Step",
+    "Unreachable",
+    "audit_workspace",
+    "format_bytes",
+    "format_tree",
+    "hierarchy_svg",
+    "image_sizes",
+    "replay_workspace",
+    "to_sarif",
+]
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    replays: tuple[ImageReplay, ...]  # build order
+    findings: tuple[Finding, ...]  # worst first
+    savings: tuple[Saving, ...]  # bytes a suggested fix saves, per finding
+    sizes: SizeReport
+
+    @property
+    def failed(self) -> bool:
+        """Exit code 1, as for ``check``: any finding at error severity."""
+        return any(f.severity is Severity.ERROR for f in self.findings)
+
+    def replay(self, image: str) -> ImageReplay:
+        return next(r for r in self.replays if r.image == image)
+
+    def as_json(self) -> dict[str, object]:
+        """``check``'s ``findings`` schema, plus sizes and savings."""
+        return {
+            "findings": [f.as_json() for f in self.findings],
+            "sizes": self.sizes.as_json(),
+            "savings": [
+                {
+                    "rule": s.finding.rule,
+                    "image": s.finding.image,
+                    "package": s.finding.package,
+                    "location": str(s.finding.location),
+                    "bytes": s.bytes,
+                }
+                for s in self.savings
+            ],
+        }
+
+
+def audit_workspace(
+    workspace: Workspace,
+    client: IndexClient,
+    *,
+    vulns: VulnerabilityService | None = None,
+    reporter: ReplayReporter | None = None,
+) -> AuditResult:
+    """Replay, audit and size every image of ``workspace`` (see the module docstring)."""
+    check = CheckContext.load(workspace)
+    replays = replay_workspace(workspace, client, ctx=check, reporter=reporter)
+    ctx = AuditContext(
+        workspace=workspace,
+        check=check,
+        replays={replay.image: replay for replay in replays},
+        source=client,
+        vulns=vulns,
+    )
+    findings, savings = run_audit_rules(ctx)
+    return AuditResult(replays, findings, savings, image_sizes(replays))

@@ -1,0 +1,1 @@
+"""The reliability corpus: bad inputs (``cases.toml``), the base workspace, the harness."""
