@@ -335,6 +335,8 @@ def image_roots(
         parsed = loader(path)
         roots.extend(_roots(parsed.requirements, image.key, RequirementKind.REQUIREMENT))
         roots.extend(_roots(parsed.constraints, image.key, RequirementKind.CONSTRAINT))
+    if not image.requirements:
+        roots.extend(_dockerfile_roots(workspace, image))
     for parsed in _constraint_sources(workspace, image, loader):
         roots.extend(_roots(parsed.requirements, image.key, RequirementKind.CONSTRAINT))
         roots.extend(_roots(parsed.constraints, image.key, RequirementKind.CONSTRAINT))
@@ -344,6 +346,20 @@ def image_roots(
     if parent is not None:
         roots.extend(_parent_roots(parent))
     return tuple(roots)
+
+
+def _dockerfile_roots(workspace: Workspace, image: Image) -> Iterable[RootRequirement]:
+    """An image that declares no requirement files is what its Dockerfile installs.
+
+    A repository that has never been locked pins its packages on `pip install` lines: compiling
+    those (layered on the parent's lock) is how its conflicts and duplicates come to light.
+    """
+    from lockaudit.parsing.dockerfile import parse_dockerfile
+
+    dockerfile = parse_dockerfile(workspace.root, image.dockerfile, dict(image.build_args))
+    for stage in dockerfile.stages:
+        for install in stage.pip_installs:
+            yield from _roots(install.requirements, image.key, RequirementKind.REQUIREMENT)
 
 
 def _constraint_sources(

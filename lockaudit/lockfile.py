@@ -261,6 +261,8 @@ def _input_files(workspace: Workspace, image: Image, load: RequirementsLoader) -
     if workspace.common and image.inherits_common:
         requirement_files.append(workspace.common)
     seen: dict[str, None] = {}
+    if not image.requirements:
+        seen[image.dockerfile] = None  # its `pip install` lines are the image's inputs
     for path in requirement_files:
         # A missing file is recorded as missing (another rule names it), never parsed.
         included = load(path).includes if workspace.path(path).is_file() else (path,)

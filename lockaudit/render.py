@@ -19,6 +19,7 @@ from rich.tree import Tree
 from lockaudit.errors import LockauditError
 from lockaudit.findings import Finding, Severity
 from lockaudit.model import Image, Workspace
+from lockaudit.units import format_bytes
 
 if TYPE_CHECKING:
     from lockaudit.compile import CompileResult
@@ -146,15 +147,6 @@ def discovery(found: Discovery, *, written: bool, out: Console | None = None) ->
         out.print(found.config_toml)
 
 
-def _size(num: int) -> str:
-    value = float(num)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{num} B"
-
-
 def compile_result(result: CompileResult, fmt: Format, *, out: Console | None = None) -> None:
     """Per image: written / unchanged / failed, and every conflict explained."""
     if fmt is Format.JSON:
@@ -177,7 +169,7 @@ def compile_result(result: CompileResult, fmt: Format, *, out: Console | None = 
                 names = ", ".join(item.reinstall)
                 out.print(
                     f"    [dim]fixing it in this layer would reinstall {escape(names)} "
-                    f"({_size(item.reinstall_bytes)})[/dim]"
+                    f"({format_bytes(item.reinstall_bytes)})[/dim]"
                 )
             if conflict.suggestion:
                 out.print(f"    [cyan]hint:[/cyan] {escape(conflict.suggestion)}")

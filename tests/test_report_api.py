@@ -66,7 +66,7 @@ def test_step(old: str, new: str, step: str) -> None:
 
 @pytest.mark.parametrize(
     ("size", "text"),
-    [(0, "0 B"), (999, "999 B"), (46_124, "46.1 kB"), (2_500_000_000, "2.5 GB")],
+    [(0, "0 B"), (1023, "1023 B"), (46_124, "45.0 KiB"), (2_500_000_000, "2.3 GiB")],
 )
 def test_human_size(size: int, text: str) -> None:
     assert human_size(size) == text

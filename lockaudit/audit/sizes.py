@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from lockaudit.audit.replay import ImageReplay
 from lockaudit.errors import Location
 from lockaudit.model import Workspace
+from lockaudit.units import format_bytes
 
 __all__ = ["ImageSize", "LayerSize", "SizeReport", "format_bytes", "format_tree", "image_sizes"]
 
@@ -110,15 +111,6 @@ def image_sizes(replays: Sequence[ImageReplay]) -> SizeReport:
             )
         )
     return SizeReport(tuple(images))
-
-
-def format_bytes(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"
 
 
 def format_tree(workspace: Workspace, sizes: SizeReport) -> str:

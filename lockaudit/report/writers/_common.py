@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lockaudit.report._model import ImageReport, PackageStatus, Urgency
+from lockaudit.units import format_bytes
 
 SECTIONS = (
     Urgency.VULNERABLE,
@@ -17,14 +18,7 @@ SECTIONS = (
 )
 
 
-def human_size(size: int) -> str:
-    """Decimal units, as registries and ``docker images`` show sizes."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} GB"
+human_size = format_bytes  # one unit convention across every output
 
 
 def days(value: int | None) -> str:
