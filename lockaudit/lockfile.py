@@ -60,6 +60,7 @@ from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import InputError, Location
 from lockaudit.model import Image, Target, Variant, Workspace, normalize
+from lockaudit.parsecache import cached_parse
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 
 __all__ = [
@@ -446,12 +447,13 @@ def load_lock(path: Path, *, display: str | None = None) -> LockText:
     """Read and parse a ``.txt`` lock; errors are :class:`InputError` naming ``path:line``."""
     shown = display or str(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except OSError as e:
         raise InputError(Location(shown), f"cannot read the lock: {e.strerror}") from e
     except UnicodeDecodeError as e:
         raise InputError(Location(shown, 1), "the lock is not UTF-8 text") from e
-    return parse_lock(text, shown)
+    return cached_parse(f"lock:{shown}", data, lambda: parse_lock(text, shown))
 
 
 def parse_lock(text: str, path: str) -> LockText:

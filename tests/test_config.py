@@ -124,7 +124,12 @@ def test_routing_and_constraints_are_per_variant(tmp_path: Path) -> None:
         ('registry = "acme"', "registry = 3", 5, "`registry` must be a string"),
         ('image-prefix = "app-"', 'image-prefx = "app-"', 6, "unknown key 'image-prefx'"),
         ('python = "3.11.9"', 'python = "3.11"', 9, "full version"),
-        ('variant = "cuda"\n\n[[tool.lockaudit.constraints]]', 'variant = "gpu"\n\n[[tool.lockaudit.constraints]]', 15, "variant must be"),
+        (
+            'variant = "cuda"\n\n[[tool.lockaudit.constraints]]',
+            'variant = "gpu"\n\n[[tool.lockaudit.constraints]]',
+            15,
+            "variant must be",
+        ),
     ],
     ids=["wrong-type", "unknown-key", "short-python", "bad-variant"],
 )
@@ -169,13 +174,15 @@ def test_from_cycle_is_reported(tmp_path: Path) -> None:
         'base-image = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"', 'parent = "asr:cuda"'
     )
     write(tmp_path, text)
-    with pytest.raises(WorkspaceError, match="FROM cycle: .*asr:cuda"):
+    with pytest.raises(WorkspaceError, match=r"FROM cycle: .*asr:cuda"):
         load_workspace(tmp_path)
 
 
 def test_duplicate_image(tmp_path: Path) -> None:
-    text = CONFIG + '\n[[tool.lockaudit.images]]\nname = "base"\ntag = "cpu"\n' \
+    text = (
+        CONFIG + '\n[[tool.lockaudit.images]]\nname = "base"\ntag = "cpu"\n'
         'dockerfile = "x"\nbase-image = "y"\n'
+    )
     write(tmp_path, text)
     with pytest.raises(InputError, match="declared twice"):
         load_workspace(tmp_path)

@@ -29,20 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lockaudit.parsecache import default_cache_dir
+
 __all__ = ["DEFAULT_PAGE_TTL", "Cache", "PageEntry", "default_cache_dir", "url_key"]
 
 DEFAULT_PAGE_TTL = 600.0
 _MAGIC = b"lockaudit-cache 1\n"
-
-
-def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$LOCKAUDIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/lockaudit``, else ``~/.cache/lockaudit``."""
-    env = os.environ if environ is None else environ
-    if env.get("LOCKAUDIT_CACHE_DIR"):
-        return Path(env["LOCKAUDIT_CACHE_DIR"]).expanduser()
-    if env.get("XDG_CACHE_HOME"):
-        return Path(env["XDG_CACHE_HOME"]).expanduser() / "lockaudit"
-    return Path.home() / ".cache" / "lockaudit"
 
 
 def page_ttl_from_env(environ: Mapping[str, str] | None = None) -> float:

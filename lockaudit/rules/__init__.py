@@ -39,6 +39,7 @@ from types import MappingProxyType
 from lockaudit.errors import Location, LockauditError
 from lockaudit.findings import Finding, Severity
 from lockaudit.model import Image, Workspace
+from lockaudit.parsecache import cached_parse
 from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions
@@ -143,9 +144,7 @@ class CheckContext:
     constraints: Mapping[str, RequirementsFile] = field(
         default_factory=lambda: MappingProxyType({})
     )
-    installs: Mapping[str, ImageInstalls] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
+    installs: Mapping[str, ImageInstalls] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
     def load(cls, workspace: Workspace) -> CheckContext:
@@ -160,7 +159,7 @@ class CheckContext:
 
         def load_requirements(path: str) -> RequirementsFile:
             if path not in files:
-                files[path] = parse_requirements(root, path)
+                files[path] = _parse_requirements(workspace, path)
             return files[path]
 
         common = _optional(workspace, workspace.common)
@@ -195,6 +194,20 @@ class CheckContext:
     def image_files(self, image: Image) -> tuple[RequirementsFile, ...]:
         """The parsed requirement files ``image`` declares, in declaration order."""
         return tuple(self.requirement_files[path] for path in image.requirements)
+
+
+def _parse_requirements(workspace: Workspace, path: str) -> RequirementsFile:
+    """Requirement files, with generated locks (big, rewritten only by compile) cached by bytes."""
+    locks = workspace.locks_dir.strip("/")
+    file = workspace.path(path)
+    if not (locks and path.startswith(locks + "/") and file.is_file()):
+        return parse_requirements(workspace.root, path)
+    data = file.read_bytes()
+    if b"\n-r" in data or b"\n-c" in data:  # includes: the result depends on other files
+        return parse_requirements(workspace.root, path)
+    return cached_parse(
+        f"requirements:{path}", data, lambda: parse_requirements(workspace.root, path)
+    )
 
 
 def distinct_dockerfiles(ctx: CheckContext) -> Iterator[tuple[Image, Dockerfile]]:
