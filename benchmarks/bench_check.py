@@ -20,10 +20,12 @@ from pathlib import Path
 BUDGET_SECONDS = 0.3
 
 
-def time_check(workspace: Path, runs: int) -> list[float]:
+def time_check(workspace: Path, runs: int, *, cached: bool) -> list[float]:
     exe = shutil.which("lockaudit")
     command = [exe] if exe else [sys.executable, "-m", "lockaudit"]
     command += ["check", "--workspace", str(workspace), "--format", "json"]
+    if not cached:
+        command.append("--no-cache")
     # A hook's environment keeps bytecode caches; some CI images disable writing them, which
     # would make every run recompile lockaudit from source. Measure what a user's hook pays.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -43,14 +45,17 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    samples = time_check(args.workspace, args.runs)
-    median = statistics.median(samples)
-    verdict = "within" if median < BUDGET_SECONDS else "OVER"
-    print(
-        f"lockaudit check: median {median * 1000:.0f} ms over {len(samples)} runs "
-        f"(min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f}) — "
-        f"{verdict} the {BUDGET_SECONDS * 1000:.0f} ms pre-commit budget"
-    )
+    # A hook mostly runs with nothing changed (the result cache answers); after an edit it
+    # checks everything again (--no-cache measures that case).
+    for label, cached in (("no file changed", True), ("every rule run (--no-cache)", False)):
+        samples = time_check(args.workspace, args.runs, cached=cached)
+        median = statistics.median(samples)
+        verdict = "within" if median < BUDGET_SECONDS else "OVER"
+        print(
+            f"lockaudit check, {label}: median {median * 1000:.0f} ms over {len(samples)} runs "
+            f"(min {min(samples) * 1000:.0f}, max {max(samples) * 1000:.0f}) — "
+            f"{verdict} the {BUDGET_SECONDS * 1000:.0f} ms pre-commit budget"
+        )
 
 
 if __name__ == "__main__":

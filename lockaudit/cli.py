@@ -55,17 +55,25 @@ def check(
     ignore: Annotated[
         list[str] | None, typer.Option("--ignore", help="Skip these rule ids.")
     ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Check again even if no file changed.")
+    ] = False,
 ) -> None:
     """Offline pre-build gate: locks fresh, layers consistent, Dockerfiles agree with the graph."""
-    from lockaudit.config import load_workspace
+    from lockaudit import checkcache
     from lockaudit.findings import Severity
-    from lockaudit.rules import run_checks
 
-    try:
-        ws = load_workspace(workspace)
-        found = run_checks(ws, select=select, ignore=ignore)
-    except LockauditError as e:
-        _fail(e)
+    key = checkcache.workspace_key(workspace, [*(select or ()), "|", *(ignore or ())])
+    found = None if no_cache else checkcache.load(key)
+    if found is None:
+        from lockaudit.config import load_workspace
+        from lockaudit.rules import run_checks
+
+        try:
+            found = run_checks(load_workspace(workspace), select=select, ignore=ignore)
+        except LockauditError as e:
+            _fail(e)
+        checkcache.store(key, found)
     render.findings(found, fmt)
     if any(f.severity is Severity.ERROR for f in found):
         raise typer.Exit(EXIT_FINDINGS)

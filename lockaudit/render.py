@@ -12,16 +12,15 @@ from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.markup import escape
-from rich.tree import Tree
-
 from lockaudit.errors import LockauditError
 from lockaudit.findings import Finding, Severity
 from lockaudit.model import Image, Workspace
 from lockaudit.units import format_bytes
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.tree import Tree
+
     from lockaudit.compile import CompileResult
     from lockaudit.discover import Discovery
 
@@ -31,10 +30,19 @@ class Format(StrEnum):
     JSON = "json"
 
 
+def escape(text: str) -> str:
+    """rich markup escaping; rich is imported only when something is printed for humans."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
 
 def console(*, stderr: bool = False) -> Console:
+    from rich.console import Console
+
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
@@ -83,6 +91,8 @@ def graph(workspace: Workspace, fmt: Format, *, out: Console | None = None) -> N
         emit_json({"images": [_image_json(image) for image in workspace.images]})
         return
     out = out or console()
+    from rich.tree import Tree
+
     roots = [image for image in workspace.images if image.parent is None]
     for root in roots:
         tree = Tree(_label(root))

@@ -1,0 +1,98 @@
+"""Findings of the last `lockaudit check`, reused while no input has changed.
+
+A pre-commit hook runs `check` on every commit, mostly with the same Dockerfiles, pins and
+locks. The key is a digest of lockaudit's version, the options, and the path, size and
+modification time of every file under the workspace root (hidden folders, virtual environments
+and caches aside, which no rule reads): any edit, added or removed file gives a new key, so a
+stale answer is never reused. As git does for "racily clean" files, a file modified in the last
+few seconds is keyed by its bytes too: an edit within one timestamp tick of the previous one
+would otherwise keep its time and size. ``--no-cache`` skips the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from lockaudit import __version__
+from lockaudit.errors import Location
+from lockaudit.findings import Finding, Severity
+from lockaudit.parsecache import default_cache_dir
+
+_RACY_NS = 5_000_000_000  # files touched this recently are keyed by content as well
+_SKIP_DIRS = {"__pycache__", "node_modules", "build", "dist"}
+
+
+def workspace_key(root: Path, options: Sequence[str]) -> str:
+    digest = hashlib.sha256(f"{__version__}\0{os.fspath(root.resolve())}\0".encode())
+    digest.update("\0".join(options).encode())
+    recent = time.time_ns() - _RACY_NS
+    for path, stat in _files(root):
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        if stat.st_mtime_ns >= recent:
+            try:
+                digest.update(hashlib.sha256((root / path).read_bytes()).digest())
+            except OSError:
+                digest.update(b"unreadable\n")
+    return digest.hexdigest()
+
+
+def _files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".")
+            and d not in _SKIP_DIRS
+            and not d.endswith(".egg-info")
+            and not (Path(folder, d) / "pyvenv.cfg").exists()
+        )
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            try:
+                yield os.path.relpath(full, root), os.stat(full)
+            except OSError:
+                continue  # vanished while walking: the next run sees the change
+
+
+def load(key: str) -> tuple[Finding, ...] | None:
+    try:
+        raw = json.loads((_folder() / key).read_text(encoding="utf-8"))
+        return tuple(_finding(item) for item in raw)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def store(key: str, findings: Sequence[Finding]) -> None:
+    folder = _folder()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f".{key}.{os.getpid()}"
+        temp.write_text(json.dumps([f.as_json() for f in findings]), encoding="utf-8")
+        os.replace(temp, folder / key)
+    except OSError:
+        pass  # a read-only cache only costs speed
+
+
+def _folder() -> Path:
+    return default_cache_dir() / "check"
+
+
+def _finding(item: dict[str, str | None]) -> Finding:
+    path, _, line = str(item["location"]).rpartition(":")
+    location = (
+        Location(path, int(line)) if path and line.isdigit() else Location(str(item["location"]))
+    )
+    return Finding(
+        rule=str(item["rule"]),
+        severity=Severity(str(item["severity"])),
+        message=str(item["message"]),
+        location=location,
+        image=item.get("image"),
+        package=item.get("package"),
+        hint=item.get("hint"),
+    )

@@ -1,0 +1,72 @@
+"""The `check` result cache: reused only while no file changed, never stale after an edit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lockaudit import checkcache
+from lockaudit.errors import Location
+from lockaudit.findings import Finding, Severity
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCKAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    (root / "locks").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[tool.lockaudit]\n")
+    (root / "locks/a.txt").write_text("numpy==1.26.4 --hash=sha256:aaaa\n")
+    (root / ".venv").mkdir()
+    (root / ".venv/ignored").write_text("x")
+    return root
+
+
+FINDING = Finding(
+    "lock-stale", Severity.ERROR, "stale", Location("locks/a.txt", 3), "asr:cuda", "numpy", "hint"
+)
+
+
+def test_findings_round_trip_under_the_same_key(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    key = checkcache.workspace_key(root, ["|"])
+    assert checkcache.load(key) is None
+    checkcache.store(key, [FINDING])
+    assert checkcache.load(checkcache.workspace_key(root, ["|"])) == (FINDING,)
+    # other options are another question
+    assert checkcache.workspace_key(root, ["lock-stale", "|"]) != key
+
+
+def test_an_edit_of_the_same_size_in_the_same_instant_changes_the_key(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    lock = root / "locks/a.txt"
+    stat = lock.stat()
+    key = checkcache.workspace_key(root, [])
+    lock.write_text(lock.read_text().replace("aaaa", "aaab"))  # same size
+    os.utime(lock, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same time stamp
+    assert checkcache.workspace_key(root, []) != key
+
+
+def test_added_and_removed_files_change_the_key_but_hidden_folders_do_not(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    key = checkcache.workspace_key(root, [])
+    (root / ".venv/more").write_text("y")
+    assert checkcache.workspace_key(root, []) == key
+    (root / "locks/b.txt").write_text("")
+    added = checkcache.workspace_key(root, [])
+    assert added != key
+    (root / "locks/b.txt").unlink()
+    assert checkcache.workspace_key(root, []) == key
+
+
+def test_a_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    key = checkcache.workspace_key(root, [])
+    checkcache.store(key, [FINDING])
+    (tmp_path / "cache/check" / key).write_text("{not json")
+    assert checkcache.load(key) is None
