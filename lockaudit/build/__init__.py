@@ -1,0 +1,90 @@
+"""``lockaudit build``: build a workspace's images in order, from its locks, and skip the
+ones that are up to date.
+
+Layout (one module per role):
+
+* :mod:`~lockaudit.build.plan`: the pure planner (selection, order, build arguments, inputs
+  digest labels, up-to-date skips).
+* :mod:`~lockaudit.build.backends`: the :class:`BuildBackend` Protocol and its two
+  implementations, ``docker build`` image by image and ``docker buildx bake``.
+* :mod:`~lockaudit.build.bakefile`: the ``docker-bake.json`` a plan becomes.
+* :mod:`~lockaudit.build.smoke`: imports every module an image's layer added, inside it.
+* :mod:`~lockaudit.build.runner`: the subprocess seam and the engine queries.
+* :mod:`~lockaudit.build.run`: the core, :func:`run_build`, returning a :class:`BuildReport`
+  that :func:`render_build` prints.
+"""
+
+from __future__ import annotations
+
+from lockaudit.build._render import build_lines, render_build
+from lockaudit.build.backends import (
+    BuildBackend,
+    BuildOutcome,
+    BuildReporter,
+    BuildStatus,
+    BuildxBake,
+    DockerBuild,
+)
+from lockaudit.build.bakefile import bake_definition, write_bakefile
+from lockaudit.build.plan import (
+    IMAGE_LABEL,
+    INPUTS_LABEL,
+    Backend,
+    BuildOptions,
+    BuildPlan,
+    BuildStep,
+    build_args_for,
+    image_ref,
+    inputs_digest,
+    plan_build,
+    select_images,
+)
+from lockaudit.build.run import BuildReport, make_backend, run_build
+from lockaudit.build.runner import (
+    Command,
+    CommandResult,
+    ImageState,
+    Runner,
+    SubprocessRunner,
+    engine_version,
+    inspect_image,
+)
+from lockaudit.build.smoke import SmokeFailure, SmokeResult, layer_distributions, run_smoke
+
+__all__ = [
+    "IMAGE_LABEL",
+    "INPUTS_LABEL",
+    "Backend",
+    "BuildBackend",
+    "BuildOptions",
+    "BuildOutcome",
+    "BuildPlan",
+    "BuildReport",
+    "BuildReporter",
+    "BuildStatus",
+    "BuildStep",
+    "BuildxBake",
+    "Command",
+    "CommandResult",
+    "DockerBuild",
+    "ImageState",
+    "Runner",
+    "SmokeFailure",
+    "SmokeResult",
+    "SubprocessRunner",
+    "bake_definition",
+    "build_args_for",
+    "build_lines",
+    "engine_version",
+    "image_ref",
+    "inputs_digest",
+    "inspect_image",
+    "layer_distributions",
+    "make_backend",
+    "plan_build",
+    "render_build",
+    "run_build",
+    "run_smoke",
+    "select_images",
+    "write_bakefile",
+]

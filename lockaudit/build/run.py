@@ -1,0 +1,287 @@
+"""``lockaudit build``'s core: gate, plan, build, push, smoke; returns a :class:`BuildReport`.
+
+Order of work, and why:
+
+1. **Gate** (unless ``--no-gate``): ``lockaudit.rules.run_checks``. Any finding at error
+   severity (stale or missing locks among them) refuses the build: building from locks that do
+   not match their inputs would bake the drift into images.
+2. **Look** at what the engine has (``docker image inspect``: read-only, also in a dry run; no
+   engine answering means every image counts as absent).
+3. **Plan** (pure, :func:`lockaudit.build.plan.plan_build`).
+4. **Prepare** the backend's commands (writes the bake file). A dry run stops here: it has
+   printed the plan and the exact commands, written the bake file, and touched nothing else.
+5. **Build**, then ``docker push`` each built or up-to-date image when asked, then the smoke
+   step on each image built.
+
+A refused gate in a dry run still plans and prints, so the user sees what would be built; the
+report's ``refused`` tells the CLI to exit 1 either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from lockaudit.build.backends import (
+    BuildBackend,
+    BuildOutcome,
+    BuildReporter,
+    BuildStatus,
+    BuildxBake,
+    DockerBuild,
+)
+from lockaudit.build.plan import (
+    INPUTS_LABEL,
+    Backend,
+    BuildOptions,
+    BuildPlan,
+    BuildStep,
+    image_ref,
+    plan_build,
+    select_images,
+)
+from lockaudit.build.runner import (
+    Command,
+    ImageState,
+    Runner,
+    SubprocessRunner,
+    engine_version,
+    inspect_image,
+)
+from lockaudit.build.smoke import SmokeResult, layer_distributions, run_smoke
+from lockaudit.errors import LockauditError
+from lockaudit.findings import Finding, Severity
+from lockaudit.model import Workspace
+
+__all__ = ["BuildReport", "make_backend", "run_build"]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """Everything ``lockaudit build`` did or would do, for the renderer.
+
+    ``gate_ran`` is False with ``--no-gate``. ``outcomes`` lists skipped images first, then one
+    outcome per step; it is empty in a dry run and when the gate refused.
+    """
+
+    backend: Backend
+    dry_run: bool
+    gate_ran: bool
+    gate_findings: tuple[Finding, ...]
+    plan: BuildPlan
+    commands: tuple[Command, ...]
+    outcomes: tuple[BuildOutcome, ...] = ()
+    smoke: tuple[SmokeResult, ...] = ()
+    bake_file: str | None = None
+    engine: str | None = None
+
+    @property
+    def gate_errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.gate_findings if f.severity is Severity.ERROR)
+
+    @property
+    def refused(self) -> bool:
+        return self.gate_ran and bool(self.gate_errors)
+
+    @property
+    def ok(self) -> bool:
+        """No refusal, no failed or blocked image, no failed smoke step."""
+        bad = {BuildStatus.FAILED, BuildStatus.BLOCKED}
+        return (
+            not self.refused
+            and not any(o.status in bad for o in self.outcomes)
+            and all(s.ok for s in self.smoke)
+        )
+
+    def count(self, status: BuildStatus) -> int:
+        return sum(1 for o in self.outcomes if o.status is status)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend.value,
+            "dry_run": self.dry_run,
+            "engine": self.engine,
+            "gate": {
+                "ran": self.gate_ran,
+                "refused": self.refused,
+                "findings": [f.as_json() for f in self.gate_errors],
+            },
+            "plan": [_step_json(s, "build") for s in self.plan.steps]
+            + [_step_json(s, "skip") for s in self.plan.skipped],
+            "commands": [str(c) for c in self.commands],
+            "bake_file": self.bake_file,
+            "outcomes": [_outcome_json(o) for o in self.outcomes],
+            "smoke": [_smoke_json(s) for s in self.smoke],
+            "ok": self.ok,
+        }
+
+
+def _step_json(step: BuildStep, action: str) -> dict[str, Any]:
+    return {
+        "image": step.image_key,
+        "action": action,
+        "ref": step.ref,
+        "reason": step.reason,
+        "dockerfile": step.dockerfile,
+        "context": step.context,
+        "build_args": dict(step.build_args),
+        "labels": dict(step.labels),
+        "parent_ref": step.parent_ref,
+    }
+
+
+def _outcome_json(outcome: BuildOutcome) -> dict[str, Any]:
+    return {
+        "image": outcome.image_key,
+        "status": outcome.status.value,
+        "seconds": round(outcome.seconds, 1),
+        "size_bytes": outcome.size_bytes,
+        "message": outcome.message,
+    }
+
+
+def _smoke_json(result: SmokeResult) -> dict[str, Any]:
+    return {
+        "image": result.image_key,
+        "ok": result.ok,
+        "imported": list(result.imported),
+        "failures": [vars(f) for f in result.failures],
+        "missing": list(result.missing),
+        "message": result.message,
+    }
+
+
+def make_backend(workspace: Workspace, options: BuildOptions) -> BuildBackend:
+    if options.backend is Backend.BAKE:
+        return BuildxBake(
+            workspace.root,
+            bake_file=options.bake_file,
+            network=options.network,
+            extra_build_args=options.extra_build_args,
+        )
+    return DockerBuild(
+        workspace.root, network=options.network, extra_build_args=options.extra_build_args
+    )
+
+
+def run_build(
+    workspace: Workspace,
+    options: BuildOptions,
+    *,
+    runner: Runner | None = None,
+    reporter: BuildReporter | None = None,
+) -> BuildReport:
+    """Gate, plan and (unless ``options.dry_run``) build; see the module docstring."""
+    runner = runner or SubprocessRunner()
+    reporter = reporter or BuildReporter()
+    select_images(workspace, options.stages, options.variant)  # bad --stage: fail before work
+    findings = _gate(workspace) if options.gate else ()
+    engine = engine_version(runner)
+    plan = plan_build(workspace, options, _existing(workspace, options, runner, engine))
+    backend = make_backend(workspace, options)
+    report = BuildReport(
+        backend=options.backend,
+        dry_run=options.dry_run,
+        gate_ran=options.gate,
+        gate_findings=findings,
+        plan=plan,
+        commands=(),
+        engine=engine,
+    )
+    if report.refused and not options.dry_run:
+        return report
+    commands = backend.prepare(plan)
+    report = replace(
+        report,
+        commands=commands + (_push_commands(plan) if options.push else ()),
+        bake_file=options.bake_file if options.backend is Backend.BAKE and commands else None,
+    )
+    if options.dry_run:
+        return report
+    if engine is None:
+        raise LockauditError(
+            "no Docker engine answers (`docker version` cannot reach a server)",
+            hint="start the Docker daemon, or use --dry-run to see the plan and commands",
+        )
+    outcomes = _skipped(plan, runner) + backend.build(plan, runner, reporter)
+    if options.push:
+        outcomes = _push(outcomes, plan, runner)
+    smoke = _smoke(workspace, plan, outcomes, runner) if options.smoke else ()
+    return replace(report, outcomes=outcomes, smoke=smoke)
+
+
+def _gate(workspace: Workspace) -> tuple[Finding, ...]:
+    from lockaudit.rules import run_checks  # imported late: the rules load every parser
+
+    return tuple(run_checks(workspace))
+
+
+def _existing(
+    workspace: Workspace, options: BuildOptions, runner: Runner, engine: str | None
+) -> dict[str, ImageState]:
+    """What the engine has of every image the plan may touch, and of the external bases."""
+    if engine is None:
+        return {}
+    selected = select_images(workspace, options.stages, options.variant)
+    images = {a.key: a for i in selected for a in (*workspace.ancestors(i.key), i)}
+    refs = [image_ref(workspace, image) for image in images.values()]
+    refs += [i.base_image for i in images.values() if i.base_image]
+    states = (inspect_image(runner, ref, label=INPUTS_LABEL) for ref in dict.fromkeys(refs))
+    return {state.ref: state for state in states if state is not None}
+
+
+def _skipped(plan: BuildPlan, runner: Runner) -> tuple[BuildOutcome, ...]:
+    outcomes = []
+    for step in plan.skipped:
+        state = inspect_image(runner, step.ref, label=INPUTS_LABEL)
+        size = state.size_bytes if state else None
+        outcomes.append(BuildOutcome(step.image_key, BuildStatus.SKIPPED, 0.0, size, "up to date"))
+    return tuple(outcomes)
+
+
+def _push_targets(plan: BuildPlan, outcomes: Iterable[BuildOutcome] | None = None) -> list[str]:
+    if outcomes is None:
+        return [s.image_key for s in (*plan.skipped, *plan.steps)]
+    good = {BuildStatus.BUILT, BuildStatus.SKIPPED}
+    return [o.image_key for o in outcomes if o.status in good]
+
+
+def _push_commands(plan: BuildPlan) -> tuple[Command, ...]:
+    return tuple(_push_command(plan, key) for key in _push_targets(plan))
+
+
+def _push_command(plan: BuildPlan, key: str) -> Command:
+    return Command(("docker", "push", plan.step(key).ref))
+
+
+def _push(
+    outcomes: tuple[BuildOutcome, ...], plan: BuildPlan, runner: Runner
+) -> tuple[BuildOutcome, ...]:
+    """Push every image that is now good; a failed push turns its outcome into a failure."""
+    pushed: list[BuildOutcome] = []
+    targets = set(_push_targets(plan, outcomes))
+    for outcome in outcomes:
+        if outcome.image_key in targets:
+            result = runner.run(_push_command(plan, outcome.image_key))
+            if not result.ok:
+                outcome = replace(
+                    outcome,
+                    status=BuildStatus.FAILED,
+                    message=f"{outcome.status.value}, but the push failed:\n{result.tail()}",
+                )
+        pushed.append(outcome)
+    return tuple(pushed)
+
+
+def _smoke(
+    workspace: Workspace, plan: BuildPlan, outcomes: Iterable[BuildOutcome], runner: Runner
+) -> tuple[SmokeResult, ...]:
+    results = []
+    for outcome in outcomes:
+        if outcome.status is not BuildStatus.BUILT:
+            continue
+        image = workspace.image(outcome.image_key)
+        ref = plan.step(outcome.image_key).ref
+        results.append(run_smoke(runner, image.key, ref, layer_distributions(workspace, image)))
+    return tuple(results)
