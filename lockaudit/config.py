@@ -17,6 +17,7 @@ from typing import Any
 
 from lockaudit.errors import InputError, Location
 from lockaudit.model import (
+    DEFAULT_HEAVY,
     Image,
     PackageIndex,
     ReviewedSdist,
@@ -27,7 +28,6 @@ from lockaudit.model import (
 )
 
 CONFIG_FILE = "pyproject.toml"
-DEFAULT_HEAVY = ("torch", "torchaudio", "torchvision", "triton", "nvidia-*")
 
 _TOP_KEYS = {
     "registry",

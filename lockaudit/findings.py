@@ -54,3 +54,28 @@ class Finding:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """What a rule is called, what it is about, and how bad its findings are by default.
+
+    `check` rules and `audit` rules both build their findings through :meth:`finding`.
+    """
+
+    id: str
+    severity: Severity
+    description: str
+
+    def finding(
+        self,
+        message: str,
+        location: Location,
+        *,
+        image: str | None = None,
+        package: str | None = None,
+        hint: str | None = None,
+        severity: Severity | None = None,
+    ) -> Finding:
+        """A finding of this rule; ``severity`` overrides the default for this one finding."""
+        return Finding(self.id, severity or self.severity, message, location, image, package, hint)

@@ -16,6 +16,9 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from lockaudit.errors import Location
 
+# Names or fnmatch patterns of packages that cost gigabytes when an image installs them twice.
+DEFAULT_HEAVY = ("torch", "torchaudio", "torchvision", "triton", "nvidia-*")
+
 
 class Variant(StrEnum):
     """The accelerator an image is built for."""

@@ -40,9 +40,8 @@ from packaging.version import Version
 
 from lockaudit.audit.replay import ImageReplay, Installed, LayerReplay
 from lockaudit.audit.sizes import format_bytes
-from lockaudit.config import DEFAULT_HEAVY
 from lockaudit.errors import IndexFetchError, Location, OfflineMissError
-from lockaudit.findings import Finding, Severity
+from lockaudit.findings import Finding, RuleSpec, Severity
 from lockaudit.index.types import MetadataSource, Vulnerability
 from lockaudit.index.urls import MIRRORS_ENV
 from lockaudit.index.vulns import VulnerabilityService
@@ -67,11 +66,7 @@ class AuditContext:
         return self.workspace.image(key)
 
     def heavy(self, name: str) -> bool:
-        if self.workspace.heavy_packages:
-            return self.workspace.is_heavy(name)
-        import fnmatch
-
-        return any(fnmatch.fnmatchcase(normalize(name), p) for p in DEFAULT_HEAVY)
+        return self.workspace.is_heavy(name)
 
 
 @dataclass(frozen=True)
@@ -83,23 +78,8 @@ class Saving:
 
 
 @dataclass(frozen=True)
-class AuditRule:
-    id: str
-    severity: Severity
-    description: str
+class AuditRule(RuleSpec):
     function: Callable[[AuditContext], Iterable[Finding | Saving]]
-
-    def finding(
-        self,
-        message: str,
-        location: Location,
-        *,
-        image: str | None = None,
-        package: str | None = None,
-        hint: str | None = None,
-        severity: Severity | None = None,
-    ) -> Finding:
-        return Finding(self.id, severity or self.severity, message, location, image, package, hint)
 
 
 AUDIT_RULES: list[AuditRule] = []

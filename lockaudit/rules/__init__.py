@@ -36,8 +36,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from lockaudit.errors import Location, LockauditError
-from lockaudit.findings import Finding, Severity
+from lockaudit.errors import LockauditError
+from lockaudit.findings import Finding, RuleSpec, Severity
 from lockaudit.model import Image, Workspace
 from lockaudit.parsecache import cached_parse
 from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
@@ -67,37 +67,13 @@ _WORKSPACE_ARGS = {"REGISTRY": "registry", "IMAGE_PREFIX": "image_prefix"}
 
 
 @dataclass(frozen=True)
-class Rule:
-    """A registered check: what it is called, how bad its findings are, and the function."""
+class Rule(RuleSpec):
+    """A registered check: its id, severity and description, and the function."""
 
-    id: str
-    severity: Severity
-    description: str
     function: RuleFunction
 
     def __call__(self, ctx: CheckContext) -> Iterable[Finding]:
         return self.function(ctx)
-
-    def finding(
-        self,
-        message: str,
-        location: Location,
-        *,
-        image: str | None = None,
-        package: str | None = None,
-        hint: str | None = None,
-        severity: Severity | None = None,
-    ) -> Finding:
-        """A finding of this rule; ``severity`` overrides the default for this one finding."""
-        return Finding(
-            rule=self.id,
-            severity=severity or self.severity,
-            message=message,
-            location=location,
-            image=image,
-            package=package,
-            hint=hint,
-        )
 
 
 _REGISTRY: dict[str, Rule] = {}
