@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from packaging.markers import Marker
 from packaging.requirements import Requirement
@@ -92,6 +93,7 @@ def expand(
     )
 
 
+@lru_cache(maxsize=8192)
 def exact_version(specifier: SpecifierSet) -> Version | None:
     """The version a specifier pins with a single ``==``/``===`` (no wildcard), else None."""
     specs = list(specifier)

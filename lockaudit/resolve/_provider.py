@@ -107,7 +107,10 @@ class Provider(AbstractProvider[Req, Cand, str]):
         self.edges: dict[NormalizedName, list[tuple[Cand | None, Req]]] = {}
         self._releases: dict[NormalizedName, tuple[Candidate, ...]] = {}
         self._metadata: dict[tuple[NormalizedName, Version], CoreMetadata | NeedsBuild] = {}
-        self._allowed: dict[tuple[NormalizedName, frozenset[str]], tuple[Candidate, ...]] = {}
+        self._allowed: dict[
+            tuple[NormalizedName, frozenset[SpecifierSet]], tuple[Candidate, ...]
+        ] = {}
+        self._satisfied: dict[tuple[SpecifierSet, Version], bool] = {}
         self._dependencies: dict[Cand, tuple[Req, ...]] = {}
         self._seen: set[str] = set()  # identifiers already discovered
         self._opt_in = self._root_specifiers()
@@ -177,7 +180,7 @@ class Provider(AbstractProvider[Req, Cand, str]):
     ) -> tuple[Candidate, ...]:
         """Releases every specifier (and constraint) admits, after the pre-release/yank rules."""
         specs = (*specifiers, *self.constraint_specifiers(name))
-        key = (name, frozenset(str(s) for s in specs))
+        key = (name, frozenset(specs))  # SpecifierSet hashes by its clauses: no str() needed
         cached = self._allowed.get(key)
         if cached is None:
             cached = self._filter(name, specs)
@@ -330,7 +333,13 @@ class Provider(AbstractProvider[Req, Cand, str]):
         return False
 
     def is_satisfied_by(self, requirement: Req, candidate: Cand) -> bool:
-        return requirement.specifier.contains(candidate.version, prereleases=True)
+        # resolvelib asks the same question many times while it backtracks
+        key = (requirement.specifier, candidate.version)
+        known = self._satisfied.get(key)
+        if known is None:
+            known = requirement.specifier.contains(candidate.version, prereleases=True)
+            self._satisfied[key] = known
+        return known
 
     def get_dependencies(self, candidate: Cand) -> Iterable[Req]:
         cached = self._dependencies.get(candidate)
