@@ -323,7 +323,8 @@ def _bare(url: str) -> str:
 
 @dataclass
 class _Sources:
-    """One index client per distinct set of sources, sharing the base client's I/O and cache."""
+    """One view per distinct set of sources, sharing the base client's session (pages parsed
+    once, whichever step asked first)."""
 
     base: IndexClient
     made: dict[tuple[IndexSource, ...], IndexClient] = field(default_factory=dict)
@@ -337,12 +338,7 @@ class _Sources:
         key = tuple(dict.fromkeys(expanded))
         client = self.made.get(key)
         if client is None:
-            client = IndexClient(
-                Routing(default=key),
-                self.base.options,
-                fetcher=self.base.fetcher,
-                reporter=self.base.reporter,
-            )
+            client = self.base.with_routing(Routing(default=key))
             self.made[key] = client
         return client
 

@@ -122,7 +122,8 @@ class _Parsed:
     tags: frozenset[Tag] | None  # None: an sdist
 
 
-@lru_cache(maxsize=65536)
+# Big pages (torch, numpy) list thousands of files each: a small cache thrashes on a workspace.
+@lru_cache(maxsize=1 << 18)
 def _parse_filename(filename: str) -> _Parsed | None:
     try:
         if filename.endswith(".whl"):
@@ -225,6 +226,13 @@ class IndexClient:
         self.cache = Cache(self.options.cache_dir, page_ttl=self.options.page_ttl)
         self._tasks: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._usable_memo: dict[tuple[NormalizedName, Target], list[Candidate]] = {}
+
+    def with_routing(self, routing: Routing) -> IndexClient:
+        """The same session (I/O loop, cache, pages and metadata already fetched and parsed)
+        seen through other routing: what a `pip install --index-url ...` step sees."""
+        view = IndexClient(routing, self.options, fetcher=self.fetcher, reporter=self.reporter)
+        view._tasks = self._tasks  # keyed by URL only, so valid under any routing
+        return view
 
     # MetadataSource ----------------------------------------------------------------------
     def candidates(self, name: NormalizedName, target: Target) -> Sequence[Candidate]:
