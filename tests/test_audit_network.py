@@ -63,3 +63,29 @@ def test_d1_d3_or_the_unreachable_pytorch_index(result: AuditResult) -> None:
             if f.rule == "reinstalls-parent-package" and f.image == image
         ]
         assert "torch" in replaced and "torchaudio" in replaced
+
+
+@pytest.fixture(scope="module")
+def mirrored() -> AuditResult:
+    """The same audit with the PyTorch index served from the default index (its Linux
+    torch 2.1.0 is the CUDA 12.1 build), so D1-D3 are checked wherever the test runs."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOCKAUDIT_INDEX_MIRRORS", "https://download.pytorch.org/whl/cu121=default")
+        workspace = load_workspace(EXAMPLE)
+        with open_sources(workspace) as (client, vulns):
+            return audit_workspace(workspace, client, vulns=vulns)
+
+
+@pytest.mark.parametrize("image", ["asr:cuda", "diarization:cuda", "pyannote-vad:cuda"])
+def test_d1_d3_stage_layers_reinstall_the_torch_of_base_ml(
+    mirrored: AuditResult, image: str
+) -> None:
+    found = [
+        f for f in mirrored.findings if f.rule == "reinstalls-parent-package" and f.image == image
+    ]
+    replaced = {f.package for f in found}
+    assert {"torch", "torchaudio"} <= replaced
+    torch = next(f for f in found if f.package == "torch")
+    assert torch.severity.value == "error"  # a heavy package: gigabytes duplicated
+    assert torch.location.path == f"docker/{image.split(':')[0]}/Dockerfile"
+    assert "from base-ml:cuda" in torch.message and "duplicated" in torch.message
