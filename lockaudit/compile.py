@@ -34,8 +34,10 @@ from packaging.utils import NormalizedName
 
 from lockaudit.errors import InputError
 from lockaudit.graph import build_order
-from lockaudit.index.types import Candidate, MetadataSource
+from lockaudit.index.types import Candidate, DistFile, MetadataSource
 from lockaudit.lockfile import (
+    DEFAULT_INDEX,
+    NO_URL,
     InputDigest,
     Lock,
     LockedFile,
@@ -420,7 +422,7 @@ def build_lock(
             merged = tuple(sorted({*inherited.required_by, *via}))
             packages[pin.name] = replace(inherited, required_by=merged)
         else:
-            packages[pin.name] = _locked_package(pin.candidate, via, image.key)
+            packages[pin.name] = _locked_package(pin.candidate, via, image.key, workspace)
     extra = {_strip(index.url) for index in workspace.indexes}
     return Lock(
         image=image.key,
@@ -444,12 +446,35 @@ def _via(required_by: Iterable[str], origins: Mapping[str, Origin]) -> tuple[str
     return tuple(sorted(via))
 
 
-def _locked_package(candidate: Candidate, via: tuple[str, ...], layer: str) -> LockedPackage:
+def _locked_package(
+    candidate: Candidate, via: tuple[str, ...], layer: str, workspace: Workspace
+) -> LockedPackage:
+    """A pin as the lock records it.
+
+    Indexes the workspace names are recorded by URL, with each file's URL (provenance that
+    `check` verifies). Files from the user's own pip configuration (the default index, extra
+    indexes, find-links) are recorded as index ``default`` without a URL: that index differs
+    from one machine to the next, and pip finds the file there by name and hash. A file
+    fetched through a mirror keeps its routed index but not the mirror's URL, for the same
+    reason.
+    """
+    named = {_strip(index.url) for index in workspace.indexes}
+
+    def index_of(url: str) -> str:
+        return url if _strip(url) in named else DEFAULT_INDEX
+
+    def url_of(file: DistFile) -> str:
+        if index_of(file.index) == DEFAULT_INDEX or workspace.mirror_of(file.index):
+            return NO_URL
+        return file.url
+
     files = tuple(
-        LockedFile(f.filename, f.url, f.sha256, f.size, f.index, f.upload_time)
+        LockedFile(f.filename, url_of(f), f.sha256, f.size, index_of(f.index), f.upload_time)
         for f in sorted(candidate.files, key=lambda f: f.filename)
     )
-    return LockedPackage(candidate.name, candidate.version, files, candidate.index, via, layer)
+    return LockedPackage(
+        candidate.name, candidate.version, files, index_of(candidate.index), via, layer
+    )
 
 
 def _strip(url: str) -> str:

@@ -64,11 +64,13 @@ from lockaudit.parsecache import cached_parse
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 
 __all__ = [
+    "DEFAULT_INDEX",
     "FORMAT_INPUT",
     "GENERATED_BY",
     "INDEXES_INPUT",
     "LOCK_FORMAT",
     "MISSING",
+    "NO_URL",
     "TARGET_INPUT",
     "InputDigest",
     "Lock",
@@ -104,6 +106,13 @@ MISSING = "missing"  # the digest recorded for an input file that does not exist
 TARGET_INPUT = "<target>"
 INDEXES_INPUT = "<indexes>"
 FORMAT_INPUT = "<lock-format>"
+
+
+# The index of a file that came from the user's own pip configuration (default index, extra
+# indexes, find-links): it differs between machines, so locks name it symbolically and give no
+# file URL (pip finds the file there by name and hash).
+DEFAULT_INDEX = "default"
+NO_URL = "-"
 
 
 @dataclass(frozen=True)
@@ -714,7 +723,7 @@ def _pylock_package(package: LockedPackage) -> list[str]:
         "[[packages]]",
         f"name = {_toml_str(package.name)}",
         f"version = {_toml_str(str(package.version))}",
-        f"index = {_toml_str(package.index)}",
+        *([f"index = {_toml_str(package.index)}"] if package.index != DEFAULT_INDEX else []),
     ]
     files = sorted(package.files, key=lambda f: f.filename)
     for wheel in (f for f in files if f.is_wheel):
@@ -739,7 +748,8 @@ def _pylock_file(file: LockedFile) -> list[str]:
     uploaded = _toml_datetime(file.upload_time)
     if uploaded:
         out.append(f"upload-time = {uploaded}")
-    out.append(f"url = {_toml_str(file.url)}")
+    if file.url != NO_URL:
+        out.append(f"url = {_toml_str(file.url)}")
     if file.size is not None:
         out.append(f"size = {file.size}")
     out.append("hashes = {" + (f"sha256 = {_toml_str(file.sha256)}" if file.sha256 else "") + "}")
@@ -806,7 +816,7 @@ def _pylock_lock(data: Mapping[str, Any]) -> Lock:
 
 
 def _pylock_locked_package(raw: Mapping[str, Any]) -> LockedPackage:
-    index = str(raw["index"])
+    index = str(raw.get("index", DEFAULT_INDEX))
     files = [*raw.get("wheels", []), *([raw["sdist"]] if "sdist" in raw else [])]
     tool = raw["tool"]["lockaudit"]
     return LockedPackage(
@@ -823,7 +833,7 @@ def _pylock_locked_file(raw: Mapping[str, Any], index: str) -> LockedFile:
     uploaded = raw.get("upload-time")
     return LockedFile(
         filename=raw["name"],
-        url=raw["url"],
+        url=raw.get("url", NO_URL),
         sha256=raw["hashes"].get("sha256"),
         size=raw.get("size"),
         index=index,

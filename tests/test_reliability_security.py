@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from typer.testing import CliRunner
@@ -35,7 +36,15 @@ from typer.testing import CliRunner
 from lockaudit.cli import app
 from lockaudit.config import load_workspace
 from lockaudit.errors import IndexFetchError
-from lockaudit.lockfile import Lock, lock_paths, read_lock, read_pylock, render_all
+from lockaudit.lockfile import (
+    DEFAULT_INDEX,
+    NO_URL,
+    Lock,
+    lock_paths,
+    read_lock,
+    read_pylock,
+    render_all,
+)
 from tests.corpus.harness import (
     Cli,
     cli_env,
@@ -188,15 +197,26 @@ def test_the_routed_index_wins_over_a_higher_version_elsewhere(
 
 
 def test_every_lock_records_the_index_of_every_file(good: Path) -> None:
+    """Workspace-named indexes by URL, with each file's URL; the user's own pip sources as
+    `default` (machine-specific, so no URL: pip finds the file there by name and hash)."""
     workspace = load_workspace(good)
+    named = {index.url.rstrip("/") for index in workspace.indexes}
+    seen = set()
     for image in workspace.images:
         paths = lock_paths(workspace, image)
         for lock in (read_lock(good / paths.full), read_pylock(good / paths.pylock)):
             for package in lock.packages:
-                assert package.index.startswith("http://127.0.0.1:"), package.name
                 assert package.files, package.name
+                if package.index == DEFAULT_INDEX:
+                    assert all(f.url == NO_URL for f in package.files), package.name
+                else:
+                    assert package.index.rstrip("/") in named, package.name
+                    host = urlsplit(package.index).netloc
+                    assert all(urlsplit(f.url).netloc == host for f in package.files)
+                seen.add(package.index == DEFAULT_INDEX)
                 for file in package.files:
                     assert file.index == package.index and file.sha256, file.filename
+    assert seen == {True, False}  # both kinds occur in this workspace
 
 
 def test_a_routed_index_that_is_down_fails_and_never_falls_back(
