@@ -55,13 +55,18 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import InputError, Location
 from lockaudit.model import Image, Target, Variant, Workspace, normalize
-from lockaudit.parsecache import cached_parse
-from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
+from lockaudit.parsing.requirements import (
+    IndexOptions,
+    RequirementLine,
+    RequirementsFile,
+    parse_requirements,
+)
 
 __all__ = [
     "DEFAULT_INDEX",
@@ -75,6 +80,7 @@ __all__ = [
     "InputDigest",
     "Lock",
     "LockKind",
+    "LockMemo",
     "LockPaths",
     "LockText",
     "LockedFile",
@@ -83,7 +89,9 @@ __all__ = [
     "input_digest",
     "load_lock",
     "lock_paths",
+    "lock_requirements",
     "parse_lock",
+    "parse_lock_data",
     "parse_target_spec",
     "pylock_body_digest",
     "read_lock",
@@ -147,7 +155,7 @@ class LockedPackage:
     required_by: tuple[str, ...]
     layer: str
 
-    @property
+    @cached_property  # compared for every package of every lock against its parent's
     def hashes(self) -> tuple[str, ...]:
         return tuple(sorted({f.sha256 for f in self.files if f.sha256}))
 
@@ -452,34 +460,44 @@ def read_lock(path: Path, *, display: str | None = None) -> Lock:
     return load_lock(path, display=display).lock
 
 
-def load_lock(path: Path, *, display: str | None = None) -> LockText:
-    """Read and parse a ``.txt`` lock; errors are :class:`InputError` naming ``path:line``."""
+def load_lock(path: Path, *, display: str | None = None, memo: LockMemo | None = None) -> LockText:
+    """Read and parse a ``.txt`` lock; errors are :class:`InputError` naming ``path:line``.
+
+    Locks read with one ``memo`` share the entries they repeat (see :class:`LockMemo`).
+    """
     shown = display or str(path)
     try:
         data = path.read_bytes()
-        text = data.decode("utf-8")
     except OSError as e:
         raise InputError(Location(shown), f"cannot read the lock: {e.strerror}") from e
+    return parse_lock_data(data, shown, memo)
+
+
+def parse_lock_data(data: bytes, path: str, memo: LockMemo | None = None) -> LockText:
+    """:func:`parse_lock` of a file's bytes (which must be UTF-8)."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise InputError(Location(shown, 1), "the lock is not UTF-8 text") from e
-    return cached_parse(f"lock:{shown}", data, lambda: parse_lock(text, shown))
+        raise InputError(Location(path, 1), "the lock is not UTF-8 text") from e
+    return parse_lock(text, path, memo)
 
 
-def parse_lock(text: str, path: str) -> LockText:
+def parse_lock(text: str, path: str, memo: LockMemo | None = None) -> LockText:
     lines = text.split("\n")
     header, body_start = _read_header(lines, path)
     body = "\n".join(lines[body_start:])
-    parser = _BodyParser(path, header.image)
-    for number, line in enumerate(lines[body_start:], start=body_start + 1):
-        parser.feed(number, line)
-    packages = parser.finish()
+    parser = _BodyParser(path, header.image, memo or LockMemo())
+    number = body_start + 1
+    for block in body.split("\n\n"):
+        parser.feed_block(number, block)
+        number += block.count("\n") + 2
     lock = Lock(
         image=header.image,
         parent=header.parent,
         target=header.target,
         inputs_digest=header.inputs_digest,
         inputs=header.inputs,
-        packages=tuple(_with_layer(p, header.image) for p in packages),
+        packages=tuple(parser.packages),
         index_urls=tuple(parser.index_urls),
     )
     return LockText(
@@ -491,8 +509,35 @@ def parse_lock(text: str, path: str) -> LockText:
         body_digest=_sha256(body.encode()),
         body_line=body_start + 1,
         body=body,
-        lines=dict(parser.lines),
+        lines=parser.lines,
         header_lines=header.lines,
+    )
+
+
+def lock_requirements(text: LockText, memo: LockMemo | None = None) -> RequirementsFile:
+    """The lock as pip reads it with ``-r``, made from its parsed entries, not parsed again.
+
+    Only for a lock whose body is what lockaudit wrote (``not text.tampered``): that body is
+    :func:`render_body` of its packages, so this equals ``parse_requirements`` of the file (a
+    test holds them equal). A tampered lock must be read as the text it now is.
+    """
+    requirements = memo.requirements if memo is not None else {}
+    lines: list[RequirementLine] = []
+    for package in text.lock.packages:
+        head = f"{package.name}=={package.version}"
+        requirement = requirements.get(head)
+        if requirement is None:
+            requirement = requirements[head] = Requirement(head)
+        hashes = tuple(f"sha256:{digest}" for digest in package.hashes)
+        raw = " ".join([head, *(f"    --hash={digest}" for digest in hashes)])
+        location = Location(text.path, text.lines[package.name])
+        lines.append(RequirementLine(requirement, location, hashes=hashes, raw=raw))
+    return RequirementsFile(
+        path=text.path,
+        requirements=tuple(lines),
+        constraints=(),
+        options=IndexOptions(extra_index_urls=text.lock.index_urls),
+        includes=(text.path,),
     )
 
 
@@ -589,49 +634,104 @@ class _Entry:
     required_by: list[str] = field(default_factory=list)
 
 
-class _BodyParser:
-    """Reads entries line by line; pip's own syntax for the entry, our comments for the rest."""
+@dataclass
+class LockMemo:
+    """Entries already parsed in one run, shared by every lock read with the same memo.
 
-    def __init__(self, path: str, image: str) -> None:
+    A child's full lock repeats each entry of its parent's (with a ``# from`` line), siblings
+    repeat their ancestors' entries identically, and a layer lock repeats its full lock's own
+    entries: keyed by their exact text, each distinct entry is parsed once, so reading a
+    workspace's locks costs what the images add, not what they repeat. An entry without a
+    ``# from`` line belongs to the lock's own image, which its key therefore includes.
+    """
+
+    entries: dict[object, LockedPackage] = field(default_factory=dict)
+    requirements: dict[str, Requirement] = field(default_factory=dict)  # "name==version"
+    versions: dict[str, Version] = field(default_factory=dict)
+
+
+_FROM_LINE = "\n    # from "
+
+
+class _BodyParser:
+    """Reads the body entry by entry: pip's syntax for the entry, our comments for the rest.
+
+    Entries are separated by one blank line and an annotation belongs to the entry above it, so
+    a blank line closes the entry: a hash or comment line after it is an error.
+    """
+
+    def __init__(self, path: str, image: str, memo: LockMemo) -> None:
         self.path = path
         self.image = image
+        self.memo = memo
         self.index_urls: list[str] = []
         self.lines: dict[NormalizedName, int] = {}
-        self._entries: list[_Entry] = []
+        self.packages: list[LockedPackage] = []
+        self._open: _Entry | None = None
 
     def error(self, line: int, message: str) -> InputError:
         return InputError(Location(self.path, line), message, hint="run `lockaudit compile`")
 
+    def feed_block(self, number: int, block: str) -> None:
+        """Lines between two blank lines, the first numbered ``number``."""
+        text = block.lstrip("\n")  # the body's first entry follows a blank line, the last ends
+        number += len(block) - len(text)  # with one: neither is part of the entry
+        block = text.rstrip("\n")
+        if not block:
+            return
+        key: object = block if _FROM_LINE in block else (self.image, block)
+        known = self.memo.entries.get(key)
+        if known is not None:
+            self._claim(number, known.name)
+            self.packages.append(known)
+            return
+        lines = block.split("\n")
+        before = len(self.packages)
+        for offset, line in enumerate(lines):
+            self.feed(number + offset, line)
+        self._close()
+        if len(self.packages) == before + 1 and _ENTRY.match(lines[0]):
+            self.memo.entries[key] = self.packages[-1]
+
     def feed(self, number: int, line: str) -> None:
         stripped = line.strip()
         if not stripped:
+            self._close()
             return
-        if stripped.startswith("--extra-index-url "):
+        # Dispatch on the first character: most lines are annotations, then hashes.
+        first = stripped[0]
+        if first == "#" and stripped.startswith("# "):
+            self._comment(number, stripped[2:])
+        elif first == "-" and (match := _HASH.match(line)):
+            self._current(number).hashes.add(match[1])
+        elif first == "-" and stripped.startswith("--extra-index-url "):
             self.index_urls.append(stripped.split(None, 1)[1])
         elif match := _ENTRY.match(line):
             self._start(number, match[1], match[2])
-        elif match := _HASH.match(line):
-            self._current(number).hashes.add(match[1])
-        elif stripped.startswith("# "):
-            self._comment(number, stripped[2:])
         else:
             raise self.error(number, f"not a lock line: {stripped!r}")
 
+    def _claim(self, number: int, name: NormalizedName) -> None:
+        if name in self.lines:
+            raise self.error(number, f"{name} is pinned twice")
+        self.lines[name] = number
+
     def _start(self, number: int, name: str, version: str) -> None:
-        try:
-            parsed = Version(version)
-        except InvalidVersion as e:
-            raise self.error(number, f"invalid version {version!r}") from e
+        self._close()
+        parsed = self.memo.versions.get(version)
+        if parsed is None:
+            try:
+                parsed = self.memo.versions[version] = Version(version)
+            except InvalidVersion as e:
+                raise self.error(number, f"invalid version {version!r}") from e
         entry = _Entry(normalize(name), parsed, number)
-        if entry.name in self.lines:
-            raise self.error(number, f"{entry.name} is pinned twice")
-        self.lines[entry.name] = number
-        self._entries.append(entry)
+        self._claim(number, entry.name)
+        self._open = entry
 
     def _current(self, number: int) -> _Entry:
-        if not self._entries:
-            raise self.error(number, "a package line must come first")
-        return self._entries[-1]
+        if self._open is None:
+            raise self.error(number, "a hash or annotation line must follow its package line")
+        return self._open
 
     def _comment(self, number: int, text: str) -> None:
         key, _, value = text.partition(" ")
@@ -654,8 +754,10 @@ class _BodyParser:
         name, digest, size, url = match.groups()
         return name, None if digest == "-" else digest, None if size == "-" else int(size), url
 
-    def finish(self) -> list[LockedPackage]:
-        return [self._package(entry) for entry in self._entries]
+    def _close(self) -> None:
+        if self._open is not None:
+            self.packages.append(self._package(self._open))
+            self._open = None
 
     def _package(self, entry: _Entry) -> LockedPackage:
         if not entry.index:
@@ -671,16 +773,8 @@ class _BodyParser:
             files=files,
             index=entry.index,
             required_by=tuple(entry.required_by),
-            layer=entry.layer or "",
+            layer=entry.layer or self.image,
         )
-
-
-def _with_layer(package: LockedPackage, image: str) -> LockedPackage:
-    if package.layer:
-        return package
-    return LockedPackage(
-        package.name, package.version, package.files, package.index, package.required_by, image
-    )
 
 
 # --------------------------------------------------------------------------- pylock.toml

@@ -8,8 +8,10 @@ re-parses configuration. ``lockaudit.config`` builds a :class:`Workspace` from
 from __future__ import annotations
 
 import fnmatch
+import functools
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -129,7 +131,7 @@ class Image:
     inherits_common: bool = True
     context: str = "."
 
-    @property
+    @cached_property  # the lookup key of every rule and map: built once
     def key(self) -> str:
         return f"{self.name}:{self.tag}"
 
@@ -166,10 +168,11 @@ class Workspace:
     config_location: Location = field(default_factory=lambda: Location("pyproject.toml"))
 
     def image(self, key: str) -> Image:
-        for image in self.images:
-            if image.key == key:
-                return image
-        raise KeyError(key)
+        return self._by_key[key]  # KeyError for an unknown key
+
+    @cached_property
+    def _by_key(self) -> dict[str, Image]:
+        return {image.key: image for image in self.images}
 
     def children(self, key: str) -> tuple[Image, ...]:
         return tuple(image for image in self.images if image.parent == key)
@@ -210,6 +213,7 @@ class Workspace:
         return self.root / relative
 
 
+@functools.cache  # names repeat across every lock and rule: the regex runs once per name
 def normalize(name: str) -> NormalizedName:
     """The one place names are canonicalised (PEP 503)."""
     return canonicalize_name(name)

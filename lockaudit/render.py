@@ -6,11 +6,12 @@ The core never prints; commands hand their results here. rich is imported only i
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from lockaudit.errors import LockauditError
 from lockaudit.findings import Finding, Severity
@@ -56,25 +57,50 @@ def findings(items: Sequence[Finding], fmt: Format, *, out: Console | None = Non
     if fmt is Format.JSON:
         emit_json({"findings": [f.as_json() for f in ordered]})
         return
-    out = out or console()
-    if not ordered:
-        out.print("[green]no findings[/green]")
+    segments = _finding_segments(ordered)
+    if out is None and not _styled(sys.stdout):
+        # a hook or a pipe: nothing to style, so rich is not even imported
+        sys.stdout.write("".join(text for text, _ in segments) + "\n")
         return
+    from rich.text import Text
+
+    # One Text printed once: a big workspace's hundreds of findings cost one render, not one
+    # markup parse and console round-trip per line.
+    styled = Text()
+    for text, style in segments:
+        styled.append(text, style=style)
+    (out or console()).print(styled)
+
+
+def _finding_segments(ordered: Sequence[Finding]) -> list[tuple[str, str | None]]:
+    """The text of :func:`findings` as (text, rich style) pieces."""
+    if not ordered:
+        return [("no findings", "green")]
     groups: dict[str, list[Finding]] = {}
     for finding in ordered:
         groups.setdefault(finding.image or "(shared files)", []).append(finding)
     worst = sorted(groups.items(), key=lambda kv: (min(f.severity.rank for f in kv[1]), kv[0]))
+    out: list[tuple[str, str | None]] = []
     for image, group in worst:
-        out.print(f"[bold]{escape(image)}[/bold]")
+        out += [(image, "bold"), ("\n", None)]
         for finding in group:
-            style = _STYLE[finding.severity]
-            out.print(
-                f"  [{style}]{finding.severity.value:<7}[/{style}] {escape(str(finding.location))}"
-                f" [dim]{finding.rule}[/dim]: {escape(finding.message)}"
-            )
+            out += [
+                ("  ", None),
+                (f"{finding.severity.value:<7}", _STYLE[finding.severity]),
+                (f" {finding.location} ", None),
+                (finding.rule, "dim"),
+                (f": {finding.message}\n", None),
+            ]
             if finding.hint:
-                out.print(f"           [dim]hint: {escape(finding.hint)}[/dim]")
-    out.print(_summary(ordered))
+                out.append((f"           hint: {finding.hint}\n", "dim"))
+    out.append((_summary(ordered), None))
+    return out
+
+
+def _styled(stream: TextIO) -> bool:
+    """Whether rich would style output to ``stream``: a terminal, or colour forced."""
+    forced = os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1"
+    return bool(forced) or stream.isatty()
 
 
 def _summary(items: Iterable[Finding]) -> str:

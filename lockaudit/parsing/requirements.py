@@ -17,6 +17,7 @@ import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -59,7 +60,7 @@ class RequirementLine:
     raw: str = ""  # the logical line as written (after joining continuations)
     options: tuple[str, ...] = ()  # --config-settings / --global-option, kept raw
 
-    @property
+    @cached_property  # asked for on every line by most rules
     def name(self) -> NormalizedName:
         return normalize(self.requirement.name)
 

@@ -29,8 +29,9 @@ Decisions:
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from packaging.utils import NormalizedName
 
@@ -49,22 +50,30 @@ class Provided:
     line: RequirementLine
 
 
-def own_lines(ctx: CheckContext, image: Image) -> list[RequirementLine]:
+def own_lines(ctx: CheckContext, image: Image) -> tuple[RequirementLine, ...]:
     """Requirements the image installs itself: Dockerfile installs, then declared files."""
+    return ctx.derived(("own-lines", image.key), lambda: _own_lines(ctx, image))
+
+
+def _own_lines(ctx: CheckContext, image: Image) -> tuple[RequirementLine, ...]:
     lines = [item.line for item in ctx.installs[image.key].items]
     seen = {(line.location, line.name) for line in lines}
     for parsed in ctx.image_files(image):
         lines += [line for line in parsed.requirements if (line.location, line.name) not in seen]
-    return lines
+    return tuple(lines)
 
 
-def provided_by_ancestors(ctx: CheckContext, image: Image) -> dict[NormalizedName, Provided]:
+def provided_by_ancestors(ctx: CheckContext, image: Image) -> Mapping[NormalizedName, Provided]:
     """Packages the image's ancestors install; the nearest ancestor wins."""
+    return ctx.derived(("provided", image.key), lambda: _provided(ctx, image))
+
+
+def _provided(ctx: CheckContext, image: Image) -> Mapping[NormalizedName, Provided]:
     provided: dict[NormalizedName, Provided] = {}
     for ancestor in ctx.workspace.ancestors(image.key):
         for line in own_lines(ctx, ancestor):
             provided[line.name] = Provided(ancestor.key, line)
-    return provided
+    return MappingProxyType(provided)
 
 
 def is_heavy(ctx: CheckContext, name: str) -> bool:

@@ -41,13 +41,12 @@ from lockaudit.lockfile import (
     LockText,
     RequirementsLoader,
     input_digest,
-    load_lock,
     lock_paths,
     pylock_body_digest,
     read_pylock,
     render_body,
 )
-from lockaudit.model import Image, Workspace
+from lockaudit.model import Image
 from lockaudit.parsing.dockerfile import PipInstall
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.rules import CheckContext, rule
@@ -80,21 +79,9 @@ def _locks(ctx: CheckContext) -> _Locks:
     locks = _Locks()
     for image in ctx.workspace.images:
         paths = lock_paths(ctx.workspace, image)
-        locks.images[image.key] = _ImageLocks(
-            _load(ctx.workspace, paths.full), _load(ctx.workspace, paths.layer)
-        )
+        locks.images[image.key] = _ImageLocks(ctx.locks.get(paths.full), ctx.locks.get(paths.layer))
     _memo[:] = [(weakref.ref(ctx), locks)]
     return locks
-
-
-def _load(workspace: Workspace, path: str) -> LockText | InputError | None:
-    file = workspace.path(path)
-    if not file.is_file():
-        return None
-    try:
-        return load_lock(file, display=path)
-    except InputError as e:
-        return e
 
 
 def _full(ctx: CheckContext, image: Image) -> LockText | None:

@@ -48,6 +48,10 @@ class Site:
 
 def sites(ctx: CheckContext) -> tuple[Site, ...]:
     """Every requirement written in the workspace, once per location."""
+    return ctx.derived("sites", lambda: _sites(ctx))
+
+
+def _sites(ctx: CheckContext) -> tuple[Site, ...]:
     found: dict[tuple[Location, str], Site] = {}
     for image, _ in distinct_dockerfiles(ctx):
         for item in ctx.installs[image.key].items:

@@ -1,0 +1,181 @@
+"""How `check` reads locks fast: shared entries, the requirements view, the parsed-lock cache.
+
+The embedded workspace's committed locks are the material: they are real, layered and clean
+(`lockaudit check` reports nothing on them), so every shortcut here must give what the plain
+parsers give on them, and an edit must never be hidden by a cached parse.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from lockaudit import parsecache, render
+from lockaudit.config import load_workspace
+from lockaudit.errors import InputError, Location
+from lockaudit.findings import Finding, Severity
+from lockaudit.lockfile import LockMemo, load_lock, lock_requirements, parse_lock, render_lock
+from lockaudit.parsing.requirements import parse_requirements
+from lockaudit.rules import run_checks
+from tests.test_lockfile import _lock
+
+REPO = Path(__file__).resolve().parent.parent
+LOCKS = sorted((REPO / "locks").glob("*.txt"))
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCKAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO))
+
+
+def test_the_embedded_workspace_has_layered_locks_to_read() -> None:
+    assert len(LOCKS) >= 20
+    assert any(path.name.endswith(".layer.txt") for path in LOCKS)
+
+
+@pytest.mark.parametrize("path", LOCKS, ids=lambda p: p.name)
+def test_the_requirements_view_of_a_lock_is_what_pip_format_parsing_gives(path: Path) -> None:
+    text = load_lock(path, display=_shown(path))
+    assert not text.tampered
+    assert lock_requirements(text) == parse_requirements(REPO, _shown(path))
+
+
+def test_the_requirements_view_keeps_extra_indexes_and_every_hash(tmp_path: Path) -> None:
+    lock = _lock()  # an extra index, a package with two files (two --hash lines)
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks/asr-cuda.txt").write_bytes(render_lock(lock))
+    text = load_lock(tmp_path / "locks/asr-cuda.txt", display="locks/asr-cuda.txt")
+    view = lock_requirements(text)
+    assert view == parse_requirements(tmp_path, "locks/asr-cuda.txt")
+    assert view.options.extra_index_urls == lock.index_urls
+    assert max(len(line.hashes) for line in view.requirements) == 2
+
+
+def test_locks_read_with_one_memo_share_entries_and_equal_a_plain_read() -> None:
+    memo = LockMemo()
+    shared = {path: load_lock(path, display=_shown(path), memo=memo) for path in LOCKS}
+    for path, text in shared.items():
+        assert text == load_lock(path, display=_shown(path)), path
+    entries = sum(len(text.lock.packages) for text in shared.values())
+    assert len(memo.entries) < entries / 2  # children repeat their ancestors' entries
+    # a layer lock's entries are the very objects of its full lock's own entries
+    full = shared[REPO / "locks/asr-cuda.txt"].lock
+    layer = shared[REPO / "locks/asr-cuda.layer.txt"].lock
+    assert layer.packages
+    assert all(p is full.package(p.name) for p in layer.packages)
+
+
+def test_a_memo_never_hides_a_broken_entry() -> None:
+    text = (REPO / "locks/asr-cuda.layer.txt").read_text()
+    memo = LockMemo()
+    parse_lock(text, "locks/asr-cuda.layer.txt", memo)
+    mark = "\n    --hash=sha256:"
+    first = text.index(mark)
+    broken = text[:first] + mark + "zz" + text[first + len(mark) + 64 :]
+    with pytest.raises(InputError) as raised:
+        parse_lock(broken, "locks/asr-cuda.layer.txt", memo)
+    assert raised.value.location.line == broken[: broken.index("sha256:zz")].count("\n") + 1
+
+
+def test_an_annotation_after_a_blank_line_belongs_to_no_entry() -> None:
+    text = (REPO / "locks/asr-cuda.layer.txt").read_text()
+    at = text.index("    # via ")
+    edited = text[:at] + "\n" + text[at:]
+    with pytest.raises(InputError, match="must follow its package line") as raised:
+        parse_lock(edited, "locks/asr-cuda.layer.txt")
+    assert raised.value.location.line == edited[:at].count("\n") + 2
+
+
+def _copy_workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir()
+    for name in ("pyproject.toml", "versions.txt", "requirements-common.txt"):
+        shutil.copy(REPO / name, root / name)
+    for folder in ("docker", "constraints", "locks", "examples"):
+        if (REPO / folder).is_dir():
+            shutil.copytree(REPO / folder, root / folder)
+    return root
+
+
+def test_check_reads_locks_back_from_its_cache_and_never_misses_an_edit(tmp_path: Path) -> None:
+    root = _copy_workspace(tmp_path)
+    workspace = load_workspace(root)
+    assert run_checks(workspace) == ()
+    slots = list((tmp_path / "cache/parsed").iterdir())
+    assert len(slots) == 1  # one slot per workspace, however many locks
+    assert run_checks(workspace) == ()  # read back from the slot
+    assert [p.stat().st_mtime_ns for p in slots] == [
+        p.stat().st_mtime_ns for p in (tmp_path / "cache/parsed").iterdir()
+    ]
+
+    lock = root / "locks/asr-cuda.layer.txt"
+    original = lock.read_text()
+    first = original.index("\n    --hash=sha256:") + len("\n    --hash=sha256:")
+    flipped = "0" if original[first] != "0" else "1"
+    lock.write_text(original[:first] + flipped + original[first + 1 :])
+    found = run_checks(workspace)
+    tampered = [f for f in found if f.rule == "lock-tampered"]
+    assert [f.location.path for f in tampered] == ["locks/asr-cuda.layer.txt"]
+    assert tampered[0].location.line == original[:first].count("\n") + 1
+
+    lock.write_text(original)
+    assert run_checks(workspace) == ()
+    assert len(list((tmp_path / "cache/parsed").iterdir())) == 1  # overwritten, not grown
+
+
+def test_a_corrupt_or_truncated_cache_slot_is_parsed_again(tmp_path: Path) -> None:
+    root = _copy_workspace(tmp_path)
+    workspace = load_workspace(root)
+    assert run_checks(workspace) == ()
+    (slot,) = (tmp_path / "cache/parsed").iterdir()
+    data = slot.read_bytes()
+    for damaged in (data[: len(data) // 2], data[:32] + b"\x80\x05garbage", b""):
+        slot.write_bytes(damaged)
+        assert run_checks(workspace) == ()
+        assert slot.read_bytes() == data  # rewritten whole
+
+
+def test_a_slot_value_is_used_only_under_its_own_key(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def compute(value: str) -> str:
+        calls.append(value)
+        return value
+
+    assert parsecache.cached_in_slot("s", b"key-1", lambda: compute("one")) == "one"
+    assert parsecache.cached_in_slot("s", b"key-1", lambda: compute("again")) == "one"
+    assert parsecache.cached_in_slot("s", b"key-2", lambda: compute("two")) == "two"
+    assert parsecache.cached_in_slot("t", b"key-2", lambda: compute("other")) == "other"
+    assert calls == ["one", "two", "other"]
+
+
+FINDINGS = (
+    Finding("lock-stale", Severity.ERROR, "stale [not markup]", Location("locks/a.txt", 3), "a:b",
+            hint="run `lockaudit compile`"),
+    Finding("unpinned-install", Severity.WARNING, "x>=1 allows a range", Location("r.txt", 2)),
+    Finding("pin-drift", Severity.INFO, "drifts", Location("docker/a/Dockerfile", 9), "a:b"),
+)
+
+
+@pytest.mark.parametrize("items", [FINDINGS, ()], ids=["findings", "none"])
+def test_plain_output_is_the_styled_output_without_styles(
+    items: tuple[Finding, ...], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
+    monkeypatch.delenv("TTY_COMPATIBLE", raising=False)
+    render.findings(items, render.Format.TEXT)  # captured stdout: not a terminal
+    plain = capsys.readouterr().out
+    styled = io.StringIO()
+    console = Console(file=styled, color_system=None, highlight=False, soft_wrap=True)
+    render.findings(items, render.Format.TEXT, out=console)
+    assert plain == styled.getvalue()
+    assert ("1 error, 1 warning, 1 info" in plain) if items else plain == "no findings\n"
+    assert "[not markup]" in plain or not items
