@@ -61,6 +61,7 @@ from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import InputError, Location
 from lockaudit.model import Image, Target, Variant, Workspace, normalize
+from lockaudit.parsecache import cached_in_slot
 from lockaudit.parsing.requirements import (
     IndexOptions,
     RequirementLine,
@@ -96,6 +97,7 @@ __all__ = [
     "pylock_body_digest",
     "read_lock",
     "read_pylock",
+    "read_workspace_locks",
     "render_all",
     "render_body",
     "render_layer_lock",
@@ -512,6 +514,45 @@ def parse_lock(text: str, path: str, memo: LockMemo | None = None) -> LockText:
         lines=parser.lines,
         header_lines=header.lines,
     )
+
+
+def read_workspace_locks(
+    workspace: Workspace, memo: LockMemo | None = None
+) -> dict[str, LockText | InputError]:
+    """Every image's full and layer lock that exists, by path: parsed, or why it cannot be.
+
+    Parsed with one shared memo, and cached by the digest of all their bytes (``parsecache``):
+    a check after an edit of anything but a lock reads them back instead of parsing them again,
+    and ``compile`` calls this once it has written locks, so the first check does too. An
+    unreadable lock is not cached; it is parsed again to report it.
+    """
+    memo = memo or LockMemo()
+    data: dict[str, bytes] = {}
+    for image in workspace.images:
+        paths = lock_paths(workspace, image)
+        for path in (paths.full, paths.layer):
+            with contextlib.suppress(OSError):  # a missing lock is lock-missing's to report
+                data.setdefault(path, workspace.path(path).read_bytes())
+    key = b"".join(
+        path.encode() + b"\0" + hashlib.sha256(raw).digest() for path, raw in sorted(data.items())
+    )
+
+    def parse() -> dict[str, LockText]:
+        parsed: dict[str, LockText] = {}
+        for path, raw in data.items():
+            with contextlib.suppress(InputError):
+                parsed[path] = parse_lock_data(raw, path, memo)
+        return parsed
+
+    slot = f"locks:{workspace.root.resolve()}"
+    good = cached_in_slot(slot, key, parse)
+    locks: dict[str, LockText | InputError] = {}
+    for path, raw in data.items():
+        try:
+            locks[path] = good.get(path) or parse_lock_data(raw, path, memo)
+        except InputError as e:
+            locks[path] = e
+    return locks
 
 
 def lock_requirements(text: LockText, memo: LockMemo | None = None) -> RequirementsFile:

@@ -17,7 +17,6 @@ import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -60,7 +59,7 @@ class RequirementLine:
     raw: str = ""  # the logical line as written (after joining continuations)
     options: tuple[str, ...] = ()  # --config-settings / --global-option, kept raw
 
-    @cached_property  # asked for on every line by most rules
+    @property
     def name(self) -> NormalizedName:
         return normalize(self.requirement.name)
 

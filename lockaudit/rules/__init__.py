@@ -32,19 +32,18 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import importlib
 import importlib.util
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
 
 from lockaudit.errors import InputError, LockauditError
 from lockaudit.findings import Finding, RuleSpec, Severity
-from lockaudit.lockfile import LockMemo, LockText, lock_paths, lock_requirements, parse_lock_data
+from lockaudit.lockfile import LockMemo, LockText, lock_requirements, read_workspace_locks
 from lockaudit.model import Image, Workspace
-from lockaudit.parsecache import cached_in_slot
 from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions
@@ -149,7 +148,7 @@ class CheckContext:
             for image in workspace.images
         }
         memo = LockMemo()
-        locks = _load_locks(workspace, memo)
+        locks = read_workspace_locks(workspace, memo)
         files: dict[str, RequirementsFile] = {}
 
         def load_requirements(path: str) -> RequirementsFile:
@@ -188,47 +187,15 @@ class CheckContext:
 
     def is_lock(self, path: str) -> bool:
         """True for a file under the workspace's locks directory (a generated lock)."""
-        prefix = self.derived("locks-prefix", lambda: self.workspace.locks_dir.strip("/") + "/")
-        return prefix != "/" and path.startswith(prefix)
+        return self._locks_prefix != "/" and path.startswith(self._locks_prefix)
+
+    @cached_property
+    def _locks_prefix(self) -> str:
+        return self.workspace.locks_dir.strip("/") + "/"
 
     def image_files(self, image: Image) -> tuple[RequirementsFile, ...]:
         """The parsed requirement files ``image`` declares, in declaration order."""
         return tuple(self.requirement_files[path] for path in image.requirements)
-
-
-def _load_locks(workspace: Workspace, memo: LockMemo) -> dict[str, LockText | InputError]:
-    """Every image's full and layer lock that exists, parsed with one shared memo.
-
-    The parsed locks are cached by the digest of all their bytes (``parsecache``): a check
-    after an edit of anything but a lock reads them back instead of parsing them again. An
-    unreadable lock is not cached; it is parsed again to report it.
-    """
-    data: dict[str, bytes] = {}
-    for image in workspace.images:
-        paths = lock_paths(workspace, image)
-        for path in (paths.full, paths.layer):
-            with contextlib.suppress(OSError):  # a missing lock is lock-missing's to report
-                data.setdefault(path, workspace.path(path).read_bytes())
-    key = b"".join(
-        path.encode() + b"\0" + hashlib.sha256(raw).digest() for path, raw in sorted(data.items())
-    )
-
-    def parse() -> dict[str, LockText]:
-        parsed: dict[str, LockText] = {}
-        for path, raw in data.items():
-            with contextlib.suppress(InputError):
-                parsed[path] = parse_lock_data(raw, path, memo)
-        return parsed
-
-    slot = f"locks:{workspace.root.resolve()}"
-    good = cached_in_slot(slot, key, parse)
-    locks: dict[str, LockText | InputError] = {}
-    for path, raw in data.items():
-        try:
-            locks[path] = good.get(path) or parse_lock_data(raw, path, memo)
-        except InputError as e:
-            locks[path] = e
-    return locks
 
 
 def distinct_dockerfiles(ctx: CheckContext) -> Iterator[tuple[Image, Dockerfile]]:
@@ -272,6 +239,9 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        # Out of the collector's sight for good: enabling it would otherwise scan all of them
+        # once more at the next allocation. Reference counting still frees them.
+        gc.freeze()
         if enabled:
             gc.enable()
 
