@@ -28,6 +28,7 @@ RATIOS = {
     "compile_all_cold_vs_uv",
     "compile_all_vs_pip_compile",
     "check_seconds",
+    "check_edit_seconds",
 }
 
 
@@ -39,6 +40,7 @@ def test_runner_measures_every_tool_on_a_tiny_workspace(tmp_path: Path) -> None:
         "pip-compile-cold",
         "lockaudit-compile-warm",
         "lockaudit-check",
+        "lockaudit-check-edit",
     ]
     argv = ["--scenario", "synthetic-3x60", "--reps", "1", "--out", str(tmp_path), "--tools"]
     (record,) = run.main([*argv, *tools])
@@ -51,6 +53,8 @@ def test_runner_measures_every_tool_on_a_tiny_workspace(tmp_path: Path) -> None:
     assert set(saved["ratios"]) >= RATIOS
     assert saved["ratios"]["compile_all_cold_vs_uv"] > 0
     assert saved["ratios"]["check_seconds"] > 0
+    assert saved["ratios"]["check_edit_seconds"] > 0
+    assert "check after an edit under 0.3 s" in saved["targets"]
     by = {s["tool"]: s for s in saved["summary"]}
     assert by["lockaudit-compile-cold"]["bytes"] > 0
     assert by["lockaudit-compile-warm"]["bytes"] < by["lockaudit-compile-cold"]["bytes"]
