@@ -239,9 +239,10 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
-        # Out of the collector's sight for good: enabling it would otherwise scan all of them
-        # once more at the next allocation. Reference counting still frees them.
+        # Age them straight into the oldest generation (freeze, then unfreeze): enabling the
+        # collector would otherwise scan every one of them at the next allocation.
         gc.freeze()
+        gc.unfreeze()
         if enabled:
             gc.enable()
 
