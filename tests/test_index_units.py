@@ -72,14 +72,14 @@ def _ident(url: str) -> str:
 
 def test_html_page_relative_urls_base_escapes_and_yanks() -> None:
     page = b"""<html><head><base href="https://files.example/pkgs/"></head><body>
-    <a href="torch-2.1.0%2Bcu121-cp311-cp311-linux_x86_64.whl#sha256=AB12"
+    <a href="torch-2.1.0%2Bcu121-cp311-cp311-linux_x86_64.whl#sha256=SHA"
        data-requires-python="&gt;=3.8.0" data-yanked="" data-core-metadata="sha256=CD34">x</a>
     <a href="../other/p-1.0.tar.gz" data-yanked="bad build">p-1.0.tar.gz</a>
-    </body></html>"""
+    </body></html>""".replace(b"SHA", b"AB12" * 16)
     first, second = parse_html_page(page, "https://idx/simple/torch/", "https://idx/simple", _ident)
     assert first.filename == "torch-2.1.0+cu121-cp311-cp311-linux_x86_64.whl"
     assert first.url.startswith("https://files.example/pkgs/torch-2.1.0%2Bcu121")
-    assert first.sha256 == "ab12" and first.metadata_sha256 == "cd34"
+    assert first.sha256 == "ab12" * 16 and first.metadata_sha256 == "cd34"
     assert str(first.requires_python) == ">=3.8.0" and first.yanked == ""
     assert second.url == "https://files.example/other/p-1.0.tar.gz"
     assert second.yanked == "bad build" and second.sha256 is None
@@ -89,13 +89,14 @@ def test_html_page_relative_urls_base_escapes_and_yanks() -> None:
 def test_json_page_fields_and_garbage() -> None:
     body = (
         b'{"meta": {"api-version": "1.1"}, "files": [{"filename": "a-1.0-py3-none-any.whl",'
-        b' "url": "../../f/a-1.0-py3-none-any.whl", "hashes": {"sha256": "EE"}, "yanked": true,'
+        b' "url": "../../f/a-1.0-py3-none-any.whl", "hashes": {"sha256": "' + b"EE" * 32 + b'"},'
+        b' "yanked": true,'
         b' "size": 10, "upload-time": "2024-01-01T00:00:00Z", "core-metadata": {"sha256": "FF"},'
         b' "requires-python": "not a specifier"}]}'
     )
     (file,) = parse_json_page(body, "http://h/simple/a/", "http://h/simple", _ident)
     assert file.url == "http://h/f/a-1.0-py3-none-any.whl"
-    assert (file.sha256, file.metadata_sha256, file.size) == ("ee", "ff", 10)
+    assert (file.sha256, file.metadata_sha256, file.size) == ("ee" * 32, "ff", 10)
     assert file.yanked == "" and file.requires_python is None
     with pytest.raises(PageError):
         parse_json_page(body[:40], "http://h/simple/a/", "http://h/simple", _ident)

@@ -275,12 +275,14 @@ def test_json_page_whose_meta_is_not_a_table_is_a_page_error() -> None:
         raise AssertionError("accepted")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a page's malformed sha256 is taken as the file's hash and written to the lock, "
-    "which lockaudit's reader then refuses as tampered (left to the index client's owner)",
-)
-def test_a_malformed_sha256_on_a_page_is_not_taken_as_a_hash() -> None:
-    body = GOOD_HTML_PAGE.replace(b"ab" * 32, b"ab" * 31 + b"a")
+@pytest.mark.parametrize("digest", [b"ab" * 31 + b"a", b"ab" * 32 + b"ab", b"zz" * 32, b""])
+def test_a_malformed_sha256_on_a_page_is_not_taken_as_a_hash(digest: bytes) -> None:
+    (good,) = parse_page(GOOD_HTML_PAGE, "text/html", "http://h/s/numpy/", "http://h/s", str)
+    assert good.sha256 == "ab" * 32
+    body = GOOD_HTML_PAGE.replace(b"ab" * 32, digest)
     (file,) = parse_page(body, "text/html", "http://h/s/numpy/", "http://h/s", lambda u: u)
     assert file.sha256 is None
+    json_type = "application/vnd.pypi.simple.v1+json"
+    json_body = GOOD_JSON_PAGE.replace(b"ab" * 32, digest)
+    (entry,) = parse_page(json_body, json_type, "http://h/s/p/", "http://h/s", str)
+    assert entry.sha256 is None

@@ -9,6 +9,7 @@ like a truncated body (retry, then ``IndexFetchError``).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -105,7 +106,7 @@ def parse_json_page(
                 filename=entry["filename"],
                 url=rewrite(url),
                 index=index_url,
-                sha256=sha.lower() if isinstance(sha, str) else None,
+                sha256=_sha256(sha),
                 requires_python=_specifier(entry.get("requires-python")),
                 yanked=_yanked(entry.get("yanked")),
                 size=size if isinstance(size, int) else None,
@@ -142,7 +143,16 @@ class _AnchorParser(HTMLParser):
 
 def _hash_fragment(fragment: str) -> str | None:
     name, _, value = fragment.partition("=")
-    return value.lower() if name == "sha256" and value else None
+    return _sha256(value) if name == "sha256" else None
+
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _sha256(value: object) -> str | None:
+    """A file's sha256 as the page gives it, or None when it is not one (a hash that can never
+    match would be written into the lock, and every install from it would fail)."""
+    return value.lower() if isinstance(value, str) and _SHA256.fullmatch(value) else None
 
 
 def parse_html_page(
