@@ -24,16 +24,16 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 
 from lockaudit.errors import InputError
 from lockaudit.graph import build_order
+from lockaudit.index.coremeta import requirement as parse_requirement
 from lockaudit.index.types import Candidate, DistFile, MetadataSource
 from lockaudit.lockfile import (
     DEFAULT_INDEX,
@@ -42,17 +42,19 @@ from lockaudit.lockfile import (
     Lock,
     LockedFile,
     LockedPackage,
+    LockMemo,
     LockText,
     RequirementsLoader,
     input_digest,
     lock_paths,
     parse_lock,
+    read_workspace_locks,
     render_all,
     write_atomically,
 )
 from lockaudit.model import Image, Workspace
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile, parse_requirements
-from lockaudit.parsing.versions import parse_versions
+from lockaudit.parsing.versions import VersionsFile, parse_versions
 from lockaudit.resolve import (
     Conflict,
     Origin,
@@ -150,12 +152,20 @@ class _Run:
     pending: dict[str, dict[str, bytes]] = field(default_factory=dict)
     results: dict[str, ImageResult] = field(default_factory=dict)
     parsed: dict[str, RequirementsFile] = field(default_factory=dict)
+    versions: dict[str, VersionsFile] = field(default_factory=dict)
+    memo: LockMemo = field(default_factory=LockMemo)  # children repeat their parents' entries
 
     def load(self, path: str) -> RequirementsFile:
         """Each requirements file is parsed once per run (digests and roots both read them)."""
         if path not in self.parsed:
             self.parsed[path] = parse_requirements(self.workspace.root, path)
         return self.parsed[path]
+
+    def load_versions(self, path: str) -> VersionsFile:
+        """``versions.txt`` too: every image's roots carry its pins."""
+        if path not in self.versions:
+            self.versions[path] = parse_versions(self.workspace.root, path)
+        return self.versions[path]
 
 
 def compile_workspace(
@@ -205,7 +215,7 @@ def _current_text(run: _Run, image: Image) -> LockText | None:
     if image.key not in run.texts:
         path = lock_paths(run.workspace, image).full
         raw = _read_or_none(run.workspace.path(path))
-        run.texts[image.key] = _parse_or_none(raw, path)
+        run.texts[image.key] = _parse_or_none(raw, path, run.memo)
     return run.texts[image.key]
 
 
@@ -216,12 +226,12 @@ def _read_or_none(path: Path) -> bytes | None:
         return None
 
 
-def _parse_or_none(raw: bytes | None, path: str) -> LockText | None:
+def _parse_or_none(raw: bytes | None, path: str, memo: LockMemo) -> LockText | None:
     """A lock that cannot be read is treated as missing: compiling rewrites it."""
     if raw is None:
         return None
     try:
-        return parse_lock(raw.decode("utf-8"), path)
+        return parse_lock(raw.decode("utf-8"), path, memo)
     except (InputError, UnicodeDecodeError):
         return None
 
@@ -249,7 +259,9 @@ def _compile_image(run: _Run, image: Image) -> ImageResult:
                 image.key, Status.SKIPPED, reason=f"the parent {image.parent} has no usable lock"
             )
     run.reporter.starting(image)
-    roots = image_roots(run.workspace, image, parent_text, load=run.load)
+    roots = image_roots(
+        run.workspace, image, parent_text, load=run.load, load_versions=run.load_versions
+    )
     existing = _current_text(run, image)
     preferences = {p.name: p.version for p in existing.lock.packages} if existing else {}
     # The resolver drops the preferences of upgraded names itself (all of them with True).
@@ -287,7 +299,7 @@ def _success(
     )
     run.pending[image.key] = files
     full = lock_paths(run.workspace, image).full
-    run.texts[image.key] = parse_lock(files[full].decode("utf-8"), full)
+    run.texts[image.key] = parse_lock(files[full].decode("utf-8"), full, run.memo)
     status = Status.NOT_WRITTEN if changed else Status.UNCHANGED
     return ImageResult(image.key, status, lock=lock, changed=changed)
 
@@ -315,6 +327,10 @@ def _finish(run: _Run, order: Sequence[Image]) -> tuple[ImageResult, ...]:
         return tuple(results)
     files = {path: data for pending in run.pending.values() for path, data in pending.items()}
     written = set(write_atomically(run.workspace.root, files))
+    if written:
+        # Parsed now, mostly from entries this run already read, so the next `check` (often
+        # the very next command) finds the workspace's parsed locks in its cache.
+        read_workspace_locks(run.workspace, run.memo)
     return tuple(
         replace(r, status=Status.WRITTEN) if written.intersection(r.changed) else r for r in results
     )
@@ -329,9 +345,11 @@ def image_roots(
     parent: LockText | None,
     *,
     load: RequirementsLoader | None = None,
+    load_versions: Callable[[str], VersionsFile] | None = None,
 ) -> tuple[RootRequirement, ...]:
     """Everything the resolver starts from for ``image``, each with where it came from."""
     loader = load or (lambda path: parse_requirements(workspace.root, path))
+    versions = load_versions or (lambda path: parse_versions(workspace.root, path))
     roots: list[RootRequirement] = []
     for path in image.requirements:
         parsed = loader(path)
@@ -343,7 +361,7 @@ def image_roots(
         roots.extend(_roots(parsed.requirements, image.key, RequirementKind.CONSTRAINT))
         roots.extend(_roots(parsed.constraints, image.key, RequirementKind.CONSTRAINT))
     if workspace.versions and workspace.path(workspace.versions).is_file():
-        pins = parse_versions(workspace.root, workspace.versions).pins
+        pins = versions(workspace.versions).pins
         roots.extend(_roots(pins, image.key, RequirementKind.CONSTRAINT))
     if parent is not None:
         roots.extend(_parent_roots(parent))
@@ -389,7 +407,9 @@ def _roots(
 
 def _parent_roots(parent: LockText) -> Iterable[RootRequirement]:
     for package in parent.lock.packages:
-        requirement = Requirement(f"{package.name}=={package.version}")
+        # The index's fast path (a plain "name==version" is split, not tokenized): a child
+        # image re-reads every pin of its parent, hundreds per image in a workspace.
+        requirement = parse_requirement(f"{package.name}=={package.version}")
         origin = Origin(parent.location(package.name), parent.lock.image, RequirementKind.PARENT)
         yield RootRequirement(requirement, origin)
 

@@ -26,6 +26,7 @@ from lockaudit.index.pipconf import PipConfig
 from lockaudit.index.tags import platforms
 from lockaudit.lockfile import read_lock
 from lockaudit.model import Workspace
+from lockaudit.rules import run_checks
 from tests.indexserver import IndexServer, Scenario, scenario_from_dict
 
 MANYLINUX = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
@@ -445,3 +446,15 @@ def test_each_lock_installs_with_pip_require_hashes(
     if name.endswith(".layer.txt"):
         expected = {f"{p.name}-{p.version}" for p in lock.layer_packages}
     assert {w.lower().replace("_", "-") for w in would} == expected
+
+
+def test_compile_leaves_the_parsed_locks_for_the_next_check(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "lockaudit-cache"
+    monkeypatch.setenv("LOCKAUDIT_CACHE_DIR", str(cache))
+    assert env.compile().ok
+    (slot,) = (cache / "parsed").iterdir()
+    written = slot.stat().st_mtime_ns
+    run_checks(load_workspace(env.root))
+    assert slot.stat().st_mtime_ns == written  # read back as it was, not parsed and rewritten

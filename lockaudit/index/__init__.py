@@ -5,7 +5,8 @@ The resolver depends on :class:`~lockaudit.index.types.MetadataSource` only;
 workspace. Modules: ``client`` (IndexClient, Routing), ``factory`` (build_index_client),
 ``pipconf`` (pip's configuration), ``cache``, ``tags`` (target wheel tags), ``pages``
 (PEP 691/503), ``wheelmeta`` (METADATA by range requests), ``coremeta`` (METADATA, PEP 643),
-``transport`` (the async HTTP loop, retries), ``reporter``, ``vulns``, ``urls`` (mirrors).
+``transport`` (the async HTTP loop, retries), ``http1`` (its plain-http client),
+``reporter``, ``vulns``, ``urls`` (mirrors).
 """
 
 from lockaudit.index.cache import Cache, default_cache_dir

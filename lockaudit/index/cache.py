@@ -15,17 +15,27 @@ length), then the body. It is written to a temporary file in the same directory 
 into place with ``os.replace``, so readers in other processes see the old entry or the new
 one, never half of one. A body that does not match its checksum (a truncated or corrupted
 entry) is deleted and treated as a miss.
+
+With ``background=True`` (the index client's cache) entries are written by one writer thread,
+in order: a cold compile writes hundreds of entries, nearly each into a new directory, and
+that file-system work (0.3-1.5 ms an entry on a busy disk) held up the I/O loop the resolver
+waits on; system calls release the GIL, so on their own thread they overlap with parsing and
+resolving. Until written, an entry is answered from memory to every cache of the process;
+:meth:`Cache.flush` (called by ``IndexClient.close``) waits for the writes, and the writer
+finishes its queue before the interpreter exits.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
-import tempfile
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +45,8 @@ __all__ = ["DEFAULT_PAGE_TTL", "Cache", "PageEntry", "default_cache_dir", "url_k
 
 DEFAULT_PAGE_TTL = 600.0
 _MAGIC = b"lockaudit-cache 1\n"
+# Temporary-file serials, process-wide: two Cache objects may share a root (client views).
+_SERIAL = itertools.count()
 
 
 def page_ttl_from_env(environ: Mapping[str, str] | None = None) -> float:
@@ -65,12 +77,62 @@ class PageEntry:
         return (time.time() if now is None else now) - self.stored_at
 
 
+class _Writer:
+    """The process's background cache writes: one thread, in order, pending ones readable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[Path, bytes] = {}
+        self._futures: set[Future[None]] = set()
+        self._executor: ThreadPoolExecutor | None = None
+
+    def submit(self, path: Path, data: bytes, store: Callable[[Path, bytes], None]) -> None:
+        with self._lock:
+            self._pending[path] = data
+            if self._executor is None:
+                # Its worker is not a daemon: the interpreter joins it at exit, queue done.
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="lockaudit-cache")
+            future = self._executor.submit(self._run, path, data, store)
+            self._futures.add(future)
+        future.add_done_callback(self._done)
+
+    def _run(self, path: Path, data: bytes, store: Callable[[Path, bytes], None]) -> None:
+        try:
+            store(path, data)
+        finally:
+            with self._lock:
+                if self._pending.get(path) is data:  # not replaced by a newer write meanwhile
+                    del self._pending[path]
+
+    def _done(self, future: Future[None]) -> None:
+        with self._lock:
+            self._futures.discard(future)
+
+    def pending(self, path: Path) -> bytes | None:
+        with self._lock:
+            return self._pending.get(path)
+
+    def flush(self) -> None:
+        with self._lock:
+            futures = list(self._futures)
+        wait(futures)
+
+
+_WRITER = _Writer()
+
+
 class Cache:
     """The cache; ``root=None`` disables it (every lookup misses, nothing is written)."""
 
-    def __init__(self, root: Path | None, *, page_ttl: float = DEFAULT_PAGE_TTL) -> None:
+    def __init__(
+        self, root: Path | None, *, page_ttl: float = DEFAULT_PAGE_TTL, background: bool = False
+    ) -> None:
         self.root = root / "v1" if root is not None else None
         self.page_ttl = page_ttl
+        self.background = background
+        # Directories this process made or found: a cold run writes hundreds of entries into a
+        # few hundred directories, and a mkdir per write was a tenth of its I/O thread.
+        self._dirs: set[Path] = set()
 
     def _path(self, kind: str, key: str) -> Path | None:
         if self.root is None:
@@ -80,10 +142,12 @@ class Cache:
     def _read(self, path: Path | None) -> tuple[dict[str, object], bytes] | None:
         if path is None:
             return None
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return None
+        data = _WRITER.pending(path)
+        if data is None:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                return None
         entry = _decode(data)
         if entry is None:
             # Corrupt or truncated (a crash mid-write elsewhere, a full disk): drop and refetch.
@@ -96,9 +160,29 @@ class Cache:
             return
         header = {**header, "sha256": hashlib.sha256(body).hexdigest(), "length": len(body)}
         data = _MAGIC + json.dumps(header, sort_keys=True).encode() + b"\n" + body
+        if self.background:
+            _WRITER.submit(path, data, self._store)
+        else:
+            self._store(path, data)
+
+    def flush(self) -> None:
+        """Wait until every background write of the process so far is on disk."""
+        _WRITER.flush()
+
+    def _store(self, path: Path, data: bytes) -> None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            if path.parent not in self._dirs:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._dirs.add(path.parent)
+            # Unique per process and write (O_EXCL guards the rest), without mkstemp's random
+            # names and retries; a leftover from a crash is never read (entries are read by key).
+            tmp = path.parent / f".tmp-{os.getpid()}-{next(_SERIAL)}"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            try:
+                fd = os.open(tmp, flags, 0o600)
+            except FileNotFoundError:  # the directory went away since (a cache cleared)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(tmp, flags, 0o600)
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)

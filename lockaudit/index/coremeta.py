@@ -7,10 +7,13 @@ Pure functions. Nothing here runs package code: an sdist whose dependencies are 
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 import zipfile
 from collections.abc import Sequence
+from functools import lru_cache
 
+from packaging.markers import InvalidMarker, Marker
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -26,8 +29,15 @@ class MetadataError(ValueError):
     """METADATA that cannot be understood (the caller adds the URL)."""
 
 
+# The first empty line ends the headers (as the email parser decides), whatever the line ends.
+_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+
+
 def parse_core_metadata(raw: bytes, top_level: Sequence[str] = ()) -> CoreMetadata:
-    fields, _unparsed = parse_email(raw)
+    # Only the header block: the body is the long description (a README, often tens of KB),
+    # which nothing here reads and which the email parser spent most of its time on.
+    end = _END_OF_HEADERS.search(raw)
+    fields, _unparsed = parse_email(raw if end is None else raw[: end.end()])
     name, version = fields.get("name"), fields.get("version")
     if not name or not version:
         raise MetadataError("METADATA lacks Name or Version")
@@ -38,7 +48,7 @@ def parse_core_metadata(raw: bytes, top_level: Sequence[str] = ()) -> CoreMetada
     requires: list[Requirement] = []
     for text in fields.get("requires_dist", []):
         try:
-            requires.append(Requirement(text))
+            requires.append(requirement(text))
         except InvalidRequirement as e:
             raise MetadataError(f"METADATA has an invalid Requires-Dist {text!r}: {e}") from e
     requires_python: SpecifierSet | None = None
@@ -56,6 +66,54 @@ def parse_core_metadata(raw: bytes, top_level: Sequence[str] = ()) -> CoreMetada
         provides_extra=extras,
         top_level=tuple(line.strip() for line in top_level if line.strip()),
     )
+
+
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_CLAUSE = r"(?:===|~=|==|!=|<=|>=|<|>)\s*[A-Za-z0-9._+*!-]+"
+_CLAUSES = rf"{_CLAUSE}(?:\s*,\s*{_CLAUSE})*"
+# ``name [extras] specifiers-or-(specifiers) ; marker``: nearly every Requires-Dist written.
+_PLAIN = re.compile(
+    rf"\s*(?P<name>{_NAME})\s*"
+    rf"(?:\[\s*(?P<extras>{_NAME}(?:\s*,\s*{_NAME})*)?\s*\])?\s*"
+    rf"(?:(?P<specs>{_CLAUSES})|\(\s*(?P<paren>{_CLAUSES})\s*\))?\s*"
+    r"(?:;\s*(?P<marker>\S.*?))?\s*"
+)
+
+
+def requirement(text: str) -> Requirement:
+    """``Requirement(text)``, built from its parts when ``text`` has the plain form.
+
+    packaging's requirement parser is a general tokenizer and costs ~50 us a string; the
+    metadata of one image holds a few thousand. The plain form is split by one strict pattern
+    and its parts are parsed by packaging's own ``SpecifierSet`` and ``Marker`` (markers, few
+    and repeated across projects, once per text); a URL, odd spacing or anything the pattern
+    does not take goes to ``Requirement``, so do invalid parts, for its exact error. Checked
+    equal (``==``, ``str``, every attribute) to ``Requirement`` on the embedded, synthetic
+    and test indexes' Requires-Dist (7,000 strings) with packaging 26.4.
+    """
+    match = _PLAIN.fullmatch(text)
+    if match is None:
+        return Requirement(text)
+    try:
+        specifier = SpecifierSet(match["specs"] or match["paren"] or "")
+        marker = _marker(match["marker"]) if match["marker"] else None
+    except (InvalidSpecifier, InvalidMarker):
+        return Requirement(text)
+    parsed = Requirement.__new__(Requirement)
+    parsed.name = match["name"]
+    parsed.url = None
+    extras = match["extras"]
+    parsed.extras = {e.strip() for e in extras.split(",")} if extras else set()
+    parsed.specifier = specifier
+    parsed.marker = marker
+    return parsed
+
+
+@lru_cache(maxsize=4096)
+def _marker(text: str) -> Marker:
+    # Shared by every requirement with this marker text: nothing mutates a Marker, and the
+    # resolver's marker memo (by object) then answers once for all of them.
+    return Marker(text)
 
 
 def _metadata_version(raw: bytes) -> Version | None:

@@ -15,7 +15,6 @@ is logged, cached or reported) or from ``~/.netrc``.
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -97,7 +96,7 @@ def build_index_client(
     cafile = config.cert or os.environ.get("SSL_CERT_FILE") or None
     fetcher = Fetcher(
         retry=options.retry,
-        ssl_context=ssl.create_default_context(cafile=cafile),
+        cafile=cafile,  # the context is built on the first https request, if there is one
         credentials=creds,
         reporter=reporter,
         offline=offline,

@@ -19,7 +19,8 @@ class IndexReporter(Protocol):
         """An answer came from the on-disk cache, with no request."""
 
     def on_progress(self, done: int, total: int) -> None:
-        """``prefetch`` progress: ``done`` of ``total`` items finished."""
+        """``prefetch``/``crawl`` progress: ``done`` of ``total`` items finished (a crawl's
+        ``total`` grows as it discovers dependencies)."""
 
 
 class NullReporter:

@@ -1,13 +1,15 @@
-"""The one I/O model of lockaudit: one ``httpx.AsyncClient`` on a private event-loop thread.
+"""The one I/O model of lockaudit: HTTP clients on one private event-loop thread.
 
 Synchronous callers (the resolver) call :meth:`Fetcher.run`; concurrency comes from running
 many coroutines on the loop at once, bounded per origin by a semaphore (16 streams where
 HTTP/2 is possible, i.e. ``https``; 8 otherwise, since many parallel HTTP/1.1 connections
 stall on the networks this runs on). ``file:`` URLs are read from disk (ranges included) so a
-local index goes through the same code.
+local index goes through the same code. Plain ``http`` origins that no proxy stands in front
+of go through :mod:`lockaudit.index.http1` (httpx's per-request CPU cost dominated requests to
+a local index); httpx, imported on first use, serves the rest.
 
-Faults: timeouts, connection resets, truncated bodies (httpx raises on a Content-Length
-mismatch), 5xx and 429, and bodies a caller's ``validate`` rejects are retried with
+Faults: timeouts, connection resets, truncated bodies (both clients raise on a
+Content-Length mismatch), 5xx and 429, and bodies a caller's ``validate`` rejects are retried with
 exponential backoff; then :class:`~lockaudit.errors.IndexFetchError` names the URL (without
 credentials) and what to check.
 """
@@ -15,32 +17,38 @@ credentials) and what to check.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
 import netrc
 import os
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote, urljoin, urlsplit
 
 import lockaudit
 from lockaudit.errors import IndexFetchError, OfflineMissError
+from lockaudit.index.http1 import HTTPError, HTTPTimeout, PlainPool, RawResponse, proxied
 from lockaudit.index.reporter import IndexReporter, NullReporter
 from lockaudit.index.urls import Credentials, redact, split_credentials
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Fetcher", "Response", "RetryPolicy"]
 
 T = TypeVar("T")
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 20  # httpx's default, which the httpx path keeps
 
 
 @dataclass(frozen=True)
@@ -117,6 +125,7 @@ class Fetcher:
         *,
         retry: RetryPolicy | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        cafile: str | None = None,
         credentials: Mapping[str, Credentials] | None = None,
         netrc_path: Path | None = None,
         reporter: IndexReporter | None = None,
@@ -129,12 +138,18 @@ class Fetcher:
         self._credentials = dict(credentials or {})
         self._netrc = _load_netrc(netrc_path)
         self._max_streams = max_streams
-        self._ssl = ssl_context or ssl.create_default_context(
-            cafile=os.environ.get("SSL_CERT_FILE") or None
-        )
+        # Loading the CA store costs tens of milliseconds: only when an https URL needs it.
+        self._ssl = ssl_context
+        self._cafile = cafile or os.environ.get("SSL_CERT_FILE") or None
         self._thread = _LoopThread()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
+        self._plain_origins: dict[tuple[str, str], bool] = {}
         self._client: httpx.AsyncClient | None = None
+        self._plain = PlainPool(
+            connect_timeout=self.retry.connect_timeout,
+            read_timeout=self.retry.read_timeout,
+            user_agent=f"lockaudit/{lockaudit.__version__}",
+        )
         self._closed = False
 
     # the sync facade ---------------------------------------------------------------------
@@ -155,12 +170,19 @@ class Fetcher:
         if self._client is not None:
             with contextlib.suppress(Exception):
                 self._thread.submit(self._client.aclose()).result(timeout=5)
+        with contextlib.suppress(Exception):
+            self._thread.submit(self._plain.aclose()).result(timeout=5)
         self._closed = True
         self._thread.stop()
 
     # requests ----------------------------------------------------------------------------
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
+            # Imported here: ~0.15 s of start-up that a run against plain-http indexes never needs.
+            import httpx
+
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context(cafile=self._cafile)
             self._client = httpx.AsyncClient(
                 http2=True,  # used where ALPN agrees (https); plain http stays HTTP/1.1
                 verify=self._ssl,
@@ -181,7 +203,7 @@ class Fetcher:
             sem = self._semaphores[origin] = asyncio.Semaphore(limit)
         return sem
 
-    def _auth(self, url: str) -> tuple[str, httpx.BasicAuth | None]:
+    def _auth(self, url: str) -> tuple[str, str | None]:
         bare, creds = split_credentials(url)
         parts = urlsplit(bare)
         creds = creds or self._credentials.get(parts.netloc)
@@ -189,7 +211,10 @@ class Fetcher:
             found = self._netrc.authenticators(parts.hostname)
             if found is not None:
                 creds = Credentials(found[0], found[2] or "")
-        return bare, httpx.BasicAuth(creds.username, creds.password) if creds else None
+        if creds is None:
+            return bare, None
+        token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
+        return bare, f"Basic {token}"  # what httpx.BasicAuth sends, usable by both clients
 
     async def get(
         self,
@@ -218,12 +243,17 @@ class Fetcher:
             try:
                 async with self._semaphore(bare):
                     self.reporter.on_request(bare)
-                    raw = await self._http().get(bare, headers=dict(headers or {}), auth=auth)
-                response = Response(bare, raw.status_code, dict(raw.headers), raw.content)
-            except httpx.TimeoutException as e:
-                problem = f"timed out ({type(e).__name__})"
-            except httpx.TransportError as e:
-                problem = f"connection failed: {type(e).__name__}: {e or 'no detail'}"
+                    response = await self._send(bare, dict(headers or {}), auth)
+            except HTTPTimeout as e:
+                problem = f"timed out ({e})"
+            except HTTPError as e:
+                problem = f"connection failed: {e or 'no detail'}"
+            except Exception as e:
+                # httpx's errors, told apart by name so that httpx is imported only when used.
+                kind = _httpx_error(e)
+                if kind is None:
+                    raise
+                problem = kind
             else:
                 if response.status in expect:
                     if validate is None:
@@ -246,6 +276,55 @@ class Fetcher:
             hint="check the index URL, your network or proxy, and the index's status; "
             "run again later, or use --offline with a warm cache",
         )
+
+    async def _send(self, url: str, headers: dict[str, str], auth: str | None) -> Response:
+        """One GET and its redirects; plain http without a proxy skips httpx (see module doc)."""
+        if not self._is_plain(url):
+            return await self._send_httpx(url, headers, auth)
+        current, origin = url, _origin(url)
+        for _ in range(_MAX_REDIRECTS + 1):
+            sent = {**headers, "Authorization": auth} if auth else headers
+            raw: RawResponse = await self._plain.get(current, sent)
+            location = raw.headers.get("location")
+            if raw.status not in _REDIRECTS or not location:
+                return Response(url, raw.status, raw.headers, raw.body)
+            current = urljoin(current, location)
+            if _origin(current) != origin:
+                auth = None  # as httpx: credentials never follow a redirect to another origin
+            if not self._is_plain(current):
+                return await self._send_httpx(current, headers, auth)
+        raise HTTPError(f"TooManyRedirects: more than {_MAX_REDIRECTS} from {redact(url)}")
+
+    def _is_plain(self, url: str) -> bool:
+        """Plain http with no proxy in the way: the lean client can serve it."""
+        origin = _origin(url)
+        plain = self._plain_origins.get(origin)
+        if plain is None:
+            plain = origin[0] == "http" and not proxied(*origin)
+            self._plain_origins[origin] = plain
+        return plain
+
+    async def _send_httpx(self, url: str, headers: dict[str, str], auth: str | None) -> Response:
+        sent = {**headers, "Authorization": auth} if auth else headers
+        raw = await self._http().get(url, headers=sent)
+        return Response(url, raw.status_code, dict(raw.headers), raw.content)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.netloc
+
+
+def _httpx_error(error: Exception) -> str | None:
+    """The retry message for an httpx timeout or transport error; None for anything else."""
+    httpx = sys.modules.get("httpx")
+    if httpx is None:
+        return None
+    if isinstance(error, httpx.TimeoutException):
+        return f"timed out ({type(error).__name__})"
+    if isinstance(error, httpx.TransportError):
+        return f"connection failed: {type(error).__name__}: {error or 'no detail'}"
+    return None
 
 
 def _status_error(url: str, status: int, what: str) -> IndexFetchError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar, runtime_checkable
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -108,4 +108,41 @@ class MetadataSource(Protocol):
 
     def prefetch(self, items: Iterable[NormalizedName | Candidate], target: Target) -> None:
         """Hint: fetch these project pages / metadata concurrently, ahead of need."""
+        ...
+
+
+G = TypeVar("G")
+
+
+class CrawlPlan(Protocol[G]):
+    """How a crawl guesses its way through a dependency graph (see :class:`Crawler`).
+
+    Items ``G`` are the caller's (the resolver's requirements on one name). Every method is
+    called on the source's I/O thread while the caller waits in :meth:`Crawler.crawl`, so it
+    must be quick and must not call back into the source.
+    """
+
+    def name_of(self, item: G) -> NormalizedName:
+        """Whose project page ``item`` needs."""
+        ...
+
+    def pick(self, item: G, releases: Sequence[Candidate]) -> Candidate | None:
+        """The release ``item`` will likely resolve to, given every usable release of its name."""
+        ...
+
+    def follow(
+        self, item: G, release: Candidate, metadata: CoreMetadata | NeedsBuild
+    ) -> Iterable[G]:
+        """The items not seen before that ``release`` (picked for ``item``) depends on."""
+        ...
+
+
+@runtime_checkable
+class Crawler(Protocol):
+    """A :class:`MetadataSource` that can prefetch a whole likely closure in one go."""
+
+    def crawl(self, start: Iterable[G], target: Target, plan: CrawlPlan[G]) -> None:
+        """Fetch pages and likely metadata from ``start`` on, each item as soon as the item
+        that led to it is known: no round of requests waits for a slower sibling. A hint like
+        ``prefetch``: fetch errors surface later, from the real calls."""
         ...

@@ -19,9 +19,10 @@ Rules it applies, each the way the installer inside the image (pip) would, unles
 - constraints (``-c``) and parent pins filter candidates without requiring the name;
 - preferences (the existing lock) are tried first unless the name is being upgraded.
 
-Speed: release lists are fetched and sorted once per name, metadata once per release, and each
-newly discovered batch of names is prefetched (pages, then the likely release's metadata) so the
-metadata source can fetch them concurrently.
+Speed: release lists are fetched and sorted once per name, metadata once per release, and newly
+discovered names are prefetched (page, then the likely release's metadata, then its
+dependencies) so the metadata source can fetch them concurrently: as one crawl without rounds
+when the source is a :class:`~lockaudit.index.types.Crawler`, else a level at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -36,7 +38,13 @@ from resolvelib import AbstractProvider
 from resolvelib.structs import RequirementInformation
 
 from lockaudit.errors import InputError
-from lockaudit.index.types import Candidate, CoreMetadata, MetadataSource, NeedsBuild
+from lockaudit.index.types import (
+    Candidate,
+    CoreMetadata,
+    Crawler,
+    MetadataSource,
+    NeedsBuild,
+)
 from lockaudit.model import Target
 from lockaudit.resolve._model import RequirementKind, RootRequirement
 from lockaudit.resolve._nodes import (
@@ -86,6 +94,15 @@ class Roots:
         return cls(tuple(requirements), frozen, parent_pins)
 
 
+@dataclass(frozen=True)
+class _Group:
+    """Requirements on one identifier discovered together: what a prefetch guess starts from."""
+
+    name: NormalizedName
+    extra: NormalizedName | None
+    reqs: tuple[Req, ...]
+
+
 class Provider(AbstractProvider[Req, Cand, str]):
     """resolvelib's five questions answered over a :class:`MetadataSource` for one target."""
 
@@ -107,12 +124,21 @@ class Provider(AbstractProvider[Req, Cand, str]):
         self.edges: dict[NormalizedName, list[tuple[Cand | None, Req]]] = {}
         self._releases: dict[NormalizedName, tuple[Candidate, ...]] = {}
         self._metadata: dict[tuple[NormalizedName, Version], CoreMetadata | NeedsBuild] = {}
-        self._allowed: dict[
-            tuple[NormalizedName, frozenset[SpecifierSet]], tuple[Candidate, ...]
+        self._allowed: dict[tuple[NormalizedName, frozenset[int]], tuple[Candidate, ...]] = {}
+        self._satisfied: dict[int, tuple[SpecifierSet, dict[Version, bool]]] = {}
+        # Specifiers by identity (see _spec_id, is_satisfied_by): the objects are kept in the
+        # values, so an id is never reused while it is a key.
+        self._spec_ids: dict[int, tuple[SpecifierSet, int]] = {}
+        self._spec_numbers: dict[SpecifierSet, int] = {}
+        self._pins: dict[int, Version | None] = {}
+        self._environment_id = _environment_id(self.environment)
+        self._deps_of: dict[
+            tuple[NormalizedName, Version, NormalizedName | None], tuple[Req, ...]
         ] = {}
-        self._satisfied: dict[tuple[SpecifierSet, Version], bool] = {}
         self._dependencies: dict[Cand, tuple[Req, ...]] = {}
         self._seen: set[str] = set()  # identifiers already discovered
+        # Checked once: a runtime Protocol check costs more than a discover call should.
+        self._crawler = source if isinstance(source, Crawler) else None
         self._opt_in = self._root_specifiers()
         for req in roots.requirements:
             self.edges.setdefault(req.name, []).append((None, req))
@@ -132,7 +158,14 @@ class Provider(AbstractProvider[Req, Cand, str]):
         """Every usable release of ``name``, newest first (sorted once)."""
         cached = self._releases.get(name)
         if cached is None:
-            found = self.source.candidates(name, self.target)
+            cached = self._store_releases(name, self.source.candidates(name, self.target))
+        return cached
+
+    def _store_releases(
+        self, name: NormalizedName, found: Sequence[Candidate]
+    ) -> tuple[Candidate, ...]:
+        cached = self._releases.get(name)
+        if cached is None:
             usable = (c for c in found if self._python_ok(c))
             cached = tuple(sorted(usable, key=lambda c: c.version, reverse=True))
             self._releases[name] = cached
@@ -156,21 +189,68 @@ class Provider(AbstractProvider[Req, Cand, str]):
         return cached
 
     def dependencies_of(self, release: Candidate, extra: NormalizedName | None) -> tuple[Req, ...]:
-        """The requirements a release adds on the target (for ``extra`` only what it adds)."""
+        """The requirements a release adds on the target (for ``extra`` only what it adds).
+
+        Memoised: the prefetch crawl and ``get_dependencies`` both ask, and evaluating markers
+        is most of the cost.
+        """
+        key = (release.name, release.version, extra)
+        cached = self._deps_of.get(key)
+        if cached is not None:
+            return cached
         metadata = self.metadata(release)
         if isinstance(metadata, NeedsBuild):
             return ()
         found: list[Req] = []
         for requirement in metadata.requires_dist:
             if extra is None:
-                wanted = applies(requirement.marker, self.environment)
+                wanted = self._applies(requirement.marker, None)
             else:
-                wanted = applies(requirement.marker, self.environment, extra) and not applies(
-                    requirement.marker, self.environment
+                wanted = self._applies(requirement.marker, extra) and not self._applies(
+                    requirement.marker, None
                 )
             if wanted:
                 found.extend(expand(requirement))
-        return tuple(found)
+        cached = self._deps_of[key] = tuple(found)
+        return cached
+
+    def _applies(self, marker: Marker | None, extra: str | None) -> bool:
+        """``applies`` on the target, once per marker object, extra and marker environment.
+
+        Shared by every provider of the process: the source caches metadata for its life, so
+        the same marker objects come back with every image and attempt on the same target.
+        """
+        if marker is None:
+            return True
+        key = (id(marker), extra, self._environment_id)
+        known = _MARKERS.get(key)
+        if known is not None and known[0] is marker:
+            return known[1]
+        result = applies(marker, self.environment, extra or "")
+        if len(_MARKERS) >= _MARKERS_MAX:
+            _MARKERS.clear()  # a bound for long-lived processes; a CLI run stays far below
+        _MARKERS[key] = (marker, result)
+        return result
+
+    def _spec_id(self, spec: SpecifierSet) -> int:
+        """A small number, equal for equal specifiers, looked up by identity first.
+
+        Hashing a ``SpecifierSet`` canonicalises the version of every clause on every call
+        (packaging keeps nothing), and resolvelib asks about the same few hundred specifier
+        objects tens of thousands of times per image: that hashing was a fifth of resolving.
+        """
+        known = self._spec_ids.get(id(spec))
+        if known is not None and known[0] is spec:
+            return known[1]
+        number = self._spec_numbers.setdefault(spec, len(self._spec_numbers))
+        self._spec_ids[id(spec)] = (spec, number)
+        return number
+
+    def _exact(self, spec: SpecifierSet) -> Version | None:
+        number = self._spec_id(spec)
+        if number not in self._pins:
+            self._pins[number] = exact_version(spec)
+        return self._pins[number]
 
     def constraint_specifiers(self, name: NormalizedName) -> tuple[SpecifierSet, ...]:
         return tuple(c.requirement.specifier for c in self.roots.constraints.get(name, ()))
@@ -180,7 +260,7 @@ class Provider(AbstractProvider[Req, Cand, str]):
     ) -> tuple[Candidate, ...]:
         """Releases every specifier (and constraint) admits, after the pre-release/yank rules."""
         specs = (*specifiers, *self.constraint_specifiers(name))
-        key = (name, frozenset(specs))  # SpecifierSet hashes by its clauses: no str() needed
+        key = (name, frozenset(self._spec_id(s) for s in specs))
         cached = self._allowed.get(key)
         if cached is None:
             cached = self._filter(name, specs)
@@ -225,6 +305,11 @@ class Provider(AbstractProvider[Req, Cand, str]):
         the likely closure is fetched with one concurrent batch per level instead of one
         round trip per package. A guess that backtracking abandons costs a fetch, not a result.
         """
+        if self._crawler is not None:
+            start = self._fresh(requirements)
+            if start:
+                self._crawler.crawl(start, self.target, _Guesses(self))
+            return
         frontier = list(requirements)
         while frontier:
             likely = self._discover_level(frontier)
@@ -235,21 +320,26 @@ class Provider(AbstractProvider[Req, Cand, str]):
     def _discover_level(
         self, requirements: Sequence[Req]
     ) -> list[tuple[Candidate, NormalizedName | None]]:
+        fresh = self._fresh(requirements)
+        if not fresh:
+            return []
+        self.source.prefetch(sorted({group.name for group in fresh}), self.target)
+        likely: list[tuple[Candidate, NormalizedName | None]] = []
+        for group in fresh:
+            first = self.ordered(group.name, (r.specifier for r in group.reqs))[:1]
+            likely.extend((release, group.extra) for release in first)
+        if likely:
+            self.source.prefetch([release for release, _ in likely], self.target)
+        return likely
+
+    def _fresh(self, requirements: Iterable[Req]) -> list[_Group]:
+        """Requirements on identifiers not discovered yet, grouped (and now marked seen)."""
         fresh: dict[str, list[Req]] = {}
         for req in requirements:
             if req.name != PYTHON_NAME and req.key not in self._seen:
                 fresh.setdefault(req.key, []).append(req)
-        if not fresh:
-            return []
         self._seen.update(fresh)
-        self.source.prefetch(sorted({reqs[0].name for reqs in fresh.values()}), self.target)
-        likely: list[tuple[Candidate, NormalizedName | None]] = []
-        for reqs in fresh.values():
-            first = self.ordered(reqs[0].name, (r.specifier for r in reqs))[:1]
-            likely.extend((release, reqs[0].extra) for release in first)
-        if likely:
-            self.source.prefetch([release for release, _ in likely], self.target)
-        return likely
+        return [_Group(reqs[0].name, reqs[0].extra, tuple(reqs)) for reqs in fresh.values()]
 
     # ---- resolvelib's interface --------------------------------------------------------------
 
@@ -266,7 +356,7 @@ class Provider(AbstractProvider[Req, Cand, str]):
     ) -> tuple[bool, bool, bool, bool, bool, str]:
         infos = list(information[identifier])
         name = infos[0].requirement.name if infos else NormalizedName(identifier)
-        pinned = any(exact_version(i.requirement.specifier) for i in infos)
+        pinned = any(self._exact(i.requirement.specifier) for i in infos)
         direct = any(i.parent is None for i in infos)
         in_conflict = any(c.requirement.key == identifier for c in backtrack_causes)
         # cheap, decisive names first: the interpreter, frozen parent pins, exact pins, then
@@ -333,12 +423,16 @@ class Provider(AbstractProvider[Req, Cand, str]):
         return False
 
     def is_satisfied_by(self, requirement: Req, candidate: Cand) -> bool:
-        # resolvelib asks the same question many times while it backtracks
-        key = (requirement.specifier, candidate.version)
-        known = self._satisfied.get(key)
+        # resolvelib asks again for every pin after every round (~100k times an embedded run):
+        # one lookup by the specifier's identity, then one by version, no SpecifierSet hash.
+        spec = requirement.specifier
+        memo = self._satisfied.get(id(spec))
+        if memo is None or memo[0] is not spec:
+            memo = self._satisfied[id(spec)] = (spec, {})
+        answers = memo[1]
+        known = answers.get(candidate.version)
         if known is None:
-            known = requirement.specifier.contains(candidate.version, prereleases=True)
-            self._satisfied[key] = known
+            known = answers[candidate.version] = spec.contains(candidate.version, prereleases=True)
         return known
 
     def get_dependencies(self, candidate: Cand) -> Iterable[Req]:
@@ -375,6 +469,43 @@ class Provider(AbstractProvider[Req, Cand, str]):
             spec = metadata.requires_python
             python = (Req(PYTHON, PYTHON_NAME, None, spec, text=f"Python {spec}"),)
         return (*python, *self.dependencies_of(release, None))
+
+
+# (id(marker), extra, environment number) -> (the marker, kept so its id is not reused; result)
+_MARKERS: dict[tuple[int, str | None, int], tuple[Marker, bool]] = {}
+_MARKERS_MAX = 1 << 18
+_ENVIRONMENTS: dict[tuple[tuple[str, str], ...], int] = {}
+
+
+def _environment_id(environment: Mapping[str, str]) -> int:
+    key = tuple(sorted(environment.items()))
+    return _ENVIRONMENTS.setdefault(key, len(_ENVIRONMENTS))
+
+
+class _Guesses:
+    """The provider's guesses as a :class:`~lockaudit.index.types.CrawlPlan`.
+
+    Called on the source's I/O thread while the resolver waits in ``discover``; each method
+    feeds the provider's caches with what the crawl fetched (releases, metadata) before asking
+    the same questions ``find_matches`` will, so nothing here calls back into the source.
+    """
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+
+    def name_of(self, item: _Group) -> NormalizedName:
+        return item.name
+
+    def pick(self, item: _Group, releases: Sequence[Candidate]) -> Candidate | None:
+        self.provider._store_releases(item.name, releases)
+        first = self.provider.ordered(item.name, (r.specifier for r in item.reqs))[:1]
+        return first[0] if first else None
+
+    def follow(
+        self, item: _Group, release: Candidate, metadata: CoreMetadata | NeedsBuild
+    ) -> list[_Group]:
+        self.provider._metadata.setdefault((release.name, release.version), metadata)
+        return self.provider._fresh(self.provider.dependencies_of(release, item.extra))
 
 
 def preferences_for(
