@@ -1,12 +1,12 @@
 """Findings of the last `lockaudit check`, reused while no input has changed.
 
 A pre-commit hook runs `check` on every commit, mostly with the same Dockerfiles, pins and
-locks. The key is a digest of lockaudit's version, the options, and the path, size and
-modification time of every file under the workspace root (hidden folders, virtual environments
-and caches aside, which no rule reads): any edit, added or removed file gives a new key, so a
-stale answer is never reused. As git does for "racily clean" files, a file modified in the last
-few seconds is keyed by its bytes too: an edit within one timestamp tick of the previous one
-would otherwise keep its time and size. ``--no-cache`` skips the cache.
+locks. The key is a digest of lockaudit's code (version and source files), the options, and the
+path, size and modification time of every file under the workspace root (hidden folders,
+virtual environments and caches aside, which no rule reads): any edit, added or removed file
+gives a new key, so a stale answer is never reused. As git does for "racily clean" files, a
+file modified in the last few seconds is keyed by its bytes too: an edit within one timestamp
+tick of the previous one would otherwise keep its time and size. ``--no-cache`` skips the cache.
 """
 
 from __future__ import annotations
@@ -18,17 +18,16 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from lockaudit import __version__
 from lockaudit.errors import Location
 from lockaudit.findings import Finding, Severity
-from lockaudit.parsecache import default_cache_dir
+from lockaudit.parsecache import code_fingerprint, default_cache_dir
 
 _RACY_NS = 5_000_000_000  # files touched this recently are keyed by content as well
 _SKIP_DIRS = {"__pycache__", "node_modules", "build", "dist"}
 
 
 def workspace_key(root: Path, options: Sequence[str]) -> str:
-    digest = hashlib.sha256(f"{__version__}\0{os.fspath(root.resolve())}\0".encode())
+    digest = hashlib.sha256(f"{code_fingerprint()}\0{os.fspath(root.resolve())}\0".encode())
     digest.update("\0".join(options).encode())
     recent = time.time_ns() - _RACY_NS
     for path, stat in _files(root):

@@ -87,6 +87,7 @@ __all__ = [
     "LockedFile",
     "LockedPackage",
     "RequirementsLoader",
+    "WorkspaceLocks",
     "input_digest",
     "load_lock",
     "lock_paths",
@@ -516,15 +517,26 @@ def parse_lock(text: str, path: str, memo: LockMemo | None = None) -> LockText:
     )
 
 
-def read_workspace_locks(
-    workspace: Workspace, memo: LockMemo | None = None
-) -> dict[str, LockText | InputError]:
+@dataclass(frozen=True)
+class WorkspaceLocks:
     """Every image's full and layer lock that exists, by path: parsed, or why it cannot be.
 
-    Parsed with one shared memo, and cached by the digest of all their bytes (``parsecache``):
-    a check after an edit of anything but a lock reads them back instead of parsing them again,
-    and ``compile`` calls this once it has written locks, so the first check does too. An
-    unreadable lock is not cached; it is parsed again to report it.
+    ``requirements`` holds the requirements view (:func:`lock_requirements`) of every intact
+    layer lock: Dockerfiles install their layer lock with ``-r``, so ``check`` reads each one
+    as a requirements file too.
+    """
+
+    texts: Mapping[str, LockText | InputError]
+    requirements: Mapping[str, RequirementsFile]
+
+
+def read_workspace_locks(workspace: Workspace, memo: LockMemo | None = None) -> WorkspaceLocks:
+    """The workspace's locks, parsed with one shared memo and cached by their bytes.
+
+    The cache (``parsecache``) is keyed by the digest of all the locks' bytes: a check after an
+    edit of anything but a lock reads them back instead of parsing them again, and ``compile``
+    calls this once it has written locks, so the first check does too. An unreadable lock is
+    not cached; it is parsed again to report it.
     """
     memo = memo or LockMemo()
     data: dict[str, bytes] = {}
@@ -537,22 +549,27 @@ def read_workspace_locks(
         path.encode() + b"\0" + hashlib.sha256(raw).digest() for path, raw in sorted(data.items())
     )
 
-    def parse() -> dict[str, LockText]:
+    def parse() -> tuple[dict[str, LockText], dict[str, RequirementsFile]]:
         parsed: dict[str, LockText] = {}
         for path, raw in data.items():
             with contextlib.suppress(InputError):
                 parsed[path] = parse_lock_data(raw, path, memo)
-        return parsed
+        views = {
+            path: lock_requirements(text, memo)
+            for path, text in parsed.items()
+            if text.kind is LockKind.LAYER and not text.tampered
+        }
+        return parsed, views
 
     slot = f"locks:{workspace.root.resolve()}"
-    good = cached_in_slot(slot, key, parse)
-    locks: dict[str, LockText | InputError] = {}
+    good, views = cached_in_slot(slot, key, parse)
+    texts: dict[str, LockText | InputError] = {}
     for path, raw in data.items():
         try:
-            locks[path] = good.get(path) or parse_lock_data(raw, path, memo)
+            texts[path] = good.get(path) or parse_lock_data(raw, path, memo)
         except InputError as e:
-            locks[path] = e
-    return locks
+            texts[path] = e
+    return WorkspaceLocks(texts, views)
 
 
 def lock_requirements(text: LockText, memo: LockMemo | None = None) -> RequirementsFile:

@@ -3,15 +3,17 @@
 Locks are the biggest inputs `check` reads (a big workspace has tens of megabytes of them) and
 change only when `compile` rewrites them. The parsed locks of a workspace are stored in one
 *slot* (one file per workspace, overwritten, so the cache does not grow with every compile),
-under a key that digests every byte they came from, plus lockaudit's version: a stale entry can
-never be used, since any edit changes the key. The key is compared before anything is
-unpickled; entries are written atomically; an unreadable one is computed again.
+under a key that digests every byte they came from, plus lockaudit's own code (version and
+source files): a stale entry can never be used, since any edit changes the key. The key is
+compared before anything is unpickled; entries are written atomically; an unreadable one is
+computed again.
 Only lockaudit's own files are cached: they are what the cache directory's owner generated.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import pickle
@@ -35,9 +37,25 @@ def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     return Path.home() / ".cache" / "lockaudit"
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """lockaudit's version and the size and time of each of its source files.
+
+    Part of every cache key: a cached value is only as good as the code that made it, and in
+    a development checkout the code changes without the version changing.
+    """
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*.py")):
+        stat = path.stat()
+        name = path.relative_to(package)
+        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def cached_in_slot(slot: str, key: bytes, compute: Callable[[], T]) -> T:
     """``compute()``, or the value an earlier run stored in ``slot`` under the same ``key``."""
-    digest = hashlib.sha256(f"{__version__}\0{slot}\0".encode() + key).digest()
+    digest = hashlib.sha256(f"{code_fingerprint()}\0{slot}\0".encode() + key).digest()
     entry = default_cache_dir() / "parsed" / hashlib.sha256(slot.encode()).hexdigest()
     try:
         with entry.open("rb") as handle:

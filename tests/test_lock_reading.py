@@ -179,3 +179,14 @@ def test_plain_output_is_the_styled_output_without_styles(
     assert plain == styled.getvalue()
     assert ("1 error, 1 warning, 1 info" in plain) if items else plain == "no findings\n"
     assert "[not markup]" in plain or not items
+
+
+def test_a_slot_written_by_other_code_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a development checkout changes the code without changing the version
+    assert len(parsecache.code_fingerprint()) == 64
+    assert parsecache.cached_in_slot("s", b"k", lambda: "old code") == "old code"
+    assert parsecache.cached_in_slot("s", b"k", lambda: "unused") == "old code"
+    monkeypatch.setattr(parsecache, "code_fingerprint", lambda: "edited")
+    assert parsecache.cached_in_slot("s", b"k", lambda: "new code") == "new code"

@@ -58,10 +58,11 @@ class RequirementLine:
     constraint: bool = False  # True when it came from a -c file
     raw: str = ""  # the logical line as written (after joining continuations)
     options: tuple[str, ...] = ()  # --config-settings / --global-option, kept raw
+    name: NormalizedName = field(init=False, repr=False, compare=False)  # the canonical name
 
-    @property
-    def name(self) -> NormalizedName:
-        return normalize(self.requirement.name)
+    def __post_init__(self) -> None:
+        # Most rules ask every line for its name, several times: canonicalised once.
+        object.__setattr__(self, "name", normalize(self.requirement.name))
 
     @property
     def pinned_version(self) -> Version | None:

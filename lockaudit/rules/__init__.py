@@ -148,13 +148,16 @@ class CheckContext:
             for image in workspace.images
         }
         memo = LockMemo()
-        locks = read_workspace_locks(workspace, memo)
+        read = read_workspace_locks(workspace, memo)
+        locks = read.texts
         files: dict[str, RequirementsFile] = {}
 
         def load_requirements(path: str) -> RequirementsFile:
             if path not in files:
                 found = locks.get(path)
-                if isinstance(found, LockText) and not found.tampered:
+                if path in read.requirements:
+                    files[path] = read.requirements[path]
+                elif isinstance(found, LockText) and not found.tampered:
                     files[path] = lock_requirements(found, memo)  # the lock read once
                 else:
                     files[path] = parse_requirements(root, path)

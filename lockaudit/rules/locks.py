@@ -66,6 +66,7 @@ class _ImageLocks:
 @dataclass
 class _Locks:
     images: dict[str, _ImageLocks] = field(default_factory=dict)
+    parents: dict[str, bytes | None] = field(default_factory=dict)  # full lock path -> bytes
 
 
 # The locks of the last check context; a weak reference, so a finished check is not kept alive.
@@ -95,10 +96,18 @@ def _digest(ctx: CheckContext, image: Image) -> InputDigest:
         parent_bytes = None
         if image.parent is not None:
             parent = ctx.workspace.image(image.parent)
-            parent_file = ctx.workspace.path(lock_paths(ctx.workspace, parent).full)
-            parent_bytes = parent_file.read_bytes() if parent_file.is_file() else None
+            parent_bytes = _parent_bytes(ctx, lock_paths(ctx.workspace, parent).full)
         entry.digest = input_digest(ctx.workspace, image, parent_bytes, load=_loader(ctx))
     return entry.digest
+
+
+def _parent_bytes(ctx: CheckContext, path: str) -> bytes | None:
+    """A parent's full lock as on disk, read once however many children it has."""
+    known = _locks(ctx).parents
+    if path not in known:
+        file = ctx.workspace.path(path)
+        known[path] = file.read_bytes() if file.is_file() else None
+    return known[path]
 
 
 def _loader(ctx: CheckContext) -> RequirementsLoader:
