@@ -1,7 +1,7 @@
 """Lock rules: is every image's lock present, current, consistent, and what its Dockerfile installs?
 
-Offline and cheap: each lock file is read once per ``check`` (a one-entry memo keyed by the
-check context) and the input digests read only small local files.
+Offline and cheap: each lock file is read once per ``check`` (``CheckContext.locks``, parsed
+locks cached between runs) and the input digests read only small local files.
 
 Decisions:
 - A lock that cannot be parsed is reported as ``lock-tampered`` at the line the parser stopped
@@ -25,7 +25,6 @@ Decisions:
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,19 +68,16 @@ class _Locks:
     parents: dict[str, bytes | None] = field(default_factory=dict)  # full lock path -> bytes
 
 
-# The locks of the last check context; a weak reference, so a finished check is not kept alive.
-_memo: list[tuple[weakref.ref[CheckContext], _Locks]] = []
-
-
 def _locks(ctx: CheckContext) -> _Locks:
-    """Every image's locks, read once per check context."""
-    if _memo and _memo[0][0]() is ctx:
-        return _memo[0][1]
+    """Every image's locks, gathered once per check context."""
+    return ctx.derived("locks", lambda: _gather(ctx))
+
+
+def _gather(ctx: CheckContext) -> _Locks:
     locks = _Locks()
     for image in ctx.workspace.images:
         paths = lock_paths(ctx.workspace, image)
         locks.images[image.key] = _ImageLocks(ctx.locks.get(paths.full), ctx.locks.get(paths.layer))
-    _memo[:] = [(weakref.ref(ctx), locks)]
     return locks
 
 
