@@ -109,6 +109,9 @@ def child_env(extra: Mapping[str, str]) -> dict[str, str]:
     """This process's environment without pip/uv/lockaudit settings, plus ``extra``."""
     prefixes = ("PIP_", "UV_", "LOCKAUDIT_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    # Some CI images forbid writing bytecode caches: every Python tool (lockaudit, pip-compile)
+    # would then compile its modules from source on each run, which no user's machine does.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"})
     env.update(extra)
     return env
