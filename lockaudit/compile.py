@@ -31,6 +31,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
+from lockaudit.config import require_requirement_files
 from lockaudit.errors import InputError
 from lockaudit.graph import build_order
 from lockaudit.index.coremeta import requirement as parse_requirement
@@ -180,6 +181,7 @@ def compile_workspace(
     wanted = _wanted(workspace, options.images)
     for image in order:
         if image.key in wanted or _ancestor_needs_compile(run, image, wanted):
+            require_requirement_files(workspace, image)
             run.results[image.key] = _compile_image(run, image)
     return CompileResult(_finish(run, order))
 

@@ -112,6 +112,35 @@ def load_workspace(root: Path) -> Workspace:
     return parse_config(section, root=root, doc=doc)
 
 
+def require_requirement_files(workspace: Workspace, image: Image) -> None:
+    """Raise :class:`InputError` for a requirements file of ``image`` that does not exist.
+
+    The error points at the configuration line that names the file (a missing file has no
+    line of its own), so the message says where to fix it.
+    """
+    for path in image.requirements:
+        if not workspace.path(path).is_file():
+            raise InputError(
+                _declared_at(workspace, path),
+                f"the requirements file {path} of {image.key} does not exist",
+                hint="create it, or correct the path in [[tool.lockaudit.images]]",
+            )
+
+
+def _declared_at(workspace: Workspace, path: str) -> Location:
+    """The first line of the workspace configuration that names ``path`` in quotes."""
+    config = workspace.config_location.path
+    try:
+        text = (workspace.root / config).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return Location(config)
+    quoted = (f'"{path}"', f"'{path}'")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if any(q in line for q in quoted):
+            return Location(config, number)
+    return Location(config)
+
+
 def _line_from_message(message: str) -> int:
     match = re.search(r"line (\d+)", message)
     return int(match.group(1)) if match else 1

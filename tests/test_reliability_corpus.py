@@ -255,19 +255,12 @@ def test_bad_input_as_a_child_process_full_matrix(
 
 
 # Cases whose error cannot name a line yet, and why (each is listed in docs/RELIABILITY.md).
-WITHOUT_LINE = {
-    "config-requirements-file-missing": "the missing file has no line; the config line is not "
-    "carried to where the file is read",
-}
-
-
 def test_every_error_names_a_line() -> None:
     """``path:line:`` for every case: a message without a line is not actionable."""
     for case in CASES:
         location = case.error.split(": ", 1)[0]
         path, _, line = location.rpartition(":")
-        has_line = bool(path) and line.isdigit() and int(line) > 0
-        assert has_line != (case.id in WITHOUT_LINE), case.id
+        assert path and line.isdigit() and int(line) > 0, case.id
 
 
 def test_huge_file_is_read_to_the_end_quickly(children: dict[tuple[str, str], Outcome]) -> None:

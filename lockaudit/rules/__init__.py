@@ -40,6 +40,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
 
+from lockaudit.config import require_requirement_files
 from lockaudit.errors import InputError, LockauditError
 from lockaudit.findings import Finding, RuleSpec, Severity
 from lockaudit.lockfile import LockMemo, LockText, lock_requirements, read_workspace_locks
@@ -167,6 +168,7 @@ class CheckContext:
         common_file = load_requirements(common) if common else None
         constraints = {path: load_requirements(path) for _, path in workspace.constraints}
         for image in workspace.images:
+            require_requirement_files(workspace, image)
             for path in image.requirements:
                 load_requirements(path)
         installs = {
