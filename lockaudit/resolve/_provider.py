@@ -125,10 +125,10 @@ class Provider(AbstractProvider[Req, Cand, str]):
         self._releases: dict[NormalizedName, tuple[Candidate, ...]] = {}
         self._metadata: dict[tuple[NormalizedName, Version], CoreMetadata | NeedsBuild] = {}
         self._allowed: dict[tuple[NormalizedName, frozenset[int]], tuple[Candidate, ...]] = {}
-        self._satisfied: dict[int, tuple[SpecifierSet, dict[Version, bool]]] = {}
-        # Specifiers by identity (see _spec_id, is_satisfied_by): the objects are kept in the
-        # values, so an id is never reused while it is a key.
+        # Specifiers by identity (see _spec_id): the objects are kept in the values, so an id
+        # is never reused while it is a key. Answers about a specifier go by its number.
         self._spec_ids: dict[int, tuple[SpecifierSet, int]] = {}
+        self._satisfied: dict[int, dict[Version, bool]] = {}
         self._spec_numbers: dict[SpecifierSet, int] = {}
         self._pins: dict[int, Version | None] = {}
         self._environment_id = _environment_id(self.environment)
@@ -424,12 +424,9 @@ class Provider(AbstractProvider[Req, Cand, str]):
 
     def is_satisfied_by(self, requirement: Req, candidate: Cand) -> bool:
         # resolvelib asks again for every pin after every round (~100k times an embedded run):
-        # one lookup by the specifier's identity, then one by version, no SpecifierSet hash.
+        # looked up by the specifier's number (no SpecifierSet hash), then by version.
         spec = requirement.specifier
-        memo = self._satisfied.get(id(spec))
-        if memo is None or memo[0] is not spec:
-            memo = self._satisfied[id(spec)] = (spec, {})
-        answers = memo[1]
+        answers = self._satisfied.setdefault(self._spec_id(spec), {})
         known = answers.get(candidate.version)
         if known is None:
             known = answers[candidate.version] = spec.contains(candidate.version, prereleases=True)

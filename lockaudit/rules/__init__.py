@@ -154,14 +154,15 @@ class CheckContext:
         files: dict[str, RequirementsFile] = {}
 
         def load_requirements(path: str) -> RequirementsFile:
-            if path not in files:
-                found = locks.get(path)
-                if path in read.requirements:
-                    files[path] = read.requirements[path]
-                elif isinstance(found, LockText) and not found.tampered:
-                    files[path] = lock_requirements(found, memo)  # the lock read once
-                else:
-                    files[path] = parse_requirements(root, path)
+            if path in files:
+                return files[path]
+            found = locks.get(path)
+            if path in read.requirements:
+                files[path] = read.requirements[path]  # a layer lock, viewed with the parse
+            elif isinstance(found, LockText) and not found.tampered:
+                files[path] = lock_requirements(found, memo)  # another lock: read once too
+            else:
+                files[path] = parse_requirements(root, path)
             return files[path]
 
         common = _optional(workspace, workspace.common)
