@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 from lockaudit.audit import audit_workspace
-from lockaudit.config import load_workspace
 from lockaudit.report.sources import open_sources
+from lockaudit.workspace.config import load_workspace
 
 BUDGET_SECONDS = 20.0
 

@@ -25,7 +25,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from lockaudit.index.client import ClientOptions, IndexClient, Routing
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import read_pip_config
-from lockaudit.model import Target, Variant
+from lockaudit.workspace.model import Target, Variant
 
 PUBLIC_SET = (
     "torch",

@@ -45,7 +45,6 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from lockaudit.config import parse_config
 from lockaudit.errors import InputError, Location, WorkspaceError
 from lockaudit.index.coremeta import MetadataError, parse_core_metadata, sdist_metadata
 from lockaudit.index.pages import PageError, parse_page
@@ -54,6 +53,7 @@ from lockaudit.parsing.dockerfile import parse_dockerfile_text
 from lockaudit.parsing.requirements import parse_requirements_text
 from lockaudit.parsing.shell import split_commands
 from lockaudit.parsing.versions import parse_versions_text
+from lockaudit.workspace.config import parse_config
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "corpus"

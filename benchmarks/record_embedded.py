@@ -34,12 +34,12 @@ sys.path.insert(0, str(ROOT))
 from packaging.utils import canonicalize_name  # noqa: E402
 from packaging.version import Version  # noqa: E402
 
-from lockaudit.config import load_workspace  # noqa: E402
 from lockaudit.index.client import ClientOptions, IndexClient, Routing  # noqa: E402
 from lockaudit.index.pipconf import default_index_url, read_pip_config  # noqa: E402
 from lockaudit.index.types import CoreMetadata  # noqa: E402
-from lockaudit.model import Target, Variant  # noqa: E402
 from lockaudit.parsing.versions import parse_versions  # noqa: E402
+from lockaudit.workspace.config import load_workspace  # noqa: E402
+from lockaudit.workspace.model import Target, Variant  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "data" / "embedded-index.json"
 TARGET = Target(python="3.11.14", glibc="2.35", variant=Variant.CUDA, cuda="12.1")

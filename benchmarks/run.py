@@ -59,8 +59,8 @@ from benchmarks.embedded import (  # noqa: E402
     write_diarization_workspace,
 )
 from benchmarks.tools import Bench, Sample, child_env, tool_versions, tools_for  # noqa: E402
-from lockaudit.config import load_workspace  # noqa: E402
 from lockaudit.index.pipconf import default_index_url, read_pip_config  # noqa: E402
+from lockaudit.workspace.config import load_workspace  # noqa: E402
 from tests.indexserver import IndexServer  # noqa: E402
 from tests.indexserver.synthetic import (  # noqa: E402
     SCALE_SERIES,

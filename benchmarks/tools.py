@@ -33,9 +33,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockaudit.config import load_workspace
-from lockaudit.model import Image, Workspace
 from lockaudit.parsing.versions import parse_versions
+from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.model import Image, Workspace
 
 __all__ = ["Bench", "Sample", "Tool", "child_env", "tool_versions", "tools_for"]
 

@@ -18,10 +18,10 @@ import typer
 
 from lockaudit import render
 from lockaudit.errors import LockauditError, ResolutionError, UsageError
-from lockaudit.model import BuildBackend, Variant
+from lockaudit.workspace.model import BuildBackend, Variant
 
 if TYPE_CHECKING:
-    from lockaudit.model import Workspace
+    from lockaudit.workspace.model import Workspace
 from lockaudit.render import Format
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_INPUT = 0, 1, 2
@@ -60,14 +60,14 @@ def check(
     ] = False,
 ) -> None:
     """Offline pre-build gate: locks fresh, layers consistent, Dockerfiles agree with the graph."""
-    from lockaudit import checkcache
     from lockaudit.findings import Severity
+    from lockaudit.workspace import checkcache
 
     key = checkcache.workspace_key(workspace, [*(select or ()), "|", *(ignore or ())])
     found = None if no_cache else checkcache.load(key)
     if found is None:
-        from lockaudit.config import load_workspace
         from lockaudit.rules import run_checks
+        from lockaudit.workspace.config import load_workspace
 
         try:
             found = run_checks(load_workspace(workspace), select=select, ignore=ignore)
@@ -92,7 +92,7 @@ def graph(
     offline: Annotated[bool, typer.Option("--offline", help="Use only the cache.")] = False,
 ) -> None:
     """Draw the image hierarchy (text tree) or print it in build order (JSON)."""
-    from lockaudit.config import load_workspace
+    from lockaudit.workspace.config import load_workspace
 
     try:
         ws = load_workspace(workspace)
@@ -134,8 +134,8 @@ def audit(
 ) -> None:
     """Replay every image's pip installs as they would build: what is replaced, broken, big."""
     from lockaudit.audit import AUDIT_RULES, audit_workspace, format_tree, to_sarif
-    from lockaudit.config import load_workspace
     from lockaudit.report.sources import open_sources
+    from lockaudit.workspace.config import load_workspace
 
     try:
         ws = load_workspace(workspace)
@@ -167,7 +167,7 @@ def init(
     force: Annotated[bool, typer.Option(help="Replace an existing [tool.lockaudit].")] = False,
 ) -> None:
     """Discover a workspace in a repository that has never seen lockaudit."""
-    from lockaudit.discover import discover_workspace, write_config
+    from lockaudit.workspace.discover import discover_workspace, write_config
 
     try:
         discovery = discover_workspace(path)
@@ -196,8 +196,8 @@ def build(
     network: Annotated[str | None, typer.Option("--network", help="e.g. host")] = None,
 ) -> None:
     """Build images parents first from their locks; skip the ones that are up to date."""
-    from lockaudit.build import BuildOptions, render_build, run_build
-    from lockaudit.config import load_workspace
+    from lockaudit.builder import BuildOptions, render_build, run_build
+    from lockaudit.workspace.config import load_workspace
 
     options = BuildOptions(
         stages=tuple(stage or ()),
@@ -242,9 +242,9 @@ def compile_(
 ) -> None:
     """Resolve images into hash-pinned locks layered on their parents' locks."""
     from lockaudit.compile import CompileOptions, compile_workspace
-    from lockaudit.config import load_workspace
     from lockaudit.index.factory import build_index_client
-    from lockaudit.model import normalize
+    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.model import normalize
 
     try:
         ws = load_workspace(workspace)
@@ -304,8 +304,8 @@ def outdated(
 ) -> None:
     """Every pin: newest usable release, newest allowed, what holds it back, advisories."""
     from lockaudit import report
-    from lockaudit.config import load_workspace
     from lockaudit.report.sources import open_sources
+    from lockaudit.workspace.config import load_workspace
 
     try:
         ws = load_workspace(workspace)
@@ -332,8 +332,8 @@ def monthly_report(
 ) -> None:
     """Write this month's report: reports/YYYY-MM.md, .json and .html."""
     from lockaudit import report
-    from lockaudit.config import load_workspace
     from lockaudit.report.sources import open_sources
+    from lockaudit.workspace.config import load_workspace
 
     today = date.today()
     try:
@@ -363,9 +363,9 @@ def whatif(
     from packaging.requirements import InvalidRequirement, Requirement
 
     from lockaudit import report
-    from lockaudit.config import load_workspace
     from lockaudit.errors import InputError, Location
     from lockaudit.report.sources import open_sources
+    from lockaudit.workspace.config import load_workspace
 
     try:
         changes = []
@@ -395,8 +395,8 @@ def unused(
 ) -> None:
     """Quarterly review: installed but never imported, imported but never installed."""
     from lockaudit import report
-    from lockaudit.config import load_workspace
     from lockaudit.report.sources import open_sources
+    from lockaudit.workspace.config import load_workspace
 
     try:
         ws = load_workspace(workspace)

@@ -31,9 +31,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from lockaudit.config import require_requirement_files
 from lockaudit.errors import InputError
-from lockaudit.graph import build_order
 from lockaudit.index.coremeta import requirement as parse_requirement
 from lockaudit.index.types import Candidate, DistFile, MetadataSource
 from lockaudit.lockfile import (
@@ -53,7 +51,6 @@ from lockaudit.lockfile import (
     render_all,
     write_atomically,
 )
-from lockaudit.model import Image, Workspace
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions
 from lockaudit.resolve import (
@@ -66,6 +63,9 @@ from lockaudit.resolve import (
     explain_all,
     resolve,
 )
+from lockaudit.workspace.config import require_requirement_files
+from lockaudit.workspace.graph import build_order
+from lockaudit.workspace.model import Image, Workspace
 
 __all__ = [
     "CompileOptions",

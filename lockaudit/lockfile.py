@@ -60,14 +60,14 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import InputError, Location
-from lockaudit.model import Image, Target, Variant, Workspace, normalize
-from lockaudit.parsecache import cached_in_slot
 from lockaudit.parsing.requirements import (
     IndexOptions,
     RequirementLine,
     RequirementsFile,
     parse_requirements,
 )
+from lockaudit.workspace.model import Image, Target, Variant, Workspace, normalize
+from lockaudit.workspace.parsecache import cached_in_slot
 
 __all__ = [
     "DEFAULT_INDEX",

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from lockaudit.errors import LockauditError
 from lockaudit.findings import Finding, Severity
-from lockaudit.model import Image, Workspace
 from lockaudit.units import format_bytes
+from lockaudit.workspace.model import Image, Workspace
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.tree import Tree
 
     from lockaudit.compile import CompileResult
-    from lockaudit.discover import Discovery
+    from lockaudit.workspace.discover import Discovery
 
 
 class Format(StrEnum):

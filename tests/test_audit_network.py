@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from lockaudit.audit import AuditResult, audit_workspace
-from lockaudit.config import load_workspace
 from lockaudit.report.sources import open_sources
+from lockaudit.workspace.config import load_workspace
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "as-published"
 

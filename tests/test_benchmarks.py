@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 
 from benchmarks import run
 from benchmarks.embedded import embedded_scenario, load_graph
-from lockaudit.config import load_workspace
+from lockaudit.workspace.config import load_workspace
 from tests.indexserver.synthetic import (
     SCALE_SERIES,
     SyntheticSpec,

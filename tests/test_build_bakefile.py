@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.build import (
+from lockaudit.builder import (
     Backend,
     BuildOptions,
     BuildxBake,
@@ -22,9 +22,9 @@ from lockaudit.build import (
     plan_build,
     write_bakefile,
 )
-from lockaudit.config import load_workspace
 from lockaudit.errors import LockauditError
-from lockaudit.model import Workspace
+from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.model import Workspace
 from tests.engine.fixtures import REPO, buildx_available
 from tests.engine.workspaces import busybox_chain
 
@@ -127,7 +127,7 @@ def _embedded() -> Workspace:
 @needs_buildx
 def test_dry_run_on_the_embedded_workspace(tmp_path: Path) -> None:
     """Every image in a valid order, and a bake file bake accepts (written outside the repo)."""
-    from lockaudit.build import build_lines, run_build
+    from lockaudit.builder import build_lines, run_build
 
     workspace = _embedded()
     bake_file = str(tmp_path / "docker-bake.json")
@@ -150,7 +150,7 @@ def test_docker_client_missing_is_no_engine(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without any docker binary a dry run still plans: every image counts as absent."""
-    from lockaudit.build import run_build
+    from lockaudit.builder import run_build
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     workspace = busybox_chain(tmp_path / "ws")

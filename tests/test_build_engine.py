@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.build import (
+from lockaudit.builder import (
     IMAGE_LABEL,
     INPUTS_LABEL,
     Backend,
@@ -30,11 +30,11 @@ from lockaudit.build import (
     run_build,
 )
 from lockaudit.compile import CompileOptions, compile_workspace
-from lockaudit.config import load_workspace
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.lockfile import read_lock
-from lockaudit.model import Workspace
+from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.model import Workspace
 from tests.engine.fixtures import (  # noqa: F401  (docker_engine is a fixture)
     buildx_available,
     docker_engine,

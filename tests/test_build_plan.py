@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.build import (
+from lockaudit.builder import (
     INPUTS_LABEL,
     BuildOptions,
     BuildPlan,
@@ -26,9 +26,9 @@ from lockaudit.build import (
     plan_build,
     run_build,
 )
-from lockaudit.config import load_workspace
 from lockaudit.errors import LockauditError, WorkspaceError
-from lockaudit.model import Variant, Workspace
+from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.model import Variant, Workspace
 from tests.engine.workspaces import busybox_chain
 
 

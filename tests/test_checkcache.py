@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit import checkcache
 from lockaudit.errors import Location
 from lockaudit.findings import Finding, Severity
+from lockaudit.workspace import checkcache
 
 
 @pytest.fixture(autouse=True)

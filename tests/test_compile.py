@@ -20,13 +20,13 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from lockaudit.compile import CompileOptions, CompileResult, Status, compile_workspace
-from lockaudit.config import load_workspace
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.index.tags import platforms
 from lockaudit.lockfile import read_lock
-from lockaudit.model import Workspace
 from lockaudit.rules import run_checks
+from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.model import Workspace
 from tests.indexserver import IndexServer, Scenario, scenario_from_dict
 
 MANYLINUX = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"

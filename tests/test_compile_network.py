@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from lockaudit.compile import CompileOptions, Status, compile_workspace
-from lockaudit.config import load_workspace
 from lockaudit.index.factory import build_index_client
 from lockaudit.rules import run_checks
+from lockaudit.workspace.config import load_workspace
 
 pytestmark = pytest.mark.network
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.config import load_workspace
 from lockaudit.errors import InputError, WorkspaceError
-from lockaudit.model import Variant
+from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.model import Variant
 
 CONFIG = """\
 [project]

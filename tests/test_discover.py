@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.config import load_workspace
-from lockaudit.discover import Discovery, FoundImage, discover_workspace, write_config
 from lockaudit.errors import InputError
-from lockaudit.model import Variant
+from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.discover import Discovery, FoundImage, discover_workspace, write_config
+from lockaudit.workspace.model import Variant
 
 DATA = Path(__file__).parent / "data" / "discover"
 GPU_STAGES = ("asr", "diarization", "silero-vad", "pyannote-vad", "second-pass-translation",

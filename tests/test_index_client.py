@@ -16,7 +16,7 @@ from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.index.types import Candidate, CoreMetadata, NeedsBuild
 from lockaudit.index.vulns import JsonApiVulnerabilityService
-from lockaudit.model import PackageIndex, Target, Variant, Workspace
+from lockaudit.workspace.model import PackageIndex, Target, Variant, Workspace
 from tests.indexserver import (
     FileSpec,
     IndexServer,

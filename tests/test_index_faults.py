@@ -11,7 +11,7 @@ from packaging.utils import canonicalize_name
 from lockaudit.errors import IndexFetchError
 from lockaudit.index.client import IndexClient
 from lockaudit.index.types import CoreMetadata
-from lockaudit.model import Target, Variant
+from lockaudit.workspace.model import Target, Variant
 from tests.indexserver import IndexServer
 
 MakeClient = Callable[..., IndexClient]

@@ -17,7 +17,7 @@ from packaging.version import Version
 
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.types import Candidate, CoreMetadata
-from lockaudit.model import Target, Variant
+from lockaudit.workspace.model import Target, Variant
 
 pytestmark = pytest.mark.network
 

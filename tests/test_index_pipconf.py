@@ -12,7 +12,7 @@ from lockaudit.index.factory import build_index_client, routing_for
 from lockaudit.index.pipconf import PipConfig, config_files, default_index_url, read_pip_config
 from lockaudit.index.transport import RetryPolicy
 from lockaudit.index.urls import Mirrors, json_api_root, redact
-from lockaudit.model import Target
+from lockaudit.workspace.model import Target
 from tests.indexserver import IndexServer
 
 NUMPY = canonicalize_name("numpy")

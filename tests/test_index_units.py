@@ -20,7 +20,7 @@ from lockaudit.index.wheelmeta import (
     member_data,
     parse_central_directory,
 )
-from lockaudit.model import Target
+from lockaudit.workspace.model import Target
 
 
 def test_public_surface_is_importable() -> None:

@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from lockaudit import parsecache, render
-from lockaudit.config import load_workspace
+from lockaudit import render
 from lockaudit.errors import InputError, Location
 from lockaudit.findings import Finding, Severity
 from lockaudit.lockfile import LockMemo, load_lock, lock_requirements, parse_lock, render_lock
 from lockaudit.parsing.requirements import parse_requirements
 from lockaudit.rules import run_checks
+from lockaudit.workspace import parsecache
+from lockaudit.workspace.config import load_workspace
 from tests.test_lockfile import _lock
 
 REPO = Path(__file__).resolve().parent.parent

@@ -40,7 +40,7 @@ from lockaudit.lockfile import (
     target_spec,
     write_atomically,
 )
-from lockaudit.model import Image, PackageIndex, Target, Variant, Workspace
+from lockaudit.workspace.model import Image, PackageIndex, Target, Variant, Workspace
 
 INDEX = "http://127.0.0.1:1/simple"
 TORCH_INDEX = "http://127.0.0.1:1/whl/cu121"

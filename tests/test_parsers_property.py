@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 from packaging.version import Version
 
 from lockaudit.errors import InputError, Location
-from lockaudit.model import normalize
 from lockaudit.parsing.dockerfile import parse_dockerfile, parse_dockerfile_text
 from lockaudit.parsing.requirements import (
     parse_requirement_string,
@@ -23,6 +22,7 @@ from lockaudit.parsing.requirements import (
 )
 from lockaudit.parsing.shell import split_commands
 from lockaudit.parsing.versions import parse_versions, parse_versions_text
+from lockaudit.workspace.model import normalize
 
 # Fast by default; LOCKAUDIT_EXAMPLES=5000 for a deeper run.
 FAST = settings(max_examples=int(os.environ.get("LOCKAUDIT_EXAMPLES", "200")), deadline=None)

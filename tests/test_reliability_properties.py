@@ -174,7 +174,7 @@ def test_the_lock_seed_is_valid() -> None:
 @FAST
 @given(st.one_of(texts(GOOD_CONFIG), st.binary(max_size=200).map(lambda b: b.decode("latin-1"))))
 def test_config_never_crashes(text: str) -> None:
-    from lockaudit.config import load_workspace
+    from lockaudit.workspace.config import load_workspace
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -189,7 +189,7 @@ def test_config_never_crashes(text: str) -> None:
 
 
 def test_the_config_seed_is_valid(tmp_path: Path) -> None:
-    from lockaudit.config import load_workspace
+    from lockaudit.workspace.config import load_workspace
 
     (tmp_path / "pyproject.toml").write_text(GOOD_CONFIG)
     assert [i.key for i in load_workspace(tmp_path).images] == ["base:cuda", "asr:cuda", "asr:cpu"]

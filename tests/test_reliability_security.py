@@ -34,7 +34,6 @@ import pytest
 from typer.testing import CliRunner
 
 from lockaudit.cli import app
-from lockaudit.config import load_workspace
 from lockaudit.errors import IndexFetchError
 from lockaudit.lockfile import (
     DEFAULT_INDEX,
@@ -45,6 +44,7 @@ from lockaudit.lockfile import (
     read_pylock,
     render_all,
 )
+from lockaudit.workspace.config import load_workspace
 from tests.corpus.harness import (
     Cli,
     cli_env,

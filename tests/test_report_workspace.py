@@ -27,13 +27,13 @@ from typing import Any
 import pytest
 
 from lockaudit.compile import CompileOptions, compile_workspace
-from lockaudit.config import load_workspace
 from lockaudit.index.client import IndexClient
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.index.vulns import JsonApiVulnerabilityService
 from lockaudit.lockfile import read_lock
-from lockaudit.model import Workspace
+from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.model import Workspace
 from tests.indexserver import IndexServer, Scenario, scenario_from_dict
 
 MANYLINUX = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"

@@ -8,7 +8,6 @@ from packaging.version import Version
 
 import lockaudit.resolve
 from lockaudit.errors import Location, ResolutionError
-from lockaudit.model import Target
 from lockaudit.resolve import (
     Origin,
     RequirementKind,
@@ -17,6 +16,7 @@ from lockaudit.resolve import (
     RootRequirement,
     resolve,
 )
+from lockaudit.workspace.model import Target
 from tests.conformance.universe import served
 
 

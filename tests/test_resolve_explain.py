@@ -12,7 +12,6 @@ import pytest
 from packaging.requirements import Requirement
 
 from lockaudit.errors import Location
-from lockaudit.model import Target
 from lockaudit.resolve import (
     Conflict,
     Origin,
@@ -22,6 +21,7 @@ from lockaudit.resolve import (
     explain_all,
     resolve,
 )
+from lockaudit.workspace.model import Target
 from tests.conformance.universe import DictSource, Universe, served
 
 TARGET = Target(python="3.11.7")

@@ -16,7 +16,6 @@ from packaging.version import Version
 
 from lockaudit.errors import InputError, Location
 from lockaudit.index.client import IndexClient
-from lockaudit.model import Target
 from lockaudit.resolve import (
     Origin,
     RequirementKind,
@@ -25,6 +24,7 @@ from lockaudit.resolve import (
     RootRequirement,
     resolve,
 )
+from lockaudit.workspace.model import Target
 from tests.conformance.universe import DictSource, Recording, Universe, served
 
 TARGET = Target(python="3.11.7", arch="x86_64")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.config import load_workspace
 from lockaudit.errors import InputError, Location, LockauditError
 from lockaudit.findings import Finding, Severity
 from lockaudit.rules import CheckContext, Rule, registered_rules, rule, run_checks
+from lockaudit.workspace.config import load_workspace
 
 DATA = Path(__file__).parent / "data" / "rules"
 STATIC = {

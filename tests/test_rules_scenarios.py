@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.config import load_workspace
 from lockaudit.findings import Finding
 from lockaudit.rules import run_checks
+from lockaudit.workspace.config import load_workspace
 
 DATA = Path(__file__).parent / "data" / "rules"
 SCENARIOS = sorted(p.name for p in DATA.iterdir() if (p / "expected.toml").is_file())

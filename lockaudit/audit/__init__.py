@@ -32,8 +32,8 @@ from lockaudit.audit.svg import hierarchy_svg
 from lockaudit.findings import Finding, Severity
 from lockaudit.index.client import IndexClient
 from lockaudit.index.vulns import VulnerabilityService
-from lockaudit.model import Workspace
 from lockaudit.rules import CheckContext
+from lockaudit.workspace.model import Workspace
 
 __all__ = [
     "AUDIT_RULES",

@@ -45,7 +45,6 @@ from lockaudit.errors import IndexFetchError, Location, OfflineMissError
 from lockaudit.index.client import IndexClient, IndexSource, Routing
 from lockaudit.index.types import Candidate, CoreMetadata, MetadataSource, NeedsBuild
 from lockaudit.index.urls import split_credentials
-from lockaudit.model import Image, Target, Workspace
 from lockaudit.parsing.dockerfile import Dockerfile, PipInstall, Stage
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile, parse_requirements
 from lockaudit.resolve import (
@@ -60,6 +59,7 @@ from lockaudit.resolve import (
 )
 from lockaudit.rules import CheckContext
 from lockaudit.rules._installs import image_installs
+from lockaudit.workspace.model import Image, Target, Workspace
 
 __all__ = [
     "ImageReplay",

@@ -45,9 +45,9 @@ from lockaudit.findings import Finding, RuleSpec, Severity
 from lockaudit.index.types import MetadataSource, Vulnerability
 from lockaudit.index.urls import MIRRORS_ENV
 from lockaudit.index.vulns import VulnerabilityService
-from lockaudit.model import Image, Target, Variant, Workspace, normalize
 from lockaudit.resolve import Conflict, Origin, RequirementKind, RootRequirement, explain_all
 from lockaudit.rules import CheckContext
+from lockaudit.workspace.model import Image, Target, Variant, Workspace, normalize
 
 __all__ = ["AUDIT_RULES", "AuditContext", "AuditRule", "Saving", "run_audit_rules"]
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from lockaudit.audit.replay import ImageReplay
 from lockaudit.errors import Location
-from lockaudit.model import Workspace
 from lockaudit.units import format_bytes
+from lockaudit.workspace.model import Workspace
 
 __all__ = ["ImageSize", "LayerSize", "SizeReport", "format_bytes", "format_tree", "image_sizes"]
 

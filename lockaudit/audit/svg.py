@@ -11,7 +11,7 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 from lockaudit.audit.sizes import ImageSize, SizeReport, format_bytes
-from lockaudit.model import Workspace
+from lockaudit.workspace.model import Workspace
 
 __all__ = ["hierarchy_svg"]
 

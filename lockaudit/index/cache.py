@@ -39,7 +39,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lockaudit.parsecache import default_cache_dir
+from lockaudit.workspace.parsecache import default_cache_dir
 
 __all__ = ["DEFAULT_PAGE_TTL", "Cache", "PageEntry", "default_cache_dir", "url_key"]
 

@@ -58,7 +58,7 @@ from lockaudit.index.tags import best_rank
 from lockaudit.index.transport import Fetcher, Response, RetryPolicy
 from lockaudit.index.types import Candidate, CoreMetadata, CrawlPlan, DistFile, NeedsBuild
 from lockaudit.index.urls import Mirrors
-from lockaudit.model import Target, Variant
+from lockaudit.workspace.model import Target, Variant
 
 __all__ = ["ClientOptions", "IndexClient", "IndexSource", "Routing"]
 

@@ -29,7 +29,7 @@ from lockaudit.index.pipconf import PipConfig, default_index_url, read_pip_confi
 from lockaudit.index.reporter import IndexReporter
 from lockaudit.index.transport import Fetcher, RetryPolicy
 from lockaudit.index.urls import Credentials, Mirrors, split_credentials
-from lockaudit.model import Variant, Workspace
+from lockaudit.workspace.model import Variant, Workspace
 
 __all__ = ["build_index_client", "routing_for"]
 

@@ -1,4 +1,4 @@
-"""Wheel tags of a :class:`~lockaudit.model.Target`: what an image's pip would accept.
+"""Wheel tags of a :class:`~lockaudit.workspace.model.Target`: what an image's pip would accept.
 
 Computed from the target alone, never from the host running lockaudit: a macOS laptop auditing
 a Linux CUDA image must see the Linux tags. The order is ``packaging.tags``' priority order
@@ -19,7 +19,7 @@ from functools import lru_cache
 from packaging import tags
 from packaging.tags import Tag
 
-from lockaudit.model import Target
+from lockaudit.workspace.model import Target
 
 __all__ = ["best_rank", "compatible_tags", "platforms"]
 

@@ -14,7 +14,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from lockaudit.model import Target
+from lockaudit.workspace.model import Target
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_fi
 from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import InputError, Location
-from lockaudit.model import normalize
+from lockaudit.workspace.model import normalize
 
 __all__ = [
     "IndexOptions",

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location
-from lockaudit.model import normalize
 from lockaudit.parsing.requirements import (
     RequirementLine,
     parse_requirement_string,
     read_text,
     split_lines,
 )
+from lockaudit.workspace.model import normalize
 
 __all__ = ["Setting", "VersionsFile", "parse_versions", "parse_versions_text"]
 

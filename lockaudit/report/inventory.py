@@ -26,10 +26,10 @@ from packaging.version import Version
 
 from lockaudit.errors import Location
 from lockaudit.lockfile import LockedPackage, LockText, load_lock, lock_paths
-from lockaudit.model import Image, Workspace
 from lockaudit.parsing.dockerfile import parse_dockerfile
 from lockaudit.parsing.requirements import RequirementLine, parse_requirements
 from lockaudit.parsing.versions import parse_versions
+from lockaudit.workspace.model import Image, Workspace
 
 
 @dataclass(frozen=True)

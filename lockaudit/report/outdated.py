@@ -40,7 +40,6 @@ from lockaudit.errors import Location
 from lockaudit.index.types import Candidate, CoreMetadata, MetadataSource, Vulnerability
 from lockaudit.index.vulns import VulnerabilityService
 from lockaudit.lockfile import LockedPackage
-from lockaudit.model import Target, Workspace, normalize
 from lockaudit.parsing.requirements import RequirementLine
 from lockaudit.report._model import (
     Advisory,
@@ -52,6 +51,7 @@ from lockaudit.report._model import (
     Urgency,
 )
 from lockaudit.report.inventory import ImagePins, Inventory, Pinned, collect
+from lockaudit.workspace.model import Target, Workspace, normalize
 
 __all__ = ["outdated_report"]
 

@@ -15,7 +15,7 @@ from lockaudit.index.client import IndexClient
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import default_index_url, read_pip_config
 from lockaudit.index.vulns import JsonApiVulnerabilityService
-from lockaudit.model import Workspace
+from lockaudit.workspace.model import Workspace
 
 __all__ = ["open_sources"]
 

@@ -39,9 +39,9 @@ from packaging.utils import NormalizedName
 from lockaudit.errors import InputError, Location
 from lockaudit.index.types import Candidate
 from lockaudit.lockfile import LockedPackage, load_lock, lock_paths
-from lockaudit.model import Image, Target, Workspace, normalize
 from lockaudit.parsing.dockerfile import parse_dockerfile
 from lockaudit.report._model import UnusedImage, UnusedReport
+from lockaudit.workspace.model import Image, Target, Workspace, normalize
 
 __all__ = ["ImportNameSource", "load_allowlist", "python_files", "unused_report"]
 

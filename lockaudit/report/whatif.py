@@ -42,7 +42,6 @@ from lockaudit.lockfile import (
     parse_lock,
     render_lock,
 )
-from lockaudit.model import Image, Workspace, normalize
 from lockaudit.report._model import ImageOutcome, Move, WhatIfReport
 from lockaudit.resolve import (
     Origin,
@@ -51,6 +50,7 @@ from lockaudit.resolve import (
     RootRequirement,
     resolve,
 )
+from lockaudit.workspace.model import Image, Workspace, normalize
 
 __all__ = ["WHATIF_ORIGIN", "whatif"]
 

@@ -17,7 +17,7 @@ from packaging.version import Version
 
 from lockaudit.errors import Location, ResolutionError
 from lockaudit.index.types import Candidate, CoreMetadata, NeedsBuild
-from lockaudit.model import Target, normalize
+from lockaudit.workspace.model import Target, normalize
 
 
 class RequirementKind(StrEnum):

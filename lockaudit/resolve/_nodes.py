@@ -19,8 +19,8 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockaudit.index.types import Candidate
-from lockaudit.model import normalize
 from lockaudit.resolve._model import Origin
+from lockaudit.workspace.model import normalize
 
 PYTHON = "<python>"
 PYTHON_NAME = NormalizedName(PYTHON)

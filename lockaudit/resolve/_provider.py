@@ -45,7 +45,6 @@ from lockaudit.index.types import (
     MetadataSource,
     NeedsBuild,
 )
-from lockaudit.model import Target
 from lockaudit.resolve._model import RequirementKind, RootRequirement
 from lockaudit.resolve._nodes import (
     PYTHON,
@@ -57,6 +56,7 @@ from lockaudit.resolve._nodes import (
     expand,
     pins_exactly,
 )
+from lockaudit.workspace.model import Target
 
 Info = RequirementInformation[Req, Cand]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from lockaudit.model import Target
+from lockaudit.workspace.model import Target
 
 
 class ResolveReporter:

@@ -12,7 +12,6 @@ from resolvelib.resolvers import Result
 from resolvelib.structs import State
 
 from lockaudit.index.types import CoreMetadata, MetadataSource, NeedsBuild
-from lockaudit.model import Target
 from lockaudit.resolve._explain import Explained, explain
 from lockaudit.resolve._model import (
     Conflict,
@@ -25,6 +24,7 @@ from lockaudit.resolve._model import (
 from lockaudit.resolve._nodes import PYTHON, Cand, Req
 from lockaudit.resolve._provider import Info, Provider, Roots, preferences_for
 from lockaudit.resolve._reporter import ResolveReporter
+from lockaudit.workspace.model import Target
 
 MAX_ROUNDS = 200_000  # pip's bound; a real image set needs a few hundred
 MAX_EXPLAINED = 25  # explain_all stops after this many independent conflicts

@@ -40,15 +40,15 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from lockaudit.config import require_requirement_files
 from lockaudit.errors import InputError, LockauditError
 from lockaudit.findings import Finding, RuleSpec, Severity
 from lockaudit.lockfile import LockMemo, LockText, lock_requirements, read_workspace_locks
-from lockaudit.model import Image, Workspace
 from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions
 from lockaudit.rules._installs import ImageInstalls, Install, image_installs
+from lockaudit.workspace.config import require_requirement_files
+from lockaudit.workspace.model import Image, Workspace
 
 __all__ = [
     "CheckContext",

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lockaudit.errors import Location
-from lockaudit.model import Image, Workspace
 from lockaudit.parsing.dockerfile import Dockerfile, PipInstall, Stage
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile
+from lockaudit.workspace.model import Image, Workspace
 
 __all__ = ["ImageInstalls", "Install", "image_installs"]
 

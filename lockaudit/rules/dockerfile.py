@@ -24,9 +24,9 @@ import re
 from collections.abc import Iterator
 
 from lockaudit.findings import Finding, Severity
-from lockaudit.model import Image, Workspace
 from lockaudit.parsing.dockerfile import Copy, Dockerfile, FromLine, PipInstall, Stage
 from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
+from lockaudit.workspace.model import Image, Workspace
 
 _VERSION_TAIL = re.compile(r"^=*\s*v?\d[\w.*+!,<>=~-]*$")
 _SPEC_REDIRECTS = frozenset({">", ">>", "<", ">|"})

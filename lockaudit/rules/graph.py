@@ -37,9 +37,9 @@ from packaging.utils import NormalizedName
 
 from lockaudit.errors import Location
 from lockaudit.findings import Finding, Severity
-from lockaudit.model import Image
 from lockaudit.parsing.requirements import RequirementLine
 from lockaudit.rules import CheckContext, rule
+from lockaudit.workspace.model import Image
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,10 @@ from lockaudit.lockfile import (
     read_pylock,
     render_body,
 )
-from lockaudit.model import Image
 from lockaudit.parsing.dockerfile import PipInstall
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.rules import CheckContext, rule
+from lockaudit.workspace.model import Image
 
 _COMPILE_HINT = "run `lockaudit compile --image {key}` and commit the result"
 

@@ -30,9 +30,9 @@ from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import Location
 from lockaudit.findings import Finding, Severity
-from lockaudit.model import normalize
 from lockaudit.parsing.requirements import RequirementLine
 from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
+from lockaudit.workspace.model import normalize
 
 _BUILD_TOOLS = frozenset({"pip", "setuptools", "wheel"})
 

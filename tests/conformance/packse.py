@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lockaudit.model import Target
+from lockaudit.workspace.model import Target
 from tests.conformance.universe import Universe
 
 HERE = Path(__file__).resolve().parent

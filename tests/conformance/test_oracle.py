@@ -25,7 +25,7 @@ import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from lockaudit.model import Target
+from lockaudit.workspace.model import Target
 from tests.conformance.packse import Case
 from tests.conformance.test_packse import CASES, outcome
 from tests.conformance.universe import Universe, index_spec

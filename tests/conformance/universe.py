@@ -30,7 +30,7 @@ from packaging.version import Version
 
 from lockaudit.index.client import IndexClient, Routing
 from lockaudit.index.types import Candidate, CoreMetadata, DistFile, NeedsBuild
-from lockaudit.model import Target
+from lockaudit.workspace.model import Target
 from tests.indexserver import (
     FileSpec,
     IndexServer,

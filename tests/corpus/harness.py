@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lockaudit.compile import CompileOptions, CompileResult, compile_workspace
-from lockaudit.config import load_workspace
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.index.transport import RetryPolicy
+from lockaudit.workspace.config import load_workspace
 from tests.indexserver import IndexServer, Scenario, scenario_from_dict
 from tests.test_compile import MANYLINUX, _releases, _torch, _torchaudio
 

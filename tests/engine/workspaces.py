@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lockaudit.config import load_workspace
-from lockaudit.model import Workspace
+from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.model import Workspace
 
 BUSYBOX_PYPROJECT = """\
 [tool.lockaudit]

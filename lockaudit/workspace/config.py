@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lockaudit.errors import InputError, Location
-from lockaudit.model import (
+from lockaudit.workspace.model import (
     DEFAULT_HEAVY,
     Image,
     PackageIndex,
@@ -175,7 +175,7 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
         mirrors=_mirrors(section, doc),
         config_location=Location(doc.path),
     )
-    from lockaudit.graph import build_order  # graph validates parents and cycles
+    from lockaudit.workspace.graph import build_order  # graph validates parents and cycles
 
     explicit = _explicit_target_fields(raw_images)
     return replace(workspace, images=_inherit_targets(build_order(workspace), explicit))

@@ -3,21 +3,21 @@ ones that are up to date.
 
 Layout (one module per role):
 
-* :mod:`~lockaudit.build.plan`: the pure planner (selection, order, build arguments, inputs
+* :mod:`~lockaudit.builder.plan`: the pure planner (selection, order, build arguments, inputs
   digest labels, up-to-date skips).
-* :mod:`~lockaudit.build.backends`: the :class:`BuildBackend` Protocol and its two
+* :mod:`~lockaudit.builder.backends`: the :class:`BuildBackend` Protocol and its two
   implementations, ``docker build`` image by image and ``docker buildx bake``.
-* :mod:`~lockaudit.build.bakefile`: the ``docker-bake.json`` a plan becomes.
-* :mod:`~lockaudit.build.smoke`: imports every module an image's layer added, inside it.
-* :mod:`~lockaudit.build.runner`: the subprocess seam and the engine queries.
-* :mod:`~lockaudit.build.run`: the core, :func:`run_build`, returning a :class:`BuildReport`
+* :mod:`~lockaudit.builder.bakefile`: the ``docker-bake.json`` a plan becomes.
+* :mod:`~lockaudit.builder.smoke`: imports every module an image's layer added, inside it.
+* :mod:`~lockaudit.builder.runner`: the subprocess seam and the engine queries.
+* :mod:`~lockaudit.builder.run`: the core, :func:`run_build`, returning a :class:`BuildReport`
   that :func:`render_build` prints.
 """
 
 from __future__ import annotations
 
-from lockaudit.build._render import build_lines, render_build
-from lockaudit.build.backends import (
+from lockaudit.builder._render import build_lines, render_build
+from lockaudit.builder.backends import (
     BuildBackend,
     BuildOutcome,
     BuildReporter,
@@ -25,8 +25,8 @@ from lockaudit.build.backends import (
     BuildxBake,
     DockerBuild,
 )
-from lockaudit.build.bakefile import bake_definition, write_bakefile
-from lockaudit.build.plan import (
+from lockaudit.builder.bakefile import bake_definition, write_bakefile
+from lockaudit.builder.plan import (
     IMAGE_LABEL,
     INPUTS_LABEL,
     Backend,
@@ -39,8 +39,8 @@ from lockaudit.build.plan import (
     plan_build,
     select_images,
 )
-from lockaudit.build.run import BuildReport, make_backend, run_build
-from lockaudit.build.runner import (
+from lockaudit.builder.run import BuildReport, make_backend, run_build
+from lockaudit.builder.runner import (
     Command,
     CommandResult,
     ImageState,
@@ -49,7 +49,7 @@ from lockaudit.build.runner import (
     engine_version,
     inspect_image,
 )
-from lockaudit.build.smoke import SmokeFailure, SmokeResult, layer_distributions, run_smoke
+from lockaudit.builder.smoke import SmokeFailure, SmokeResult, layer_distributions, run_smoke
 
 __all__ = [
     "IMAGE_LABEL",

@@ -1,4 +1,4 @@
-"""Text and JSON for a :class:`~lockaudit.build.run.BuildReport`.
+"""Text and JSON for a :class:`~lockaudit.builder.run.BuildReport`.
 
 Printing goes through :mod:`lockaudit.render`'s console and JSON helpers (the one place rich
 is imported); text is printed with markup off, so image names and logs are shown verbatim.
@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lockaudit import render
-from lockaudit.build.backends import BuildOutcome, BuildStatus
-from lockaudit.build.run import BuildReport
+from lockaudit.builder.backends import BuildOutcome, BuildStatus
+from lockaudit.builder.run import BuildReport
 from lockaudit.render import Format
 
 if TYPE_CHECKING:

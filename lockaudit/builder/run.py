@@ -7,7 +7,7 @@ Order of work, and why:
    not match their inputs would bake the drift into images.
 2. **Look** at what the engine has (``docker image inspect``: read-only, also in a dry run; no
    engine answering means every image counts as absent).
-3. **Plan** (pure, :func:`lockaudit.build.plan.plan_build`).
+3. **Plan** (pure, :func:`lockaudit.builder.plan.plan_build`).
 4. **Prepare** the backend's commands (writes the bake file). A dry run stops here: it has
    printed the plan and the exact commands, written the bake file, and touched nothing else.
 5. **Build**, then ``docker push`` each built or up-to-date image when asked, then the smoke
@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from lockaudit.build.backends import (
+from lockaudit.builder.backends import (
     BuildBackend,
     BuildOutcome,
     BuildReporter,
@@ -31,7 +31,7 @@ from lockaudit.build.backends import (
     BuildxBake,
     DockerBuild,
 )
-from lockaudit.build.plan import (
+from lockaudit.builder.plan import (
     INPUTS_LABEL,
     Backend,
     BuildOptions,
@@ -41,7 +41,7 @@ from lockaudit.build.plan import (
     plan_build,
     select_images,
 )
-from lockaudit.build.runner import (
+from lockaudit.builder.runner import (
     Command,
     ImageState,
     Runner,
@@ -49,10 +49,10 @@ from lockaudit.build.runner import (
     engine_version,
     inspect_image,
 )
-from lockaudit.build.smoke import SmokeResult, layer_distributions, run_smoke
+from lockaudit.builder.smoke import SmokeResult, layer_distributions, run_smoke
 from lockaudit.errors import LockauditError
 from lockaudit.findings import Finding, Severity
-from lockaudit.model import Workspace
+from lockaudit.workspace.model import Workspace
 
 __all__ = ["BuildReport", "make_backend", "run_build"]
 

@@ -1,8 +1,8 @@
-"""Build backends: how a :class:`~lockaudit.build.plan.BuildPlan` becomes images.
+"""Build backends: how a :class:`~lockaudit.builder.plan.BuildPlan` becomes images.
 
 A backend has two methods (:class:`BuildBackend`): ``prepare`` returns the exact commands a
 build starts with, writing any file they read (the bake file), and is all a dry run calls;
-``build`` runs the plan through a :class:`~lockaudit.build.runner.Runner` and returns one
+``build`` runs the plan through a :class:`~lockaudit.builder.runner.Runner` and returns one
 :class:`BuildOutcome` per step.
 
 * :class:`DockerBuild` runs ``docker build`` image by image, parents first.
@@ -29,9 +29,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from lockaudit.build.bakefile import bake_definition, write_bakefile
-from lockaudit.build.plan import INPUTS_LABEL, BuildPlan, BuildStep
-from lockaudit.build.runner import Command, CommandResult, Runner, inspect_image
+from lockaudit.builder.bakefile import bake_definition, write_bakefile
+from lockaudit.builder.plan import INPUTS_LABEL, BuildPlan, BuildStep
+from lockaudit.builder.runner import Command, CommandResult, Runner, inspect_image
 
 __all__ = [
     "BuildBackend",

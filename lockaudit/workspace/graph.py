@@ -6,7 +6,7 @@ Errors name the FROM that caused them: the Dockerfile is where a user fixes a wr
 from __future__ import annotations
 
 from lockaudit.errors import Location, WorkspaceError
-from lockaudit.model import Image, Workspace
+from lockaudit.workspace.model import Image, Workspace
 
 
 def build_order(workspace: Workspace) -> tuple[Image, ...]:

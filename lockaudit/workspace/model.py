@@ -1,8 +1,8 @@
 """The workspace model: one frozen, typed picture of a repository of Docker images.
 
 Everything downstream (rules, resolver, build planner, reports) reads these values and never
-re-parses configuration. ``lockaudit.config`` builds a :class:`Workspace` from
-``[tool.lockaudit]``; ``lockaudit.discover`` proposes one for a repository that has none.
+re-parses configuration. ``lockaudit.workspace.config`` builds a :class:`Workspace` from
+``[tool.lockaudit]``; ``lockaudit.workspace.discover`` proposes one for a repository that has none.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lockaudit.build.plan import BuildPlan, BuildStep
+from lockaudit.builder.plan import BuildPlan, BuildStep
 
 __all__ = ["DEFAULT_GROUP", "bake_definition", "render_bakefile", "write_bakefile"]
 

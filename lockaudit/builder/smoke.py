@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from lockaudit.build.runner import Command, Runner
+from lockaudit.builder.runner import Command, Runner
 from lockaudit.errors import LockauditError
 from lockaudit.lockfile import lock_paths, read_lock
-from lockaudit.model import Image, Workspace
+from lockaudit.workspace.model import Image, Workspace
 
 __all__ = ["SMOKE_SCRIPT", "SmokeFailure", "SmokeResult", "layer_distributions", "run_smoke"]
 

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lockaudit.discover._decide import (
+from lockaudit.errors import InputError, Location, LockauditError
+from lockaudit.workspace.discover._decide import (
     Decider,
     Settings,
     build_images,
@@ -48,10 +49,9 @@ from lockaudit.discover._decide import (
     pick_one,
     with_targets,
 )
-from lockaudit.discover._results import Discovery, FoundFallback, FoundImage
-from lockaudit.discover._scan import scan_compose, scan_dockerfile, scan_script, walk
-from lockaudit.discover._toml import render, write_config
-from lockaudit.errors import InputError, Location, LockauditError
+from lockaudit.workspace.discover._results import Discovery, FoundFallback, FoundImage
+from lockaudit.workspace.discover._scan import scan_compose, scan_dockerfile, scan_script, walk
+from lockaudit.workspace.discover._toml import render, write_config
 
 __all__ = [
     "Discovery",

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lockaudit.discover._decide import Settings
-from lockaudit.discover._results import Discovery, FoundImage
 from lockaudit.errors import InputError, Location
-from lockaudit.model import Variant
+from lockaudit.workspace.discover._decide import Settings
+from lockaudit.workspace.discover._results import Discovery, FoundImage
+from lockaudit.workspace.model import Variant
 
 _HEAVY_DEFAULT = ("torch", "torchaudio", "torchvision", "triton", "nvidia-*")
 

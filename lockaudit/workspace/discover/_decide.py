@@ -15,11 +15,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lockaudit.discover._results import FoundFallback, FoundImage
-from lockaudit.discover._scan import BuildFact, DockerInfo, Ref, parse_ref, root_stage
 from lockaudit.errors import InputError
-from lockaudit.model import Variant
 from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
+from lockaudit.workspace.discover._results import FoundFallback, FoundImage
+from lockaudit.workspace.discover._scan import BuildFact, DockerInfo, Ref, parse_ref, root_stage
+from lockaudit.workspace.model import Variant
 
 _UBUNTU_GLIBC = {"20.04": "2.31", "22.04": "2.35", "24.04": "2.39"}
 _CUDA_TAG = re.compile(r"^(\d+)\.(\d+)")

@@ -1,8 +1,8 @@
 """The build planner: which images to build, in which order, with which arguments.
 
 The planner is pure: it reads the workspace, the options and what the engine already has
-(:class:`~lockaudit.build.runner.ImageState` by reference) and returns a :class:`BuildPlan`.
-It never runs a command; :mod:`lockaudit.build.backends` carries the plan out.
+(:class:`~lockaudit.builder.runner.ImageState` by reference) and returns a :class:`BuildPlan`.
+It never runs a command; :mod:`lockaudit.builder.backends` carries the plan out.
 
 What an image is built with (the embedded Dockerfiles' contract)::
 
@@ -44,11 +44,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lockaudit.build.runner import ImageState
+from lockaudit.builder.runner import ImageState
 from lockaudit.errors import LockauditError, WorkspaceError
 from lockaudit.lockfile import lock_paths
-from lockaudit.model import BuildBackend as Backend
-from lockaudit.model import Image, Variant, Workspace
+from lockaudit.workspace.model import BuildBackend as Backend
+from lockaudit.workspace.model import Image, Variant, Workspace
 
 __all__ = [
     "IMAGE_LABEL",

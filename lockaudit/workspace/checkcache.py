@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lockaudit.errors import Location
 from lockaudit.findings import Finding, Severity
-from lockaudit.parsecache import code_fingerprint, default_cache_dir
+from lockaudit.workspace.parsecache import code_fingerprint, default_cache_dir
 
 _RACY_NS = 5_000_000_000  # files touched this recently are keyed by content as well
 _SKIP_DIRS = {"__pycache__", "node_modules", "build", "dist"}

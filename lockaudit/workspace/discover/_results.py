@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lockaudit.model import Variant
+from lockaudit.workspace.model import Variant
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def code_fingerprint() -> str:
     Part of every cache key: a cached value is only as good as the code that made it, and in
     a development checkout the code changes without the version changing.
     """
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # the lockaudit package, not this folder
     digest = hashlib.sha256(__version__.encode())
     for path in sorted(package.rglob("*.py")):
         stat = path.stat()

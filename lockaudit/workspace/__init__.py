@@ -1,0 +1,1 @@
+"""The workspace: configuration, model, image graph, discovery and the caches of parsed files."""
