@@ -34,6 +34,7 @@ from packaging.utils import NormalizedName
 from lockaudit.errors import InputError
 from lockaudit.index.coremeta import requirement as parse_requirement
 from lockaudit.index.types import Candidate, DistFile, MetadataSource
+from lockaudit.index.urls import redact
 from lockaudit.lockfile import (
     DEFAULT_INDEX,
     NO_URL,
@@ -47,6 +48,7 @@ from lockaudit.lockfile import (
     input_digest,
     lock_paths,
     parse_lock,
+    pylock_packages,
     read_workspace_locks,
     render_all,
     write_atomically,
@@ -284,6 +286,17 @@ def _compile_image(run: _Run, image: Image) -> ImageResult:
     return result
 
 
+def _parent_sources(run: _Run, image: Image) -> Mapping[NormalizedName, LockedPackage]:
+    """The parent's packages as its pylock (pending bytes first, then disk) records them: the
+    only place their download URLs are kept when they come from the user's own index."""
+    if image.parent is None:
+        return {}
+    parent = run.workspace.image(image.parent)
+    path = lock_paths(run.workspace, parent).pylock
+    raw = run.pending.get(parent.key, {}).get(path) or _read_or_none(run.workspace.path(path))
+    return pylock_packages(raw) if raw is not None else {}
+
+
 def _success(
     run: _Run,
     image: Image,
@@ -292,7 +305,9 @@ def _success(
     parent_text: LockText | None,
 ) -> ImageResult:
     digest = _digest(run, image)
-    lock = build_lock(run.workspace, image, resolution, roots, parent_text, digest)
+    lock = build_lock(
+        run.workspace, image, resolution, roots, parent_text, digest, _parent_sources(run, image)
+    )
     files = render_all(run.workspace, image, lock)
     changed = tuple(
         path
@@ -426,8 +441,12 @@ def build_lock(
     roots: Sequence[RootRequirement],
     parent: LockText | None,
     digest: InputDigest,
+    parent_sources: Mapping[NormalizedName, LockedPackage] | None = None,
 ) -> Lock:
-    """The Lock of ``image`` from its resolution; parent packages are copied from its lock."""
+    """The Lock of ``image`` from its resolution; parent packages are copied from its lock.
+
+    ``parent_sources`` (the parent's pylock) gives those packages their download URLs back.
+    """
     origins: dict[str, Origin] = {}
     for root in roots:
         # A file can be both required and a constraint (the common requirements): "via" wins.
@@ -436,13 +455,18 @@ def build_lock(
             origins[key] = root.origin
     packages: dict[NormalizedName, LockedPackage] = {}
     if parent is not None:
-        packages.update((p.name, p) for p in parent.lock.packages)
+        sources = parent_sources or {}
+        packages.update(
+            (p.name, _with_parent_sources(p, sources.get(p.name))) for p in parent.lock.packages
+        )
     for pin in resolution.pins:
         via = _via(pin.required_by, origins)
         inherited = packages.get(pin.name)
         if inherited is not None and inherited.version == pin.version:
             merged = tuple(sorted({*inherited.required_by, *via}))
-            packages[pin.name] = replace(inherited, required_by=merged)
+            packages[pin.name] = _with_sources(
+                replace(inherited, required_by=merged), pin.candidate
+            )
         else:
             packages[pin.name] = _locked_package(pin.candidate, via, image.key, workspace)
     extra = {_strip(index.url) for index in workspace.indexes}
@@ -490,12 +514,46 @@ def _locked_package(
             return NO_URL
         return file.url
 
+    # The pylock still names the real URLs (PEP 751 needs one an installer can fetch).
     files = tuple(
-        LockedFile(f.filename, url_of(f), f.sha256, f.size, index_of(f.index), f.upload_time)
+        LockedFile(
+            f.filename,
+            url_of(f),
+            f.sha256,
+            f.size,
+            index_of(f.index),
+            f.upload_time,
+            source_url=redact(f.url),
+        )
         for f in sorted(candidate.files, key=lambda f: f.filename)
     )
     return LockedPackage(
-        candidate.name, candidate.version, files, index_of(candidate.index), via, layer
+        candidate.name,
+        candidate.version,
+        files,
+        index_of(candidate.index),
+        via,
+        layer,
+        source_index=redact(candidate.index),
+    )
+
+
+def _with_parent_sources(package: LockedPackage, source: LockedPackage | None) -> LockedPackage:
+    if source is None or source.version != package.version:
+        return package
+    urls = {f.filename: f.source_url for f in source.files}
+    files = tuple(replace(f, source_url=urls.get(f.filename)) for f in package.files)
+    return replace(package, files=files, source_index=source.source_index)
+
+
+def _with_sources(package: LockedPackage, candidate: Candidate) -> LockedPackage:
+    """A parent's package with this run's download URLs (its text lock does not keep them)."""
+    urls = {f.filename: redact(f.url) for f in candidate.files}
+    files = tuple(
+        replace(f, source_url=f.source_url or urls.get(f.filename)) for f in package.files
+    )
+    return replace(
+        package, files=files, source_index=package.source_index or redact(candidate.index)
     )
 
 

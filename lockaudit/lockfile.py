@@ -96,6 +96,7 @@ __all__ = [
     "parse_lock_data",
     "parse_target_spec",
     "pylock_body_digest",
+    "pylock_packages",
     "read_lock",
     "read_pylock",
     "read_workspace_locks",
@@ -136,6 +137,10 @@ class LockedFile:
     size: int | None
     index: str
     upload_time: str | None = None  # ISO 8601 when the index gave one (pylock only)
+    # Where the file was fetched on this machine, credentials removed (pylock only: PEP 751
+    # needs a URL an installer can download). The text locks keep ``url`` symbolic for the
+    # user's own indexes, so this is left out of equality and of every digest.
+    source_url: str | None = field(default=None, compare=False)
 
     @property
     def is_wheel(self) -> bool:
@@ -157,6 +162,9 @@ class LockedPackage:
     index: str
     required_by: tuple[str, ...]
     layer: str
+    # The index page URL the release was listed on, credentials removed (pylock ``index``);
+    # outside equality and digests for the same reason as ``LockedFile.source_url``.
+    source_index: str | None = field(default=None, compare=False)
 
     @cached_property  # compared for every package of every lock against its parent's
     def hashes(self) -> tuple[str, ...]:
@@ -870,12 +878,13 @@ def render_pylock(lock: Lock) -> bytes:
 
 
 def _pylock_package(package: LockedPackage) -> list[str]:
+    index = package.index if package.index != DEFAULT_INDEX else package.source_index
     out = [
         "",
         "[[packages]]",
         f"name = {_toml_str(package.name)}",
         f"version = {_toml_str(str(package.version))}",
-        *([f"index = {_toml_str(package.index)}"] if package.index != DEFAULT_INDEX else []),
+        *([f"index = {_toml_str(index)}"] if index else []),
     ]
     files = sorted(package.files, key=lambda f: f.filename)
     for wheel in (f for f in files if f.is_wheel):
@@ -890,6 +899,10 @@ def _pylock_package(package: LockedPackage) -> list[str]:
             "[packages.tool.lockaudit]",
             f"layer = {_toml_str(package.layer)}",
             f"required-by = {_toml_array(sorted(package.required_by))}",
+            # The text locks give no URL for these files (the user's own index or a mirror):
+            # the reader must not take the machine-local URL above as provenance.
+            *(["local-index = true"] if package.index == DEFAULT_INDEX else []),
+            *(["local-urls = true"] if any(f.url == NO_URL for f in files) else []),
         ]
     )
     return out
@@ -900,8 +913,9 @@ def _pylock_file(file: LockedFile) -> list[str]:
     uploaded = _toml_datetime(file.upload_time)
     if uploaded:
         out.append(f"upload-time = {uploaded}")
-    if file.url != NO_URL:
-        out.append(f"url = {_toml_str(file.url)}")
+    url = file.url if file.url != NO_URL else file.source_url
+    if url:
+        out.append(f"url = {_toml_str(url)}")
     if file.size is not None:
         out.append(f"size = {file.size}")
     out.append("hashes = {" + (f"sha256 = {_toml_str(file.sha256)}" if file.sha256 else "") + "}")
@@ -968,29 +982,45 @@ def _pylock_lock(data: Mapping[str, Any]) -> Lock:
 
 
 def _pylock_locked_package(raw: Mapping[str, Any]) -> LockedPackage:
-    index = str(raw.get("index", DEFAULT_INDEX))
-    files = [*raw.get("wheels", []), *([raw["sdist"]] if "sdist" in raw else [])]
     tool = raw["tool"]["lockaudit"]
+    # ``index`` is always written (PEP 751); ``local-index`` says it is the user's own index,
+    # which the text locks name ``default``.
+    source_index = raw.get("index")
+    local = bool(tool.get("local-index")) or source_index is None
+    index = DEFAULT_INDEX if local else str(source_index)
+    files = [*raw.get("wheels", []), *([raw["sdist"]] if "sdist" in raw else [])]
     return LockedPackage(
         name=normalize(raw["name"]),
         version=Version(raw["version"]),
-        files=tuple(_pylock_locked_file(f, index) for f in files),
+        files=tuple(_pylock_locked_file(f, index, bool(tool.get("local-urls"))) for f in files),
         index=index,
         required_by=tuple(tool["required-by"]),
         layer=tool["layer"],
+        source_index=None if source_index is None else str(source_index),
     )
 
 
-def _pylock_locked_file(raw: Mapping[str, Any], index: str) -> LockedFile:
+def _pylock_locked_file(raw: Mapping[str, Any], index: str, local: bool) -> LockedFile:
     uploaded = raw.get("upload-time")
+    url = raw.get("url")
     return LockedFile(
         filename=raw["name"],
-        url=raw.get("url", NO_URL),
+        url=url if url and not local else NO_URL,
         sha256=raw["hashes"].get("sha256"),
         size=raw.get("size"),
         index=index,
         upload_time=uploaded.isoformat() if isinstance(uploaded, datetime) else None,
+        source_url=url,
     )
+
+
+def pylock_packages(raw: bytes) -> dict[NormalizedName, LockedPackage]:
+    """The packages of a pylock by name (empty when it cannot be read: compile rewrites it)."""
+    try:
+        lock = _pylock_lock(tomllib.loads(raw.decode("utf-8")))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError):
+        return {}
+    return {p.name: p for p in lock.packages}
 
 
 def pylock_body_digest(path: Path) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -458,3 +459,21 @@ def test_compile_leaves_the_parsed_locks_for_the_next_check(
     written = slot.stat().st_mtime_ns
     run_checks(load_workspace(env.root))
     assert slot.stat().st_mtime_ns == written  # read back as it was, not parsed and rewritten
+
+
+def test_every_pylock_is_valid_pep751(compiled: Env) -> None:
+    """packaging's PEP 751 reader is the oracle: every file has a URL, hashes and its index."""
+    from packaging.pylock import Pylock
+
+    pylocks = {n: b for n, b in compiled.locks().items() if n.startswith("pylock.")}
+    assert len(pylocks) == 5
+    for name, body in pylocks.items():
+        lock = Pylock.from_dict(tomllib.loads(body.decode()))
+        assert lock.packages, name
+        for package in lock.packages:
+            assert package.index and package.index.startswith(compiled.server.index_url("")[:16])
+            files = [*(package.wheels or ()), *([package.sdist] if package.sdist else [])]
+            assert files, (name, package.name)
+            for file in files:
+                assert file.url and file.url.startswith("http://127.0.0.1"), (name, file)
+                assert file.hashes.get("sha256") and file.size, (name, file)
