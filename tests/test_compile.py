@@ -477,3 +477,26 @@ def test_every_pylock_is_valid_pep751(compiled: Env) -> None:
             for file in files:
                 assert file.url and file.url.startswith("http://127.0.0.1"), (name, file)
                 assert file.hashes.get("sha256") and file.size, (name, file)
+
+
+def test_uv_installs_from_a_pylock(compiled: Env, tmp_path: Path) -> None:
+    """uv is the installer oracle: the pylock alone (no index given) names every file to fetch."""
+    venv = tmp_path / "venv"
+    subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    pylock = compiled.root / "locks" / "pylock.base-ml-cuda.toml"
+    command = ["uv", "pip", "install", "--dry-run", "--no-config", "--no-index"]
+    command += ["--preview-features", "pylock", "--python", str(venv / "bin" / "python")]
+    done = subprocess.run(
+        [*command, "-r", str(pylock)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_NO_CACHE": "1"},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    planned = {
+        line.split("==")[0].removeprefix(" + ")
+        for line in done.stderr.splitlines()
+        if " + " in line
+    }
+    assert planned == set(compiled.pins("base-ml-cuda")), done.stderr
