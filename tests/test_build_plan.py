@@ -222,3 +222,25 @@ def test_dry_run_prints_plan_and_commands_and_runs_nothing_that_builds(
     assert "gate: skipped (--no-gate)" in text
     assert "$ docker build --progress plain --file docker/mid/Dockerfile" in text
     assert report.outcomes == ()
+
+
+def test_engine_tests_are_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without LOCKAUDIT_ENGINE_TESTS=1 the engine fixture skips and says how to enable it."""
+    from tests.engine import fixtures
+
+    monkeypatch.delenv(fixtures.OPT_IN, raising=False)
+    why = fixtures.why_not_engine()
+    assert why is not None
+    assert "opt-in" in why and "scripts/engine.sh start" in why and fixtures.OPT_IN in why
+
+
+def test_the_suite_never_starts_an_engine() -> None:
+    """No test module runs the engine script: installing an engine is the user's own step."""
+    from tests.engine.fixtures import REPO
+
+    for path in (REPO / "tests").rglob("*.py"):
+        if path.name == Path(__file__).name:
+            continue  # this test names what it looks for
+        text = path.read_text(encoding="utf-8")
+        for call in ('"engine.sh"', "ENGINE_SCRIPT", "engine.sh), \"start\""):
+            assert call not in text, f"{path} runs the engine script"
