@@ -330,12 +330,6 @@ _TOML_NAME = re.compile(r'^name\s*=\s*"([^"]*)"')
 _TOML_SHA256 = re.compile(r'sha256\s*=\s*"([0-9a-fA-F]*)"')
 
 
-def _pylock_pins(ctx: CheckContext, path: str, raw: bytes) -> _PylockPins:
-    """:func:`_parse_pins`, cached per file: after a compile only its image's pylock is parsed."""
-    slot = f"pylock-pins:{ctx.workspace.root.resolve()}:{path}"
-    return cached_in_slot(slot, hashlib.sha256(raw).digest(), lambda: _parse_pins(path, raw))
-
-
 def _parse_pins(path: str, raw: bytes) -> _PylockPins:
     try:
         text = raw.decode("utf-8")
@@ -383,8 +377,9 @@ def _pin_lines(text: str) -> list[tuple[int, dict[str, int]]]:
     "an image's full lock, layer lock and pylock do not pin the same packages",
 )
 def lock_inconsistent(ctx: CheckContext) -> Iterator[Finding]:
-    # The answer follows from the locks' bodies and the pylocks' bytes alone: cached by them,
-    # a check reads the pylocks and digests them, and parses TOML only after a change.
+    # The answer follows from the locks' bodies and the pylocks' bytes alone: cached by them
+    # (one slot per workspace), a check reads and digests the pylocks and parses their TOML
+    # only after a lock changed.
     key: list[bytes] = []
     pylocks: dict[str, bytes] = {}
     for image in ctx.workspace.images:
@@ -424,7 +419,7 @@ def _inconsistencies(ctx: CheckContext, pylocks: Mapping[str, bytes]) -> Iterato
             differences.extend(_layer_differences(full, layer, expected))
         path = lock_paths(ctx.workspace, image).pylock
         raw = pylocks.get(path)
-        pins = _pylock_pins(ctx, path, raw) if raw is not None else None
+        pins = _parse_pins(path, raw) if raw is not None else None
         if isinstance(pins, tuple):
             differences.append(pins)
         elif pins is not None:
