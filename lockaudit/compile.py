@@ -47,6 +47,7 @@ from lockaudit.lockfile import (
     input_digest,
     lock_paths,
     parse_lock,
+    pylock_body_digest,
     read_workspace_locks,
     render_all,
     write_atomically,
@@ -66,6 +67,7 @@ from lockaudit.resolve import (
 from lockaudit.workspace.config import require_requirement_files
 from lockaudit.workspace.graph import build_order
 from lockaudit.workspace.model import Image, Workspace
+from lockaudit.workspace.paths import check_inside
 
 __all__ = [
     "CompileOptions",
@@ -251,7 +253,51 @@ def _digest(run: _Run, image: Image) -> InputDigest:
     return input_digest(run.workspace, image, _parent_bytes(run, image), load=run.load)
 
 
+def _up_to_date(run: _Run, image: Image) -> LockText | None:
+    """The image's full lock when nothing is to do: every input digest matches, no file tampered.
+
+    Then the resolver would only confirm the pins (the existing ones are its preferences), so
+    the index is not asked at all: a no-op compile costs what the gate costs.
+    """
+    if run.options.upgrade or run.options.upgrade_packages:
+        return None
+    full = _current_text(run, image)
+    if full is None or full.tampered or full.lock.inputs_digest != _digest(run, image).digest:
+        return None
+    paths = lock_paths(run.workspace, image)
+    layer = _parse_or_none(_read_or_none(run.workspace.path(paths.layer)), paths.layer, run.memo)
+    if layer is None or layer.tampered or layer.lock.inputs_digest != full.lock.inputs_digest:
+        return None
+    if _pylock_recorded_digest(run.workspace.path(paths.pylock)) != full.recorded_body_digest:
+        return None
+    return full
+
+
+def _pylock_recorded_digest(path: Path) -> str | None:
+    """The pylock's recorded ``body-digest``, read off its last table without parsing the file.
+
+    Parsing every pylock as TOML was half of a no-op compile (50 ms an image); the table
+    lockaudit writes last holds the one value needed. Anything unexpected falls back to the
+    full parse.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    start = text.rfind("\n[tool.lockaudit]\n")
+    for line in text[start + 1 :].splitlines()[1:] if start >= 0 else ():
+        if line.startswith("["):
+            break
+        key, _, value = line.partition(" = ")
+        if key == "body-digest" and value.startswith('"') and value.endswith('"'):
+            return value[1:-1]
+    return pylock_body_digest(path)
+
+
 def _compile_image(run: _Run, image: Image) -> ImageResult:
+    fresh = _up_to_date(run, image)
+    if fresh is not None:
+        return ImageResult(image.key, Status.UNCHANGED, lock=fresh.lock, reason="up to date")
     parent_text: LockText | None = None
     if image.parent is not None:
         parent_text = _current_text(run, run.workspace.image(image.parent))
@@ -328,6 +374,7 @@ def _finish(run: _Run, order: Sequence[Image]) -> tuple[ImageResult, ...]:
     if run.options.dry_run or failed:
         return tuple(results)
     files = {path: data for pending in run.pending.values() for path, data in pending.items()}
+    check_inside(run.workspace.root, files)  # before any write: all or nothing
     written = set(write_atomically(run.workspace.root, files))
     if written:
         # Parsed now, mostly from entries this run already read, so the next `check` (often

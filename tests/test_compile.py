@@ -458,3 +458,39 @@ def test_compile_leaves_the_parsed_locks_for_the_next_check(
     written = slot.stat().st_mtime_ns
     run_checks(load_workspace(env.root))
     assert slot.stat().st_mtime_ns == written  # read back as it was, not parsed and rewritten
+
+
+def _compile_with_fresh_cache(env: Env, cache: Path, **options: Any) -> CompileResult:
+    workspace = env.workspace()
+    config = PipConfig(index_url=env.server.index_url("default"))
+    client = build_index_client(workspace, cache_dir=cache, pip_config=config)
+    try:
+        return compile_workspace(workspace, client, CompileOptions(**options))
+    finally:
+        client.close()
+
+
+def test_no_op_compile_asks_the_index_nothing(env: Env, tmp_path: Path) -> None:
+    """Locks whose every input digest matches are up to date: no request, no byte written."""
+    assert env.compile().ok
+    before = env.locks()
+    asked = sum(env.server.requests.values())
+    result = _compile_with_fresh_cache(env, tmp_path / "cold-cache")
+    assert [r.status for r in result.results] == [Status.UNCHANGED] * len(IMAGES)
+    assert all(r.reason == "up to date" for r in result.results)
+    assert sum(env.server.requests.values()) == asked
+    assert env.locks() == before
+
+    # An edit of one stage's requirements sends that stage (both its tags), and only it, to the
+    # resolver.
+    (env.root / "docker/asr/requirements.txt").write_text("whisperx==3.1.1\n# edited\n")
+    result = _compile_with_fresh_cache(env, tmp_path / "cold-cache-2")
+    assert sum(env.server.requests.values()) > asked
+    assert {r.image for r in result.results if r.reason != "up to date"} == {"asr:cuda", "asr:cpu"}
+
+    # A tampered layer lock is not "up to date": compile rewrites it.
+    layer = env.root / "locks" / "base-cuda.layer.txt"
+    layer.write_text(layer.read_text() + "\n")
+    result = _compile_with_fresh_cache(env, tmp_path / "cold-cache-3")
+    assert result.result("base:cuda").status is Status.WRITTEN
+    assert layer.read_bytes() == before["base-cuda.layer.txt"]

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from lockaudit.errors import IndexFetchError
 from lockaudit.index.transport import RetryPolicy
@@ -222,7 +223,12 @@ def test_an_index_that_changes_between_requests_gives_one_consistent_view(
     built = server.built("default", "soundfile-0.12.0-py3-none-any.whl")
     assert locked.hashes == (built.sha256,)
     before = lock_bytes(root)
-    assert compile_in_process(root, server, cache=tmp_path / "second").ok
+    # Unchanged inputs would make the next compile a no-op that asks nothing; upgrading an
+    # unrelated package sends every image back to the resolver, which reads the new view.
+    other = canonicalize_name("numpy")
+    assert compile_in_process(
+        root, server, cache=tmp_path / "second", upgrade_packages=frozenset({other})
+    ).ok
     assert server.requests[page] == 2  # the second view (0.12.1 listed) was read...
     assert lock_bytes(root) == before  # ...and the lock did not move
     assert compile_in_process(root, server, cache=tmp_path / "third", upgrade=True).ok
