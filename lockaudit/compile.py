@@ -34,6 +34,7 @@ from packaging.utils import NormalizedName
 from lockaudit.errors import InputError
 from lockaudit.index.coremeta import requirement as parse_requirement
 from lockaudit.index.types import Candidate, DistFile, MetadataSource
+from lockaudit.index.urls import bare_url
 from lockaudit.lockfile import (
     DEFAULT_INDEX,
     NO_URL,
@@ -545,4 +546,4 @@ def _locked_package(
 
 
 def _strip(url: str) -> str:
-    return url.rstrip("/")
+    return bare_url(url)
