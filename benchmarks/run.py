@@ -15,7 +15,8 @@ one warm-up pass, ``--reps`` times. Printed: medians, the ratios lockaudit/uv an
 lockaudit/pip-compile, bytes and requests the index served, peak memory, and for the scale
 series how time grows with the number of images. Written: one JSON file per scenario,
 ``benchmarks/results/<date>-<scenario>.json``, with the command, tool versions, machine load
-and a ``ratios`` object.
+and a ``ratios`` object. If any run of any tool fails (warm-ups included), the runner stops
+with exit status 1 and writes no results file at all.
 
 Ratios are lockaudit's median time over the other tool's (below 1: lockaudit is faster), each
 under the same cache state: ``compile_all_warm_vs_uv`` (both caches warm),
@@ -184,13 +185,16 @@ def _public(scenario: str, scratch: Path) -> Iterator[Bench]:
 
 def _run(
     bench: Bench, tools: Sequence[str], reps: int, warmup: bool, slow: Sequence[str] = ()
-) -> list[Sample]:
+) -> tuple[list[Sample], list[Sample]]:
+    """The measured samples, and the warm-up runs (not measured, but a failure still counts)."""
     table = tools_for(tools)
+    warmups = []
     if warmup:
         for name, tool in table:
             if name in slow:
                 continue
             done = tool(bench)
+            warmups.append(done)
             print(f"  warm-up {name}: {done.seconds:.2f} s{'' if done.ok else ' FAILED'}")
             if not done.ok:
                 print(_indent(done.error))
@@ -203,7 +207,19 @@ def _run(
             samples.append(sample)
             state = "" if sample.ok else " FAILED"
             print(f"  rep {rep + 1} {name}: {sample.seconds:.2f} s{state}", flush=True)
-    return samples
+            if not sample.ok:
+                print(_indent(sample.error))
+    return warmups, samples
+
+
+def failed_runs(record: dict[str, Any]) -> list[str]:
+    """Every failed run of a scenario, warm-ups included: one such run makes the figures a lie.
+
+    A median over the runs that happened to succeed (or a ratio against a tool that never ran)
+    is not a measurement of the workspace, so a scenario with any of these writes no results.
+    """
+    runs = [*record["warmup_samples"], *record["samples"]]
+    return [f"{record['scenario']}: {s['tool']} failed" for s in runs if not s["ok"]]
 
 
 def _indent(text: str) -> str:
@@ -331,7 +347,7 @@ def run_scenario(
         with setup(scenario, Path(d)) as bench:
             images = len(bench.model.images)
             slow = () if args.reps_given else plan.slow
-            samples = _run(bench, tools, reps, warmup, slow)
+            warmups, samples = _run(bench, tools, reps, warmup, slow)
     summaries = [_summary(tool, samples) for tool in tools]
     by = {s.tool: s for s in summaries}
     ratios = _ratios(by)
@@ -357,11 +373,16 @@ def run_scenario(
         "targets": _targets(ratios, by, images),
         "summary": [asdict(s) for s in summaries],
         "samples": [asdict(s) for s in samples],
+        "warmup_samples": [asdict(s) for s in warmups],
     }
-    written = _write(scenario, record, args.out)
-    shown = written.relative_to(ROOT) if written.is_relative_to(ROOT) else written
-    print(f"  wrote {shown}")
     return record
+
+
+def _write_all(records: Sequence[dict[str, Any]], out: Path) -> None:
+    for record in records:
+        written = _write(record["scenario"], record, out)
+        shown = written.relative_to(ROOT) if written.is_relative_to(ROOT) else written
+        print(f"  wrote {shown}")
 
 
 def _growth(records: list[dict[str, Any]]) -> None:
@@ -422,7 +443,16 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     scenarios = args.scenario or list(default)
     versions = tool_versions()
     print("tools: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    records = [run_scenario(s, args, versions) for s in scenarios]
+    records = []
+    for scenario in scenarios:
+        record = run_scenario(scenario, args, versions)
+        # Stop at the first failure and write nothing, not even earlier scenarios' files: a
+        # partial set of results reads like a complete one.
+        if failures := failed_runs(record):
+            print("\n".join(["", *failures, "no results written"]), file=sys.stderr)
+            raise SystemExit(1)
+        records.append(record)
+    _write_all(records, args.out)
     _growth(records)
     return records
 

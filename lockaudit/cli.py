@@ -30,7 +30,6 @@ app = typer.Typer(
     name="lockaudit",
     help="Machine-checked dependency locks for families of Python Docker images.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 
@@ -38,6 +37,27 @@ WorkspaceOpt = Annotated[
     Path, typer.Option("--workspace", "-w", help="Workspace root (holds pyproject.toml).")
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+def _print_version(value: bool) -> None:
+    # Eager, so it answers before a command is required; imports nothing beyond the package.
+    if value:
+        from lockaudit import __version__
+
+        sys.stdout.write(f"lockaudit {__version__}\n")
+        raise typer.Exit(EXIT_CLEAN)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Machine-checked dependency locks for families of Python Docker images."""
 
 
 def _fail(exc: LockauditError) -> NoReturn:
@@ -164,7 +184,10 @@ def init(
     write: Annotated[
         bool, typer.Option("--write/--print", help="Write pyproject.toml or only print.")
     ] = True,
-    force: Annotated[bool, typer.Option(help="Replace an existing [tool.lockaudit].")] = False,
+    # Help text is rich markup: the brackets of the table name must be escaped to show.
+    force: Annotated[
+        bool, typer.Option(help=r"Replace an existing \[tool.lockaudit] table.")
+    ] = False,
 ) -> None:
     """Discover a workspace in a repository that has never seen lockaudit."""
     from lockaudit.workspace.discover import discover_workspace, write_config
@@ -414,7 +437,9 @@ def unused(
 def main() -> None:
     """Console-script entry point."""
     try:
-        app()
+        # One program name however it is started (``python -m lockaudit`` too), so usage lines
+        # and the completion script name the command users type.
+        app(prog_name="lockaudit")
     except KeyboardInterrupt:
         render.message("interrupted")
         sys.exit(130)

@@ -68,6 +68,7 @@ from lockaudit.resolve import (
 from lockaudit.workspace.config import require_requirement_files
 from lockaudit.workspace.graph import build_order
 from lockaudit.workspace.model import Image, Workspace
+from lockaudit.workspace.paths import check_inside
 
 __all__ = [
     "CompileOptions",
@@ -374,6 +375,7 @@ def _finish(run: _Run, order: Sequence[Image]) -> tuple[ImageResult, ...]:
     if run.options.dry_run or failed:
         return tuple(results)
     files = {path: data for pending in run.pending.values() for path, data in pending.items()}
+    check_inside(run.workspace.root, files)  # before any write: all or nothing
     written = set(write_atomically(run.workspace.root, files))
     if written:
         # Parsed now, mostly from entries this run already read, so the next `check` (often

@@ -165,8 +165,12 @@ def message(text: str) -> None:
 
 
 def discovery(found: Discovery, *, written: bool, out: Console | None = None) -> None:
-    """What `lockaudit init` found: the images and parents, then what it could not decide."""
-    out = out or console()
+    """What `lockaudit init` found: the images and parents, then what it could not decide.
+
+    With ``--print`` stdout carries only the proposed TOML, written raw (rich markup would eat
+    ``[tool.lockaudit]``), so it can be piped into a file; the summary goes to stderr.
+    """
+    out = out or console(stderr=not written)
     for image in found.images:
         parent = image.parent or f"FROM {image.base_image}"
         out.print(
@@ -184,7 +188,7 @@ def discovery(found: Discovery, *, written: bool, out: Console | None = None) ->
     if written:
         out.print("[green]wrote " + escape("[tool.lockaudit]") + " to pyproject.toml[/green]")
     else:
-        out.print(found.config_toml)
+        sys.stdout.write(found.config_toml)
 
 
 def compile_result(result: CompileResult, fmt: Format, *, out: Console | None = None) -> None:

@@ -91,3 +91,33 @@ def test_embedded_index_routes_the_torch_builds_like_the_pytorch_indexes() -> No
     assert any(r.startswith("nvidia-") for r in cu121.releases[0].requires_dist)
     assert not any(r.startswith(("nvidia-", "triton")) for r in cpu.releases[0].requires_dist)
     assert scenario.index("default").project("pyannote.audio") is not None
+
+
+@pytest.mark.usefixtures("hermetic_pip")
+def test_runner_fails_and_writes_nothing_when_a_tool_run_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A requirement the index does not serve makes every compile fail for real: exit 1, no file."""
+    write = run._workspace
+
+    def unresolvable(scenario: str, spec: SyntheticSpec | None, dest: Path) -> Path:
+        root = write(scenario, spec, dest)
+        first = sorted(root.rglob("requirements*.txt"))[0]
+        first.write_text(first.read_text() + "no-such-project-on-the-index==1.0\n")
+        return root
+
+    monkeypatch.setattr(run, "_workspace", unresolvable)
+    out = tmp_path / "results"
+    argv = ["--scenario", "synthetic-2x20", "--quick", "--out", str(out)]
+    with pytest.raises(SystemExit) as exited:
+        run.main([*argv, "--tools", "lockaudit-compile-cold", "uv-cold"])
+
+    assert exited.value.code == 1
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_failed_warm_up_alone_counts_as_a_failed_run() -> None:
+    ok = {"tool": "uv-warm", "ok": True}
+    record = {"scenario": "embedded", "samples": [ok], "warmup_samples": [{**ok, "ok": False}]}
+    assert run.failed_runs(record) == ["embedded: uv-warm failed"]
+    assert run.failed_runs({**record, "warmup_samples": [ok]}) == []

@@ -61,6 +61,14 @@ _IMAGE_KEYS = {
 }
 _FALLBACK_KEYS = {"tag", "parent", "requirements", "build-args", "target", "variant"}
 
+# Docker's reference grammar (distribution/reference): a name is path components of lower-case
+# letters and digits joined by `.`, `_`, `__` or dashes, separated by `/`; a tag is a word
+# character then up to 127 of word characters, `.` and `-`. Names and tags become file names
+# of locks, so anything else (`..`, an absolute path, a `/` in a tag) could write outside.
+_NAME_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_NAME_RE = re.compile(rf"{_NAME_COMPONENT}(?:/{_NAME_COMPONENT})*")
+_TAG_RE = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
+
 
 @dataclass(frozen=True)
 class _Doc:
@@ -151,12 +159,19 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
     _unknown_keys(section, _TOP_KEYS, "[tool.lockaudit]", doc, "lockaudit")
     defaults = _target(_table(section, "target", doc), Target(), doc, after=0)
     images: list[Image] = []
+    declared: list[int] = []  # the line of each image's `name` (its fallback: its own `tag`)
     raw_images = _list_of_tables(section, "images", doc)
     after = doc.line_of("tool.lockaudit.images")
     for raw in raw_images:
         after = doc.line_of("name", after=after)
-        images.extend(_images(raw, defaults, doc, after))
-    _check_unique(images, doc)
+        found = _images(raw, defaults, doc, after)
+        images.extend(found)
+        declared.append(after)
+        if len(found) > 1:
+            declared.append(doc.line_of("tag", after=doc.line_of("fallback", after=after)))
+    _check_unique(images, declared, doc)
+    locks_dir = _str(section, "locks", doc, "locks")
+    _check_inside(locks_dir, "locks", doc)
     images = _fill_fallback_requirements(images)
     workspace = Workspace(
         root=root,
@@ -167,7 +182,7 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
         indexes=tuple(_indexes(section, doc)),
         registry=_str(section, "registry", doc, ""),
         image_prefix=_str(section, "image-prefix", doc, ""),
-        locks_dir=_str(section, "locks", doc, "locks"),
+        locks_dir=locks_dir,
         heavy_packages=tuple(
             n.lower() for n in _str_list(section, "heavy", doc, list(DEFAULT_HEAVY))
         ),
@@ -226,6 +241,7 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
     _unknown_keys(raw, _IMAGE_KEYS, "[[tool.lockaudit.images]]", doc, "name", after=after)
     name = _required_str(raw, "name", doc, after)
     tag = _required_str(raw, "tag", doc, after)
+    _check_reference(name, tag, doc, after)
     variant = _variant(raw, doc, after, default=Variant.CUDA if tag == "cuda" else Variant.CPU)
     target = _target(_table(raw, "target", doc), replace(defaults, variant=variant), doc, after)
     if variant is Variant.CPU:
@@ -268,9 +284,11 @@ def _fallback(
     target = _target(_table(raw, "target", doc), replace(defaults, variant=variant), doc, after)
     if variant is Variant.CPU:
         target = replace(target, cuda=None)
+    tag = _str(raw, "tag", doc, "cpu", after=after)
+    _check_reference(image.name, tag, doc, doc.line_of("fallback", after=after))
     return Image(
         name=image.name,
-        tag=_str(raw, "tag", doc, "cpu", after=after),
+        tag=tag,
         dockerfile=image.dockerfile,
         parent=_required_str(raw, "parent", doc, after),
         base_image=None,
@@ -313,12 +331,48 @@ def _fill_fallback_requirements(images: list[Image]) -> list[Image]:
     return filled
 
 
-def _check_unique(images: list[Image], doc: _Doc) -> None:
-    seen: set[str] = set()
-    for image in images:
-        if image.key in seen:
-            raise doc.error(f"image {image.key} is declared twice", image.name)
-        seen.add(image.key)
+def _check_unique(images: list[Image], declared: list[int], doc: _Doc) -> None:
+    """A key declared twice is an error at the second declaration (the first one is kept)."""
+    first: dict[str, int] = {}
+    for image, line in zip(images, declared, strict=True):
+        if image.key in first:
+            raise InputError(
+                Location(doc.path, line),
+                f"image {image.key} is declared twice (first at line {first[image.key]})",
+                hint="give one of them another name or tag",
+            )
+        first[image.key] = line
+
+
+def _check_reference(name: str, tag: str, doc: _Doc, after: int) -> None:
+    """Reject a name or tag outside Docker's reference grammar, at the line that sets it."""
+    if not _NAME_RE.fullmatch(name):
+        raise doc.error(
+            f"image name {name!r} is not a valid Docker image name",
+            "name",
+            after=after - 1,
+            hint="lower-case letters and digits, separated by `.`, `_`, `-` or `/` "
+            "(no `..`, no leading `/`)",
+        )
+    if not _TAG_RE.fullmatch(tag):
+        raise doc.error(
+            f"tag {tag!r} of image {name} is not a valid Docker tag",
+            "tag",
+            after=after,
+            hint="up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+        )
+
+
+def _check_inside(relative: str, key: str, doc: _Doc) -> None:
+    """An output folder of the config stays inside the workspace (lexically; symlinks are
+    checked where files are written, since they can change after the config loads)."""
+    parts = Path(relative).parts
+    if Path(relative).is_absolute() or ".." in parts:
+        raise doc.error(
+            f"`{key}` must be a folder inside the workspace, not {relative!r}",
+            key,
+            hint="a path relative to the workspace root, without `..`",
+        )
 
 
 def _mirrors(section: Mapping[str, Any], doc: _Doc) -> tuple[tuple[str, str], ...]:

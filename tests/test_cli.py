@@ -1,0 +1,87 @@
+"""The command line's own surface: ``--version``, shell completion, ``init --print``, help texts.
+
+Run as users run it, in a child process (``python -m lockaudit``), except the check over every
+help text, which reads the click command tree typer builds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from importlib.metadata import version
+from pathlib import Path
+
+import typer
+from rich.text import Text
+
+from lockaudit.cli import app
+from lockaudit.workspace.discover import discover_workspace
+
+PIPELINE = Path(__file__).parent / "data" / "discover" / "pipeline"
+
+
+def lockaudit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "lockaudit", *args],
+        capture_output=True, text=True, env=env, cwd=cwd, check=False, timeout=60,
+    )
+
+
+def test_version_prints_the_installed_version() -> None:
+    done = lockaudit("--version")
+    expected = f"lockaudit {version('lockaudit')}\n"
+    assert (done.returncode, done.stdout, done.stderr) == (0, expected, "")
+
+
+def test_version_imports_no_heavy_module() -> None:
+    probe = (
+        "import sys\n"
+        "from lockaudit.cli import app\n"
+        "try:\n    app(['--version'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ('rich', 'httpx', 'lockaudit.index', 'lockaudit.resolve', 'lockaudit.rules')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_shell_completion_script_is_offered() -> None:
+    done = lockaudit("--show-completion", "bash")
+    assert done.returncode == 0
+    assert "_lockaudit_completion" in done.stdout and "complete " in done.stdout
+
+
+def test_init_print_writes_only_valid_toml_to_stdout(tmp_path: Path) -> None:
+    root = tmp_path / "pipeline"
+    shutil.copytree(PIPELINE, root)
+    done = lockaudit("init", "--print", str(root))
+
+    assert done.returncode == 0, done.stderr
+    printed = tomllib.loads(done.stdout)
+    assert "lockaudit" in printed["tool"]
+    assert printed == tomllib.loads(discover_workspace(root).config_toml)
+    assert printed["tool"]["lockaudit"]["registry"] == "rajiup"
+    assert "diarization:cuda <- base-ml:cuda" in done.stderr  # the summary, off stdout
+    assert not (root / "pyproject.toml").exists()
+
+
+def test_init_help_shows_the_table_name() -> None:
+    done = lockaudit("init", "--help")
+    assert done.returncode == 0
+    assert "Replace an existing [tool.lockaudit] table." in done.stdout
+
+
+def test_no_help_text_loses_words_to_rich_markup() -> None:
+    """Typer renders help as rich markup: an unescaped ``[word]`` would vanish from the screen."""
+    root = typer.main.get_command(app)
+    assert isinstance(root, typer.core.TyperGroup)
+    texts = [root.help or ""]
+    for command in root.commands.values():
+        texts.append(command.help or "")
+        texts.extend(getattr(param, "help", None) or "" for param in command.params)
+    for text in filter(None, texts):
+        assert Text.from_markup(text).plain == text.replace("\\[", "["), text
