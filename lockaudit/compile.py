@@ -34,7 +34,6 @@ from packaging.utils import NormalizedName
 from lockaudit.errors import InputError
 from lockaudit.index.coremeta import requirement as parse_requirement
 from lockaudit.index.types import Candidate, DistFile, MetadataSource
-from lockaudit.index.urls import bare_url
 from lockaudit.lockfile import (
     DEFAULT_INDEX,
     NO_URL,
@@ -55,6 +54,7 @@ from lockaudit.lockfile import (
 )
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions
+from lockaudit.redact import bare_url
 from lockaudit.resolve import (
     Conflict,
     Origin,

@@ -60,13 +60,13 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import InputError, Location
-from lockaudit.index.urls import bare_url as _bare
 from lockaudit.parsing.requirements import (
     IndexOptions,
     RequirementLine,
     RequirementsFile,
     parse_requirements,
 )
+from lockaudit.redact import bare_url as _bare
 from lockaudit.workspace.model import Image, Target, Variant, Workspace, normalize
 from lockaudit.workspace.parsecache import cached_in_slot
 

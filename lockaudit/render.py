@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from lockaudit.errors import LockauditError
 from lockaudit.findings import Finding, Severity
-from lockaudit.index.urls import redact_text
+from lockaudit.redact import redact_text
 from lockaudit.units import format_bytes
 from lockaudit.workspace.model import Image, Workspace
 

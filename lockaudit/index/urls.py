@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
+
+from lockaudit.redact import bare_url, redact, redact_text, strip_userinfo
 
 __all__ = [
     "Credentials",
@@ -68,42 +69,7 @@ def split_credentials(url: str) -> tuple[str, Credentials | None]:
     parts = urlsplit(url)
     if parts.username is None:
         return url, None
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return bare, Credentials(unquote(parts.username), unquote(parts.password or ""))
-
-
-# ``scheme://userinfo@``: the userinfo ends at the last ``@`` before the path, and cannot hold
-# ``/``, ``?``, ``#`` or whitespace (RFC 3986), so this also finds URLs inside free text.
-_USERINFO = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s]*(?:@[^/?#@\s]*)*)@"
-)
-
-
-def _mask(match: re.Match[str]) -> str:
-    user, sep, _password = match["userinfo"].partition(":")
-    # A lone userinfo is a token (``https://TOKEN@host``): the whole of it is the secret.
-    return f"{match['scheme']}{user}:***@" if sep else f"{match['scheme']}***@"
-
-
-def redact(url: str) -> str:
-    """``https://user:token@host/x`` → ``https://user:***@host/x``; a lone token → ``***@``.
-
-    The one form in which a URL may leave the process: output, errors, locks, reports.
-    """
-    return _USERINFO.sub(_mask, url, count=1)
-
-
-def redact_text(text: str) -> str:
-    """Every URL's credentials masked in free text (an HTTP library's message, say)."""
-    return _USERINFO.sub(_mask, text)
-
-
-def bare_url(url: str) -> str:
-    """The URL as provenance compares it: without credentials or a trailing slash."""
-    return split_credentials(url)[0].rstrip("/")
+    return strip_userinfo(url), Credentials(unquote(parts.username), unquote(parts.password or ""))
 
 
 def json_api_root(index_url: str) -> str:

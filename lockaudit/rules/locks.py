@@ -32,8 +32,6 @@ from urllib.parse import urlsplit
 
 from lockaudit.errors import InputError, Location
 from lockaudit.findings import Finding, Severity
-from lockaudit.index.urls import bare_url as _bare
-from lockaudit.index.urls import redact
 from lockaudit.lockfile import (
     FORMAT_INPUT,
     INDEXES_INPUT,
@@ -49,6 +47,8 @@ from lockaudit.lockfile import (
 )
 from lockaudit.parsing.dockerfile import PipInstall
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
+from lockaudit.redact import bare_url as _bare
+from lockaudit.redact import redact
 from lockaudit.rules import CheckContext, rule
 from lockaudit.workspace.model import Image
 
