@@ -18,6 +18,7 @@ import typer
 
 from lockaudit import render
 from lockaudit.errors import LockauditError, ResolutionError, UsageError
+from lockaudit.findings import Severity
 from lockaudit.workspace.model import BuildBackend, Variant
 
 if TYPE_CHECKING:
@@ -151,19 +152,45 @@ def audit(
         AuditFormat, typer.Option("--format", "-f", help="Output format.")
     ] = AuditFormat.TEXT,
     offline: Annotated[bool, typer.Option("--offline", help="Use only the cache.")] = False,
+    select: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--select",
+            help="Only these rules (names or prefixes; repeatable, comma-separated). "
+            "Replaces [tool.lockaudit.audit] select.",
+        ),
+    ] = None,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore",
+            help="Skip these rules (names or prefixes; repeatable, comma-separated). "
+            "Added to [tool.lockaudit.audit] ignore.",
+        ),
+    ] = None,
+    fail_on: Annotated[
+        Severity | None,
+        typer.Option("--fail-on", help="Exit 1 for findings at or above this severity."),
+    ] = None,
+    show_info: Annotated[
+        bool, typer.Option("--show-info", help="Show info findings in text output too.")
+    ] = False,
 ) -> None:
     """Replay every image's pip installs as they would build: what is replaced, broken, big."""
-    from lockaudit.audit import AUDIT_RULES, audit_workspace, format_tree, to_sarif
+    from lockaudit.audit import AUDIT_RULES, Tuning, audit_workspace, format_tree, to_sarif
+    from lockaudit.audit.tuning import summary_line
     from lockaudit.report.sources import open_sources
     from lockaudit.workspace.config import load_workspace
 
     try:
         ws = load_workspace(workspace)
+        rule_ids = [r.id for r in AUDIT_RULES]
+        tuning = Tuning.of(ws, rule_ids, select=select or (), ignore=ignore or (), fail_on=fail_on)
         with (
             open_sources(ws, offline=offline) as (client, vulns),
             render.audit_progress() as progress,
         ):
-            result = audit_workspace(ws, client, vulns=vulns, reporter=progress)
+            result = audit_workspace(ws, client, vulns=vulns, reporter=progress, tuning=tuning)
     except LockauditError as e:
         _fail(e)
     if fmt is AuditFormat.SARIF:
@@ -172,7 +199,11 @@ def audit(
     elif fmt is AuditFormat.JSON:
         render.emit_json(result.as_json())
     else:
-        render.findings(result.findings, Format.TEXT)
+        # infos (hoist candidates, mostly) are many and never fail a gate: shown on request
+        shown = [f for f in result.findings if show_info or f.severity is not Severity.INFO]
+        render.findings(shown, Format.TEXT)
+        hidden = len(result.findings) - len(shown)
+        sys.stdout.write(summary_line(result.findings, hidden_infos=hidden))
         sys.stdout.write(format_tree(ws, result.sizes))
     if result.failed:
         raise typer.Exit(EXIT_FINDINGS)

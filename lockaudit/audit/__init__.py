@@ -13,7 +13,7 @@ a file it cannot trace are findings. Bad input (an unparsable Dockerfile line) r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lockaudit.audit.replay import (
     ImageReplay,
@@ -29,7 +29,8 @@ from lockaudit.audit.rules import AUDIT_RULES, AuditContext, Saving, run_audit_r
 from lockaudit.audit.sarif import to_sarif
 from lockaudit.audit.sizes import SizeReport, format_bytes, format_tree, image_sizes
 from lockaudit.audit.svg import hierarchy_svg
-from lockaudit.findings import Finding, Severity
+from lockaudit.audit.tuning import Tuning
+from lockaudit.findings import Finding
 from lockaudit.index.client import IndexClient
 from lockaudit.index.vulns import VulnerabilityService
 from lockaudit.rules import CheckContext
@@ -46,6 +47,7 @@ __all__ = [
     "Saving",
     "SizeReport",
     "Step",
+    "Tuning",
     "Unreachable",
     "audit_workspace",
     "format_bytes",
@@ -63,11 +65,12 @@ class AuditResult:
     findings: tuple[Finding, ...]  # worst first
     savings: tuple[Saving, ...]  # bytes a suggested fix saves, per finding
     sizes: SizeReport
+    tuning: Tuning = field(default_factory=Tuning)  # how ``findings`` were selected, and what fails
 
     @property
     def failed(self) -> bool:
-        """Exit code 1, as for ``check``: any finding at error severity."""
-        return any(f.severity is Severity.ERROR for f in self.findings)
+        """Exit code 1: any finding at or above ``fail-on`` (error by default, as ``check``)."""
+        return self.tuning.fails(self.findings)
 
     def replay(self, image: str) -> ImageReplay:
         return next(r for r in self.replays if r.image == image)
@@ -96,8 +99,14 @@ def audit_workspace(
     *,
     vulns: VulnerabilityService | None = None,
     reporter: ReplayReporter | None = None,
+    tuning: Tuning | None = None,
 ) -> AuditResult:
-    """Replay, audit and size every image of ``workspace`` (see the module docstring)."""
+    """Replay, audit and size every image of ``workspace`` (see the module docstring).
+
+    ``tuning`` selects and re-ranks the findings; by default ``[tool.lockaudit.audit]``'s.
+    Savings follow the findings they belong to.
+    """
+    tuning = tuning or Tuning.of(workspace, (rule.id for rule in AUDIT_RULES))
     check = CheckContext.load(workspace)
     replays = replay_workspace(workspace, client, ctx=check, reporter=reporter)
     ctx = AuditContext(
@@ -107,5 +116,21 @@ def audit_workspace(
         source=client,
         vulns=vulns,
     )
-    findings, savings = run_audit_rules(ctx)
-    return AuditResult(replays, findings, savings, image_sizes(replays))
+    raw, raw_savings = run_audit_rules(ctx)
+    findings = tuning.apply(raw)
+    kept = {(f.rule, f.location, f.image, f.package, f.message): f for f in findings}
+    savings = tuple(
+        Saving(kept[key], s.bytes)
+        for s in raw_savings
+        if (
+            key := (
+                s.finding.rule,
+                s.finding.location,
+                s.finding.image,
+                s.finding.package,
+                s.finding.message,
+            )
+        )
+        in kept
+    )
+    return AuditResult(replays, findings, savings, image_sizes(replays), tuning)

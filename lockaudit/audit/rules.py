@@ -47,7 +47,14 @@ from lockaudit.index.urls import MIRRORS_ENV
 from lockaudit.index.vulns import VulnerabilityService
 from lockaudit.resolve import Conflict, Origin, RequirementKind, RootRequirement, explain_all
 from lockaudit.rules import CheckContext
-from lockaudit.workspace.model import Image, Target, Variant, Workspace, normalize
+from lockaudit.workspace.model import (
+    INSTALLER_TOOLS,
+    Image,
+    Target,
+    Variant,
+    Workspace,
+    normalize,
+)
 
 __all__ = ["AUDIT_RULES", "AuditContext", "AuditRule", "Saving", "run_audit_rules"]
 
@@ -66,7 +73,13 @@ class AuditContext:
         return self.workspace.image(key)
 
     def heavy(self, name: str) -> bool:
-        return self.workspace.is_heavy(name)
+        return normalize(name) not in NEVER_HEAVY and self.workspace.is_heavy(name)
+
+
+# NVIDIA's Python libraries that are no CUDA runtime: NVML bindings (pure Python, they load
+# the driver's libnvidia-ml at run time) and the index helper. ``nvidia-*`` must not catch them.
+NOT_CUDA_RUNTIME = frozenset({"nvidia-ml-py", "nvidia-ml-py3", "nvidia-pyindex"})
+NEVER_HEAVY = INSTALLER_TOOLS | NOT_CUDA_RUNTIME
 
 
 @dataclass(frozen=True)
@@ -134,7 +147,7 @@ def reinstalls_parent_package(ctx: AuditContext) -> Iterator[Saving]:
     for replay, layer in _layers(ctx):
         for change in layer.replaced:
             before, after = change.before, change.after
-            if before.layer == replay.image:
+            if before.layer == replay.image or after.name in INSTALLER_TOOLS:
                 continue
             severity = Severity.ERROR if ctx.heavy(after.name) else Severity.WARNING
             message = (
@@ -423,6 +436,8 @@ _CUDA_VERSIONED = re.compile(r"^nvidia-(cuda-[a-z]+|cublas)-cu\d+$")
 
 def _is_cuda_wheel(item: Installed) -> bool:
     label = item.version.local or ""
+    if item.name in NOT_CUDA_RUNTIME:
+        return False
     return item.name.startswith("nvidia-") or bool(_CUDA_LABEL.match(label))
 
 

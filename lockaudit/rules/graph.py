@@ -39,7 +39,7 @@ from lockaudit.errors import Location
 from lockaudit.findings import Finding, Severity
 from lockaudit.parsing.requirements import RequirementLine
 from lockaudit.rules import CheckContext, rule
-from lockaudit.workspace.model import Image
+from lockaudit.workspace.model import INSTALLER_TOOLS, Image
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,8 @@ def duplicate_heavy_install(ctx: CheckContext) -> Iterator[Finding]:
             source = provided.get(line.name)
             if source is None or source.line.location == line.location:
                 continue  # not provided, or the very line the ancestor installs (an include)
+            if line.name in INSTALLER_TOOLS:
+                continue  # upgrading pip/setuptools/wheel per image is routine and cheap
             heavy = is_heavy(ctx, line.name)
             if not heavy and source.line.location.path == common:
                 continue  # common-repeated reports it

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from lockaudit.errors import InputError, Location
+from lockaudit.findings import Severity
 from lockaudit.workspace.model import (
     DEFAULT_HEAVY,
+    AuditSettings,
     Image,
     PackageIndex,
     ReviewedSdist,
@@ -43,7 +45,10 @@ _TOP_KEYS = {
     "unused",
     "reviewed-sdists",
     "mirrors",
+    "audit",
 }
+_AUDIT_KEYS = {"select", "ignore", "severity", "fail-on"}
+_RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TARGET_KEYS = {"python", "platform", "arch", "glibc", "cuda"}
 _IMAGE_KEYS = {
     "name",
@@ -189,6 +194,7 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
         reviewed_sdists=_reviewed(section, doc),
         mirrors=_mirrors(section, doc),
         config_location=Location(doc.path),
+        audit=_audit(section, doc),
     )
     from lockaudit.workspace.graph import build_order  # graph validates parents and cycles
 
@@ -412,6 +418,61 @@ def _reviewed(section: Mapping[str, Any], doc: _Doc) -> tuple[ReviewedSdist, ...
                 raise InputError(where, f"invalid requirement {text!r}: {e}") from e
         found.append(ReviewedSdist(normalize(name.strip()), version, tuple(value), where))
     return tuple(sorted(found, key=lambda r: (r.name, r.version)))
+
+
+def _audit(section: Mapping[str, Any], doc: _Doc) -> AuditSettings:
+    """``[tool.lockaudit.audit]``; rule names are checked against the rules by the audit."""
+    raw = _table(section, "audit", doc)
+    if not raw:
+        return AuditSettings()
+    after = doc.line_of("tool.lockaudit.audit")
+    _unknown_keys(raw, _AUDIT_KEYS, "[tool.lockaudit.audit]", doc, "audit", after=after)
+    lines: dict[str, int] = {}
+
+    def selectors(key: str) -> tuple[str, ...]:
+        values = _str_list(raw, key, doc, [], after=after)
+        for value in values:
+            lines.setdefault(value, _value_line(doc, key, value, after))
+            if not _RULE_NAME.match(value):
+                raise InputError(
+                    Location(doc.path, lines[value]),
+                    f"`{key}`: {value!r} is not a rule name (lower-case words joined by -)",
+                )
+        return tuple(values)
+
+    select, ignore = selectors("select"), selectors("ignore")
+    overrides = _table(raw, "severity", doc, after=after)
+    severity: list[tuple[str, Severity]] = []
+    for rule, value in overrides.items():
+        lines.setdefault(rule, _value_line(doc, "severity", rule, after))
+        if not isinstance(value, str) or value not in set(Severity):
+            raise InputError(
+                Location(doc.path, lines[rule]),
+                f"severity.{rule} must be one of {_severities()}, not {value!r}",
+            )
+        severity.append((rule, Severity(value)))
+    fail_on = raw.get("fail-on", Severity.ERROR.value)
+    if not isinstance(fail_on, str) or fail_on not in set(Severity):
+        raise doc.error(
+            f"`fail-on` must be one of {_severities()}, not {fail_on!r}", "fail-on", after=after
+        )
+    return AuditSettings(
+        select, ignore, tuple(severity), Severity(fail_on), tuple(sorted(lines.items()))
+    )
+
+
+def _severities() -> str:
+    return ", ".join(repr(s.value) for s in Severity)
+
+
+def _value_line(doc: _Doc, key: str, value: str, after: int) -> int:
+    """The line of ``value`` (quoted, or a bare key) at or after ``key`` of the audit table."""
+    start = doc.line_of(key, after=after)
+    pattern = re.compile(rf"(^|[\s{{,\[\"']){re.escape(value)}([\s=,\]\"']|$)")
+    for number, text in enumerate(doc.lines[start - 1 :], start=start):
+        if pattern.search(text):
+            return number
+    return start
 
 
 def _constraints(section: Mapping[str, Any], doc: _Doc) -> list[tuple[Variant | None, str]]:

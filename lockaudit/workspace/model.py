@@ -17,9 +17,13 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 
 from lockaudit.errors import Location
+from lockaudit.findings import Severity
 
 # Names or fnmatch patterns of packages that cost gigabytes when an image installs them twice.
 DEFAULT_HEAVY = ("torch", "torchaudio", "torchvision", "triton", "nvidia-*")
+# The installer's own tools: images upgrade them routinely and they weigh a few MB, so
+# installing them again is never a duplicate worth a finding, whatever ``heavy`` says.
+INSTALLER_TOOLS = frozenset({"pip", "setuptools", "wheel"})
 
 
 class Variant(StrEnum):
@@ -146,6 +150,22 @@ class Image:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    """``[tool.lockaudit.audit]``: which audit findings count, and how much.
+
+    Selectors are rule names or prefixes of them (``cuda`` selects every ``cuda-*`` rule).
+    ``lines`` keeps the configuration line of each selector so that one naming no rule can be
+    reported there (the config layer does not know the audit's rules).
+    """
+
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    severity: tuple[tuple[str, Severity], ...] = ()  # rule name -> severity it is reported at
+    fail_on: Severity = Severity.ERROR  # exit 1 for a finding at or above this
+    lines: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class Workspace:
     """A repository of images, their shared inputs and the indexes they install from.
 
@@ -166,6 +186,7 @@ class Workspace:
     # index URL prefix -> where to fetch it from instead ("default": the user's default index)
     mirrors: tuple[tuple[str, str], ...] = ()  # names or fnmatch patterns ("nvidia-*")
     config_location: Location = field(default_factory=lambda: Location("pyproject.toml"))
+    audit: AuditSettings = field(default_factory=AuditSettings)
 
     def image(self, key: str) -> Image:
         return self._by_key[key]  # KeyError for an unknown key

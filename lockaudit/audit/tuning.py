@@ -1,0 +1,109 @@
+"""Tuning the audit like a linter: which rules run, how bad their findings are, what fails.
+
+Sources, in order: ``[tool.lockaudit.audit]`` (:class:`~lockaudit.workspace.model.AuditSettings`),
+then the command line. ``--select`` replaces the configured selection, ``--ignore`` adds to the
+configured ignores (as ruff's ``--select``/``--extend-ignore``). A selector is a rule name or a
+prefix of one; a selector that names no rule is an input error, so a typo never silently turns
+a rule off.
+
+Order of application: select, ignore, then severity overrides; ``fail-on`` is compared with
+the overridden severity.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from lockaudit.errors import InputError, Location, UsageError
+from lockaudit.findings import Finding, Severity
+from lockaudit.workspace.model import AuditSettings, Workspace
+
+__all__ = ["Tuning", "split_selectors", "summary_line"]
+
+
+@dataclass(frozen=True)
+class Tuning:
+    select: tuple[str, ...] = ()  # empty: every rule
+    ignore: tuple[str, ...] = ()
+    severity: tuple[tuple[str, Severity], ...] = ()
+    fail_on: Severity = Severity.ERROR
+
+    @classmethod
+    def of(
+        cls,
+        workspace: Workspace,
+        rules: Iterable[str],
+        *,
+        select: Sequence[str] = (),
+        ignore: Sequence[str] = (),
+        fail_on: Severity | None = None,
+    ) -> Tuning:
+        """The workspace's settings with the command line's on top; selectors are checked."""
+        known = tuple(rules)
+        settings = workspace.audit
+        _check_config(settings, known, workspace.config_location.path)
+        cli_select, cli_ignore = split_selectors(select), split_selectors(ignore)
+        for selector in (*cli_select, *cli_ignore):
+            if not _names_a_rule(selector, known):
+                raise UsageError(f"{selector!r} names no audit rule (known: {', '.join(known)})")
+        return cls(
+            select=cli_select or settings.select,
+            ignore=(*settings.ignore, *cli_ignore),
+            severity=settings.severity,
+            fail_on=fail_on or settings.fail_on,
+        )
+
+    def apply(self, findings: Iterable[Finding]) -> tuple[Finding, ...]:
+        """The findings this tuning keeps, at their overridden severity, worst first."""
+        overrides = dict(self.severity)
+        kept = []
+        for finding in findings:
+            if self.select and not _matches(finding.rule, self.select):
+                continue
+            if _matches(finding.rule, self.ignore):
+                continue
+            severity = overrides.get(finding.rule, finding.severity)
+            kept.append(replace(finding, severity=severity))
+        return tuple(sorted(kept, key=lambda f: (f.sort_key(), f.message)))
+
+    def fails(self, findings: Iterable[Finding]) -> bool:
+        return any(f.severity.rank <= self.fail_on.rank for f in findings)
+
+
+def split_selectors(values: Sequence[str]) -> tuple[str, ...]:
+    """Repeatable, comma-separated options (``--ignore a,b --ignore c``) as one tuple."""
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def summary_line(findings: Sequence[Finding], *, hidden_infos: int) -> str:
+    """Counts per rule, most frequent first, and how many infos the text output left out."""
+    counts = Counter(f.rule for f in findings)
+    if not counts:
+        return "by rule: none\n"
+    parts = [f"{rule} {n}" for rule, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    line = "by rule: " + ", ".join(parts)
+    if hidden_infos:
+        line += f" ({hidden_infos} info{'s' if hidden_infos != 1 else ''} hidden: --show-info)"
+    return line + "\n"
+
+
+def _matches(rule: str, selectors: Iterable[str]) -> bool:
+    return any(rule == s or rule.startswith(s) for s in selectors)
+
+
+def _names_a_rule(selector: str, known: Sequence[str]) -> bool:
+    return any(_matches(rule, (selector,)) for rule in known)
+
+
+def _check_config(settings: AuditSettings, known: Sequence[str], path: str) -> None:
+    lines = dict(settings.lines)
+    exact = {rule for rule, _ in settings.severity}
+    for name in (*settings.select, *settings.ignore, *sorted(exact)):
+        if not (name in known if name in exact else _names_a_rule(name, known)):
+            raise InputError(
+                Location(path, lines.get(name, 1)),
+                f"{name!r} in [tool.lockaudit.audit] names no audit rule",
+                hint="known rules: " + ", ".join(known),
+            )
