@@ -6,7 +6,7 @@
 conflict of roots that cannot be resolved. Roots carry their origin (file, line, image, kind) so
 pins say ``# via`` and conflicts name the files that disagree. Parent pins
 (``RequirementKind.PARENT``) are the frozen environment of the parent image: never replaced, and
-a conflict with one is marked ``with_parent``."""
+a conflict with one is marked ``with_parent``. """
 
 from lockaudit.resolve._model import (
     Conflict,

@@ -73,10 +73,8 @@ def image_installs(
         copied.extend(tracer.copied_files())
         for install in stage.pip_installs:
             items.extend(Install(line, install) for line in install.requirements)
-            for wanted, into in (
-                (install.requirement_files, files),
-                (install.constraint_files, constraints),
-            ):
+            for wanted, into in ((install.requirement_files, files),
+                                 (install.constraint_files, constraints)):
                 for container_path in wanted:
                     path = tracer.trace(install, container_path)
                     if path is None:
@@ -192,9 +190,8 @@ class _Tracer:
             target = fields.get("target", fields.get("dst", fields.get("destination")))
             if target:
                 path = posixpath.normpath(posixpath.join(self.context, source))
-                yield _Mapping(
-                    line, self._absolute(target, line), path, (self.root / path).is_dir()
-                )
+                yield _Mapping(line, self._absolute(target, line), path,
+                               (self.root / path).is_dir())
 
 
 def _match(mapping: _Mapping, want: str) -> str | None:
@@ -203,7 +200,7 @@ def _match(mapping: _Mapping, want: str) -> str | None:
             return None
         prefix = mapping.dest.rstrip("/") + "/"
         if want.startswith(prefix):
-            return posixpath.normpath(posixpath.join(mapping.source, want[len(prefix) :]))
+            return posixpath.normpath(posixpath.join(mapping.source, want[len(prefix):]))
         return None
     if want in (mapping.dest, posixpath.join(mapping.dest, posixpath.basename(mapping.source))):
         return mapping.source

@@ -55,7 +55,8 @@ def from_mismatch(ctx: CheckContext) -> Iterator[Finding]:
         if line.unresolved:
             names = ", ".join(line.unresolved)
             yield from_mismatch.finding(
-                f"FROM {line.raw} needs ARG {names}, which has no value when building {image.key}",
+                f"FROM {line.raw} needs ARG {names}, which has no value when building "
+                f"{image.key}",
                 line.location,
                 image=image.key,
                 hint=f"give ARG {names} a default, or set it in the image's build-args",

@@ -146,11 +146,7 @@ def unpinned_install(ctx: CheckContext) -> Iterator[Finding]:
             "(-r <lock> --require-hashes)"
         )
         yield unpinned_install.finding(
-            what,
-            line.location,
-            image=site.image,
-            package=line.name,
-            hint=suggestion,
+            what, line.location, image=site.image, package=line.name, hint=suggestion,
             severity=severity,
         )
 

@@ -87,11 +87,7 @@ def discover_workspace(root: Path) -> Discovery:
     check_keys(images, problems)
     versions = pick_one(tree.versions, "versions", problems)
     text = render(
-        settings,
-        images,
-        versions,
-        constraint_entries(tree.constraints),
-        target,
+        settings, images, versions, constraint_entries(tree.constraints), target,
         index_entries(infos, images),
     )
     return Discovery(text, tuple(images), tuple(dict.fromkeys(problems)))

@@ -117,9 +117,8 @@ def image_prefix(decider: Decider) -> str:
 
 
 def default_registry(infos: Iterable[DockerInfo], refs: Iterable[Ref]) -> str:
-    defaults = Counter(
-        value for info in infos for name, value in info.arg_defaults if name == "REGISTRY" and value
-    )
+    defaults = Counter(value for info in infos for name, value in info.arg_defaults
+                       if name == "REGISTRY" and value)
     if defaults:
         return defaults.most_common(1)[0][0]
     namespaces = Counter(ref.namespace for ref in refs if ref.namespace)
@@ -152,7 +151,9 @@ def _is_cuda_ref(ref: Ref) -> bool:
     return "nvidia/cuda" in f"{ref.namespace}/{ref.repo}" or "cuda" in ref.tag.split("-")
 
 
-def build_images(decider: Decider, settings: Settings, problems: list[str]) -> list[FoundImage]:
+def build_images(
+    decider: Decider, settings: Settings, problems: list[str]
+) -> list[FoundImage]:
     images: dict[str, FoundImage] = {}
     facts_by_file: dict[str, list[BuildFact]] = {}
     for fact in decider.facts:
@@ -200,8 +201,7 @@ def _image(
     if own is not None:
         name, tag = _name_of(own, settings.prefix), own.tag
         evidence.append(
-            f"tagged {own.repo}:{own.tag} by {primary[0].location}"
-            if primary
+            f"tagged {own.repo}:{own.tag} by {primary[0].location}" if primary
             else f"named by its directory: FROM {own.repo}:{own.tag} elsewhere"
         )
     else:
@@ -431,8 +431,7 @@ def _is_requirements_name(name: str) -> bool:
 def pick_one(candidates: list[str], what: str, problems: list[str]) -> str | None:
     if len(candidates) > 1:
         problems.append(
-            f"{len(candidates)} candidate {what} files: "
-            + ", ".join(candidates)
+            f"{len(candidates)} candidate {what} files: " + ", ".join(candidates)
             + f"; set `{what}` by hand"
         )
         return None

@@ -21,28 +21,9 @@ from lockaudit.parsing.shell import SimpleCommand, expand_words, split_commands
 # Never part of the images: VCS and tool state, virtualenvs, vendored code, build output, and
 # test fixtures (a fixture repository's Dockerfiles would compete with the real ones).
 _SKIP_DIRS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        "node_modules",
-        ".venv",
-        "venv",
-        "env",
-        ".env",
-        "__pycache__",
-        ".tox",
-        ".nox",
-        ".mypy_cache",
-        ".ruff_cache",
-        ".pytest_cache",
-        "site-packages",
-        "build",
-        "dist",
-        "testdata",
-        "fixtures",
-        "__fixtures__",
-    }
+    {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "env", ".env", "__pycache__",
+     ".tox", ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", "site-packages", "build",
+     "dist", "testdata", "fixtures", "__fixtures__"}
 )
 _SKIP_PATHS = ("tests/data", "test/data")
 _SCRIPT_SUFFIXES = (".sh", ".bash", ".bat", ".cmd")
@@ -50,36 +31,10 @@ _MAKEFILES = ("Makefile", "makefile", "GNUmakefile")
 _COMPOSE = re.compile(r"^(docker-)?compose[\w.-]*\.ya?ml$")
 # docker build options that take a value (the others are flags)
 _BUILD_VALUE_OPTIONS = frozenset(
-    {
-        "-t",
-        "--tag",
-        "-f",
-        "--file",
-        "--build-arg",
-        "--target",
-        "--platform",
-        "--progress",
-        "--label",
-        "--cache-from",
-        "--cache-to",
-        "--secret",
-        "--ssh",
-        "-o",
-        "--output",
-        "--network",
-        "--iidfile",
-        "--add-host",
-        "--shm-size",
-        "--ulimit",
-        "-m",
-        "--memory",
-        "--builder",
-        "--build-context",
-        "--metadata-file",
-        "--attest",
-        "--allow",
-        "--annotation",
-    }
+    {"-t", "--tag", "-f", "--file", "--build-arg", "--target", "--platform", "--progress",
+     "--label", "--cache-from", "--cache-to", "--secret", "--ssh", "-o", "--output", "--network",
+     "--iidfile", "--add-host", "--shm-size", "--ulimit", "-m", "--memory", "--builder",
+     "--build-context", "--metadata-file", "--attest", "--allow", "--annotation"}
 )
 
 
@@ -157,8 +112,7 @@ def walk(root: Path) -> _Tree:
     tree = _Tree()
     for directory, dirs, files in os.walk(root):
         dirs[:] = sorted(
-            d
-            for d in dirs
+            d for d in dirs
             if d not in _SKIP_DIRS and not (Path(directory) / d / "pyvenv.cfg").exists()
         )
         rel_dir = Path(directory).relative_to(root).as_posix()
@@ -479,11 +433,7 @@ def _build_fact(
         dockerfile = posixpath.normpath(dockerfile)
     return [
         BuildFact(
-            dockerfile,
-            parse_ref(tag),
-            context,
-            Location(path, number),
-            tuple(build_args),
+            dockerfile, parse_ref(tag), context, Location(path, number), tuple(build_args),
             substitutions,
         )
         for tag in tags
@@ -511,7 +461,9 @@ def scan_compose(root: Path, path: str) -> list[BuildFact]:
         dockerfile = posixpath.normpath(
             posixpath.join(context_path, service.get("build.dockerfile", "Dockerfile"))
         )
-        facts.append(BuildFact(dockerfile, parse_ref(words), context_path, Location(path, start)))
+        facts.append(
+            BuildFact(dockerfile, parse_ref(words), context_path, Location(path, start))
+        )
     return facts
 
 

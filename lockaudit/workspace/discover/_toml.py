@@ -62,12 +62,8 @@ def render(
         if variant is not None:
             out.append(f"variant = {_toml_str(variant.value)}")
     for name, url, variant, packages in indexes:
-        out += [
-            "",
-            "[[tool.lockaudit.indexes]]",
-            f"name = {_toml_str(name)}",
-            f"url = {_toml_str(url)}",
-        ]
+        out += ["", "[[tool.lockaudit.indexes]]", f"name = {_toml_str(name)}",
+                f"url = {_toml_str(url)}"]
         if variant is not None:
             out.append(f"variant = {_toml_str(variant.value)}")
         out.append(f"packages = {_toml_list(packages)}")
