@@ -157,7 +157,7 @@ def audit(
         typer.Option(
             "--select",
             help="Only these rules (names or prefixes; repeatable, comma-separated). "
-            "Replaces [tool.lockaudit.audit] select.",
+            "Replaces \\[tool.lockaudit.audit] select.",
         ),
     ] = None,
     ignore: Annotated[
@@ -165,7 +165,7 @@ def audit(
         typer.Option(
             "--ignore",
             help="Skip these rules (names or prefixes; repeatable, comma-separated). "
-            "Added to [tool.lockaudit.audit] ignore.",
+            "Added to \\[tool.lockaudit.audit] ignore.",
         ),
     ] = None,
     fail_on: Annotated[

@@ -7,6 +7,7 @@ parsers give on them, and an edit must never be hidden by a cached parse.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 from pathlib import Path
@@ -111,7 +112,9 @@ def test_check_reads_locks_back_from_its_cache_and_never_misses_an_edit(tmp_path
     workspace = load_workspace(root)
     assert run_checks(workspace) == ()
     slots = list((tmp_path / "cache/parsed").iterdir())
-    assert len(slots) == 1  # one slot per workspace, however many locks
+    # one slot per workspace for the parsed locks, however many, and one for the findings of
+    # their cross-verification (lock-inconsistent)
+    assert len(slots) == 2
     assert run_checks(workspace) == ()  # read back from the slot
     assert [p.stat().st_mtime_ns for p in slots] == [
         p.stat().st_mtime_ns for p in (tmp_path / "cache/parsed").iterdir()
@@ -129,14 +132,16 @@ def test_check_reads_locks_back_from_its_cache_and_never_misses_an_edit(tmp_path
 
     lock.write_text(original)
     assert run_checks(workspace) == ()
-    assert len(list((tmp_path / "cache/parsed").iterdir())) == 1  # overwritten, not grown
+    assert len(list((tmp_path / "cache/parsed").iterdir())) == 2  # overwritten, not grown
 
 
 def test_a_corrupt_or_truncated_cache_slot_is_parsed_again(tmp_path: Path) -> None:
     root = _copy_workspace(tmp_path)
     workspace = load_workspace(root)
     assert run_checks(workspace) == ()
-    (slot,) = (tmp_path / "cache/parsed").iterdir()
+    # the parsed locks' slot (the other holds lock-inconsistent's findings)
+    name = hashlib.sha256(f"locks:{root.resolve()}".encode()).hexdigest()
+    slot = tmp_path / "cache/parsed" / name
     data = slot.read_bytes()
     for damaged in (data[: len(data) // 2], data[:32] + b"\x80\x05garbage", b""):
         slot.write_bytes(damaged)
@@ -159,8 +164,14 @@ def test_a_slot_value_is_used_only_under_its_own_key(tmp_path: Path) -> None:
 
 
 FINDINGS = (
-    Finding("lock-stale", Severity.ERROR, "stale [not markup]", Location("locks/a.txt", 3), "a:b",
-            hint="run `lockaudit compile`"),
+    Finding(
+        "lock-stale",
+        Severity.ERROR,
+        "stale [not markup]",
+        Location("locks/a.txt", 3),
+        "a:b",
+        hint="run `lockaudit compile`",
+    ),
     Finding("unpinned-install", Severity.WARNING, "x>=1 allows a range", Location("r.txt", 2)),
     Finding("pin-drift", Severity.INFO, "drifts", Location("docker/a/Dockerfile", 9), "a:b"),
 )

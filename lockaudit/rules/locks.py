@@ -21,13 +21,25 @@ Decisions:
   line has a hash, so the flag is what keeps a hash-less lock (or a future edit) from installing.
 - A layer lock whose inputs digest differs from its full lock's is stale: the two were not
   written by the same compile.
+- ``lock-inconsistent``: a body digest is only a checksum anyone can recompute, so the three
+  files of an image are held against each other. The full lock is the reference (its own body
+  is vouched for by ``lock-tampered``); the layer lock must pin exactly the full lock's packages
+  that the parent's full lock does not (the parent chain), and the pylock the same packages,
+  versions and sha256 hashes as the full lock. The pylock is read only for names, versions and
+  ``hashes.sha256`` of its files, so fields added to the format do not matter; what it yields
+  is cached by the pylocks' bytes, keeping the gate's cost at reading a few small files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import contextlib
+import hashlib
+import re
+import tomllib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from lockaudit.errors import InputError, Location
@@ -37,6 +49,7 @@ from lockaudit.lockfile import (
     INDEXES_INPUT,
     TARGET_INPUT,
     InputDigest,
+    LockedPackage,
     LockText,
     RequirementsLoader,
     input_digest,
@@ -50,7 +63,8 @@ from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.redact import bare_url as _bare
 from lockaudit.redact import redact
 from lockaudit.rules import CheckContext, rule
-from lockaudit.workspace.model import Image
+from lockaudit.workspace.model import Image, normalize
+from lockaudit.workspace.parsecache import cached_in_slot
 
 _COMPILE_HINT = "run `lockaudit compile --image {key}` and commit the result"
 
@@ -296,6 +310,194 @@ def _first_edited_line(text: LockText, full: LockText | None, pylock: Path) -> i
         if want != got:
             return text.body_line + offset
     return text.body_line + min(len(expected), len(actual)) - 1
+
+
+# --------------------------------------------------------------------------- cross-verification
+
+
+@dataclass(frozen=True)
+class _PylockPin:
+    """What a pylock pins for one package, and where: its ``name`` line, each hash's line."""
+
+    version: str
+    hashes: tuple[str, ...]
+    line: int
+    hash_lines: Mapping[str, int]
+
+
+# by canonical name, or why it cannot be read (a plain pair: it is cached with pickle)
+_PylockPins = dict[str, _PylockPin] | tuple[str, Location]
+
+_TOML_NAME = re.compile(r'^name\s*=\s*"([^"]*)"')
+_TOML_SHA256 = re.compile(r'sha256\s*=\s*"([0-9a-fA-F]*)"')
+
+
+def _parse_pins(path: str, raw: bytes) -> _PylockPins:
+    try:
+        text = raw.decode("utf-8")
+        data = tomllib.loads(text)
+        lines = _pin_lines(text)
+        pins: dict[str, _PylockPin] = {}
+        for number, package in enumerate(data.get("packages", [])):
+            name = normalize(str(package["name"]))
+            line, hash_lines = lines[number] if number < len(lines) else (1, {})
+            hashes = tuple(sorted({str(f["hashes"]["sha256"]) for f in _files(package)}))
+            pins[name] = _PylockPin(str(package["version"]), hashes, line, hash_lines)
+        return pins
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        return f"the pylock is not TOML: {e}", Location(path, 1)
+    except (KeyError, TypeError, AttributeError) as e:
+        return f"the pylock has no {e} where a package needs one", Location(path, 1)
+
+
+def _files(package: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A pylock package's files with a sha256 (wheels, sdist, archive; PEP 751 allows each)."""
+    files = [*package.get("wheels", [])]
+    files.extend(package[key] for key in ("sdist", "archive") if key in package)
+    return [f for f in files if "sha256" in f.get("hashes", {})]
+
+
+def _pin_lines(text: str) -> list[tuple[int, dict[str, int]]]:
+    """For each ``[[packages]]`` table in order: its ``name`` line and its hashes' lines."""
+    found: list[tuple[int, dict[str, int]]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        if stripped == "[[packages]]":
+            found.append((number, {}))
+        elif found:
+            # the table's own name comes first; its files' names come later
+            if _TOML_NAME.match(stripped) and found[-1][0] == number - 1:
+                found[-1] = (number, found[-1][1])
+            for digest in _TOML_SHA256.findall(stripped):
+                found[-1][1].setdefault(digest, number)
+    return found
+
+
+@rule(
+    "lock-inconsistent",
+    Severity.ERROR,
+    "an image's full lock, layer lock and pylock do not pin the same packages",
+)
+def lock_inconsistent(ctx: CheckContext) -> Iterator[Finding]:
+    # The answer follows from the locks' bodies and the pylocks' bytes alone: cached by them
+    # (one slot per workspace), a check reads and digests the pylocks and parses their TOML
+    # only after a lock changed.
+    key: list[bytes] = []
+    pylocks: dict[str, bytes] = {}
+    for image in ctx.workspace.images:
+        entry = _locks(ctx).images[image.key]
+        path = lock_paths(ctx.workspace, image).pylock
+        with contextlib.suppress(OSError):  # compile writes it; a missing one is not compared
+            pylocks[path] = ctx.workspace.path(path).read_bytes()
+        raw = pylocks.get(path)
+        key.append(
+            "\0".join(
+                [image.key, image.parent or "", _body_key(entry.full), _body_key(entry.layer), path]
+            ).encode()
+            + (hashlib.sha256(raw).digest() if raw is not None else b"-")
+        )
+    slot = f"lock-inconsistent:{ctx.workspace.root.resolve()}"
+    yield from cached_in_slot(slot, b"\n".join(key), lambda: tuple(_inconsistencies(ctx, pylocks)))
+
+
+def _body_key(found: LockText | InputError | None) -> str:
+    if not isinstance(found, LockText):
+        return "-"
+    return f"{found.path} {found.body_line} {found.body_digest} {found.recorded_body_digest}"
+
+
+def _inconsistencies(ctx: CheckContext, pylocks: Mapping[str, bytes]) -> Iterator[Finding]:
+    for image in ctx.workspace.images:
+        entry = _locks(ctx).images[image.key]
+        full = entry.full
+        if not isinstance(full, LockText) or full.tampered:
+            continue  # missing or edited: lock-missing and lock-tampered say so
+        hint = _COMPILE_HINT.format(key=image.key) + "; never edit a lock by hand"
+        differences: list[tuple[str, Location]] = []
+        layer = entry.layer
+        if isinstance(layer, LockText) and not layer.tampered:
+            parent = _locks(ctx).images[image.parent].full if image.parent else None
+            expected = _layer_of(full, parent if isinstance(parent, LockText) else None)
+            differences.extend(_layer_differences(full, layer, expected))
+        path = lock_paths(ctx.workspace, image).pylock
+        raw = pylocks.get(path)
+        pins = _parse_pins(path, raw) if raw is not None else None
+        if isinstance(pins, tuple):
+            differences.append(pins)
+        elif pins is not None:
+            differences.extend(_pylock_differences(full, path, pins))
+        for message, location in differences:
+            yield lock_inconsistent.finding(message, location, image=image.key, hint=hint)
+
+
+def _layer_of(full: LockText, parent: LockText | None) -> dict[str, LockedPackage]:
+    """What the layer lock must pin: the full lock minus the parent's (or its own annotations)."""
+    if parent is None or parent.tampered:
+        return {p.name: p for p in full.lock.layer_packages}
+    return {p.name: p for p in full.lock.packages if parent.lock.package(p.name) is None}
+
+
+def _layer_differences(
+    full: LockText, layer: LockText, expected: Mapping[str, LockedPackage]
+) -> Iterator[tuple[str, Location]]:
+    for package in layer.lock.packages:
+        want = expected.get(package.name)
+        if want is None:
+            where = (
+                "is not in"
+                if full.lock.package(package.name) is None
+                else "comes from the parent in"
+            )
+            yield (
+                f"{layer.path} pins {package.name}=={package.version}, which {where} {full.path}",
+                layer.location(package.name),
+            )
+        elif want.pin_key() != package.pin_key():
+            yield (
+                f"{layer.path} pins {package.name}=={package.version} with other hashes or "
+                f"version than {full.path} ({want.name}=={want.version}, "
+                f"{full.location(want.name)})",
+                layer.location(package.name),
+            )
+    for name, want in sorted(expected.items()):
+        if layer.lock.package(name) is None:
+            yield (
+                f"{layer.path} does not pin {want.name}=={want.version}, which {full.path} pins "
+                "and the parent does not",
+                full.location(name),
+            )
+
+
+def _pylock_differences(
+    full: LockText, path: str, pins: Mapping[str, _PylockPin]
+) -> Iterator[tuple[str, Location]]:
+    for name, pin in sorted(pins.items(), key=lambda item: item[1].line):
+        mine = full.lock.package(name)
+        if mine is None:
+            yield (
+                f"{path} pins {name}=={pin.version}, which is not in {full.path}",
+                Location(path, pin.line),
+            )
+        elif pin.version != str(mine.version):
+            yield (
+                f"{path} pins {name}=={pin.version} but {full.path} pins =={mine.version} "
+                f"({full.location(name)})",
+                Location(path, pin.line),
+            )
+        elif pin.hashes != mine.hashes:
+            stray = sorted(set(pin.hashes) ^ set(mine.hashes))
+            line = min((pin.hash_lines[h] for h in stray if h in pin.hash_lines), default=pin.line)
+            yield (
+                f"{path} pins {name}=={pin.version} with other sha256 hashes than {full.path} "
+                f"({full.location(name)})",
+                Location(path, line),
+            )
+    for package in full.lock.packages:
+        if package.name not in pins:
+            yield (
+                f"{path} does not pin {package.name}=={package.version}, which {full.path} pins",
+                full.location(package.name),
+            )
 
 
 # Installing the installer itself is not the image's layer: lockaudit does not lock it.

@@ -1,0 +1,1 @@
+"""Hostile inputs: tampered locks, hostile indexes and workspaces, each with its exact outcome."""
