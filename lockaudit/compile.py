@@ -56,6 +56,7 @@ from lockaudit.lockfile import (
 )
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions
+from lockaudit.redact import bare_url
 from lockaudit.resolve import (
     Conflict,
     Origin,
@@ -605,4 +606,4 @@ def _with_sources(package: LockedPackage, candidate: Candidate) -> LockedPackage
 
 
 def _strip(url: str) -> str:
-    return url.rstrip("/")
+    return bare_url(url)

@@ -66,6 +66,7 @@ from lockaudit.parsing.requirements import (
     RequirementsFile,
     parse_requirements,
 )
+from lockaudit.redact import bare_url as _bare
 from lockaudit.workspace.model import Image, Target, Variant, Workspace, normalize
 from lockaudit.workspace.parsecache import cached_in_slot
 
@@ -314,9 +315,10 @@ def _index_config(workspace: Workspace, variant: Variant) -> str:
     routes = workspace.routes(variant)
     data = {
         "indexes": sorted(
-            index.url for index in workspace.indexes if index.variant in (None, variant)
+            _bare(index.url) for index in workspace.indexes if index.variant in (None, variant)
         ),
-        "routes": {name: routes[name].url for name in sorted(routes)},
+        # without credentials: a lock stays fresh when a token is rotated or comes from netrc
+        "routes": {name: _bare(routes[name].url) for name in sorted(routes)},
         # hand-declared dependencies of sdists change what resolves: they are inputs too
         "reviewed-sdists": [
             [r.name, r.version, list(r.requires_dist)] for r in workspace.reviewed_sdists

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from lockaudit.errors import LockauditError
 from lockaudit.findings import Finding, Severity
+from lockaudit.redact import redact_text
 from lockaudit.units import format_bytes
 from lockaudit.workspace.model import Image, Workspace
 
@@ -32,10 +33,13 @@ class Format(StrEnum):
 
 
 def escape(text: str) -> str:
-    """rich markup escaping; rich is imported only when something is printed for humans."""
+    """rich markup escaping; rich is imported only when something is printed for humans.
+
+    Every shown text passes here, so it is also where URL credentials are masked.
+    """
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(redact_text(text))
 
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -48,7 +52,7 @@ def console(*, stderr: bool = False) -> Console:
 
 
 def emit_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    sys.stdout.write(redact_text(json.dumps(data, indent=2, sort_keys=False)) + "\n")
 
 
 def findings(items: Sequence[Finding], fmt: Format, *, out: Console | None = None) -> None:
@@ -60,7 +64,7 @@ def findings(items: Sequence[Finding], fmt: Format, *, out: Console | None = Non
     segments = _finding_segments(ordered)
     if out is None and not _styled(sys.stdout):
         # a hook or a pipe: nothing to style, so rich is not even imported
-        sys.stdout.write("".join(text for text, _ in segments) + "\n")
+        sys.stdout.write(redact_text("".join(text for text, _ in segments)) + "\n")
         return
     from rich.text import Text
 

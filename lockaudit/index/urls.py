@@ -5,9 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
-__all__ = ["Credentials", "Mirrors", "json_api_root", "redact", "split_credentials"]
+from lockaudit.redact import bare_url, redact, redact_text, strip_userinfo
+
+__all__ = [
+    "Credentials",
+    "Mirrors",
+    "bare_url",
+    "json_api_root",
+    "redact",
+    "redact_text",
+    "split_credentials",
+]
 
 MIRRORS_ENV = "LOCKAUDIT_INDEX_MIRRORS"
 
@@ -59,16 +69,7 @@ def split_credentials(url: str) -> tuple[str, Credentials | None]:
     parts = urlsplit(url)
     if parts.username is None:
         return url, None
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return bare, Credentials(unquote(parts.username), unquote(parts.password or ""))
-
-
-def redact(url: str) -> str:
-    """The URL without its userinfo: what logs, errors and reporters may see."""
-    return split_credentials(url)[0]
+    return strip_userinfo(url), Credentials(unquote(parts.username), unquote(parts.password or ""))
 
 
 def json_api_root(index_url: str) -> str:

@@ -354,6 +354,10 @@ def _with_line_options(
 # -- files --------------------------------------------------------------------------------------
 
 
+class _Told(InputError):
+    """An error from an included file that is safe to show as it is (it echoes no line)."""
+
+
 @dataclass
 class _Collector:
     root: Path | None
@@ -407,6 +411,16 @@ class _Collector:
     def include(
         self, target: str, location: Location, *, constraint: bool, stack: tuple[str, ...]
     ) -> None:
+        try:
+            self._include(target, location, constraint=constraint, stack=stack)
+        except _Told:
+            raise
+        except InputError as e:  # names paths, never content: pass it through includers as is
+            raise _Told(e.location, e.message, hint=e.hint) from None
+
+    def _include(
+        self, target: str, location: Location, *, constraint: bool, stack: tuple[str, ...]
+    ) -> None:
         if _URL_SCHEME.match(target):
             raise InputError(location, f"remote requirement files are not supported: {target}")
         if self.root is None:
@@ -420,7 +434,17 @@ class _Collector:
             cycle = " -> ".join((*stack[stack.index(path) :], path))
             raise InputError(location, f"include cycle: {cycle}")
         text = read_text(self.root, path, included_from=location)
-        self.read(text, path, constraint=constraint, stack=(*stack, path))
+        try:
+            self.read(text, path, constraint=constraint, stack=(*stack, path))
+        except _Told:
+            raise
+        except InputError as e:
+            # `-r` can name any readable file (`-r /etc/shadow`): say where, never echo a line.
+            raise _Told(
+                e.location,
+                f"not a valid requirements line (in a file included from {location}; "
+                "its content is not shown)",
+            ) from None
 
 
 def _apply_option(options: IndexOptions, name: str, value: str) -> IndexOptions:

@@ -60,6 +60,8 @@ from lockaudit.lockfile import (
 )
 from lockaudit.parsing.dockerfile import PipInstall
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
+from lockaudit.redact import bare_url as _bare
+from lockaudit.redact import redact
 from lockaudit.rules import CheckContext, rule
 from lockaudit.workspace.model import Image, normalize
 from lockaudit.workspace.parsecache import cached_in_slot
@@ -243,20 +245,20 @@ def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
             index = routes.get(package.name)
             if index is None:
                 continue
-            host = urlsplit(index.url).netloc
+            routed = _bare(index.url)
+            host = urlsplit(routed).netloc
             # behind a configured mirror, files come from the mirror's host: what must hold is
             # that the package was listed on its routed index (recorded as `index`)
             mirrored = ctx.workspace.mirror_of(index.url) is not None
             strays = [
                 f.url
                 for f in package.files
-                if f.index.rstrip("/") != index.url.rstrip("/")
-                or (not mirrored and urlsplit(f.url).netloc != host)
+                if _bare(f.index) != routed or (not mirrored and urlsplit(f.url).netloc != host)
             ]
-            if package.index.rstrip("/") != index.url.rstrip("/") or strays:
+            if _bare(package.index) != routed or strays:
                 yield lock_provenance.finding(
-                    f"{package.name} is routed to the index {index.name} ({index.url}) but the "
-                    f"lock takes it from {strays[0] if strays else package.index}",
+                    f"{package.name} is routed to the index {index.name} ({redact(index.url)}) but "
+                    f"the lock takes it from {redact(strays[0] if strays else package.index)}",
                     text.location(package.name),
                     image=image.key,
                     package=package.name,
