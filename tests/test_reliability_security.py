@@ -20,8 +20,6 @@ workspace, where a ``setup.py`` run by anyone would write its marker.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -31,9 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from typer.testing import CliRunner
 
-from lockaudit.cli import app
 from lockaudit.errors import IndexFetchError
 from lockaudit.lockfile import (
     DEFAULT_INDEX,
@@ -47,6 +43,7 @@ from lockaudit.lockfile import (
 from lockaudit.workspace.config import load_workspace
 from tests.corpus.harness import (
     Cli,
+    check_json,
     cli_env,
     compile_in_process,
     make_workspace,
@@ -79,13 +76,7 @@ def root(good: Path, tmp_path: Path) -> Path:
 
 
 def check(root: Path) -> tuple[int, list[dict[str, Any]]]:
-    """``lockaudit check --format json``: the exit code and the findings."""
-    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PIP_")}
-    result = CliRunner().invoke(
-        app, ["check", "--format", "json", "--workspace", str(root)], env=env
-    )
-    assert isinstance(result.exception, SystemExit | None), result.exception
-    return result.exit_code, json.loads(result.stdout)["findings"]
+    return check_json(root)
 
 
 def errors(findings: list[dict[str, Any]], rule: str) -> list[dict[str, Any]]:

@@ -14,8 +14,6 @@ the contract).
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import re
 import shutil
 from collections.abc import Iterator
@@ -23,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
-from lockaudit.cli import app
 from lockaudit.lockfile import parse_lock, read_lock
-from tests.corpus.harness import compile_in_process, make_workspace, reliability_scenario
+from tests.corpus.harness import (
+    check_json,
+    compile_in_process,
+    make_workspace,
+    reliability_scenario,
+)
 from tests.indexserver import IndexServer
 
 FULL = "locks/asr-cuda.txt"
@@ -52,13 +53,7 @@ def root(good: Path, tmp_path: Path) -> Path:
 
 
 def check(root: Path) -> tuple[int, list[dict[str, Any]]]:
-    """``lockaudit check --format json``: the exit code and the findings."""
-    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PIP_")}
-    result = CliRunner().invoke(
-        app, ["check", "--format", "json", "--no-cache", "--workspace", str(root)], env=env
-    )
-    assert isinstance(result.exception, SystemExit | None), result.exception
-    return result.exit_code, json.loads(result.stdout)["findings"]
+    return check_json(root, no_cache=True)
 
 
 def errors(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:

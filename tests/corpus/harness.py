@@ -21,6 +21,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -28,6 +29,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lockaudit.compile import CompileOptions, CompileResult, compile_workspace
 from lockaudit.index.factory import build_index_client
@@ -178,3 +180,16 @@ def lock_bytes(root: Path) -> dict[str, bytes]:
     if not locks.is_dir():
         return {}
     return {p.name: p.read_bytes() for p in sorted(locks.iterdir())}
+
+
+def check_json(root: Path, *, no_cache: bool = False) -> tuple[int, list[dict[str, Any]]]:
+    """``lockaudit check --format json`` in process: the exit code and the findings."""
+    from typer.testing import CliRunner
+
+    from lockaudit.cli import app
+
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("PIP_")}
+    args = ["check", "--format", "json", *(["--no-cache"] if no_cache else []), "--workspace"]
+    result = CliRunner().invoke(app, [*args, str(root)], env=env)
+    assert isinstance(result.exception, SystemExit | None), result.exception
+    return result.exit_code, json.loads(result.stdout)["findings"]
