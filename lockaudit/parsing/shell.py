@@ -82,6 +82,7 @@ class SimpleCommand:
     unknown_vars: tuple[str, ...] = ()
     offset: int = 0
     line: int = 0
+    end: int = 0  # offset just past the command's last word or redirection target
 
 
 @dataclass
@@ -131,6 +132,7 @@ class _Command:
     redirects: list[Redirect] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    end: int = 0
 
 
 class _Lexer:
@@ -442,6 +444,7 @@ class _Lexer:
 
     def finish_word(self, word: _Word) -> None:
         self.command.unknown.extend(word.unknown)
+        self.command.end = self.pos
         if self.pending_redirect is not None:
             op, _ = self.pending_redirect
             self.pending_redirect = None
@@ -515,6 +518,7 @@ class _Lexer:
                 unknown_vars=tuple(dict.fromkeys(command.unknown)),
                 offset=start,
                 line=self.line_of(start),
+                end=command.end,
             )
         )
 
