@@ -517,7 +517,7 @@ def test_file_errors(path: str, prefix: str) -> None:
     assert str(info.value).startswith(prefix)
 
 
-# -- RUN as the shell runs it: package commands, chaining, positions --------------------------------
+# -- RUN as the shell runs it: package commands, chaining, positions ----------------------------
 
 PACKAGES_DOCKERFILE = """\
 FROM python:3.11-slim
