@@ -1,12 +1,14 @@
-"""A small repository that was never locked, and the loopback index that serves its packages.
+"""``examples/unlocked`` (a repository that was never locked) and a loopback index serving the
+packages it installs, at versions the public index has too.
 
-Shared by the migrate and add-stage tests: three images (a base and two stages) whose
-Dockerfiles install loose and pinned packages inline and from requirement files, mixed with
-apt-get steps, comments and other instructions that a migration must leave byte for byte.
+Shared by the migrate, add-stage and workflow-docs tests: three images (a base and two stages)
+whose Dockerfiles install loose and pinned packages inline and from requirement files, mixed
+with apt-get steps, comments and other instructions that a migration must leave byte for byte.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -44,68 +46,15 @@ def scenario() -> Scenario:
     )
 
 
-BASE = """\
-# syntax=docker/dockerfile:1
-# base: the interpreter and what every stage shares.
-FROM python:3.11.14-slim-bookworm
-
-ENV PYTHONDONTWRITEBYTECODE=1 \\
-    PIP_DISABLE_PIP_VERSION_CHECK=1
-
-RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg \\
-    && rm -rf /var/lib/apt/lists/*
-
-WORKDIR /app
-COPY requirements-common.txt /tmp/requirements-common.txt
-RUN pip install --no-cache-dir -r /tmp/requirements-common.txt
-"""
-
-ML = """\
-FROM example/app-base:cpu
-
-# 1. System packages and the numeric stack in one layer
-RUN apt-get update && apt-get install -y --no-install-recommends libsndfile1 \\
-    && pip install --no-cache-dir "numpy==1.26.4" tqdm \\
-    && rm -rf /var/lib/apt/lists/*
-
-# 2. The stage's own requirements
-COPY docker/ml/requirements.txt /tmp/requirements.txt
-RUN pip install -r /tmp/requirements.txt
-ENV MODEL_DIR=/models
-ARG WORKERS=2
-
-# 3. Code last
-COPY docker/ml/*.py /app/
-ENTRYPOINT ["python", "/app/main.py"]
-"""
-
-API = """\
-FROM example/app-base:cpu
-RUN pip install --upgrade pip
-RUN pip install numpy==1.26.4 'requests>=2.30'
-# filelock comes last on purpose
-RUN pip install filelock && echo done
-COPY docker/api/main.py /app/
-"""
-
-FILES = {
-    "requirements-common.txt": "rich==14.1.0\n",
-    "docker/base/Dockerfile": BASE,
-    "docker/ml/Dockerfile": ML,
-    "docker/ml/requirements.txt": "# the model's helpers\ncolorama==0.4.6\n",
-    "docker/ml/main.py": "print('ml')\n",
-    "docker/api/Dockerfile": API,
-    "docker/api/main.py": "print('api')\n",
-    "build.sh": (
-        "docker build -t example/app-base:cpu -f docker/base/Dockerfile .\n"
-        "docker build -t example/app-ml:cpu -f docker/ml/Dockerfile .\n"
-        "docker build -t example/app-api:cpu -f docker/api/Dockerfile .\n"
-    ),
-}
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "unlocked"
+ML = (EXAMPLE / "docker/ml/Dockerfile").read_text(encoding="utf-8")
+API = (EXAMPLE / "docker/api/Dockerfile").read_text(encoding="utf-8")
 
 
 def make_repo(root: Path, files: dict[str, str] | None = None) -> Path:
-    for path, text in {**FILES, **(files or {})}.items():
+    """A copy of ``examples/unlocked`` at ``root``, with ``files`` replaced."""
+    shutil.copytree(EXAMPLE, root, dirs_exist_ok=True)
+    for path, text in (files or {}).items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text(text, encoding="utf-8")
     return root
