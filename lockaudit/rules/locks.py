@@ -47,6 +47,7 @@ from lockaudit.findings import Finding, Severity
 from lockaudit.lockfile import (
     FORMAT_INPUT,
     INDEXES_INPUT,
+    PYLOCK_FORM,
     TARGET_INPUT,
     InputDigest,
     LockedPackage,
@@ -338,6 +339,12 @@ def _parse_pins(path: str, raw: bytes) -> _PylockPins:
         data = tomllib.loads(text)
         lines = _pin_lines(text)
         pins: dict[str, _PylockPin] = {}
+        if data.get("tool", {}).get("lockaudit", {}).get("pylock-form") != PYLOCK_FORM:
+            return (
+                f"{path} was written by an older lockaudit in a form that is not valid PEP 751 "
+                "(its files have no URL)",
+                Location(path, _line_of(text, "[tool.lockaudit]")),
+            )
         for number, package in enumerate(data.get("packages", [])):
             name = normalize(str(package["name"]))
             line, hash_lines = lines[number] if number < len(lines) else (1, {})
@@ -348,6 +355,11 @@ def _parse_pins(path: str, raw: bytes) -> _PylockPins:
         return f"the pylock is not TOML: {e}", Location(path, 1)
     except (KeyError, TypeError, AttributeError) as e:
         return f"the pylock has no {e} where a package needs one", Location(path, 1)
+
+
+def _line_of(text: str, wanted: str) -> int:
+    lines = text.split("\n")
+    return next((n for n, line in enumerate(lines, start=1) if line.strip() == wanted), 1)
 
 
 def _files(package: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -388,7 +400,8 @@ def lock_inconsistent(ctx: CheckContext) -> Iterator[Finding]:
         entry = _locks(ctx).images[image.key]
         path = lock_paths(ctx.workspace, image).pylock
         with contextlib.suppress(OSError):  # compile writes it; a missing one is not compared
-            pylocks[path] = ctx.workspace.path(path).read_bytes()
+            if ctx.workspace.pylock:
+                pylocks[path] = ctx.workspace.path(path).read_bytes()
         raw = pylocks.get(path)
         key.append(
             "\0".join(
