@@ -50,6 +50,7 @@ from lockaudit.lockfile import (
     PYLOCK_FORM,
     TARGET_INPUT,
     InputDigest,
+    Lock,
     LockedPackage,
     LockText,
     RequirementsLoader,
@@ -293,16 +294,18 @@ def lock_tampered(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _first_edited_line(text: LockText, full: LockText | None, pylock: Path) -> int | None:
-    """The first body line that differs from the pylock witness, when the witness is intact.
+    """The first body line that differs from an intact witness, when there is one.
 
     The pylock records the full lock's body digest; it witnesses a layer lock too while the full
-    lock's header still agrees with it.
+    lock's header still agrees with it. Without a pylock (``pylock = false``) an intact full
+    lock witnesses its layer lock: it records which layer each package belongs to.
     """
-    if full is None or pylock_body_digest(pylock) != full.recorded_body_digest:
+    if full is None:
         return None
-    try:
-        witness = read_pylock(pylock)
-    except InputError:
+    witness = _pylock_witness(full, pylock)
+    if witness is None and text.layer_of and not full.tampered:
+        witness = full.lock
+    if witness is None:
         return None
     packages = witness.layer_packages if text.layer_of else witness.packages
     expected = render_body(witness, packages).split("\n")
@@ -311,6 +314,15 @@ def _first_edited_line(text: LockText, full: LockText | None, pylock: Path) -> i
         if want != got:
             return text.body_line + offset
     return text.body_line + min(len(expected), len(actual)) - 1
+
+
+def _pylock_witness(full: LockText, pylock: Path) -> Lock | None:
+    if pylock_body_digest(pylock) != full.recorded_body_digest:
+        return None
+    try:
+        return read_pylock(pylock)
+    except InputError:
+        return None
 
 
 # --------------------------------------------------------------------------- cross-verification

@@ -53,6 +53,11 @@ def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def render_whatif_text(report: WhatIfReport) -> str:
     out = [f"what if: {', '.join(report.changes)}"]
+    if report.replaced:
+        out.append("in place of:")
+        out.extend(f"  {r.location} {r.requirement}" for r in report.replaced)
+    if report.kept_constraints:
+        out.append("constraint files kept as they are (--keep-constraints)")
     for image in report.images:
         if image.skipped:
             out.append(f"{image.key}: skipped ({image.skipped})")
