@@ -97,12 +97,14 @@ def test_a_whatif_lifts_the_constraint_it_contradicts_and_says_which_line(
     assert moves["torch"].after is not None and moves["torch"].after.public == "2.2.0"
     text = render_whatif_text(report)
     assert "constraints/cuda121.txt:3 torch<2.2" in text
+    assert all(r.requirement.startswith("torch") for r in report.replaced)
     data = whatif_json(report)
     assert {
         "path": "constraints/cuda121.txt",
         "line": 3,
         "requirement": "torch<2.2",
         "kind": "constraint",
+        "why": None,
     } in data["replaced"]
 
 
@@ -147,3 +149,11 @@ def test_write_refuses_a_change_that_breaks(report_ws: ReportWorkspace) -> None:
     report = whatif(report_ws.workspace, report_ws.client, changes, keep_constraints=True)
     with pytest.raises(LockauditError, match="nothing written"):
         planned_edits(report_ws.workspace.root, report, changes)
+
+
+def test_a_lifted_constraint_shows_the_reason_written_above_it(report_ws: ReportWorkspace) -> None:
+    report = _whatif(report_ws, "numpy==2.0.0")
+    (limit,) = [r for r in report.replaced if r.kind == "constraint"]
+    assert (str(limit.location), limit.requirement) == ("constraints/cuda121.txt:2", "numpy<2")
+    assert limit.why == "CUDA 12.1 wheels are built against numpy 1.x"
+    assert "numpy<2  (CUDA 12.1 wheels are built against numpy 1.x)" in render_whatif_text(report)

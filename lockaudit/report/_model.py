@@ -190,6 +190,8 @@ class Replaced:
     location: Location
     requirement: str  # as the line states it, e.g. ``numpy<2``
     kind: str  # "constraint", "pin" (versions file), "requirement"
+    # the comment lines directly above it: often the reason for a limit (``# ABI of torch``)
+    why: str | None = None
 
 
 @dataclass(frozen=True)

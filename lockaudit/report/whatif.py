@@ -201,11 +201,27 @@ def _changed_roots(
         else:
             kind = "constraint" if limit else "pin" if _is_versions(run, root) else "requirement"
             where = root.origin.location
-            run.replaced.setdefault(where, Replaced(where, str(root.requirement), kind))
+            if where not in run.replaced:
+                why = _comment_above(run.workspace, where)
+                run.replaced[where] = Replaced(where, str(root.requirement), kind, why)
     if image.key in run.targets:
         origin = Origin(WHATIF_ORIGIN, image.key, RequirementKind.REQUIREMENT)
         kept.extend(RootRequirement(change, origin) for change in run.changes)
     return tuple(kept)
+
+
+def _comment_above(workspace: Workspace, where: Location) -> str | None:
+    """The comment block right above an input line, without its ``#`` marks."""
+    try:
+        lines = workspace.path(where.path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    block: list[str] = []
+    for line in reversed(lines[: max(where.line - 1, 0)]):
+        if not line.lstrip().startswith("#"):
+            break
+        block.insert(0, line.lstrip().lstrip("#").strip())
+    return " ".join(block) or None
 
 
 def _is_versions(run: _Run, root: RootRequirement) -> bool:

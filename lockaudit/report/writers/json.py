@@ -113,6 +113,7 @@ def whatif_json(report: WhatIfReport) -> dict[str, Any]:
                 "line": r.location.line,
                 "requirement": r.requirement,
                 "kind": r.kind,
+                "why": r.why,
             }
             for r in report.replaced
         ],

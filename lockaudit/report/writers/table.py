@@ -55,7 +55,8 @@ def render_whatif_text(report: WhatIfReport) -> str:
     out = [f"what if: {', '.join(report.changes)}"]
     if report.replaced:
         out.append("in place of:")
-        out.extend(f"  {r.location} {r.requirement}" for r in report.replaced)
+        for r in report.replaced:
+            out.append(f"  {r.location} {r.requirement}" + (f"  ({r.why})" if r.why else ""))
     if report.kept_constraints:
         out.append("constraint files kept as they are (--keep-constraints)")
     for image in report.images:
