@@ -36,7 +36,7 @@ from lockaudit.errors import InputError
 from lockaudit.index.coremeta import requirement as parse_requirement
 from lockaudit.index.types import Candidate, DistFile, MetadataSource
 from lockaudit.index.urls import redact
-from lockaudit.lockfile import (
+from lockaudit.locks import (
     DEFAULT_INDEX,
     NO_URL,
     PYLOCK_FORM,

@@ -24,7 +24,7 @@ from lockaudit.compile import CompileOptions, CompileResult, Status, compile_wor
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.index.tags import platforms
-from lockaudit.lockfile import read_lock
+from lockaudit.locks import read_lock
 from lockaudit.rules import run_checks
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace

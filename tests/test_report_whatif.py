@@ -9,7 +9,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from lockaudit.errors import InputError, LockauditError
-from lockaudit.lockfile import read_lock
+from lockaudit.locks import read_lock
 from lockaudit.report import Move, render_whatif_text, whatif, whatif_json
 from lockaudit.report.whatif_write import planned_edits, write_whatif
 from lockaudit.rules import run_checks

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from lockaudit.builder.runner import ImageState
 from lockaudit.errors import LockauditError, WorkspaceError
-from lockaudit.lockfile import lock_paths
+from lockaudit.locks import lock_paths
 from lockaudit.workspace.model import BuildBackend as Backend
 from lockaudit.workspace.model import Image, Variant, Workspace
 

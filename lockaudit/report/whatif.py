@@ -35,7 +35,7 @@ from packaging.version import Version
 from lockaudit.compile import build_lock, image_roots
 from lockaudit.errors import InputError, Location
 from lockaudit.index.types import MetadataSource
-from lockaudit.lockfile import (
+from lockaudit.locks import (
     LockedPackage,
     LockText,
     input_digest,

@@ -30,7 +30,7 @@ from packaging.utils import NormalizedName
 from lockaudit.compile import CompileOptions, CompileResult, compile_workspace
 from lockaudit.errors import InputError, LockauditError
 from lockaudit.index.types import MetadataSource
-from lockaudit.lockfile import write_atomically
+from lockaudit.locks import write_atomically
 from lockaudit.report._model import Replaced, WhatIfReport
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace, normalize

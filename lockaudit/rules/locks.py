@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 from lockaudit.errors import InputError, Location
 from lockaudit.findings import Finding, Severity
-from lockaudit.lockfile import (
+from lockaudit.locks import (
     FORMAT_INPUT,
     INDEXES_INPUT,
     PYLOCK_FORM,
