@@ -9,7 +9,7 @@ import json
 
 from lockaudit.builder.plan import INPUTS_LABEL, BuildStep
 from lockaudit.builder.runner import Command, Runner
-from lockaudit.lockfile import lock_paths, read_lock
+from lockaudit.locks import lock_paths, read_lock
 from lockaudit.sizelog import LayerSize, SizeRecord, clean_step
 from lockaudit.workspace.model import Image, Workspace
 
