@@ -19,7 +19,7 @@ from pathlib import Path
 from lockaudit.compile import CompileOptions, CompileResult, compile_workspace
 from lockaudit.errors import InputError, Location
 from lockaudit.index.types import MetadataSource
-from lockaudit.lockfile import lock_paths, write_atomically
+from lockaudit.locks import lock_paths, write_atomically
 from lockaudit.migrate._model import MigrationPlan
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location
-from lockaudit.lockfile import lock_paths
+from lockaudit.locks import lock_paths
 from lockaudit.migrate._config import ConfigEdits, edit_config
 from lockaudit.migrate._model import FileChange, MigrationPlan, Note, NoteKind, apply_edits
 from lockaudit.migrate._rewrite import InstallPlan, LockRef, rewrite

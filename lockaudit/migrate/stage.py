@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from packaging.requirements import InvalidRequirement, Requirement
 
 from lockaudit.errors import InputError, Location, UsageError
-from lockaudit.lockfile import lock_paths
+from lockaudit.locks import lock_paths
 from lockaudit.migrate._apply import MigrationResult, SourceFactory, apply_migration
 from lockaudit.migrate._config import ConfigEdits, edit_config
 from lockaudit.migrate._model import FileChange, MigrationPlan
