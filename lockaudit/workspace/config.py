@@ -20,6 +20,7 @@ from lockaudit.findings import Severity
 from lockaudit.workspace.model import (
     DEFAULT_HEAVY,
     AuditSettings,
+    BuildSettings,
     Image,
     PackageIndex,
     ReviewedSdist,
@@ -46,7 +47,11 @@ _TOP_KEYS = {
     "reviewed-sdists",
     "mirrors",
     "audit",
+    "build",
 }
+_BUILD_KEYS = {"builder", "cache-from", "cache-to"}
+# What a cache spec may name: each image gets its own cache reference from one line.
+CACHE_PLACEHOLDERS = frozenset({"name", "tag", "slug"})
 _AUDIT_KEYS = {"select", "ignore", "severity", "fail-on"}
 _RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TARGET_KEYS = {"python", "platform", "arch", "glibc", "cuda"}
@@ -63,8 +68,19 @@ _IMAGE_KEYS = {
     "fallback",
     "inherits-common",
     "context",
+    "cache-from",
+    "cache-to",
 }
-_FALLBACK_KEYS = {"tag", "parent", "requirements", "build-args", "target", "variant"}
+_FALLBACK_KEYS = {
+    "tag",
+    "parent",
+    "requirements",
+    "build-args",
+    "target",
+    "variant",
+    "cache-from",
+    "cache-to",
+}
 
 # Docker's reference grammar (distribution/reference): a name is path components of lower-case
 # letters and digits joined by `.`, `_`, `__` or dashes, separated by `/`; a tag is a word
@@ -195,6 +211,7 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
         mirrors=_mirrors(section, doc),
         config_location=Location(doc.path),
         audit=_audit(section, doc),
+        build=_build(section, doc),
     )
     from lockaudit.workspace.graph import build_order  # graph validates parents and cycles
 
@@ -272,6 +289,8 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
         build_args=_build_args(raw, doc, after),
         inherits_common=bool(raw.get("inherits-common", True)),
         context=_str(raw, "context", doc, ".", after=after),
+        cache_from=_cache_specs(raw, "cache-from", doc, after),
+        cache_to=_cache_specs(raw, "cache-to", doc, after),
     )
     result = [image]
     fallback = raw.get("fallback")
@@ -305,6 +324,10 @@ def _fallback(
         build_args=_build_args(raw, doc, after),
         inherits_common=image.inherits_common,
         context=image.context,
+        # The twin's cache specs, unless the fallback sets its own: placeholders make them
+        # the fallback's own references.
+        cache_from=_cache_specs(raw, "cache-from", doc, after) or image.cache_from,
+        cache_to=_cache_specs(raw, "cache-to", doc, after) or image.cache_to,
     )
 
 
@@ -459,6 +482,49 @@ def _audit(section: Mapping[str, Any], doc: _Doc) -> AuditSettings:
     return AuditSettings(
         select, ignore, tuple(severity), Severity(fail_on), tuple(sorted(lines.items()))
     )
+
+
+def _build(section: Mapping[str, Any], doc: _Doc) -> BuildSettings:
+    """``[tool.lockaudit.build]``: the default builder and cache specs of every image."""
+    raw = _table(section, "build", doc)
+    if not raw:
+        return BuildSettings()
+    after = doc.line_of("tool.lockaudit.build")
+    _unknown_keys(raw, _BUILD_KEYS, "[tool.lockaudit.build]", doc, "build", after=after)
+    return BuildSettings(
+        builder=_opt_str(raw, "builder", doc, None, after=after),
+        cache_from=_cache_specs(raw, "cache-from", doc, after) or (),
+        cache_to=_cache_specs(raw, "cache-to", doc, after) or (),
+    )
+
+
+def _cache_specs(raw: Mapping[str, Any], key: str, doc: _Doc, after: int) -> tuple[str, ...] | None:
+    """A list of BuildKit cache specs, or None when ``key`` is absent (the default applies)."""
+    if key not in raw:
+        return None
+    specs = _str_list(raw, key, doc, [], after=after)
+    for spec in specs:
+        problem = cache_spec_problem(spec)
+        if problem:
+            raise doc.error(f"`{key}`: {problem}", key, after=after)
+    return tuple(specs)
+
+
+def cache_spec_problem(spec: str) -> str | None:
+    """Why ``spec`` cannot be a cache spec (None when it can); the CLI checks its own too."""
+    import string
+
+    if not spec.strip() or any(c in spec for c in "\n\r\0"):
+        return f"{spec!r} is not a cache spec like type=registry,ref=REGISTRY/REPO:{{slug}}"
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(spec) if f is not None}
+    except ValueError as e:
+        return f"{spec!r}: {e}"
+    unknown = sorted(fields - CACHE_PLACEHOLDERS)
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in sorted(CACHE_PLACEHOLDERS))
+        return f"{spec!r} names {{{unknown[0]}}}; placeholders are {allowed}"
+    return None
 
 
 def _severities() -> str:

@@ -134,6 +134,10 @@ class Image:
     build_args: tuple[tuple[str, str], ...] = ()
     inherits_common: bool = True
     context: str = "."
+    # BuildKit cache import/export specs (``type=registry,ref=...``); None: the workspace's
+    # ``[tool.lockaudit.build]`` lists apply. Placeholders ({name}, {tag}, {slug}) are kept.
+    cache_from: tuple[str, ...] | None = None
+    cache_to: tuple[str, ...] | None = None
 
     @cached_property  # the lookup key of every rule and map: built once
     def key(self) -> str:
@@ -166,6 +170,21 @@ class AuditSettings:
 
 
 @dataclass(frozen=True)
+class BuildSettings:
+    """``[tool.lockaudit.build]``: where and with which layer cache ``lockaudit build`` builds.
+
+    ``builder`` names a buildx builder (None: the engine's default). ``cache_from`` and
+    ``cache_to`` are BuildKit cache specs applied to every image that sets none of its own;
+    ``{name}``, ``{tag}`` and ``{slug}`` in them become the image's, so one line gives every
+    image its own cache reference.
+    """
+
+    builder: str | None = None
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Workspace:
     """A repository of images, their shared inputs and the indexes they install from.
 
@@ -187,6 +206,7 @@ class Workspace:
     mirrors: tuple[tuple[str, str], ...] = ()  # names or fnmatch patterns ("nvidia-*")
     config_location: Location = field(default_factory=lambda: Location("pyproject.toml"))
     audit: AuditSettings = field(default_factory=AuditSettings)
+    build: BuildSettings = field(default_factory=BuildSettings)
 
     def image(self, key: str) -> Image:
         return self._by_key[key]  # KeyError for an unknown key
