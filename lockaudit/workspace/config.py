@@ -21,6 +21,7 @@ from lockaudit.workspace.model import (
     DEFAULT_HEAVY,
     AuditSettings,
     BuildSettings,
+    Exclude,
     Image,
     PackageIndex,
     ReviewedSdist,
@@ -47,6 +48,7 @@ _TOP_KEYS = {
     "reviewed-sdists",
     "mirrors",
     "audit",
+    "exclude",
     "build",
 }
 _BUILD_KEYS = {"builder", "cache-from", "cache-to"}
@@ -156,6 +158,17 @@ def require_requirement_files(workspace: Workspace, image: Image) -> None:
             )
 
 
+def require_dockerfile(workspace: Workspace, image: Image) -> None:
+    """Raise :class:`InputError`, at the configuration line naming it, for a Dockerfile of
+    ``image`` that does not exist: a wrong path, not a Dockerfile that cannot be read."""
+    if not workspace.path(image.dockerfile).is_file():
+        raise InputError(
+            _declared_at(workspace, image.dockerfile),
+            f"the Dockerfile {image.dockerfile} of {image.key} does not exist",
+            hint="create it, or correct `dockerfile` in [[tool.lockaudit.images]]",
+        )
+
+
 def _declared_at(workspace: Workspace, path: str) -> Location:
     """The first line of the workspace configuration that names ``path`` in quotes."""
     config = workspace.config_location.path
@@ -211,6 +224,7 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
         mirrors=_mirrors(section, doc),
         config_location=Location(doc.path),
         audit=_audit(section, doc),
+        excludes=_excludes(section, doc),
         build=_build(section, doc),
     )
     from lockaudit.workspace.graph import build_order  # graph validates parents and cycles
@@ -441,6 +455,43 @@ def _reviewed(section: Mapping[str, Any], doc: _Doc) -> tuple[ReviewedSdist, ...
                 raise InputError(where, f"invalid requirement {text!r}: {e}") from e
         found.append(ReviewedSdist(normalize(name.strip()), version, tuple(value), where))
     return tuple(sorted(found, key=lambda r: (r.name, r.version)))
+
+
+def _excludes(section: Mapping[str, Any], doc: _Doc) -> tuple[Exclude, ...]:
+    """``exclude = [{path = "...", reason = "..."}]``: Dockerfiles that are not images."""
+    raw = section.get("exclude", [])
+    # after [tool.lockaudit]: other tools' `exclude` keys (ruff's) come earlier in the file
+    after = doc.line_of("exclude", after=doc.line_of("tool.lockaudit"))
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise doc.error(
+            "`exclude` must be a list of tables like {path = \"...\", reason = \"...\"}",
+            "exclude",
+            hint="one table per Dockerfile (or glob) that is deliberately not an image",
+        )
+    found: list[Exclude] = []
+    for item in raw:
+        pattern = item.get("path")
+        line = _value_line(doc, "exclude", pattern, after) if isinstance(pattern, str) else after
+        where = Location(doc.path, line)
+        unknown = sorted(set(item) - {"path", "reason"})
+        if unknown:
+            raise InputError(where, f"unknown key {unknown[0]!r} in an `exclude` entry",
+                             hint="allowed: path, reason")
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise InputError(where, "an `exclude` entry needs `path`, a non-empty string")
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise InputError(
+                where, f"exclude path {pattern!r} must be relative to the workspace, without `..`"
+            )
+        reason = item.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InputError(
+                where,
+                f"exclude {pattern!r} needs a `reason`",
+                hint="say why this Dockerfile is not an image, e.g. reason = \"test data\"",
+            )
+        found.append(Exclude(pattern, reason.strip(), where))
+    return tuple(found)
 
 
 def _audit(section: Mapping[str, Any], doc: _Doc) -> AuditSettings:

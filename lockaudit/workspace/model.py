@@ -154,6 +154,28 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Exclude:
+    """A Dockerfile (or a glob of them) the workspace deliberately does not build as an image.
+
+    ``check`` fails for a Dockerfile of the repository that is neither an image's nor excluded,
+    so every exclusion is written down with its reason. In ``pattern``, ``*`` also matches
+    across folders and a folder stands for everything under it (``tests``, ``tests/**``).
+    """
+
+    pattern: str
+    reason: str
+    location: Location
+
+    def matches(self, path: str) -> bool:
+        pattern = self.pattern.strip("/")
+        return (
+            fnmatch.fnmatchcase(path, pattern)
+            or path.startswith(pattern + "/")
+            or fnmatch.fnmatchcase(path, pattern + "/*")
+        )
+
+
+@dataclass(frozen=True)
 class AuditSettings:
     """``[tool.lockaudit.audit]``: which audit findings count, and how much.
 
@@ -206,6 +228,7 @@ class Workspace:
     mirrors: tuple[tuple[str, str], ...] = ()  # names or fnmatch patterns ("nvidia-*")
     config_location: Location = field(default_factory=lambda: Location("pyproject.toml"))
     audit: AuditSettings = field(default_factory=AuditSettings)
+    excludes: tuple[Exclude, ...] = ()  # Dockerfiles that are deliberately not images
     build: BuildSettings = field(default_factory=BuildSettings)
 
     def image(self, key: str) -> Image:
