@@ -116,7 +116,8 @@ def found_fields(image: FoundImage, workspace_target: dict[str, str]) -> dict[st
         "requirements": sorted(image.requirements),
         "python_version": target.get("python", "") if python else "",
         "variant": str(image.variant),
-        "cuda": target.get("cuda", ""),
+        # the workspace's CUDA target applies to CUDA images only
+        "cuda": target.get("cuda", "") if str(image.variant) == "cuda" else "",
     }
 
 
@@ -177,12 +178,19 @@ class Comparison:
 
 def _matches(field_name: str, want: Any, got: Any) -> bool:
     if field_name in ("python_version", "cuda"):
-        # "3.12" is met by "3.12.7": the repository floats the patch version
+        # "3.12" is met by "3.12.7": the repository floats the patch version; a CUDA version is
+        # right to major.minor (wheels and indexes are keyed by it), so "12.4" meets "12.4.0"
         options = want if isinstance(want, list) else [want]
-        return any(got == o or (o and str(got).startswith(f"{o}.")) for o in options)
+        return any(_same_version(field_name, o, str(got)) for o in options)
     if isinstance(want, list) and field_name != "requirements":
         return got in want
     return bool(want == got)
+
+
+def _same_version(field_name: str, want: str, got: str) -> bool:
+    if got == want or (want and got.startswith(f"{want}.")):
+        return True
+    return field_name == "cuda" and bool(got) and want.startswith(f"{got}.") and "." in got
 
 
 Pair = tuple[dict[str, Any], FoundImage | None]
