@@ -438,15 +438,30 @@ def whatif(
     stage: Annotated[
         list[str] | None, typer.Option("--stage", help="Apply only to these images.")
     ] = None,
+    keep_constraints: Annotated[
+        bool,
+        typer.Option(
+            "--keep-constraints", help="Keep the constraint files' lines on these packages."
+        ),
+    ] = False,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Put the change into the input files and re-lock."),
+    ] = False,
     fmt: FormatOpt = Format.TEXT,
     offline: OfflineOpt = False,
 ) -> None:
-    """Re-resolve the affected images with a change (nothing is written): moves, breaks, why."""
+    """Re-resolve the affected images with a change: moves, breaks, why; --write applies it.
+
+    Pins and constraints on the named packages are set aside (the output lists each line);
+    --keep-constraints keeps the constraint files' lines.
+    """
     from packaging.requirements import InvalidRequirement, Requirement
 
     from lockaudit import report
     from lockaudit.errors import InputError, Location
     from lockaudit.report.sources import open_sources
+    from lockaudit.report.whatif_write import write_whatif
     from lockaudit.workspace.config import load_workspace
 
     try:
@@ -458,14 +473,29 @@ def whatif(
                 raise InputError(Location("<command line>"), f"{text!r}: {e}") from e
         ws = load_workspace(workspace)
         with open_sources(ws, offline=offline) as (client, _):
-            result = report.whatif(ws, client, changes, tuple(stage or ()))
+            result = report.whatif(
+                ws, client, changes, tuple(stage or ()), keep_constraints=keep_constraints
+            )
+            written, compiled = (
+                write_whatif(ws, client, result, changes)
+                if write and not result.broken
+                else ((), None)
+            )
     except LockauditError as e:
         _fail(e)
     if fmt is Format.JSON:
-        render.emit_json(report.whatif_json(result))
+        document = report.whatif_json(result)
+        if compiled is not None:
+            document["written"] = list(written)
+            document["compiled"] = compiled.ok
+        render.emit_json(document)
     else:
         sys.stdout.write(report.render_whatif_text(result))
-    if result.broken:
+        for path in written:
+            render.message(f"rewrote {path}")
+        if compiled is not None:
+            render.compile_result(compiled, fmt)
+    if result.broken or (compiled is not None and not compiled.ok):
         raise typer.Exit(EXIT_FINDINGS)
 
 
