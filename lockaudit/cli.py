@@ -61,8 +61,9 @@ def _root(
     """Machine-checked dependency locks for families of Python Docker images."""
 
 
-def _fail(exc: LockauditError) -> NoReturn:
-    render.error(exc)
+def _fail(exc: LockauditError, fmt: object = Format.TEXT) -> NoReturn:
+    """Print the error (as JSON too under ``--format json``/``sarif``) and exit 2 (1: conflicts)."""
+    render.error(exc, str(fmt))
     raise typer.Exit(EXIT_FINDINGS if isinstance(exc, ResolutionError) else EXIT_INPUT)
 
 
@@ -93,7 +94,7 @@ def check(
         try:
             found = run_checks(load_workspace(workspace), select=select, ignore=ignore)
         except LockauditError as e:
-            _fail(e)
+            _fail(e, fmt)
         checkcache.store(key, found)
     render.findings(found, fmt)
     if any(f.severity is Severity.ERROR for f in found):
@@ -129,7 +130,7 @@ def graph(
         ):
             report = image_sizes(replay_workspace(ws, client, reporter=progress))
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is Format.JSON:
         render.emit_json(report.as_json())
     else:
@@ -192,7 +193,7 @@ def audit(
         ):
             result = audit_workspace(ws, client, vulns=vulns, reporter=progress, tuning=tuning)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is AuditFormat.SARIF:
         rules = [(r.id, r.severity, r.description) for r in AUDIT_RULES]
         render.emit_json(to_sarif(result.findings, rules))
@@ -266,6 +267,10 @@ def build(
             help="Cache to export (repeatable; replaces the configured ones; `none`: no export).",
         ),
     ] = None,
+    record_sizes: Annotated[
+        bool,
+        typer.Option(help="Append each built image's size to reports/sizes.jsonl."),
+    ] = True,
 ) -> None:
     """Build images parents first from their locks; skip the ones that are up to date."""
     from lockaudit.builder import BuildOptions, render_build, run_build
@@ -283,11 +288,12 @@ def build(
         builder=builder,
         cache_from=_cache_option(cache_from),
         cache_to=_cache_option(cache_to),
+        record_sizes=record_sizes,
     )
     try:
         report = run_build(load_workspace(workspace), options)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     render_build(report, fmt)
     if not report.ok:
         raise typer.Exit(EXIT_FINDINGS)
@@ -321,10 +327,14 @@ def compile_(
     ] = None,
     offline: OfflineOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Resolve; write nothing.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress line on stderr.")
+    ] = False,
 ) -> None:
     """Resolve images into hash-pinned locks layered on their parents' locks."""
     from lockaudit.compile import CompileOptions, compile_workspace
     from lockaudit.index.factory import build_index_client
+    from lockaudit.output import progress
     from lockaudit.workspace.config import load_workspace
     from lockaudit.workspace.model import normalize
 
@@ -337,10 +347,15 @@ def compile_(
             offline=offline,
             dry_run=dry_run,
         )
-        with build_index_client(ws, offline=offline) as source:
-            result = compile_workspace(ws, source, options)
+        total = len(options.images) if options.images is not None else len(ws.images)
+        show = progress.wanted(quiet=quiet)
+        with (
+            progress.compile_progress(total, enabled=show) as reporter,
+            build_index_client(ws, offline=offline, reporter=reporter) as source,
+        ):
+            result = compile_workspace(ws, source, options, reporter)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     render.compile_result(result, fmt)
     if not result.ok:
         raise typer.Exit(EXIT_FINDINGS)
@@ -394,7 +409,7 @@ def outdated(
         with open_sources(ws, offline=offline) as (client, vulns):
             result = report.outdated_report(ws, client, vulns, date.today())
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     writers = {
         ReportFormat.TABLE: report.render_table,
         ReportFormat.MD: report.render_markdown,
@@ -411,6 +426,10 @@ def monthly_report(
         Path | None, typer.Option("--dir", help="Where to write (default: <workspace>/reports).")
     ] = None,
     offline: OfflineOpt = False,
+    upgrades: Annotated[
+        int,
+        typer.Option("--upgrades", min=0, help="What-if of this many top upgrades (0: none)."),
+    ] = 5,
 ) -> None:
     """Write this month's report: reports/YYYY-MM.md, .json and .html."""
     from lockaudit import report
@@ -422,6 +441,8 @@ def monthly_report(
         ws = load_workspace(workspace)
         with open_sources(ws, offline=offline) as (client, vulns):
             result = report.outdated_report(ws, client, vulns, today)
+            result = report.try_upgrades(ws, client, result, upgrades)
+        result = report.with_size_history(result, ws)
         paths = report.write_reports(result, reports_dir or ws.root / "reports", f"{today:%Y-%m}")
     except LockauditError as e:
         _fail(e)
@@ -482,7 +503,7 @@ def whatif(
                 else ((), None)
             )
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is Format.JSON:
         document = report.whatif_json(result)
         if compiled is not None:
@@ -516,7 +537,7 @@ def unused(
         with open_sources(ws, offline=offline) as (client, _):
             result = report.unused_report(ws, client, allow)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is Format.JSON:
         render.emit_json(report.unused_json(result))
     else:
