@@ -61,8 +61,9 @@ def _root(
     """Machine-checked dependency locks for families of Python Docker images."""
 
 
-def _fail(exc: LockauditError) -> NoReturn:
-    render.error(exc)
+def _fail(exc: LockauditError, fmt: object = Format.TEXT) -> NoReturn:
+    """Print the error (as JSON too under ``--format json``/``sarif``) and exit 2 (1: conflicts)."""
+    render.error(exc, str(fmt))
     raise typer.Exit(EXIT_FINDINGS if isinstance(exc, ResolutionError) else EXIT_INPUT)
 
 
@@ -93,7 +94,7 @@ def check(
         try:
             found = run_checks(load_workspace(workspace), select=select, ignore=ignore)
         except LockauditError as e:
-            _fail(e)
+            _fail(e, fmt)
         checkcache.store(key, found)
     render.findings(found, fmt)
     if any(f.severity is Severity.ERROR for f in found):
@@ -129,7 +130,7 @@ def graph(
         ):
             report = image_sizes(replay_workspace(ws, client, reporter=progress))
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is Format.JSON:
         render.emit_json(report.as_json())
     else:
@@ -192,7 +193,7 @@ def audit(
         ):
             result = audit_workspace(ws, client, vulns=vulns, reporter=progress, tuning=tuning)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is AuditFormat.SARIF:
         rules = [(r.id, r.severity, r.description) for r in AUDIT_RULES]
         render.emit_json(to_sarif(result.findings, rules))
@@ -287,7 +288,7 @@ def build(
     try:
         report = run_build(load_workspace(workspace), options)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     render_build(report, fmt)
     if not report.ok:
         raise typer.Exit(EXIT_FINDINGS)
@@ -340,7 +341,7 @@ def compile_(
         with build_index_client(ws, offline=offline) as source:
             result = compile_workspace(ws, source, options)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     render.compile_result(result, fmt)
     if not result.ok:
         raise typer.Exit(EXIT_FINDINGS)
@@ -394,7 +395,7 @@ def outdated(
         with open_sources(ws, offline=offline) as (client, vulns):
             result = report.outdated_report(ws, client, vulns, date.today())
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     writers = {
         ReportFormat.TABLE: report.render_table,
         ReportFormat.MD: report.render_markdown,
@@ -438,15 +439,30 @@ def whatif(
     stage: Annotated[
         list[str] | None, typer.Option("--stage", help="Apply only to these images.")
     ] = None,
+    keep_constraints: Annotated[
+        bool,
+        typer.Option(
+            "--keep-constraints", help="Keep the constraint files' lines on these packages."
+        ),
+    ] = False,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Put the change into the input files and re-lock."),
+    ] = False,
     fmt: FormatOpt = Format.TEXT,
     offline: OfflineOpt = False,
 ) -> None:
-    """Re-resolve the affected images with a change (nothing is written): moves, breaks, why."""
+    """Re-resolve the affected images with a change: moves, breaks, why; --write applies it.
+
+    Pins and constraints on the named packages are set aside (the output lists each line);
+    --keep-constraints keeps the constraint files' lines.
+    """
     from packaging.requirements import InvalidRequirement, Requirement
 
     from lockaudit import report
     from lockaudit.errors import InputError, Location
     from lockaudit.report.sources import open_sources
+    from lockaudit.report.whatif_write import write_whatif
     from lockaudit.workspace.config import load_workspace
 
     try:
@@ -458,14 +474,29 @@ def whatif(
                 raise InputError(Location("<command line>"), f"{text!r}: {e}") from e
         ws = load_workspace(workspace)
         with open_sources(ws, offline=offline) as (client, _):
-            result = report.whatif(ws, client, changes, tuple(stage or ()))
+            result = report.whatif(
+                ws, client, changes, tuple(stage or ()), keep_constraints=keep_constraints
+            )
+            written, compiled = (
+                write_whatif(ws, client, result, changes)
+                if write and not result.broken
+                else ((), None)
+            )
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is Format.JSON:
-        render.emit_json(report.whatif_json(result))
+        document = report.whatif_json(result)
+        if compiled is not None:
+            document["written"] = list(written)
+            document["compiled"] = compiled.ok
+        render.emit_json(document)
     else:
         sys.stdout.write(report.render_whatif_text(result))
-    if result.broken:
+        for path in written:
+            render.message(f"rewrote {path}")
+        if compiled is not None:
+            render.compile_result(compiled, fmt)
+    if result.broken or (compiled is not None and not compiled.ok):
         raise typer.Exit(EXIT_FINDINGS)
 
 
@@ -486,7 +517,7 @@ def unused(
         with open_sources(ws, offline=offline) as (client, _):
             result = report.unused_report(ws, client, allow)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is Format.JSON:
         render.emit_json(report.unused_json(result))
     else:

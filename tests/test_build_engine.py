@@ -32,7 +32,7 @@ from lockaudit.builder import (
 from lockaudit.compile import CompileOptions, compile_workspace
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
-from lockaudit.lockfile import read_lock
+from lockaudit.locks import read_lock
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
 from tests.engine.fixtures import (  # noqa: F401  (docker_engine is a fixture)

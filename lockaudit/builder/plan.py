@@ -55,7 +55,7 @@ from dataclasses import dataclass, replace
 from lockaudit.builder.platform import docker_platform
 from lockaudit.builder.runner import ImageState
 from lockaudit.errors import LockauditError, UsageError, WorkspaceError
-from lockaudit.lockfile import lock_paths
+from lockaudit.locks import lock_paths
 from lockaudit.workspace.model import BuildBackend as Backend
 from lockaudit.workspace.model import Image, Variant, Workspace
 

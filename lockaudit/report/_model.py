@@ -184,9 +184,22 @@ class ImageOutcome:
 
 
 @dataclass(frozen=True)
+class Replaced:
+    """An input line a what-if set aside because it names a changed package."""
+
+    location: Location
+    requirement: str  # as the line states it, e.g. ``numpy<2``
+    kind: str  # "constraint", "pin" (versions file), "requirement"
+    # the comment lines directly above it: often the reason for a limit (``# ABI of torch``)
+    why: str | None = None
+
+
+@dataclass(frozen=True)
 class WhatIfReport:
     changes: tuple[str, ...]
     images: tuple[ImageOutcome, ...]
+    replaced: tuple[Replaced, ...] = ()
+    kept_constraints: bool = False
 
     @property
     def broken(self) -> tuple[ImageOutcome, ...]:

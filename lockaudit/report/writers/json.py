@@ -107,6 +107,17 @@ def whatif_json(report: WhatIfReport) -> dict[str, Any]:
     return {
         "schema": "lockaudit-whatif/1",
         "changes": list(report.changes),
+        "replaced": [
+            {
+                "path": r.location.path,
+                "line": r.location.line,
+                "requirement": r.requirement,
+                "kind": r.kind,
+                "why": r.why,
+            }
+            for r in report.replaced
+        ],
+        "kept_constraints": report.kept_constraints,
         "ok": not report.broken,
         "images": [_outcome(image) for image in report.images],
     }
