@@ -267,6 +267,10 @@ def build(
             help="Cache to export (repeatable; replaces the configured ones; `none`: no export).",
         ),
     ] = None,
+    record_sizes: Annotated[
+        bool,
+        typer.Option(help="Append each built image's size to reports/sizes.jsonl."),
+    ] = True,
 ) -> None:
     """Build images parents first from their locks; skip the ones that are up to date."""
     from lockaudit.builder import BuildOptions, render_build, run_build
@@ -284,6 +288,7 @@ def build(
         builder=builder,
         cache_from=_cache_option(cache_from),
         cache_to=_cache_option(cache_to),
+        record_sizes=record_sizes,
     )
     try:
         report = run_build(load_workspace(workspace), options)
@@ -322,10 +327,14 @@ def compile_(
     ] = None,
     offline: OfflineOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Resolve; write nothing.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress line on stderr.")
+    ] = False,
 ) -> None:
     """Resolve images into hash-pinned locks layered on their parents' locks."""
     from lockaudit.compile import CompileOptions, compile_workspace
     from lockaudit.index.factory import build_index_client
+    from lockaudit.output import progress
     from lockaudit.workspace.config import load_workspace
     from lockaudit.workspace.model import normalize
 
@@ -338,8 +347,13 @@ def compile_(
             offline=offline,
             dry_run=dry_run,
         )
-        with build_index_client(ws, offline=offline) as source:
-            result = compile_workspace(ws, source, options)
+        total = len(options.images) if options.images is not None else len(ws.images)
+        show = progress.wanted(quiet=quiet)
+        with (
+            progress.compile_progress(total, enabled=show) as reporter,
+            build_index_client(ws, offline=offline, reporter=reporter) as source,
+        ):
+            result = compile_workspace(ws, source, options, reporter)
     except LockauditError as e:
         _fail(e, fmt)
     render.compile_result(result, fmt)
@@ -412,6 +426,10 @@ def monthly_report(
         Path | None, typer.Option("--dir", help="Where to write (default: <workspace>/reports).")
     ] = None,
     offline: OfflineOpt = False,
+    upgrades: Annotated[
+        int,
+        typer.Option("--upgrades", min=0, help="What-if of this many top upgrades (0: none)."),
+    ] = 5,
 ) -> None:
     """Write this month's report: reports/YYYY-MM.md, .json and .html."""
     from lockaudit import report
@@ -423,6 +441,8 @@ def monthly_report(
         ws = load_workspace(workspace)
         with open_sources(ws, offline=offline) as (client, vulns):
             result = report.outdated_report(ws, client, vulns, today)
+            result = report.try_upgrades(ws, client, result, upgrades)
+        result = report.with_size_history(result, ws)
         paths = report.write_reports(result, reports_dir or ws.root / "reports", f"{today:%Y-%m}")
     except LockauditError as e:
         _fail(e)

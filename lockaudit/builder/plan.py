@@ -101,6 +101,8 @@ class BuildOptions:
     builder: str | None = None  # None: [tool.lockaudit.build] builder, else the default one
     cache_from: tuple[str, ...] | None = None  # None: each image's configured specs
     cache_to: tuple[str, ...] | None = None
+    record_sizes: bool = True  # append each built image's size to ``sizes_log``
+    sizes_log: str = "reports/sizes.jsonl"
 
 
 @dataclass(frozen=True)
