@@ -72,6 +72,7 @@ _IMAGE_KEYS = {
     "context",
     "cache-from",
     "cache-to",
+    "python",
 }
 _FALLBACK_KEYS = {
     "tag",
@@ -305,6 +306,7 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
         context=_str(raw, "context", doc, ".", after=after),
         cache_from=_cache_specs(raw, "cache-from", doc, after),
         cache_to=_cache_specs(raw, "cache-to", doc, after),
+        python=_bool(raw, "python", doc, True, after=after),
     )
     result = [image]
     fallback = raw.get("fallback")
@@ -342,6 +344,7 @@ def _fallback(
         # the fallback's own references.
         cache_from=_cache_specs(raw, "cache-from", doc, after) or image.cache_from,
         cache_to=_cache_specs(raw, "cache-to", doc, after) or image.cache_to,
+        python=image.python,
     )
 
 
@@ -686,6 +689,13 @@ def _str(raw: Mapping[str, Any], key: str, doc: _Doc, default: str, *, after: in
     value = raw.get(key, default)
     if not isinstance(value, str):
         raise doc.error(f"`{key}` must be a string, not {type(value).__name__}", key, after=after)
+    return value
+
+
+def _bool(raw: Mapping[str, Any], key: str, doc: _Doc, default: bool, *, after: int) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise doc.error(f"`{key}` must be true or false, not {value!r}", key, after=after)
     return value
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from lockaudit.errors import InputError, Location, LockauditError
 from lockaudit.workspace.discover._compose import scan_compose
+from lockaudit.workspace.discover._coverage import exclude_entries, render_excludes
 from lockaudit.workspace.discover._decide import (
     Decider,
     Settings,
@@ -91,11 +92,16 @@ def discover_workspace(root: Path) -> Discovery:
         ),
         common=pick_one(tree.common, "common", problems),
     )
-    images, target = with_targets(build_images(decider, settings, problems))
+    images, target = with_targets(build_images(decider, settings, problems), infos)
     check_keys(images, problems)
     versions = pick_one(tree.versions, "versions", problems)
     text = render(
         settings, images, versions, constraint_entries(tree.constraints), target,
         index_entries(infos, images),
     )
+    unread = {
+        path: problem for problem in problems for path in tree.dockerfiles
+        if problem.startswith(f"{path}:")
+    }
+    text += render_excludes(exclude_entries(root, [i.dockerfile for i in images], unread))
     return Discovery(text, tuple(images), tuple(dict.fromkeys(problems)))
