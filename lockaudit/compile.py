@@ -165,6 +165,14 @@ class _Run:
         """Each requirements file is parsed once per run (digests and roots both read them)."""
         if path not in self.parsed:
             self.parsed[path] = parse_requirements(self.workspace.root, path)
+            for text, location in self.parsed[path].unnamed:  # `check` reports it as a finding
+                raise InputError(
+                    location,
+                    f"invalid requirement '{text}': cannot tell the project name, so it "
+                    "cannot be locked",
+                    hint="write 'name @ url' (a VCS URL with a commit: "
+                    "name @ git+https://…@<commit>), or install it outside the requirements",
+                )
         return self.parsed[path]
 
     def load_versions(self, path: str) -> VersionsFile:

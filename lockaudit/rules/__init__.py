@@ -69,7 +69,7 @@ RuleFunction = Callable[["CheckContext"], Iterable[Finding]]
 T = TypeVar("T")
 
 # Modules whose import registers the built-in rules (relative to this package).
-_BUILTIN_MODULES = ("dockerfile", "pins", "graph", "locks", "coverage")
+_BUILTIN_MODULES = ("dockerfile", "pins", "graph", "locks", "coverage", "direct")
 
 # Build args the workspace supplies when a Dockerfile's ARG has no value of its own.
 _WORKSPACE_ARGS = {"REGISTRY": "registry", "IMAGE_PREFIX": "image_prefix"}
