@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from lockaudit.audit import shellrules  # noqa: F401  (registers the shell rules)
 from lockaudit.audit.replay import (
     ImageReplay,
     Installed,
