@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 
 from lockaudit.errors import InputError, Location, LockauditError
 from lockaudit.findings import Finding, RuleSpec, Severity
-from lockaudit.lockfile import LockMemo, LockText, lock_requirements, read_workspace_locks
+from lockaudit.locks import LockMemo, LockText, lock_requirements, read_workspace_locks
 from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions
