@@ -629,3 +629,14 @@ def test_input_redirect_from_a_version_never_runs() -> None:
     )
     assert first.never_runs and first.packages == ("click",)
     assert not second.never_runs and second.packages == ("rich<14",)
+
+
+def test_local_project_with_extras_is_a_local_argument() -> None:
+    """``pip install .[complete]`` installs the project in the build context, with extras: not a
+    requirement named ``.`` (real repositories do this; it used to stop the parse)."""
+    dockerfile = parse_dockerfile_text(
+        "FROM python:3.11\nRUN python -m pip install .[complete] './sub[a,b]' numpy\n", "Dockerfile"
+    )
+    (install,) = dockerfile.final.pip_installs
+    assert install.local_args == (".[complete]", "./sub[a,b]")
+    assert [r.name for r in install.requirements] == ["numpy"]
