@@ -25,19 +25,18 @@ from lockaudit.audit.replay import (
     Unreachable,
     replay_workspace,
 )
-from lockaudit.audit.rules import AUDIT_RULES, AuditContext, Saving, run_audit_rules
+from lockaudit.audit.rules import AuditContext, Saving, audit_rules, run_audit_rules
 from lockaudit.audit.sarif import to_sarif
 from lockaudit.audit.sizes import SizeReport, format_bytes, format_tree, image_sizes
 from lockaudit.audit.svg import hierarchy_svg
 from lockaudit.audit.tuning import Tuning
-from lockaudit.findings import Finding
 from lockaudit.index.client import IndexClient
 from lockaudit.index.vulns import VulnerabilityService
-from lockaudit.rules import CheckContext
+from lockaudit.rules.context import CheckContext
+from lockaudit.rules.findings import SCHEMA_VERSION, Finding
 from lockaudit.workspace.model import Workspace
 
 __all__ = [
-    "AUDIT_RULES",
     "AuditResult",
     "ImageReplay",
     "Installed",
@@ -49,6 +48,7 @@ __all__ = [
     "Step",
     "Tuning",
     "Unreachable",
+    "audit_rules",
     "audit_workspace",
     "format_bytes",
     "format_tree",
@@ -78,10 +78,12 @@ class AuditResult:
     def as_json(self) -> dict[str, object]:
         """``check``'s ``findings`` schema, plus sizes and savings."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "findings": [f.as_json() for f in self.findings],
             "sizes": self.sizes.as_json(),
             "savings": [
                 {
+                    "code": s.finding.code or None,
                     "rule": s.finding.rule,
                     "image": s.finding.image,
                     "package": s.finding.package,
@@ -106,7 +108,7 @@ def audit_workspace(
     ``tuning`` selects and re-ranks the findings; by default ``[tool.lockaudit.audit]``'s.
     Savings follow the findings they belong to.
     """
-    tuning = tuning or Tuning.of(workspace, (rule.id for rule in AUDIT_RULES))
+    tuning = tuning or Tuning.of(workspace, audit_rules())
     check = CheckContext.load(workspace)
     replays = replay_workspace(workspace, client, ctx=check, reporter=reporter)
     ctx = AuditContext(

@@ -51,7 +51,7 @@ from lockaudit.builder.runner import (
 )
 from lockaudit.builder.smoke import SmokeResult, layer_distributions, run_smoke
 from lockaudit.errors import LockauditError
-from lockaudit.findings import Finding, Severity
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import Workspace
 
 __all__ = ["BuildReport", "make_backend", "run_build"]

@@ -23,9 +23,9 @@ import posixpath
 import re
 from collections.abc import Iterator
 
-from lockaudit.findings import Finding, Severity
 from lockaudit.parsing.dockerfile import Copy, Dockerfile, FromLine, PipInstall, Stage
 from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import Image, Workspace
 
 _VERSION_TAIL = re.compile(r"^=*\s*v?\d[\w.*+!,<>=~-]*$")
