@@ -177,6 +177,8 @@ def discovery(found: Discovery, *, written: bool, out: Console | None = None) ->
             f"[bold]{escape(image.name)}:{escape(image.tag)}[/bold] <- {escape(parent)}"
             f" [dim]{escape(image.dockerfile)}[/dim]"
         )
+        if image.edge:
+            out.print(f"  [dim]from {escape(image.edge)}[/dim]")
         if image.fallback is not None:
             fb = image.fallback
             out.print(

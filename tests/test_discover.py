@@ -335,3 +335,145 @@ def test_fallback_from_build_args(pipeline: Path) -> None:
     assert asr.fallback is not None
     assert (asr.fallback.tag, asr.fallback.parent) == ("cpu", "base:cpu")
     assert asr.fallback.build_args == (("PARENT_IMAGE", "cp-whisperx-app-base:cpu"),)
+
+
+# -- compose files read as YAML -----------------------------------------------------------------
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+COMPOSE_REPO = {
+    # a shape seen in public ML service repos: a GPU base built by one service, the API and a
+    # worker (extends) built from a Dockerfile kept under docker/ with the code as context
+    "base/Dockerfile": "FROM nvidia/cuda:12.1.1-runtime-ubuntu22.04\n"
+    "COPY requirements-base.txt /tmp/\nRUN pip install -r /tmp/requirements-base.txt\n",
+    "base/requirements-base.txt": "numpy==1.26.4\n",
+    "backend/docker/Dockerfile": "ARG BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\n"
+    "WORKDIR /app\nCOPY requirements.txt .\nRUN pip install -r requirements.txt\n",
+    "backend/requirements.txt": "fastapi==0.110.0\n",
+    "backend/docker/requirements.txt": "decoy==1.0\n",
+    ".env": "TAG=2.3\n",
+    "docker-compose.yml": """\
+x-gpu: &gpu
+  deploy:
+    resources:
+      reservations:
+        devices: [{driver: nvidia, count: 1, capabilities: [gpu]}]
+services:
+  base:
+    build: ./base
+    image: "${REGISTRY:-ghcr.io/acme}/ml-base:${TAG}"
+    profiles: ["build-only"]
+  api:
+    <<: *gpu
+    build:
+      context: ./backend
+      dockerfile: docker/Dockerfile
+      args:
+        BASE_IMAGE: ${REGISTRY:-ghcr.io/acme}/ml-base:${TAG}
+      target: runtime
+    image: "${REGISTRY:-ghcr.io/acme}/ml-api:${TAG:?set TAG}"
+  worker:
+    extends:
+      service: api
+    image: ${WORKER_IMAGE}
+    command: celery worker
+  redis:
+    image: redis:7
+""",
+}
+
+
+def test_compose_contexts_args_extends_and_env(tmp_path: Path) -> None:
+    _write(tmp_path, COMPOSE_REPO)
+    found = discover_workspace(tmp_path)
+    by_key = images(found)
+    assert set(by_key) == {"base:2.3", "api:2.3"}  # the worker has no name of its own
+    api = by_key["api:2.3"]
+    assert api.parent == "base:2.3"
+    assert api.context == "backend"
+    assert api.requirements == ("backend/requirements.txt",)  # from the context, not docker/
+    assert api.edge == "docker-compose.yml:17 --build-arg BASE_IMAGE"
+    assert api.build_args == (("BASE_IMAGE", "ghcr.io/acme/ml-base:2.3"),)
+    assert by_key["base:2.3"].base_image == "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
+    assert by_key["base:2.3"].requirements == ("base/requirements-base.txt",)
+    text = found.config_toml
+    config = tomllib.loads(text)["tool"]["lockaudit"]
+    assert (config["registry"], config["image-prefix"]) == ("ghcr.io/acme", "ml-")
+    assert "# parent from docker-compose.yml:17 --build-arg BASE_IMAGE" in text
+    assert "$" not in text and "\x00" not in text
+
+
+def test_compose_service_without_static_image_is_named_after_the_service(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, {
+        "svc/Dockerfile": "FROM python:3.12-slim\n",
+        "compose.yaml": "services:\n  inference-api:\n    build: {context: svc}\n"
+        "    image: ${IMAGE}\n",
+    })
+    [image] = discover_workspace(tmp_path).images
+    assert (image.name, image.context) == ("inference-api", "svc")
+    assert image.evidence[0] == "named after compose service inference-api at compose.yaml:2"
+
+
+def test_compose_interpolation() -> None:
+    from lockaudit.workspace.discover._compose import interpolate
+
+    env = {"SET": "v", "EMPTY": ""}
+    assert interpolate("${SET:-d}/${UNSET:-d}/${EMPTY:-d}/${EMPTY-d}", env) == "v/d/d/"
+    assert interpolate("$$HOME ${SET:+alt}${UNSET:+alt}", env) == "$HOME alt"
+    assert "\x00" in interpolate("${UNSET}", env) and "\x00" in interpolate("$UNSET", env)
+    assert "\x00" in interpolate("${UNSET:?needed}", env)
+
+
+def test_compose_file_that_is_not_yaml_builds_nothing(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "a/Dockerfile": "FROM python:3.12-slim\n",
+        "docker-compose.override.yml": "services:\n  a: [unclosed\n",
+    })
+    found = discover_workspace(tmp_path)
+    assert [i.name for i in found.images] == ["a"]
+
+
+# -- scripts: only static values become names ---------------------------------------------------
+
+
+def test_script_values_only_a_run_knows_are_never_names(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "images/base/Dockerfile": "FROM python:3.11-slim\n",
+        "images/app/Dockerfile": "FROM corp/base:1.0\n",
+        "images/tool/Dockerfile": "FROM python:3.11-slim\n",
+        "build.sh": "VERSION=$(git describe --tags)\n"
+        "docker build -t corp/base:1.0 images/base\n"
+        "docker build -t corp/app:$VERSION -t \"corp/app-$(date +%s)\" images/app\n"
+        'for FILE in $(ls images); do\n'
+        '  docker build -t "corp/$(echo "$FILE" | sed s/x/y/)" -f images/tool/Dockerfile .\n'
+        "done\n"
+        "docker build -t ${UNSET_REGISTRY}/tool:1 -f images/tool/Dockerfile .\n",
+        "Makefile": "TAG := $(shell git rev-parse --short HEAD)\nREG ?= corp\nIMG = $(REG)/app\n"
+        "app:\n\tdocker build -t $(IMG):$(TAG) images/app\n",
+    })
+    found = discover_workspace(tmp_path)
+    by_key = images(found)
+    assert set(by_key) == {"base:1.0", "app:cpu", "tool:cpu"}
+    assert by_key["app:cpu"].parent == "base:1.0"
+    assert "$" not in found.config_toml and "\x00" not in found.config_toml
+
+
+def test_make_variables_expand_where_static(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "base/Dockerfile": "FROM python:3.11-slim\n",
+        "app/Dockerfile": "FROM corp/x-core:stable\n",
+        "Makefile": "REG ?= corp\nNAME := $(REG)/x\nTAG = stable\n\nall:\n"
+        "\tdocker build -t $(NAME)-core:$(TAG) \\\n\t  -f base/Dockerfile .\n",
+    })
+    found = discover_workspace(tmp_path)
+    by_key = images(found)
+    assert by_key["x-core:stable"].dockerfile == "base/Dockerfile"
+    assert by_key["app:cpu"].parent == "x-core:stable"
+    assert by_key["x-core:stable"].evidence == ("tagged x-core:stable by Makefile:6",)

@@ -11,6 +11,7 @@ from lockaudit.errors import InputError, Location
 from lockaudit.parsing.dockerfile import (
     Dockerfile,
     PipInstall,
+    Span,
     parse_dockerfile,
     parse_dockerfile_text,
 )
@@ -514,3 +515,88 @@ def test_file_errors(path: str, prefix: str) -> None:
     with pytest.raises(InputError) as info:
         parse_dockerfile(DATA, path)
     assert str(info.value).startswith(prefix)
+
+
+# -- RUN as the shell runs it: package commands, chaining, positions ----------------------------
+
+PACKAGES_DOCKERFILE = """\
+FROM python:3.11-slim
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked \\
+    pip install fastapi>=0.100 uvicorn \\
+ && python3 -m pip uninstall -y torch \\
+ && conda install -y -c conda-forge numpy=1.26 scipy || true
+RUN apt-get install -y -o Dpkg::Use-Pty=0 python3-numpy && uv pip install --system "a==1" | tee l
+RUN <<EOF
+pip3.11 install a
+pip install b || micromamba install -n base c
+EOF
+"""
+
+
+def test_package_commands_of_every_tool() -> None:
+    runs = parse(PACKAGES_DOCKERFILE).final.runs
+    found = [
+        (p.tool, p.action, p.packages, p.location.line, p.masked.kind if p.masked else None)
+        for run in runs
+        for p in run.packages
+    ]
+    assert found == [
+        ("pip", "install", ("fastapi", "uvicorn"), 4, "fallback"),
+        ("pip", "uninstall", ("torch",), 5, "fallback"),
+        ("conda", "install", ("numpy=1.26", "scipy"), 6, "fallback"),
+        ("apt-get", "install", ("python3-numpy",), 7, None),
+        ("uv", "install", ("a==1",), 7, None),  # pipefail from SHELL
+        ("pip", "install", ("a",), 9, "sequence"),  # the heredoc script has no set -e
+        ("pip", "install", ("b",), 10, "fallback"),
+        ("micromamba", "install", ("c",), 10, None),
+    ]
+    assert runs[2].packages[2].fallback_of == 1
+    first = runs[0].packages[0]
+    assert first.redirects == (Redirect(">", "=0.100", 3),)
+    assert first.pip is not None and first.pip.redirects == first.redirects
+    assert runs[0].shell == ("/bin/bash", "-o", "pipefail", "-c")
+    (mount,) = runs[0].mounts
+    assert (mount.type, mount.target) == ("cache", "/root/.cache/pip")
+    assert dict(mount.options)["sharing"] == "locked"
+
+
+def test_spans_point_at_each_command_in_the_file() -> None:
+    lines = PACKAGES_DOCKERFILE.splitlines()
+    runs = parse(PACKAGES_DOCKERFILE).final.runs
+
+    def text(span: Span) -> str:
+        if span.start.line == span.end.line:
+            return lines[span.start.line - 1][span.start.column : span.end.column]
+        head = lines[span.start.line - 1][span.start.column :]
+        return head + "..." + lines[span.end.line - 1][: span.end.column]
+
+    spans = [p.span for run in runs for p in run.packages]
+    assert all(s is not None for s in spans)
+    assert [text(s) for s in spans if s is not None] == [
+        "pip install fastapi>=0.100 uvicorn",
+        "python3 -m pip uninstall -y torch",
+        "conda install -y -c conda-forge numpy=1.26 scipy",
+        "apt-get install -y -o Dpkg::Use-Pty=0 python3-numpy",
+        'uv pip install --system "a==1"',
+        "pip3.11 install a",
+        "pip install b",
+        "micromamba install -n base c",
+    ]
+
+
+def test_exec_form_has_no_shell_and_no_masking() -> None:
+    (run,) = parse('FROM b\nRUN ["pip", "install", "six"]\n').final.runs
+    assert run.shell == ()
+    (package,) = run.packages
+    assert (package.packages, package.masked, package.span) == (("six",), None, None)
+
+
+def test_stage_shell_is_inherited_and_heredoc_shell_flags_read() -> None:
+    text = (
+        'FROM b AS one\nSHELL ["/bin/bash", "-e", "-c"]\nFROM one\n'
+        "RUN pip install a; rm -rf /x\nRUN bash -eo pipefail <<EOF\npip install b | tee l\nEOF\n"
+    )
+    first, second = parse(text).final.runs
+    assert first.shell == ("/bin/bash", "-e", "-c") and first.packages[0].masked is None
+    assert second.packages[0].masked is None

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 import pytest
 
 from lockaudit.errors import InputError, Location
 from lockaudit.parsing.shell import (
+    Masking,
     Redirect,
     ShellSyntaxError,
+    errexit_at,
     expand_words,
+    masking,
     split_commands,
 )
 
@@ -208,3 +214,112 @@ def test_errors(text: str, prefix: str) -> None:
         split_commands(text, HERE)
     assert isinstance(info.value, InputError)
     assert str(info.value).startswith(prefix)
+
+
+# -- chaining, nesting, positions ------------------------------------------------------------------
+
+
+def test_separators_record_how_commands_are_chained() -> None:
+    commands = split_commands("a && b || c; d | e & f\ng", HERE)
+    assert [(c.argv[0], c.separator) for c in commands] == [
+        ("a", "&&"),
+        ("b", "||"),
+        ("c", ";"),
+        ("d", "|"),
+        ("e", "&"),
+        ("f", "\n"),
+        ("g", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The `||` after a closing brace, `fi` or `)` applies to the group's last command.
+        pytest.param("{ a; } || true", [("a", "||", 1), ("true", "", 0)], id="brace-group"),
+        pytest.param(
+            "if x; then a; fi && b", [("x", ";", 1), ("a", "&&", 1), ("b", "", 0)], id="if"
+        ),
+        pytest.param("(a; b) | c", [("a", ";", 1), ("b", "|", 1), ("c", "", 0)], id="subshell"),
+        pytest.param(
+            "for p in x; do a; done; b",
+            [("for", ";", 0), ("a", ";", 1), ("b", "", 0)],
+            id="loop-body",
+        ),
+    ],
+)
+def test_groups_pass_operators_back_and_record_depth(
+    text: str, expected: list[tuple[str, str, int]]
+) -> None:
+    commands = split_commands(text, HERE)
+    assert [(c.argv[0], c.separator, c.depth) for c in commands] == expected
+
+
+def test_offsets_span_each_command_in_the_text() -> None:
+    text = "X=1 pip install 'a b' c>=2 2>&1 \\\n  && echo done # note"
+    first, second = split_commands(text, HERE)
+    assert text[first.offset : first.end] == "pip install 'a b' c>=2 2>&1"
+    assert text[second.offset : second.end] == "echo done"
+    assert (first.line, second.line) == (10, 11)
+
+
+# -- what a failure does, with the real shell as the oracle ----------------------------------------
+
+# `T` marks the install that fails; every other command succeeds.
+MASKING_CASES = [
+    ("pip install T", None),
+    ("pip install T && echo ok", None),
+    ("pip install T || true", "fallback"),
+    ('pip install --only-binary :all: T || echo "no wheel"', "fallback"),
+    ("pip install T; rm -rf /root/.cache", "sequence"),
+    ("set -e; pip install T; rm -rf /x", None),
+    ("set -e; pip install T && pip install b; rm x", "sequence"),  # -e skips && lists
+    ("set -e; pip install b && pip install T; rm x", None),
+    ("pip install T | tee log", "pipe"),
+    ("pip install T 2>&1 | tee log && echo done", "pipe"),
+    ("set -e; pip install T | tee log", "pipe"),
+    ("pip install T || exit 1", "rethrows"),
+    ("pip install T || exit", "rethrows"),
+    ("pip install T || exit 0", "fallback"),
+    ("pip install T || (echo failed; exit 1)", "rethrows"),
+    ("pip install T || { echo failed; exit 1; }", "rethrows"),
+    ("{ pip install T; } || true", "fallback"),
+    ("(pip install T; rm x) && echo ok", "sequence"),
+    ("set -e; (pip install T; rm x)", None),
+    ("if true; then pip install T; fi", None),
+    ("if true; then pip install T; fi || true", "fallback"),
+    ("pip install T &\nwait", "background"),
+    ("pip install T\nrm x", "sequence"),
+    ("set -e\npip install T\nrm x", None),
+    ("set -ex; pip install T", None),
+    ("pip install T || pip install b", "fallback"),
+    ("pip install b && pip install T || true", "fallback"),
+    ("set -e; pip install T || echo x; rm y", "fallback"),
+]
+_STUBS = (
+    'pip() { for a in "$@"; do [ "$a" = T ] && return 3; done; return 0; }; '
+    "tee() { cat >/dev/null; }; rm() { :; }; "
+)
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX sh")
+@pytest.mark.parametrize(("script", "kind"), MASKING_CASES)
+def test_masking_agrees_with_sh(script: str, kind: str | None) -> None:
+    commands = split_commands(script, HERE)
+    index = next(i for i, c in enumerate(commands) if "T" in c.argv)
+    found = masking(commands, index)
+    got = None if found is None else ("rethrows" if found.rethrows else found.kind)
+    assert got == kind
+    status = subprocess.run(["sh", "-c", _STUBS + script], capture_output=True, check=False)
+    assert (status.returncode == 0) == (kind not in (None, "rethrows"))
+
+
+def test_masking_reads_the_shells_own_flags() -> None:
+    commands = split_commands("pip install T | tee log; rm x", HERE)
+    assert masking(commands, 0) == Masking("pipe", "|", commands[1])
+    assert masking(commands, 0, errexit=True, pipefail=True) is None
+    assert errexit_at(commands, 1) == (False, False)
+    assert errexit_at(split_commands("set -o pipefail +e; x", HERE), 1, errexit=True) == (
+        False,
+        True,
+    )

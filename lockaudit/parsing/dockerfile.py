@@ -15,7 +15,7 @@ import json
 import re
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location
@@ -27,19 +27,28 @@ from lockaudit.parsing.requirements import (
     split_lines,
 )
 from lockaudit.parsing.shell import (
+    Masking,
     Redirect,
     ShellSyntaxError,
     SimpleCommand,
+    errexit_at,
     expand_words,
+    masking,
     split_commands,
 )
 
 __all__ = [
+    "DEFAULT_SHELL",
     "Copy",
     "Dockerfile",
     "FromLine",
     "Instruction",
+    "Mount",
+    "PackageCommand",
     "PipInstall",
+    "Position",
+    "Run",
+    "Span",
     "Stage",
     "parse_dockerfile",
     "parse_dockerfile_text",
@@ -77,6 +86,10 @@ _HEREDOC = re.compile(
 )
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh"})
+DEFAULT_SHELL: tuple[str, ...] = (
+    "/bin/sh",
+    "-c",
+)  # what BuildKit runs a shell-form RUN with on Linux
 
 Arg = tuple[str, str | None, Location]
 
@@ -125,6 +138,84 @@ class PipInstall:
     unparsed: tuple[tuple[str, str], ...] = ()  # (argument, why): built from unknown variables
 
 
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in a file: 1-based ``line``, 0-based ``column`` (characters of that line)."""
+
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where a command is written: from ``start`` to just past ``end``, in ``path``.
+
+    A command split over continuation lines spans them; the escape characters and line
+    breaks between ``start`` and ``end`` belong to it.
+    """
+
+    path: str
+    start: Position
+    end: Position
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One ``RUN --mount=...`` flag: ``type`` (``bind`` by default) and its target."""
+
+    type: str
+    target: str | None
+    options: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PackageCommand:
+    """A command of a RUN that installs or removes packages, as the shell would run it.
+
+    ``tool`` is ``pip`` (also ``pip3``, ``pip3.11``, ``python -m pip``), ``uv`` (``uv pip``),
+    ``conda``/``mamba``/``micromamba`` or ``apt-get``/``apt``; ``action`` is ``install`` or
+    ``uninstall``. ``packages`` are the arguments the tool takes as packages, after splitting,
+    quote removal and the tool's own options (``-r file`` is not a package). ``command`` is the
+    index of the shell command in :attr:`Run.commands`. ``masked`` says why its failure would
+    not fail the build (``|| true``, ``| tee``, a ``;`` without ``set -e``), None when it would.
+    ``fallback_of`` is the index in :attr:`Run.packages` of the install whose failure makes this
+    one run (``pip install a || pip install b``). ``pip`` holds the parsed ``pip install``.
+    """
+
+    tool: str
+    action: str
+    packages: tuple[str, ...]
+    location: Location
+    command: int
+    span: Span | None
+    masked: Masking | None = None
+    fallback_of: int | None = None
+    pip: PipInstall | None = None
+    redirects: tuple[Redirect, ...] = ()
+
+
+@dataclass(frozen=True)
+class Run:
+    """A RUN instruction: the commands the shell runs, in order, and those that install.
+
+    ``commands`` are the simple commands of the line and, for ``RUN <<EOF`` (or ``RUN bash
+    <<EOF``), of the here-document script; ``spans`` says where each one is written (None in
+    the exec form). ``shell`` is the shell in effect (``SHELL``, else :data:`DEFAULT_SHELL`);
+    empty for an exec-form RUN, which no shell runs.
+    """
+
+    location: Location
+    commands: tuple[SimpleCommand, ...]
+    spans: tuple[Span | None, ...]
+    mounts: tuple[Mount, ...]
+    shell: tuple[str, ...]
+    packages: tuple[PackageCommand, ...]
+
+    @property
+    def pip_installs(self) -> tuple[PipInstall, ...]:
+        return tuple(p.pip for p in self.packages if p.pip is not None)
+
+
 @dataclass(frozen=True)
 class Copy:
     sources: tuple[str, ...]
@@ -141,6 +232,7 @@ class Stage:
     copies: tuple[Copy, ...]
     env: tuple[tuple[str, str, Location], ...]
     args: tuple[Arg, ...]  # effective values: build arg, else default, else the global's
+    runs: tuple[Run, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -166,9 +258,15 @@ class _Raw:
     lines: tuple[int, ...]  # the physical line of each piece
     end_line: int
     heredocs: tuple[tuple[str, int], ...]  # (body, first line of the body)
+    lead: int = 0  # blanks stripped before the first piece
 
     def line_at(self, offset: int) -> int:
         return self.lines[max(0, bisect_right(self.starts, offset) - 1)]
+
+    def position(self, offset: int) -> Position:
+        piece = max(0, bisect_right(self.starts, offset) - 1)
+        lead = self.lead if piece == 0 else 0
+        return Position(self.lines[piece], offset - self.starts[piece] + lead)
 
 
 def _directives(lines: Sequence[str], path: str) -> tuple[str, int]:
@@ -213,6 +311,7 @@ def _collect(lines: Sequence[str], index: int, escape: str, path: str) -> tuple[
     starts: list[int] = []
     numbers: list[int] = []
     size = 0
+    lead = 0
     end = index
     while index < len(lines):
         line = lines[index]
@@ -224,6 +323,7 @@ def _collect(lines: Sequence[str], index: int, escape: str, path: str) -> tuple[
         continued = stripped.endswith(escape) and not stripped.endswith(escape * 2)
         piece = stripped[:-1] if continued else line
         if not pieces:
+            lead = len(piece) - len(piece.lstrip())
             piece = piece.lstrip()
         starts.append(size)
         numbers.append(index)
@@ -233,7 +333,8 @@ def _collect(lines: Sequence[str], index: int, escape: str, path: str) -> tuple[
             break
     text = "".join(pieces)
     heredocs, index = _heredocs(text, lines, index, path, numbers[0])
-    return _Raw(text, tuple(starts), tuple(numbers), max(end, index), heredocs), index
+    raw = _Raw(text, tuple(starts), tuple(numbers), max(end, index), heredocs, lead)
+    return raw, index
 
 
 def _heredocs(
@@ -274,6 +375,8 @@ class _StageBuilder:
     instructions: list[Instruction] = field(default_factory=list)
     pip_installs: list[PipInstall] = field(default_factory=list)
     copies: list[Copy] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    shell: tuple[str, ...] = DEFAULT_SHELL
 
     def scope(self) -> dict[str, str]:
         values = {name: value for name, value, _ in self.args.values() if value is not None}
@@ -288,6 +391,7 @@ class _StageBuilder:
             copies=tuple(self.copies),
             env=tuple((k, v, loc) for k, (v, loc) in self.env.items()),
             args=tuple(self.args.values()),
+            runs=tuple(self.runs),
         )
 
 
@@ -345,7 +449,11 @@ class _Parser:
             case "COPY" | "ADD":
                 stage.copies.append(_copy(instruction, stage.scope()))
             case "RUN":
-                stage.pip_installs.extend(_run(instruction, raw, value_at, stage.scope()))
+                run = _run(instruction, raw, value_at, stage.scope(), stage.shell)
+                stage.runs.append(run)
+                stage.pip_installs.extend(run.pip_installs)
+            case "SHELL":
+                stage.shell = _json_list(instruction.value) or stage.shell
             case _:
                 pass
 
@@ -387,10 +495,11 @@ class _Parser:
         )
         line = FromLine(instruction.value, words[0], alias, platform, location, unresolved)
         env: dict[str, tuple[str, Location]] = {}
-        for earlier in self.stages:  # FROM an earlier stage inherits its ENV
+        shell = DEFAULT_SHELL
+        for earlier in self.stages:  # FROM an earlier stage inherits its ENV and SHELL
             if earlier.from_line.alias and earlier.from_line.alias.lower() == words[0].lower():
-                env = dict(earlier.env)
-        self.stage = _StageBuilder(line, env)
+                env, shell = dict(earlier.env), earlier.shell
+        self.stage = _StageBuilder(line, env, shell=shell)
         self.stage.instructions.append(instruction)
         self.stages.append(self.stage)
 
@@ -465,41 +574,132 @@ def _json_list(value: str) -> tuple[str, ...] | None:
 
 
 def _run(
-    instruction: Instruction, raw: _Raw, value_at: int, env: Mapping[str, str]
-) -> list[PipInstall]:
-    cache = any(
-        f.startswith("--mount=") and "type=cache" in f.partition("=")[2].split(",")
-        for f in instruction.flags
-    )
+    instruction: Instruction,
+    raw: _Raw,
+    value_at: int,
+    env: Mapping[str, str],
+    shell: tuple[str, ...] = DEFAULT_SHELL,
+) -> Run:
+    mounts = tuple(_mount(f) for f in instruction.flags if f.startswith("--mount="))
+    cache = any(m.type == "cache" for m in mounts)
     location = instruction.location
     exec_form = _json_list(instruction.value)
-    commands: list[tuple[SimpleCommand, _Raw | None]] = []
+    segments: list[_Segment] = []
     if exec_form is not None:
+        shell = ()
         if (
             len(exec_form) >= 3
             and exec_form[0].rsplit("/", 1)[-1] in _SHELLS
             and exec_form[1] == "-c"
         ):
-            commands += [(c, None) for c in _split(exec_form[2], location, None, env)]
+            split = _split(exec_form[2], location, None, env)
+            segments.append(_Segment(split, None, _shell_flags(exec_form[:2])))
         elif exec_form:
-            commands.append((SimpleCommand(exec_form, (), exec_form), None))
+            segments.append(_Segment((SimpleCommand(exec_form, (), exec_form),), None, None))
     else:
         offset = raw.text.find(instruction.value, value_at)
         shifted = _Raw(
-            raw.text[offset:], tuple(s - offset for s in raw.starts), raw.lines, raw.end_line, ()
+            raw.text[offset:],
+            tuple(s - offset for s in raw.starts),
+            raw.lines,
+            raw.end_line,
+            (),
+            raw.lead,
         )
         line_commands = _split(shifted.text, location, shifted, env)
-        commands += [(c, shifted) for c in line_commands]
-        if _runs_heredoc(line_commands):
+        segments.append(_Segment(line_commands, shifted, _shell_flags(shell)))
+        script = _heredoc_shell(line_commands)
+        script = shell if script == () else script
+        if script is not None:
             for body, first in raw.heredocs:
                 body_location = Location(location.path, first)
-                commands += [(c, None) for c in _split(body, body_location, None, env)]
-    installs: list[PipInstall] = []
-    for command, mapping in commands:
-        install = _pip_install(command, location, mapping, cache)
-        if install is not None:
-            installs.append(install)
-    return installs
+                split = _split(body, body_location, None, env)
+                segments.append(_Segment(split, (body, first), _shell_flags(script)))
+    return _assemble(location, segments, mounts, shell, cache)
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """Commands split from one script text: the RUN line, or a here-document script.
+
+    ``where`` maps offsets back to the file: the RUN's joined lines, or (body, first line)
+    of a here-document; None for an exec form. ``flags`` are the shell's ``set -e`` and
+    ``pipefail`` at the start, None when no shell runs it.
+    """
+
+    commands: tuple[SimpleCommand, ...]
+    where: _Raw | tuple[str, int] | None
+    flags: tuple[bool, bool] | None
+
+    def span(self, path: str, command: SimpleCommand) -> Span | None:
+        if self.where is None:
+            return None
+        if isinstance(self.where, _Raw):
+            start, end = self.where.position(command.offset), self.where.position(command.end)
+        else:
+            body, first = self.where
+            start, end = (
+                _body_position(body, first, command.offset),
+                _body_position(body, first, command.end),
+            )
+        return Span(path, start, end)
+
+
+def _body_position(body: str, first: int, offset: int) -> Position:
+    line_start = body.rfind("\n", 0, offset) + 1
+    return Position(first + body.count("\n", 0, offset), offset - line_start)
+
+
+def _assemble(
+    location: Location,
+    segments: Sequence[_Segment],
+    mounts: tuple[Mount, ...],
+    shell: tuple[str, ...],
+    cache: bool,
+) -> Run:
+    commands: list[SimpleCommand] = []
+    spans: list[Span | None] = []
+    packages: list[PackageCommand] = []
+    for segment in segments:
+        mapping = segment.where if isinstance(segment.where, _Raw) else None
+        by_command: dict[int, int] = {}  # id of a SimpleCommand → its index in packages
+        for index, command in enumerate(segment.commands):
+            span = segment.span(location.path, command)
+            found = _package_command(command, location, mapping, cache)
+            if found is not None:
+                masked = None
+                if segment.flags is not None:
+                    errexit, pipefail = segment.flags
+                    masked = masking(segment.commands, index, errexit=errexit, pipefail=pipefail)
+                by_command[id(command)] = len(packages)
+                packages.append(replace(found, command=len(commands), span=span, masked=masked))
+            commands.append(command)
+            spans.append(span)
+        for position, package in enumerate(packages):
+            fallback = package.masked.by if package.masked else None
+            if package.masked and package.masked.kind == "fallback" and fallback is not None:
+                later = by_command.get(id(fallback))
+                if later is not None and packages[later].fallback_of is None:
+                    packages[later] = replace(packages[later], fallback_of=position)
+    return Run(location, tuple(commands), tuple(spans), mounts, shell, tuple(packages))
+
+
+def _shell_flags(argv: Sequence[str]) -> tuple[bool, bool]:
+    """``set -e`` and ``pipefail`` as a shell's own command line sets them (``bash -eo
+    pipefail -c``): the options read as if given to ``set``."""
+    options = tuple(a for a in argv[1:] if a != "-c")
+    return errexit_at((SimpleCommand(("set", *options), (), ()),), 1)
+
+
+def _mount(flag: str) -> Mount:
+    """``--mount=type=cache,target=/root/.cache/pip,sharing=locked`` as BuildKit reads it."""
+    options: list[tuple[str, str]] = []
+    for item in flag.partition("=")[2].split(","):
+        key, _, value = item.partition("=")
+        options.append((key.strip().lower(), value.strip()))
+    values = dict(options)
+    target = values.get("target") or values.get("dst") or values.get("destination")
+    return Mount(values.get("type", "bind"), target, tuple(options))
 
 
 def _split(
@@ -514,12 +714,17 @@ def _split(
         raise ShellSyntaxError(where, e.message, offset=e.offset) from None
 
 
-def _runs_heredoc(commands: Sequence[SimpleCommand]) -> bool:
-    """True when a heredoc body is the script: `RUN <<EOF` or `RUN bash <<EOF`."""
+def _heredoc_shell(commands: Sequence[SimpleCommand]) -> tuple[str, ...] | None:
+    """The shell that runs a heredoc body as its script (`RUN <<EOF`: ``sh``; `RUN bash -e
+    <<EOF`: that command line), or None when the body is not a script."""
     for command in commands:
         if any(r.op in ("<<", "<<-") for r in command.redirects):
-            return not command.argv or command.argv[0].rsplit("/", 1)[-1] in _SHELLS
-    return False
+            if not command.argv:
+                return ()  # the stage's SHELL runs it
+            if command.argv[0].rsplit("/", 1)[-1] in _SHELLS:
+                return command.argv
+            return None
+    return None
 
 
 _PYTHON = re.compile(r"python(\d+(\.\d+)?)?")
@@ -541,12 +746,13 @@ _PIP_GENERAL_VALUED = frozenset(
 )
 
 
-def _install_start(argv: Sequence[str]) -> int | None:
-    """Index of the first argument after ``install`` when ``argv`` is a pip install."""
+def _pip_action(argv: Sequence[str]) -> tuple[str, str, int] | None:
+    """``(tool, subcommand, index after it)`` when ``argv`` runs pip (or ``uv pip``)."""
     if not argv:
         return None
     base = argv[0].rsplit("/", 1)[-1]
     i: int
+    tool = "pip"
     if _PIP.fullmatch(base):
         i = 1
     elif _PYTHON.fullmatch(base):
@@ -557,12 +763,18 @@ def _install_start(argv: Sequence[str]) -> int | None:
             return None
         i += 2
     elif base == "uv" and len(argv) > 1 and argv[1] == "pip":
-        i = 2
+        i, tool = 2, "uv"
     else:
         return None
     while i < len(argv) and argv[i].startswith("-"):
         i += 2 if argv[i] in _PIP_GENERAL_VALUED else 1
-    return i + 1 if i < len(argv) and argv[i] == "install" else None
+    return (tool, argv[i], i + 1) if i < len(argv) else None
+
+
+def _install_start(argv: Sequence[str]) -> int | None:
+    """Index of the first argument after ``install`` when ``argv`` is a pip install."""
+    found = _pip_action(argv)
+    return found[2] if found is not None and found[1] == "install" else None
 
 
 # Options with a PipInstall field: option → (field, takes a value).
@@ -752,6 +964,81 @@ def _pip_install(
         unknown_vars=command.unknown_vars,
         unparsed=tuple(unparsed),
     )
+
+
+_CONDAS = frozenset({"conda", "mamba", "micromamba"})
+_CONDA_VALUED = frozenset(
+    {"-c", "--channel", "-n", "--name", "-p", "--prefix", "--file", "--override-channels-file"}
+)
+_APTS = frozenset({"apt-get", "apt"})
+_APT_VALUED = frozenset({"-o", "--option", "-t", "--target-release", "-c", "--config-file"})
+_PIP_UNINSTALL_VALUED = frozenset({"-r", "--requirement", "--root-user-action", "--python"})
+
+
+def _package_command(
+    command: SimpleCommand, location: Location, mapping: _Raw | None, cache: bool
+) -> PackageCommand | None:
+    """The install or uninstall ``command`` runs, if it runs one (see :class:`PackageCommand`).
+
+    ``command``/``span``/``masked`` are filled in by the caller, which knows the whole RUN.
+    """
+    argv = command.argv
+    where = Location(location.path, command.line or location.line)
+    if mapping is not None and command.word_offsets:
+        where = Location(location.path, mapping.line_at(command.word_offsets[0]))
+    pip = _pip_action(argv)
+    if pip is not None and pip[1] in ("install", "uninstall"):
+        tool, action, start = pip
+        if action == "install":
+            install = _pip_install(command, location, mapping, cache)
+            assert install is not None  # the same test as _pip_action's
+            names = tuple(str(line.requirement) for line in install.requirements)
+            return PackageCommand(
+                tool,
+                action,
+                names + install.local_args,
+                install.location,
+                -1,
+                None,
+                pip=install,
+                redirects=command.redirects,
+            )
+        packages = _operands(argv[start:], _PIP_UNINSTALL_VALUED)
+        return PackageCommand(tool, action, packages, where, -1, None, redirects=command.redirects)
+    base = argv[0].rsplit("/", 1)[-1] if argv else ""
+    if base in _CONDAS:
+        verb = next((a for a in argv[1:] if not a.startswith("-")), "")
+        if verb in ("install", "create", "remove", "uninstall"):
+            action = "install" if verb in ("install", "create") else "uninstall"
+            packages = _operands(argv[argv.index(verb) + 1 :], _CONDA_VALUED)
+            return PackageCommand(
+                base, action, packages, where, -1, None, redirects=command.redirects
+            )
+    if base in _APTS:
+        verb = next((a for a in argv[1:] if not a.startswith("-")), "")
+        if verb in ("install", "remove", "purge"):
+            action = "install" if verb == "install" else "uninstall"
+            packages = _operands(argv[argv.index(verb) + 1 :], _APT_VALUED)
+            return PackageCommand(
+                base, action, packages, where, -1, None, redirects=command.redirects
+            )
+    return None
+
+
+def _operands(args: Sequence[str], valued: frozenset[str]) -> tuple[str, ...]:
+    """The non-option arguments, skipping the values of ``valued`` options."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--":
+            continue
+        elif arg.startswith("-"):
+            skip = arg in valued
+        else:
+            out.append(arg)
+    return tuple(out)
 
 
 def _editable(line: RequirementLine) -> RequirementLine:

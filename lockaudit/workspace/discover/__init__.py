@@ -37,6 +37,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location, LockauditError
+from lockaudit.workspace.discover._compose import scan_compose
 from lockaudit.workspace.discover._decide import (
     Decider,
     Settings,
@@ -47,10 +48,11 @@ from lockaudit.workspace.discover._decide import (
     image_prefix,
     index_entries,
     pick_one,
+    primary_facts,
     with_targets,
 )
 from lockaudit.workspace.discover._results import Discovery, FoundFallback, FoundImage
-from lockaudit.workspace.discover._scan import scan_compose, scan_dockerfile, scan_script, walk
+from lockaudit.workspace.discover._scan import scan_dockerfile, scan_script, walk
 from lockaudit.workspace.discover._toml import render, write_config
 
 __all__ = [
@@ -72,15 +74,21 @@ def discover_workspace(root: Path) -> Discovery:
         raise LockauditError(
             f"no Dockerfile under {root}", hint="run `lockaudit init` at the repository root"
         )
-    infos = {path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles}
     facts = [fact for script in tree.scripts for fact in scan_script(root, script)]
     facts += [fact for compose in tree.compose for fact in scan_compose(root, compose)]
+    primary = primary_facts(facts)
+    infos = {
+        path: scan_dockerfile(root, path, problems, primary.get(path))
+        for path in tree.dockerfiles
+    }
     decider = Decider(root, infos, facts, problems)
     decider.decide()
     refs = [info.from_ref for info in infos.values() if info.from_ref is not None]
     settings = Settings(
         prefix=image_prefix(decider),
-        registry=default_registry(infos.values(), [*refs, *(f.ref for f in facts)]),
+        registry=default_registry(
+            infos.values(), [*refs, *(f.ref for f in facts if f.ref is not None)]
+        ),
         common=pick_one(tree.common, "common", problems),
     )
     images, target = with_targets(build_images(decider, settings, problems))

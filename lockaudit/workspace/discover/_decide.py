@@ -48,7 +48,7 @@ class Decider:
     def decide(self) -> None:
         # A tag built without --build-arg is the file's own; one with args is its variant.
         for fact in sorted(self.facts, key=lambda f: bool(f.build_args)):
-            if fact.substitutions or fact.dockerfile not in self.infos:
+            if fact.substitutions or fact.dockerfile not in self.infos or fact.ref is None:
                 continue
             known = self.by_short.get(fact.ref.short)
             if known is not None and known != fact.dockerfile:
@@ -89,6 +89,23 @@ class Decider:
         path = paths[0]
         self.by_short[ref.short] = path
         self.assigned.setdefault(path, ref)
+
+
+def primary_facts(facts: Iterable[BuildFact]) -> dict[str, BuildFact]:
+    """Per Dockerfile, the build that makes its own image: one without a rewrite, preferably
+    without build args (a build with args is a variant), then one with a static tag."""
+    best: dict[str, BuildFact] = {}
+    for fact in facts:
+        if fact.substitutions:
+            continue
+        known = best.get(fact.dockerfile)
+        if known is None or _rank(fact) < _rank(known):
+            best[fact.dockerfile] = fact
+    return best
+
+
+def _rank(fact: BuildFact) -> tuple[bool, bool]:
+    return (bool(fact.build_args), fact.ref is None)
 
 
 def _score(ref: Ref, stem: str) -> int:
@@ -197,19 +214,23 @@ def _image(
     notes: list[str] = []
     parent, base_image, parent_variant = _parent(info, decider, settings, done, problems, notes)
     own = decider.assigned.get(path)
-    primary = [f for f in facts_by_file.get(path, []) if not f.substitutions]
+    primary = primary_facts(facts_by_file.get(path, [])).get(path)
+    tagged = [f for f in facts_by_file.get(path, []) if f.ref == own and own is not None]
     if own is not None:
         name, tag = _name_of(own, settings.prefix), own.tag
         evidence.append(
-            f"tagged {own.repo}:{own.tag} by {primary[0].location}" if primary
+            f"tagged {own.repo}:{own.tag} by {tagged[0].location}" if tagged
             else f"named by its directory: FROM {own.repo}:{own.tag} elsewhere"
         )
+    elif primary is not None and primary.name is not None:
+        name, tag = primary.name, parent_variant.value
+        evidence.append(f"named after {primary.source} at {primary.location}")
     else:
         name = info.stems[0]
         tag = parent_variant.value
         evidence.append(f"named after {posixpath.dirname(path) or '.'}; tag from its variant")
     variant = _variant(tag, parent_variant)
-    context = primary[0].context if primary else "."
+    context = primary.context if primary is not None else "."
     if parent is not None:
         evidence.append(f"FROM {info.from_raw.split(None, 1)[-1]} at {info.from_location}")
     fallback = _fallback(info, facts_by_file.get(path, []), decider, settings, done, problems)
@@ -225,7 +246,18 @@ def _image(
         fallback=fallback,
         evidence=tuple(evidence),
         notes=tuple(notes),
+        edge=info.from_source,
+        build_args=_own_args(info, primary),
     )
+
+
+def _own_args(info: DockerInfo, fact: BuildFact | None) -> tuple[tuple[str, str], ...]:
+    """The build args of the image's own build that its Dockerfile declares."""
+    if fact is None or info.dockerfile is None:
+        return ()
+    declared = {name for name, _, _ in info.dockerfile.global_args}
+    declared |= {name for stage in info.dockerfile.stages for name, _, _ in stage.args}
+    return tuple((k, v) for k, v in fact.build_args if k in declared)
 
 
 def _variant(tag: str, inherited: Variant) -> Variant:
@@ -277,12 +309,13 @@ def _fallback(
     done: Mapping[str, FoundImage],
     problems: list[str],
 ) -> FoundFallback | None:
-    rewritten = [f for f in facts if f.substitutions]
+    rewritten = [f for f in facts if f.substitutions and f.ref is not None]
     if info.from_ref is None:
         return None
     if not rewritten:
         return _build_arg_fallback(info, facts, decider, done, problems)
     fact = rewritten[0]
+    assert fact.ref is not None
     new_from = _apply(info.from_ref.text, fact.substitutions)
     if new_from == info.from_ref.text:
         return None
@@ -325,10 +358,14 @@ def _build_arg_fallback(
     """A second tag of the file built with ``--build-arg``s: a fallback when the args are
     the Dockerfile's own ARGs (``PARENT_IMAGE=…-base:cpu``)."""
     own = decider.assigned.get(info.path)
-    others = [f for f in facts if f.build_args and own is not None and f.ref.short != own.short]
+    others = [
+        f for f in facts
+        if f.build_args and own is not None and f.ref is not None and f.ref.short != own.short
+    ]
     if not others:
         return None
     fact = others[0]
+    assert fact.ref is not None
     try:
         parsed = parse_dockerfile(decider.root, info.path, dict(fact.build_args))
     except InputError:

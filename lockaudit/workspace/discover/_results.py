@@ -34,6 +34,8 @@ class FoundImage:
     target: tuple[tuple[str, str], ...] = ()  # per-image override of the workspace target
     evidence: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()  # caveats written into the TOML as comments
+    edge: str = ""  # where the parent (or base image) comes from: `path:line what`
+    build_args: tuple[tuple[str, str], ...] = ()  # of the image's own build
 
     @property
     def key(self) -> str:

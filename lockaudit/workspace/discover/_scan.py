@@ -1,22 +1,35 @@
-"""Reading a repository for discovery: the file tree, Dockerfile FROM lines, the
-``docker build`` lines of build scripts (with their ``sed`` rewrites) and compose files.
+"""Reading a repository for discovery: the file tree, Dockerfile FROM lines and the
+``docker build`` lines of build scripts (with their ``sed`` rewrites); compose files, CI
+workflows and bake files have their own readers (``_compose``, ``_ci``, ``_bake``).
 
 Nothing is executed; a line that cannot be read builds nothing we can know and is skipped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location
 from lockaudit.parsing.dockerfile import Dockerfile, Stage, parse_dockerfile
 from lockaudit.parsing.shell import SimpleCommand, expand_words, split_commands
+from lockaudit.workspace.discover._facts import (
+    UNKNOWN,
+    BuildFact,
+    Ref,
+    is_static,
+    parse_ref,
+    static_args,
+    static_ref,
+)
+
+__all__ = ["BuildFact", "DockerInfo", "Ref", "parse_ref", "scan_dockerfile", "scan_script", "walk"]
 
 # Never part of the images: VCS and tool state, virtualenvs, vendored code, build output, and
 # test fixtures (a fixture repository's Dockerfiles would compete with the real ones).
@@ -42,31 +55,6 @@ _BUILD_VALUE_OPTIONS = frozenset(
 
 
 @dataclass(frozen=True)
-class Ref:
-    """An image reference split as discovery needs it: ``registry/…/repo:tag``."""
-
-    text: str
-    namespace: str  # everything before the last path component ("rajiup", "nvidia")
-    repo: str  # the last path component ("cp-whisperx-app-base-ml")
-    tag: str
-
-    @property
-    def short(self) -> tuple[str, str]:
-        return (self.repo, self.tag)
-
-
-def parse_ref(text: str) -> Ref:
-    ref = text.split("@", 1)[0]
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    tag = "latest"
-    if colon > slash:
-        ref, tag = ref[:colon], ref[colon + 1 :]
-    namespace, _, repo = ref.rpartition("/")
-    return Ref(text, namespace, repo, tag)
-
-
-@dataclass(frozen=True)
 class DockerInfo:
     path: str
     stems: tuple[str, ...]  # names this file may build, most specific last
@@ -77,18 +65,8 @@ class DockerInfo:
     uses_variable: bool  # the FROM was written with a variable (${REGISTRY}/...)
     arg_defaults: tuple[tuple[str, str], ...]
     dockerfile: Dockerfile | None = None
-
-
-@dataclass(frozen=True)
-class BuildFact:
-    """One ``docker build`` (or compose service) that builds ``dockerfile`` as ``ref``."""
-
-    dockerfile: str
-    ref: Ref
-    context: str
-    location: Location
-    build_args: tuple[tuple[str, str], ...] = ()
-    substitutions: tuple[tuple[str, str], ...] = ()  # sed s/old/new/ applied to the file
+    # where the FROM's value comes from: the FROM line, or the build source that set its ARG
+    from_source: str = ""
 
 
 @dataclass
@@ -165,7 +143,10 @@ def root_stage(dockerfile: Dockerfile) -> Stage:
     return stage
 
 
-def scan_dockerfile(root: Path, path: str, problems: list[str]) -> DockerInfo:
+def scan_dockerfile(
+    root: Path, path: str, problems: list[str], fact: BuildFact | None = None
+) -> DockerInfo:
+    """The file's final FROM, with the build args of ``fact`` (the source that builds it)."""
     stems = _stems(path) or (root.resolve().name,)
     try:
         parsed = parse_dockerfile(root, path, None)
@@ -173,19 +154,33 @@ def scan_dockerfile(root: Path, path: str, problems: list[str]) -> DockerInfo:
         problems.append(f"{e}: cannot read this Dockerfile; it is left out")
         return DockerInfo(path, stems, None, "", Location(path), (), False, ())
     line = root_stage(parsed).from_line
+    source = f"{line.location} FROM {line.raw.split(None, 1)[0]}"
+    used = _args_used(line.raw, fact.build_args if fact else ())
+    if fact is not None and used:
+        with contextlib.suppress(InputError):  # else as read without the args
+            parsed = parse_dockerfile(root, path, dict(fact.build_args))
+        line = root_stage(parsed).from_line
+        source = ", ".join(f"{fact.arg_location(arg)} --build-arg {arg}" for arg in used)
     unresolved = line.unresolved
     defaults = tuple((name, value) for name, value, _ in parsed.global_args if value is not None)
+    ref = None if unresolved else static_ref(line.image)
     return DockerInfo(
         path=path,
         stems=stems,
-        from_ref=None if unresolved else parse_ref(line.image),
+        from_ref=ref if ref is not None or unresolved else parse_ref(line.image),
         from_raw=line.raw,
         from_location=line.location,
         unresolved=unresolved,
         uses_variable="$" in line.raw,
         arg_defaults=defaults,
         dockerfile=parsed,
+        from_source=source,
     )
+
+
+def _args_used(raw: str, args: tuple[tuple[str, str], ...]) -> list[str]:
+    """The build args the FROM text names (``FROM ${BASE_IMAGE}``)."""
+    return [name for name, _ in args if re.search(rf"\$\{{?{re.escape(name)}\b", raw)]
 
 
 # -- build scripts ------------------------------------------------------------------------------
@@ -197,21 +192,25 @@ _BAT_SET = re.compile(r'^\s*set\s+"?([A-Za-z_]\w*)=([^"]*)"?\s*$', re.IGNORECASE
 
 
 def _script_lines(root: Path, path: str) -> list[tuple[int, str]]:
-    """Logical lines (continuations joined) with their first physical line number."""
     try:
         text = (root / path).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
-    cont = "^" if path.endswith((".bat", ".cmd")) else "\\"
+    return logical_lines(text, 1, "^" if path.endswith((".bat", ".cmd")) else "\\")
+
+
+def logical_lines(text: str, first: int, cont: str = "\\") -> list[tuple[int, str]]:
+    """Logical lines (continuations joined) with their first physical line number."""
     out: list[tuple[int, str]] = []
     parts: list[str] = []
-    start = 0
-    for number, line in enumerate(text.splitlines(), start=1):
+    start = first
+    for number, line in enumerate(text.splitlines(), start=first):
         if not parts:
             start = number
         stripped = line.rstrip()
         if stripped.endswith(cont):
-            parts.append(stripped[:-1] + " ")
+            # sh keeps the escaped newline: the shell lexer then knows each word's own line
+            parts.append(stripped + "\n" if cont == "\\" else stripped[:-1] + " ")
             continue
         parts.append(line)
         out.append((start, "".join(parts)))
@@ -241,38 +240,76 @@ def _expand_loops(lines: list[tuple[int, str]]) -> Iterator[tuple[int, str, dict
             j += 1
         body = [line for line in lines[i + 1 : j - 1] if line[1].strip() != "do"]
         for value in match.group(2).split():
+            value = value.strip("'\"")
             for inner_number, inner, env in _expand_loops(body):
-                yield inner_number, inner, {match.group(1): value.strip("'\""), **env}
+                # a loop over `$(ls …)` or `"$@"` has values only a run knows
+                yield inner_number, inner, {match.group(1): value if is_static(value) else UNKNOWN,
+                                            **env}
         i = j
 
 
 def scan_script(root: Path, path: str) -> list[BuildFact]:
-    lines = _script_lines(root, path)
-    is_bat = path.endswith((".bat", ".cmd"))
-    is_make = posixpath.basename(path) in _MAKEFILES or path.endswith(".mk")
-    env: dict[str, str] = {}
+    kind = "bat" if path.endswith((".bat", ".cmd")) else "sh"
+    if posixpath.basename(path) in _MAKEFILES or path.endswith(".mk"):
+        kind = "make"
+    return shell_facts(_script_lines(root, path), path, kind, {})
+
+
+def shell_facts(
+    lines: list[tuple[int, str]], path: str, kind: str, env: dict[str, str]
+) -> list[BuildFact]:
+    """The ``docker build`` facts of logical shell lines (``kind``: sh, make or bat).
+
+    ``env`` holds the variables whose value is static; whatever else a line expands is unknown.
+    """
+    env = dict(env)
     facts: list[BuildFact] = []
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}  # sed outputs
     for number, text, loop_env in _expand_loops(lines):
-        if is_bat:
+        location = Location(path, number)
+        if kind == "bat":
             converted = _bat_to_sh(text, env)
             if converted is None:
                 continue
             text = converted
-        elif is_make:
-            assign = _MAKE_ASSIGN.match(text)
-            if assign and not text.startswith("\t"):
-                env[assign.group(1)] = assign.group(2).strip()
+        elif kind == "make":
+            if not text.startswith("\t") and _make_assign(text, env, location):
                 continue
-            text = re.sub(r"\$\((\w+)\)", r"${\1}", text.strip())
-        if _assign(text, env, Location(path, number)):
+            text = _make_to_sh(text.strip())
+        if _assign(text, env, location):
             continue
         try:
-            commands = split_commands(text, Location(path, number), {**env, **loop_env})
+            commands = split_commands(text, location, _known(text, {**env, **loop_env}))
         except InputError:
             continue  # a line sh itself could not split builds nothing we can know
-        facts.extend(_commands_facts(commands, path, number, env, pending))
+        facts.extend(_commands_facts(commands, path, env, pending))
     return facts
+
+
+def _make_to_sh(text: str) -> str:
+    """Make's ``$(VAR)``/``${VAR}`` as sh variables, ``$$`` as sh's ``$``."""
+    text = re.sub(r"\$\((\w+)\)", r"${\1}", text)
+    return text.replace("$$", "$")
+
+
+def _make_assign(text: str, env: dict[str, str], location: Location) -> bool:
+    match = _MAKE_ASSIGN.match(text)
+    if match is None:
+        return False
+    value = _make_to_sh(match.group(2).strip())
+    if "?=" not in text or match.group(1) not in env:  # `?=` only sets what is unset
+        _set(env, match.group(1), value, location)
+    return True
+
+
+def _known(text: str, env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` plus :data:`UNKNOWN` for every variable the text expands without a default, so
+    that a word built from it is recognisably unknown (sh would expand it to nothing)."""
+    known = dict(env)
+    for match in re.finditer(r"\$(?:\{([A-Za-z_]\w*)(:?[?}])|([A-Za-z_]\w*))", text):
+        name = match.group(1) or match.group(3)
+        known.setdefault(name, UNKNOWN)
+    return known
 
 
 def _assign(text: str, env: dict[str, str], location: Location) -> bool:
@@ -280,12 +317,19 @@ def _assign(text: str, env: dict[str, str], location: Location) -> bool:
     match = _SH_ASSIGN.match(text)
     if match is None:
         return False
-    try:
-        words, _ = expand_words(match.group(2), location, env)
-    except InputError:
-        return True
-    env[match.group(1)] = " ".join(words)
+    _set(env, match.group(1), match.group(2), location)
     return True
+
+
+def _set(env: dict[str, str], name: str, text: str, location: Location) -> None:
+    """``env[name]`` = the expanded ``text``, or :data:`UNKNOWN` when it is not static."""
+    try:
+        words, _ = expand_words(text, location, _known(text, env))
+    except InputError:
+        env[name] = UNKNOWN
+        return
+    value = " ".join(words)
+    env[name] = value if is_static(value) else UNKNOWN
 
 
 def _bat_to_sh(text: str, env: dict[str, str]) -> str | None:
@@ -304,7 +348,6 @@ def _bat_to_sh(text: str, env: dict[str, str]) -> str | None:
 def _commands_facts(
     commands: tuple[SimpleCommand, ...],
     path: str,
-    number: int,
     env: dict[str, str],
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]],
 ) -> Iterator[BuildFact]:
@@ -312,22 +355,19 @@ def _commands_facts(
     for command in commands:
         argv = command.argv
         if not argv:
-            env.update(command.assignments)
+            env.update((k, v if is_static(v) else UNKNOWN) for k, v in command.assignments)
             continue
         if argv[0] == "export":
             for word in argv[1:]:
                 name, eq, value = word.partition("=")
                 if eq:
-                    env[name] = value
+                    env[name] = value if is_static(value) else UNKNOWN
             continue
         if argv[0] == "sed":
             previous_sed = _sed(command, pending)
             continue
-        build = _docker_build_args(argv)
-        if build is not None and not command.unknown_vars:
-            fact = _build_fact(build, path, number, previous_sed, pending)
-            if fact is not None:
-                yield from fact
+        if _docker_build_args(argv) is not None:
+            yield from _build_fact(command, path, previous_sed, pending)
         previous_sed = None
 
 
@@ -389,14 +429,18 @@ def _docker_build_args(argv: tuple[str, ...]) -> tuple[str, ...] | None:
 
 
 def _build_fact(
-    args: tuple[str, ...],
+    command: SimpleCommand,
     path: str,
-    number: int,
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None,
     pending: Mapping[str, tuple[str, tuple[tuple[str, str], ...]]],
-) -> list[BuildFact] | None:
+) -> list[BuildFact]:
+    """The facts of one ``docker build``: one per ``-t`` (one without a ref when no tag is
+    static); none when the Dockerfile or the context is not static."""
+    args = _docker_build_args(command.argv) or ()
+    skip = len(command.argv) - len(args)
+    lines = command.word_lines[skip:] or (command.line,) * len(args)
     tags: list[str] = []
-    build_args: list[tuple[str, str]] = []
+    build_args: list[tuple[str, str, int]] = []
     dockerfile: str | None = None
     positional: list[str] = []
     i = 0
@@ -405,20 +449,20 @@ def _build_fact(
         name, eq, inline = word.partition("=")
         if word.startswith("-") and name in _BUILD_VALUE_OPTIONS:
             value = inline if eq else (args[i + 1] if i + 1 < len(args) else "")
-            i += 1 if eq else 2
             if name in ("-t", "--tag"):
                 tags.append(value)
             elif name in ("-f", "--file"):
                 dockerfile = value
             elif name == "--build-arg" and "=" in value:
                 key, _, arg_value = value.partition("=")
-                build_args.append((key, arg_value))
+                build_args.append((key, arg_value, lines[min(i, len(lines) - 1)]))
+            i += 1 if eq else 2
             continue
         if not word.startswith("-"):
             positional.append(word)
         i += 1
-    if not tags or not positional:
-        return None
+    if not positional or not is_static(positional[-1] + (dockerfile or "")):
+        return []
     context = posixpath.normpath(positional[-1]) if positional[-1] != "-" else "."
     substitutions: tuple[tuple[str, str], ...] = ()
     if dockerfile == "-" and previous_sed is not None:
@@ -426,103 +470,15 @@ def _build_fact(
     elif dockerfile is None:
         dockerfile = posixpath.join(context, "Dockerfile")
     elif dockerfile == "-":
-        return None
+        return []
     dockerfile = posixpath.normpath(dockerfile)
     if dockerfile in pending and not substitutions:
         dockerfile, substitutions = pending[dockerfile]
         dockerfile = posixpath.normpath(dockerfile)
-    return [
-        BuildFact(
-            dockerfile, parse_ref(tag), context, Location(path, number), tuple(build_args),
-            substitutions,
-        )
-        for tag in tags
-    ]
-
-
-# -- compose files ------------------------------------------------------------------------------
-
-
-def scan_compose(root: Path, path: str) -> list[BuildFact]:
-    """``services.*.build`` + ``image`` from a compose file (a small YAML subset, no library)."""
-    try:
-        lines = (root / path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-    base = posixpath.dirname(path)
-    facts: list[BuildFact] = []
-    for service, start in _compose_services(lines):
-        image = service.get("image")
-        context = service.get("build") or service.get("build.context")
-        if not image or context is None:
-            continue
-        words, _ = _expand(image)
-        context_path = posixpath.normpath(posixpath.join(base, context or "."))
-        dockerfile = posixpath.normpath(
-            posixpath.join(context_path, service.get("build.dockerfile", "Dockerfile"))
-        )
-        facts.append(
-            BuildFact(dockerfile, parse_ref(words), context_path, Location(path, start))
-        )
-    return facts
-
-
-def _expand(text: str) -> tuple[str, bool]:
-    """Compose-style ``${X:-default}``: the default is used, a bare ``${X}`` is unknown."""
-    unknown = False
-
-    def value(match: re.Match[str]) -> str:
-        nonlocal unknown
-        if match.group(2) is None:
-            unknown = True
-            return ""
-        return match.group(2)
-
-    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", value, text), unknown
-
-
-def _compose_services(lines: list[str]) -> Iterator[tuple[dict[str, str], int]]:
-    in_services = False
-    service_indent: int | None = None
-    current: dict[str, str] | None = None
-    start = 0
-    block: str | None = None  # "build" while inside a nested build: mapping
-    block_indent = 0
-    for number, raw in enumerate(lines, start=1):
-        text = raw.split(" #", 1)[0].rstrip()
-        if not text.strip() or text.lstrip().startswith("#"):
-            continue
-        indent = len(text) - len(text.lstrip())
-        key, _, value = text.strip().partition(":")
-        value = value.strip().strip("'\"")
-        if indent == 0:
-            if current is not None:
-                yield current, start
-                current = None
-            in_services = key == "services"
-            service_indent = None
-            continue
-        if not in_services:
-            continue
-        if service_indent is None or indent <= service_indent:
-            if current is not None:
-                yield current, start
-            service_indent, current, start, block = indent, {}, number, None
-            continue
-        if current is None:
-            continue
-        if block == "build" and indent > block_indent:
-            if key in ("context", "dockerfile"):
-                current[f"build.{key}"] = value
-            continue
-        block = None
-        if key == "build":
-            if value:
-                current["build"] = value
-            else:
-                current["build"] = ""
-                block, block_indent = "build", indent
-        elif key == "image":
-            current["image"] = value
-    if current is not None:
-        yield current, start
+    known_args, arg_lines = static_args(build_args)
+    fact = BuildFact(
+        dockerfile, None, context, Location(path, command.line), known_args, substitutions,
+        source="docker build", arg_lines=arg_lines,
+    )
+    refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
+    return [replace(fact, ref=ref) for ref in refs] or [fact]

@@ -80,6 +80,8 @@ def _render_image(image: FoundImage) -> list[str]:
         f"tag = {_toml_str(image.tag)}",
         f"dockerfile = {_toml_str(image.dockerfile)}",
     ]
+    if image.edge:
+        out.append(f"# {'parent' if image.parent is not None else 'base image'} from {image.edge}")
     if image.parent is not None:
         out.append(f"parent = {_toml_str(image.parent)}")
     else:
@@ -88,6 +90,8 @@ def _render_image(image: FoundImage) -> list[str]:
     out.append(f"requirements = {_toml_list(image.requirements)}")
     if image.context != ".":
         out.append(f"context = {_toml_str(image.context)}")
+    if image.build_args:
+        out.append(f"build-args = {_toml_table(image.build_args)}")
     if image.target:
         out.append(f"target = {_toml_table(image.target)}")
     if image.fallback is not None:
