@@ -249,6 +249,24 @@ def build(
     no_gate: Annotated[bool, typer.Option("--no-gate", help="Build without `check`.")] = False,
     smoke: Annotated[bool, typer.Option("--smoke", help="Import each layer's modules.")] = False,
     network: Annotated[str | None, typer.Option("--network", help="e.g. host")] = None,
+    builder: Annotated[
+        str | None, typer.Option("--builder", help="The buildx builder to build on.")
+    ] = None,
+    cache_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cache-from",
+            help="Cache to import, e.g. type=registry,ref=REPO:{slug} (repeatable; "
+            "replaces the configured ones; `none`: no import).",
+        ),
+    ] = None,
+    cache_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--cache-to",
+            help="Cache to export (repeatable; replaces the configured ones; `none`: no export).",
+        ),
+    ] = None,
 ) -> None:
     """Build images parents first from their locks; skip the ones that are up to date."""
     from lockaudit.builder import BuildOptions, render_build, run_build
@@ -263,6 +281,9 @@ def build(
         gate=not no_gate,
         smoke=smoke,
         network=network,
+        builder=builder,
+        cache_from=_cache_option(cache_from),
+        cache_to=_cache_option(cache_to),
     )
     try:
         report = run_build(load_workspace(workspace), options)
@@ -271,6 +292,13 @@ def build(
     render_build(report, fmt)
     if not report.ok:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _cache_option(values: list[str] | None) -> tuple[str, ...] | None:
+    """None keeps the configured specs; ``none`` alone means no cache at all."""
+    if not values:
+        return None
+    return () if values == ["none"] else tuple(values)
 
 
 OfflineOpt = Annotated[

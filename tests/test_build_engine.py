@@ -266,3 +266,118 @@ def test_failing_gate_builds_nothing(
     assert report.refused
     assert report.outcomes == ()
     assert images_with_prefix("local/latgate-") == []
+
+
+# ------------------------------------------------------------- builders and layer caches
+
+
+def _isolated_docker(tmp_path: Path) -> dict[str, str]:
+    """A docker client configuration of the test's own: contexts and buildx builders made
+    here live under ``tmp_path`` and vanish with it, the user's configuration is untouched."""
+    config = tmp_path / "docker-config"
+    config.mkdir()
+    return {"DOCKER_CONFIG": str(config)}
+
+
+def _docker_env(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(
+        ["docker", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **env},
+        timeout=300,
+    )
+
+
+def _architecture(ref: str) -> str:
+    return docker("image", "inspect", "--format", "{{.Architecture}}", ref).strip()
+
+
+@pytest.mark.parametrize("backend", [Backend.BUILD, Backend.BAKE])
+def test_builds_on_the_default_builder_for_the_locks_platform(
+    bake_family: Workspace, backend: Backend
+) -> None:
+    options = BuildOptions(backend=backend, gate=False, builder="default")
+    report = run_build(bake_family, options)
+    assert report.ok, [(o.image_key, o.message) for o in report.outcomes]
+    assert all("--builder" in c.argv and "default" in c.argv for c in report.commands)
+    for step in report.plan.steps:
+        assert step.platform == "linux/amd64"
+        assert _architecture(step.ref) == "amd64"
+
+
+def test_builds_through_a_second_docker_context_and_exports_an_inline_cache(
+    bake_family: Workspace, tmp_path: Path
+) -> None:
+    """The builder of a second Docker context (``docker`` driver, the same engine here): buildx
+    builds on such a builder only from its context, so lockaudit says how, and builds there
+    when the context is chosen."""
+    from lockaudit.builder import SubprocessRunner
+    from lockaudit.errors import LockauditError
+
+    env = _isolated_docker(tmp_path)
+    host = _docker_env({}, "context", "inspect", "--format", "{{.Endpoints.docker.Host}}")
+    assert host.returncode == 0, host.stderr
+    made = _docker_env(
+        env, "context", "create", "lat-second", "--docker", f"host={host.stdout.strip()}"
+    )
+    assert made.returncode == 0, made.stderr
+    assert "lat-second" in _docker_env(env, "buildx", "ls").stdout
+    runner = SubprocessRunner(env=env)
+    with pytest.raises(LockauditError, match="engine of Docker context 'lat-second'") as caught:
+        run_build(bake_family, BuildOptions(gate=False, builder="lat-second"), runner=runner)
+    assert "DOCKER_CONTEXT=lat-second lockaudit build" in (caught.value.hint or "")
+    with pytest.raises(LockauditError, match="no buildx builder 'no-such-builder'"):
+        run_build(bake_family, BuildOptions(gate=False, builder="no-such-builder"), runner=runner)
+
+    options = BuildOptions(gate=False, cache_to=("type=inline",))
+    report = run_build(
+        bake_family, options, runner=SubprocessRunner(env={**env, "DOCKER_CONTEXT": "lat-second"})
+    )
+    assert report.ok, [(o.image_key, o.message) for o in report.outcomes]
+    assert all(c.argv[:4] == ("docker", "buildx", "build", "--load") for c in report.commands)
+    assert all(_arg(c.argv, "--cache-to") == ["type=inline"] for c in report.commands)
+    assert {o.status for o in report.outcomes} == {BuildStatus.BUILT}
+
+
+def _arg(argv: tuple[str, ...], flag: str) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == flag]
+
+
+def test_docker_container_builder_with_a_local_cache(
+    bake_family: Workspace, tmp_path: Path
+) -> None:
+    """``docker buildx create --driver docker-container``: BuildKit in a container, which
+    exports and imports a local cache. Its container runs the ``moby/buildkit`` image, which
+    buildx pulls from a registry: where none is reachable the test says so and skips."""
+    from lockaudit.builder import SubprocessRunner
+
+    env = _isolated_docker(tmp_path)
+    made = _docker_env(
+        env, "buildx", "create", "--name", "lat-container", "--driver", "docker-container"
+    )
+    assert made.returncode == 0, made.stderr
+    try:
+        boot = _docker_env(env, "buildx", "inspect", "--bootstrap", "lat-container")
+        if boot.returncode != 0:
+            tail = " ".join((boot.stderr or boot.stdout).split())[-300:]
+            pytest.skip(
+                "the docker-container driver runs BuildKit from the moby/buildkit image, which "
+                f"buildx pulls from a registry, and none is reachable here: {tail}"
+            )
+        cache = tmp_path / "cache"
+        options = BuildOptions(
+            backend=Backend.BAKE,
+            gate=False,
+            builder="lat-container",
+            cache_to=(f"type=local,dest={cache}/{{slug}},mode=max",),
+        )
+        report = run_build(bake_family, options, runner=SubprocessRunner(env=env))
+        assert report.ok, [(o.image_key, o.message) for o in report.outcomes]
+        assert (cache / "stage-cpu" / "index.json").is_file()
+        assert _architecture(report.plan.step("stage:cpu").ref) == "amd64"
+    finally:
+        _docker_env(env, "buildx", "rm", "--force", "lat-container")

@@ -477,3 +477,143 @@ def test_make_variables_expand_where_static(tmp_path: Path) -> None:
     assert by_key["x-core:stable"].dockerfile == "base/Dockerfile"
     assert by_key["app:cpu"].parent == "x-core:stable"
     assert by_key["x-core:stable"].evidence == ("tagged x-core:stable by Makefile:6",)
+
+
+# -- CI workflows ---------------------------------------------------------------------------------
+
+WORKFLOW_REPO = {
+    # the shape of ML image families built by a GitHub Actions matrix: a torch base per mode,
+    # app images on top whose parent only the workflow names (FROM ${BASE_IMAGE})
+    "docker/torch/Dockerfile": "ARG BASE=python:3.11-slim\nFROM ${BASE}\n"
+    "ARG TORCH_VARIANT=cpu\nRUN pip install torch==2.3.1\n",
+    "apps/asr/Dockerfile": "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"
+    "COPY apps/asr/requirements.txt /tmp/\nRUN pip install -r /tmp/requirements.txt\n",
+    "apps/asr/requirements.txt": "faster-whisper==1.0.3\n",
+    ".github/workflows/images.yml": """\
+name: images
+on:
+  push: {branches: [main]}
+  workflow_dispatch:
+    inputs:
+      registry: {default: ghcr.io/acme}
+env:
+  REGISTRY: ${{ inputs.registry }}
+jobs:
+  torch:
+    strategy:
+      matrix:
+        mode: [cpu, cuda]
+        python: ["3.11"]
+        include:
+          - mode: cpu
+            base: python:3.11-slim
+          - mode: cuda
+            base: nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: docker/build-push-action@v6
+        with:
+          context: .
+          file: docker/torch/Dockerfile
+          tags: |
+            ${{ env.REGISTRY }}/torch/${{ matrix.mode }}:latest
+            ${{ env.REGISTRY }}/torch/${{ matrix.mode }}:${{ github.sha }}
+          build-args: |
+            BASE=${{ matrix.base }}
+            TORCH_VARIANT=${{ matrix.mode }}
+            STAMP=${{ github.run_id }}
+  apps:
+    needs: torch
+    strategy:
+      matrix:
+        mode: [cpu, cuda]
+    runs-on: ubuntu-latest
+    steps:
+      - name: build
+        run: |
+          TAG=$(git rev-parse --short HEAD)
+          docker buildx build \\
+            -f apps/asr/Dockerfile \\
+            --build-arg BASE_IMAGE=${REGISTRY}/torch/${{ matrix.mode }}:latest \\
+            -t "$REGISTRY/asr:${{ matrix.mode }}" -t "$REGISTRY/asr:$TAG" .
+""",
+}
+
+
+def test_github_matrix_links_children_to_the_parents_it_builds(tmp_path: Path) -> None:
+    _write(tmp_path, WORKFLOW_REPO)
+    found = discover_workspace(tmp_path)
+    assert found.problems == ()
+    by_key = images(found)
+    assert set(by_key) == {"torch/cpu:latest", "torch/cuda:latest", "asr:cuda"}
+    cuda, cpu = by_key["torch/cuda:latest"], by_key["torch/cpu:latest"]
+    assert cuda.base_image == "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"
+    assert cuda.variant is Variant.CUDA and cpu.variant is Variant.CPU
+    assert cpu.base_image == "python:3.11-slim"
+    assert cuda.edge == ".github/workflows/images.yml:31 --build-arg BASE"
+    assert cuda.build_args == (
+        ("BASE", "nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04"), ("TORCH_VARIANT", "cuda"),
+    )
+    asr = by_key["asr:cuda"]
+    assert asr.parent == "torch/cuda:latest"
+    assert asr.edge == ".github/workflows/images.yml:46 --build-arg BASE_IMAGE"
+    assert asr.requirements == ("apps/asr/requirements.txt",)
+    assert asr.fallback is not None
+    assert (asr.fallback.tag, asr.fallback.parent) == ("cpu", "torch/cpu:latest")
+    assert asr.fallback.build_args == (("BASE_IMAGE", "ghcr.io/acme/torch/cpu:latest"),)
+    config = tomllib.loads(found.config_toml)["tool"]["lockaudit"]
+    assert config["registry"] == "ghcr.io/acme"
+    assert "{{" not in found.config_toml and "\x00" not in found.config_toml
+    write_config(tmp_path, found)
+    workspace = load_workspace(tmp_path)
+    assert workspace.image("asr:cpu").parent == "torch/cpu:latest"
+
+
+def test_github_matrix_expansion() -> None:
+    import yaml
+
+    from lockaudit.workspace.discover._ci import github_matrix
+
+    node = yaml.compose(
+        "os: [a, b]\npy: ['3.10', '3.11']\nexclude: [{os: b, py: '3.10'}]\n"
+        "include: [{os: a, extra: x}, {os: c, py: '3.12'}]\n"
+    )
+    assert github_matrix(node) == [
+        {"os": "a", "py": "3.10", "extra": "x"}, {"os": "a", "py": "3.11", "extra": "x"},
+        {"os": "b", "py": "3.11"}, {"os": "c", "py": "3.12"},
+    ]
+    assert github_matrix(yaml.compose("${{ fromJSON(needs.m.outputs.matrix) }}")) is None
+
+
+def test_gitlab_ci_script_and_parallel_matrix(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "images/base/Dockerfile": "FROM python:3.12-slim\n",
+        "images/worker/Dockerfile": "ARG BASE=registry.example/ml/base:py3.12\nFROM ${BASE}\n",
+        ".gitlab-ci.yml": """\
+variables:
+  REG: registry.example/ml
+.docker:
+  image: docker:27
+  before_script: [docker info]
+build-base:
+  extends: .docker
+  script:
+    - docker build -t $REG/base:py$PY -f images/base/Dockerfile --build-arg PY=$PY .
+  parallel:
+    matrix:
+      - PY: ["3.12"]
+build-worker:
+  extends: .docker
+  script:
+    - >
+      docker build -t $REG/worker:$CI_COMMIT_SHORT_SHA -t $REG/worker:latest
+      images/worker
+""",
+    })
+    found = discover_workspace(tmp_path)
+    by_key = images(found)
+    assert set(by_key) == {"base:py3.12", "worker:latest"}
+    assert by_key["worker:latest"].parent == "base:py3.12"
+    assert by_key["worker:latest"].context == "images/worker"
+    assert by_key["base:py3.12"].evidence == ("tagged base:py3.12 by .gitlab-ci.yml:9",)

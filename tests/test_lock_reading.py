@@ -104,6 +104,8 @@ def _copy_workspace(tmp_path: Path) -> Path:
     for folder in ("docker", "constraints", "locks", "examples"):
         if (REPO / folder).is_dir():
             shutil.copytree(REPO / folder, root / folder)
+    (root / "tests/data").mkdir(parents=True)  # what the repository's `exclude` of tests/ names
+    (root / "tests/data/Dockerfile").write_text("FROM scratch\n")
     return root
 
 

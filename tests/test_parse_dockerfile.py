@@ -63,7 +63,7 @@ def test_pipeline_fixture() -> None:
     assert main.requirement_files == ("requirements.txt",)
     assert heredoc.no_deps and pins(heredoc) == [("requests", "==2.31.0", 14)]
     assert not heredoc.cache_mount
-    assert builder.copies[0].from_stage == "builder"
+    assert builder.copies[0].from_stage == "tools"  # an image: a stage cannot copy from itself
     # FROM an earlier stage inherits its ENV.
     assert [k for k, _, _ in final.env] == ["PIP_NO_CACHE_DIR", "TORCH"]
     assert pins(final.pip_installs[0]) == [("six", "", 18)]

@@ -1,5 +1,9 @@
 """Item 1 of the reliability suite: every bad input ends in exit 2, ``path:line: message``.
 
+A Dockerfile that cannot be read is the exception under ``check``: the gate reports it as a
+``dockerfile-unreadable`` finding at the same ``path:line`` with the same message (exit 1),
+and checks the rest of the workspace.
+
 Each case of ``tests/corpus/cases.toml`` breaks one file of a workspace whose locks are already
 compiled, then runs ``lockaudit check`` and ``lockaudit compile`` (only ``check`` for
 Dockerfiles: ``compile`` does not read them). Every run must exit 2, print
@@ -20,6 +24,7 @@ Decisions:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -60,6 +65,13 @@ class Case:
     also: tuple[tuple[str, str], ...] = ()
     transform: str | None = None
     commands: tuple[str, ...] = ("check", "compile")
+
+    def finding_under(self, command: str) -> bool:
+        """True when ``command`` reports this case as a finding rather than an input error."""
+        return command == "check" and self.file.rpartition("/")[2] == "Dockerfile"
+
+    def options(self, command: str) -> tuple[str, ...]:
+        return ("--format", "json") if self.finding_under(command) else ()
 
     def apply(self, root: Path) -> None:
         """Write the broken file (and its companions) into the workspace at ``root``."""
@@ -164,7 +176,8 @@ def _in_process(case: Case, command: str, good: Path, work: Path, server: IndexS
     }
     hermetic.update(cli_env(server, root / ".cache"))
     started = time.monotonic()
-    result = CliRunner().invoke(app, [command, "--workspace", str(root)], env=hermetic)
+    args = [command, "--workspace", str(root), *case.options(command)]
+    result = CliRunner().invoke(app, args, env=hermetic)
     seconds = time.monotonic() - started
     escaped = None if isinstance(result.exception, SystemExit) else result.exception
     return Outcome(
@@ -184,7 +197,7 @@ def _child(case: Case, command: str, good: Path, work: Path, server: IndexServer
     root = _broken(case, command, good, work)
     before = snapshot(root)
     started = time.monotonic()
-    process = Cli(root, cli_env(server, root / ".cache")).run(command)
+    process = Cli(root, cli_env(server, root / ".cache")).run(command, *case.options(command))
     seconds = time.monotonic() - started
     return Outcome(
         case,
@@ -200,10 +213,20 @@ def _child(case: Case, command: str, good: Path, work: Path, server: IndexServer
 
 def _check(outcome: Outcome) -> None:
     assert outcome.exception is None, outcome.exception
-    assert outcome.exit_code == 2, (outcome.stderr, outcome.stdout)
     assert "Traceback" not in outcome.stderr + outcome.stdout
-    assert f"error: {outcome.case.error}" in outcome.stderr, outcome.stderr
     assert outcome.after == outcome.before  # the good locks byte for byte, no stray file
+    if outcome.case.finding_under(outcome.command):
+        assert outcome.exit_code == 1, (outcome.stderr, outcome.stdout)
+        location, _, message = outcome.case.error.partition(": ")
+        found = [
+            f
+            for f in json.loads(outcome.stdout)["findings"]
+            if f["rule"] == "dockerfile-unreadable" and f["location"] == location
+        ]
+        assert found and all(message in f["message"] for f in found), outcome.stdout
+        return
+    assert outcome.exit_code == 2, (outcome.stderr, outcome.stdout)
+    assert f"error: {outcome.case.error}" in outcome.stderr, outcome.stderr
 
 
 def _jobs(only: tuple[tuple[str, str], ...] | None = None) -> list[Any]:

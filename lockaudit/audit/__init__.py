@@ -14,7 +14,9 @@ a file it cannot trace are findings. Bad input (an unparsable Dockerfile line) r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from lockaudit.audit import shellrules  # noqa: F401  (registers the shell rules)
 from lockaudit.audit.replay import (
     ImageReplay,
     Installed,
@@ -57,6 +59,20 @@ __all__ = [
     "replay_workspace",
     "to_sarif",
 ]
+
+
+if TYPE_CHECKING:
+    from lockaudit.audit.rules import AuditRule
+
+    AUDIT_RULES: tuple[AuditRule, ...]
+
+
+def __getattr__(name: str) -> Any:
+    # ``AUDIT_RULES``, the former list, for callers that still import it: the registry's
+    # audit rules (every audit rule module's), read when asked.
+    if name == "AUDIT_RULES":
+        return audit_rules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

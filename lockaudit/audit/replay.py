@@ -15,7 +15,16 @@ and runs every ``pip install`` of its Dockerfile (the final stage and the stages
   ``-r`` files choose the indexes, on top of the user's pip configuration (the image's own pip
   configuration is unknown; workspace index routing is a lockaudit notion pip does not have);
 - ``--no-deps`` installs exactly the named releases; ``-U`` drops the preference for the names
-  the line gives; ``-c`` files constrain.
+  the line gives; ``-c`` files constrain; ``--only-binary`` (``:all:`` or names) leaves out
+  releases without a wheel for the target, so pip fails where it would otherwise build.
+
+What is replayed is what the shell runs (:class:`~lockaudit.parsing.dockerfile.Run`): every
+``pip``/``uv pip`` ``install`` and ``uninstall`` of a RUN in order, words as ``sh`` splits them
+(an unquoted ``pkg>=2`` installs ``pkg`` at any version). ``pip uninstall`` removes the names
+from the environment. ``a || b``: ``b`` is replayed only when ``a`` fails. A step that fails
+leaves the environment as it was; whether the build fails too is the step's ``masked``
+(``|| true``, ``| tee``, ``;`` without ``set -e``). conda, mamba and apt installs are not
+replayed (their packages are not pip's to resolve): the shell rules report them.
 
 Decisions:
 
@@ -33,6 +42,7 @@ Decisions:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -45,8 +55,9 @@ from lockaudit.errors import IndexFetchError, Location, OfflineMissError
 from lockaudit.index.client import IndexClient, IndexSource, Routing
 from lockaudit.index.types import Candidate, CoreMetadata, MetadataSource, NeedsBuild
 from lockaudit.index.urls import split_credentials
-from lockaudit.parsing.dockerfile import Dockerfile, PipInstall, Stage
+from lockaudit.parsing.dockerfile import Dockerfile, PackageCommand, PipInstall, Stage
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile, parse_requirements
+from lockaudit.parsing.shell import Masking
 from lockaudit.resolve import (
     Conflict,
     Origin,
@@ -59,7 +70,7 @@ from lockaudit.resolve import (
 )
 from lockaudit.rules.context import CheckContext
 from lockaudit.rules.installs import image_installs
-from lockaudit.workspace.model import Image, Target, Workspace
+from lockaudit.workspace.model import Image, Target, Workspace, normalize
 
 __all__ = [
     "ImageReplay",
@@ -70,6 +81,7 @@ __all__ = [
     "Step",
     "Unreachable",
     "replay_workspace",
+    "stages_in_image",
 ]
 
 
@@ -132,6 +144,12 @@ class Step:
     skipped: tuple[str, ...] = ()
     note: str | None = None
     problem: str | None = None  # a file the step reads cannot be found: nothing to replay
+    action: str = "install"  # or "uninstall": ``removes`` leave the environment
+    removes: tuple[NormalizedName, ...] = ()
+    run: Location | None = None  # the RUN instruction it belongs to
+    masked: Masking | None = None  # why a failure of it would not fail the build
+    fallback_of: Location | None = None  # runs only when the step at this location fails
+    only_binary: frozenset[str] = frozenset()  # normalized names, or ":all:"
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,12 @@ class LayerReplay:
     conflicts: tuple[Conflict, ...] = ()  # pip would stop the build here
     needs_build: tuple[NeedsBuild, ...] = ()
     unreachable: Unreachable | None = None
+    removed: tuple[Installed, ...] = ()  # what a ``pip uninstall`` took out
+
+    @property
+    def failed(self) -> bool:
+        """pip would exit with an error here (the build fails unless ``step.masked``)."""
+        return bool(self.conflicts)
 
     @property
     def verified(self) -> bool:
@@ -192,13 +216,60 @@ def image_steps(ctx: CheckContext, image: Image, load: _Loader) -> tuple[Step, .
     """Every ``pip install`` of ``image`` that ends up in it, as replayable steps."""
     dockerfile = ctx.dockerfiles[image.key]
     steps: list[Step] = []
-    for stage in _stages_in_image(dockerfile):
-        for install in stage.pip_installs:
-            steps.append(_step(ctx, image, dockerfile, stage, install, load))
+    for stage in stages_in_image(dockerfile):
+        for run in stage.runs:
+            for package in run.packages:
+                if package.tool not in ("pip", "uv"):
+                    continue
+                if package.pip is not None:
+                    step = _step(ctx, image, dockerfile, stage, package.pip, load)
+                else:
+                    step = _uninstall_step(image, package)
+                fallback = (
+                    run.packages[package.fallback_of] if package.fallback_of is not None else None
+                )
+                steps.append(
+                    replace(
+                        step,
+                        run=run.location,
+                        masked=package.masked,
+                        fallback_of=fallback.location if fallback is not None else None,
+                    )
+                )
     return tuple(steps)
 
 
-def _stages_in_image(dockerfile: Dockerfile) -> list[Stage]:
+def _uninstall_step(image: Image, package: PackageCommand) -> Step:
+    names = [normalize(name) for name in package.packages if _NAME.fullmatch(name)]
+    return Step(
+        image=image.key,
+        location=package.location,
+        roots=(),
+        sources=(),
+        action="uninstall",
+        removes=tuple(dict.fromkeys(names)),
+    )
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _only_binary(install: PipInstall) -> frozenset[str]:
+    """``--only-binary`` of the line: ``:all:``, or names (comma-separated, repeatable)."""
+    names: set[str] = set()
+    for option in install.options:
+        name, _, value = option.partition("=")
+        if name != "--only-binary":
+            continue
+        for item in value.split(","):
+            if item == ":none:":
+                names.clear()
+            elif item:
+                names.add(item if item == ":all:" else normalize(item))
+    return frozenset(names)
+
+
+def stages_in_image(dockerfile: Dockerfile) -> list[Stage]:
     """The final stage and the stages it is built ``FROM`` (a builder that is only copied
     from does not put its site-packages in the image)."""
     by_alias = {s.from_line.alias: s for s in dockerfile.stages if s.from_line.alias}
@@ -249,6 +320,7 @@ def _step(
         upgrade=install.upgrade,
         skipped=tuple(skipped),
         problem=problem,
+        only_binary=_only_binary(install),
     )
 
 
@@ -373,14 +445,21 @@ def _replay_image(
 ) -> ImageReplay:
     env = {p.name: p for p in parent.environment} if parent else {}
     layers: list[LayerReplay] = []
+    failed: set[Location] = set()
     for step in steps:
+        if step.fallback_of is not None and step.fallback_of not in failed:
+            continue  # `a || b`: a succeeded, so the shell never runs b
         layer = _replay_step(step, env, sources, image.target)
         layers.append(layer)
         reporter.step_finished(image.key, layer)
+        if layer.failed:
+            failed.add(step.location)
         for item in layer.installed:
             env[item.name] = item
         for replaced in layer.replaced:
             env[replaced.after.name] = replaced.after
+        for removed in layer.removed:
+            env.pop(removed.name, None)
     complete = (parent is None or parent.complete) and all(layer.verified for layer in layers)
     return ImageReplay(
         image=image.key,
@@ -396,7 +475,9 @@ def _replay_step(
 ) -> LayerReplay:
     if step.problem is not None:
         return LayerReplay(step)
-    source = _WithInstalled(sources.for_step(step), env)
+    if step.action == "uninstall":
+        return LayerReplay(step, removed=tuple(env[n] for n in step.removes if n in env))
+    source = _WithInstalled(sources.for_step(step), env, step.only_binary)
     try:
         if step.no_deps:
             return _install_exactly(step, env, source, target)
@@ -591,15 +672,21 @@ class _WithInstalled:
     not need them either while it is satisfied).
     """
 
-    def __init__(self, source: MetadataSource, env: Mapping[NormalizedName, Installed]) -> None:
+    def __init__(
+        self,
+        source: MetadataSource,
+        env: Mapping[NormalizedName, Installed],
+        only_binary: frozenset[str] = frozenset(),
+    ) -> None:
         self.source = source
         self.env = env
+        self.only_binary = only_binary
         self._built: dict[tuple[NormalizedName, Version], NeedsBuild] = {}
 
     def candidates(self, name: NormalizedName, target: Target) -> Sequence[Candidate]:
         have = self.env.get(name)
         if have is None:
-            return self.source.candidates(name, target)
+            return self._binary(name, self.source.candidates(name, target))
         mine = replace(
             have.candidate, files=tuple(replace(f, yanked=None) for f in have.candidate.files)
         )
@@ -607,8 +694,14 @@ class _WithInstalled:
             found = self.source.candidates(name, target)
         except (IndexFetchError, OfflineMissError):
             return (mine,)
-        rest = [c for c in found if c.version != have.version]
+        rest = [c for c in self._binary(name, found) if c.version != have.version]
         return sorted([mine, *rest], key=lambda c: c.version, reverse=True)
+
+    def _binary(self, name: NormalizedName, found: Sequence[Candidate]) -> Sequence[Candidate]:
+        """``--only-binary``: pip does not consider a release it would have to build."""
+        if ":all:" not in self.only_binary and name not in self.only_binary:
+            return found
+        return [c for c in found if c.has_wheel]
 
     def metadata(self, candidate: Candidate, target: Target) -> CoreMetadata | NeedsBuild:
         have = self.env.get(candidate.name)

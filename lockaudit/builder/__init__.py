@@ -8,6 +8,7 @@ Layout (one module per role):
 * :mod:`~lockaudit.builder.backends`: the :class:`BuildBackend` Protocol and its two
   implementations, ``docker build`` image by image and ``docker buildx bake``.
 * :mod:`~lockaudit.builder.bakefile`: the ``docker-bake.json`` a plan becomes.
+* :mod:`~lockaudit.builder.platform`: the engine platform of an image, from its lock's target.
 * :mod:`~lockaudit.builder.smoke`: imports every module an image's layer added, inside it.
 * :mod:`~lockaudit.builder.runner`: the subprocess seam and the engine queries.
 * :mod:`~lockaudit.builder.run`: the core, :func:`run_build`, returning a :class:`BuildReport`
@@ -34,11 +35,14 @@ from lockaudit.builder.plan import (
     BuildPlan,
     BuildStep,
     build_args_for,
+    builder_name,
+    expand_cache_spec,
     image_ref,
     inputs_digest,
     plan_build,
     select_images,
 )
+from lockaudit.builder.platform import docker_platform
 from lockaudit.builder.run import BuildReport, make_backend, run_build
 from lockaudit.builder.runner import (
     Command,
@@ -75,7 +79,10 @@ __all__ = [
     "bake_definition",
     "build_args_for",
     "build_lines",
+    "builder_name",
+    "docker_platform",
     "engine_version",
+    "expand_cache_spec",
     "image_ref",
     "inputs_digest",
     "inspect_image",

@@ -61,12 +61,14 @@ def _gate_lines(report: BuildReport) -> list[str]:
 
 def _plan_lines(report: BuildReport) -> list[str]:
     plan = report.plan
+    on = f" on builder {report.builder}" if report.builder else ""
     head = (
-        f"plan ({report.backend.value}): {len(plan.steps)} to build, {len(plan.skipped)} up to date"
+        f"plan ({report.backend.value}{on}): {len(plan.steps)} to build, "
+        f"{len(plan.skipped)} up to date"
     )
     lines = [head]
     for number, step in enumerate(plan.steps, start=1):
-        lines.append(f"  {number}. {step.image_key}  {step.ref}  ({step.reason})")
+        lines.append(f"  {number}. {step.image_key}  {step.ref}  {step.platform}  ({step.reason})")
     lines += [f"  -  {step.image_key}  {step.ref}  (up to date)" for step in plan.skipped]
     return lines
 

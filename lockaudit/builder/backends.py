@@ -16,6 +16,13 @@ at a time in plan order (cheap: everything already built comes from the build ca
 names the failing image and lets the independent ones finish.
 
 Decisions:
+* ``docker build`` stays the command while no builder and no cache is asked for (it is what
+  every engine has). A named builder or a cache spec needs buildx: the command becomes
+  ``docker buildx build --builder NAME ... --load``; ``--load`` puts the result in the local
+  image store even when the builder runs elsewhere (a ``docker-container``, remote or
+  Kubernetes builder keeps it in its own cache otherwise), so the next image's FROM, the size
+  read-back and the smoke step find it. Bake gets ``--builder`` and ``--load`` the same way.
+* Every build names its platform (``--platform``, bake's ``platforms``): the lock's.
 * A bake's images share one wall time: each built image reports the bake's total seconds and
   says so in its message; per-target times are not observable from outside BuildKit.
 * Sizes are read back with ``docker image inspect`` after a successful build.
@@ -84,10 +91,21 @@ class BuildBackend(Protocol):
 
 
 def _docker_build_command(
-    step: BuildStep, root: Path, network: str | None, extra: tuple[tuple[str, str], ...]
+    step: BuildStep,
+    root: Path,
+    network: str | None,
+    extra: tuple[tuple[str, str], ...],
+    builder: str | None = None,
 ) -> Command:
-    argv = ["docker", "build", "--progress", "plain", "--file", step.dockerfile]
-    argv += ["--tag", step.ref]
+    argv = ["docker", "build"]
+    if builder or step.cache_from or step.cache_to:
+        argv = ["docker", "buildx", "build", *(("--builder", builder) if builder else ()), "--load"]
+    argv += ["--progress", "plain", "--file", step.dockerfile]
+    argv += ["--tag", step.ref, "--platform", step.platform]
+    for spec in step.cache_from:
+        argv += ["--cache-from", spec]
+    for spec in step.cache_to:
+        argv += ["--cache-to", spec]
     if network:
         argv += ["--network", network]
     for name, value in (*step.build_args, *extra):
@@ -134,9 +152,12 @@ class DockerBuild:
     root: Path
     network: str | None = None
     extra_build_args: tuple[tuple[str, str], ...] = ()
+    builder: str | None = None
 
     def command(self, step: BuildStep) -> Command:
-        return _docker_build_command(step, self.root, self.network, self.extra_build_args)
+        return _docker_build_command(
+            step, self.root, self.network, self.extra_build_args, self.builder
+        )
 
     def prepare(self, plan: BuildPlan) -> tuple[Command, ...]:
         return tuple(self.command(step) for step in plan.steps)
@@ -168,9 +189,12 @@ class BuildxBake:
     network: str | None = None
     extra_build_args: tuple[tuple[str, str], ...] = ()
     progress: str = field(default="plain")
+    builder: str | None = None
 
     def command(self, targets: Iterable[str] = ()) -> Command:
-        argv = ("docker", "buildx", "bake", "--file", self.bake_file, "--progress", self.progress)
+        argv = ["docker", "buildx", "bake", "--file", self.bake_file, "--progress", self.progress]
+        if self.builder:
+            argv += ["--builder", self.builder, "--load"]
         return Command((*argv, *targets), cwd=self.root)
 
     def prepare(self, plan: BuildPlan) -> tuple[Command, ...]:

@@ -7,7 +7,9 @@ One target per image to build; a child names its parent through ``contexts``::
 so BuildKit feeds the parent's build result straight into the child's FROM (no round trip
 through an image store) and builds independent branches in parallel. A parent that is up to
 date is not a target: the child's FROM then resolves to the local image, as with
-``docker build``. Paths are relative to the workspace root, where bake runs; bake resolves a
+``docker build``. Each target names the platform of its lock (``platforms``) and its cache
+specs (``cache-from``/``cache-to``); the builder is not part of a bake file, it is the
+command's ``--builder``. Paths are relative to the workspace root, where bake runs; bake resolves a
 target's ``dockerfile`` relative to its ``context``, so that one is rewritten accordingly.
 """
 
@@ -53,7 +55,12 @@ def _target(
         "args": dict(step.build_args) | dict(extra_build_args),
         "tags": [step.ref],
         "labels": dict(step.labels),
+        "platforms": [step.platform],
     }
+    if step.cache_from:
+        target["cache-from"] = list(step.cache_from)
+    if step.cache_to:
+        target["cache-to"] = list(step.cache_to)
     parent = built.get(step.parent_key) if step.parent_key else None
     if parent is not None and step.parent_ref is not None:
         target["contexts"] = {step.parent_ref: f"target:{parent.target}"}

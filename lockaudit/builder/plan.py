@@ -34,6 +34,14 @@ Decisions:
 * An image whose build arguments would make its FROM name something other than its parent's
   reference is a :class:`~lockaudit.errors.WorkspaceError`: the build would silently use an
   image the plan did not build.
+* **Platform.** Every step names the platform of its lock's target
+  (:mod:`lockaudit.builder.platform`), so an arm64 host never builds from x86_64 locks. It is
+  not an input of the digest: the lock, which is one, already depends on the target.
+* **Builder and cache** (``--builder``, ``--cache-from``/``--cache-to``, else
+  ``[tool.lockaudit.build]`` and the image's own ``cache-from``/``cache-to``) say where and
+  with which layer cache an image is built, not what it contains: they are not inputs either.
+  A command-line list replaces the configured lists of every image; ``{name}``, ``{tag}`` and
+  ``{slug}`` in a spec become the image's own.
 """
 
 from __future__ import annotations
@@ -42,10 +50,11 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from lockaudit.builder.platform import docker_platform
 from lockaudit.builder.runner import ImageState
-from lockaudit.errors import LockauditError, WorkspaceError
+from lockaudit.errors import LockauditError, UsageError, WorkspaceError
 from lockaudit.lockfile import lock_paths
 from lockaudit.workspace.model import BuildBackend as Backend
 from lockaudit.workspace.model import Image, Variant, Workspace
@@ -58,6 +67,8 @@ __all__ = [
     "BuildPlan",
     "BuildStep",
     "build_args_for",
+    "builder_name",
+    "expand_cache_spec",
     "image_ref",
     "inputs_digest",
     "plan_build",
@@ -87,6 +98,9 @@ class BuildOptions:
     network: str | None = None
     extra_build_args: tuple[tuple[str, str], ...] = ()
     bake_file: str = "docker-bake.json"
+    builder: str | None = None  # None: [tool.lockaudit.build] builder, else the default one
+    cache_from: tuple[str, ...] | None = None  # None: each image's configured specs
+    cache_to: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,9 @@ class BuildStep:
     parent_key: str | None = None
     digest: str = ""
     target: str = ""
+    platform: str = "linux/amd64"
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,6 +236,8 @@ def plan_build(
         if image.key not in needed:
             continue
         step = _step(workspace, image, digests, existing, wanted, selected)
+        cache_from, cache_to = _cache(workspace, image, options)
+        step = replace(step, cache_from=cache_from, cache_to=cache_to)
         digests[image.key] = step.digest
         state = existing.get(step.ref)
         if state is not None and state.digest == step.digest:
@@ -264,7 +283,40 @@ def _step(
         parent_key=image.parent,
         digest=digest,
         target=bake_target_name(image),
+        platform=docker_platform(workspace, image),
     )
+
+
+def builder_name(workspace: Workspace, options: BuildOptions) -> str | None:
+    """The buildx builder to run on: ``--builder``, else the configured one, else None."""
+    return options.builder or workspace.build.builder
+
+
+def _cache(
+    workspace: Workspace, image: Image, options: BuildOptions
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The image's cache specs with its placeholders filled (module docstring)."""
+    settings = workspace.build
+    cache_from = options.cache_from
+    if cache_from is None:
+        cache_from = image.cache_from if image.cache_from is not None else settings.cache_from
+    cache_to = options.cache_to
+    if cache_to is None:
+        cache_to = image.cache_to if image.cache_to is not None else settings.cache_to
+    return (
+        tuple(expand_cache_spec(s, image) for s in cache_from),
+        tuple(expand_cache_spec(s, image) for s in cache_to),
+    )
+
+
+def expand_cache_spec(spec: str, image: Image) -> str:
+    """``type=registry,ref=r.example/cache:{slug}`` -> ``...:asr-cuda`` for ``asr:cuda``."""
+    from lockaudit.workspace.config import cache_spec_problem
+
+    problem = cache_spec_problem(spec)
+    if problem:
+        raise UsageError(f"cache spec {problem}")
+    return spec.format(name=image.name, tag=image.tag, slug=image.slug)
 
 
 def _reason(state: ImageState | None, digest: str) -> str:

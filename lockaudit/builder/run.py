@@ -37,6 +37,7 @@ from lockaudit.builder.plan import (
     BuildOptions,
     BuildPlan,
     BuildStep,
+    builder_name,
     image_ref,
     plan_build,
     select_images,
@@ -75,6 +76,7 @@ class BuildReport:
     smoke: tuple[SmokeResult, ...] = ()
     bake_file: str | None = None
     engine: str | None = None
+    builder: str | None = None
 
     @property
     def gate_errors(self) -> tuple[Finding, ...]:
@@ -102,6 +104,7 @@ class BuildReport:
             "backend": self.backend.value,
             "dry_run": self.dry_run,
             "engine": self.engine,
+            "builder": self.builder,
             "gate": {
                 "ran": self.gate_ran,
                 "refused": self.refused,
@@ -128,6 +131,9 @@ def _step_json(step: BuildStep, action: str) -> dict[str, Any]:
         "build_args": dict(step.build_args),
         "labels": dict(step.labels),
         "parent_ref": step.parent_ref,
+        "platform": step.platform,
+        "cache_from": list(step.cache_from),
+        "cache_to": list(step.cache_to),
     }
 
 
@@ -159,9 +165,13 @@ def make_backend(workspace: Workspace, options: BuildOptions) -> BuildBackend:
             bake_file=options.bake_file,
             network=options.network,
             extra_build_args=options.extra_build_args,
+            builder=builder_name(workspace, options),
         )
     return DockerBuild(
-        workspace.root, network=options.network, extra_build_args=options.extra_build_args
+        workspace.root,
+        network=options.network,
+        extra_build_args=options.extra_build_args,
+        builder=builder_name(workspace, options),
     )
 
 
@@ -188,6 +198,7 @@ def run_build(
         plan=plan,
         commands=(),
         engine=engine,
+        builder=builder_name(workspace, options),
     )
     if report.refused and not options.dry_run:
         return report
@@ -204,11 +215,53 @@ def run_build(
             "no Docker engine answers (`docker version` cannot reach a server)",
             hint="start the Docker daemon, or use --dry-run to see the plan and commands",
         )
+    if report.builder:
+        _require_builder(runner, report.builder, plan)
     outcomes = _skipped(plan, runner) + backend.build(plan, runner, reporter)
     if options.push:
         outcomes = _push(outcomes, plan, runner)
     smoke = _smoke(workspace, plan, outcomes, runner) if options.smoke else ()
     return replace(report, outcomes=outcomes, smoke=smoke)
+
+
+def _require_builder(runner: Runner, name: str, plan: BuildPlan) -> None:
+    """Fail before any build when ``name`` cannot build the plan: buildx knows no such
+    builder, it is another Docker context's own (buildx takes those only through the
+    context), or it cannot build a platform the locks target."""
+    result = runner.run(Command(("docker", "buildx", "inspect", name)))
+    if not result.ok:
+        raise LockauditError(
+            f"no buildx builder {name!r} answers: {result.tail(3)}",
+            hint="`docker buildx ls` lists the builders; "
+            "`docker buildx create --name NAME ...` makes one",
+        )
+    fields = _inspect_fields(result.output)
+    current = runner.run(Command(("docker", "context", "show"))).output.strip()
+    if fields.get("driver") == "docker" and name not in ("default", current):
+        raise LockauditError(
+            f"buildx builder {name!r} is the engine of Docker context {name!r}: buildx builds "
+            "on it only from that context",
+            hint=f"run `DOCKER_CONTEXT={name} lockaudit build ...` (without --builder)",
+        )
+    offered = {p.strip() for p in fields.get("platforms", "").split(",") if p.strip()}
+    missing = sorted({step.platform for step in plan.steps} - offered)
+    if offered and missing:
+        raise LockauditError(
+            f"buildx builder {name!r} cannot build {', '.join(missing)}, the platform of the "
+            f"locks (it builds {', '.join(sorted(offered))})",
+            hint="use a builder of that platform, or register QEMU emulation for it (binfmt_misc)",
+        )
+
+
+def _inspect_fields(output: str) -> dict[str, str]:
+    """``Driver:`` and the first node's ``Platforms:`` of ``docker buildx inspect``."""
+    fields: dict[str, str] = {}
+    for line in output.splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        if sep and key in ("driver", "platforms") and key not in fields:
+            fields[key] = value.strip()
+    return fields
 
 
 def _gate(workspace: Workspace) -> tuple[Finding, ...]:

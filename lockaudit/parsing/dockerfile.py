@@ -313,6 +313,7 @@ def _collect(lines: Sequence[str], index: int, escape: str, path: str) -> tuple[
     size = 0
     lead = 0
     end = index
+    continued = False
     while index < len(lines):
         line = lines[index]
         index += 1
@@ -331,6 +332,12 @@ def _collect(lines: Sequence[str], index: int, escape: str, path: str) -> tuple[
         size += len(piece)
         if not continued:
             break
+    if continued:  # BuildKit would run what is there; a cut-off file is the likelier story
+        raise InputError(
+            Location(path, numbers[-1]),
+            f"the file ends inside an instruction: a dangling `{escape}` continues this line",
+            hint=f"remove the trailing `{escape}` or finish the instruction",
+        )
     text = "".join(pieces)
     heredocs, index = _heredocs(text, lines, index, path, numbers[0])
     raw = _Raw(text, tuple(starts), tuple(numbers), max(end, index), heredocs, lead)
@@ -408,9 +415,9 @@ class _Parser:
             self.instruction(raw)
         if self.stage is None:
             raise InputError(Location(self.path, 1), "no FROM instruction")
-        return Dockerfile(
-            self.path, tuple(self.global_args.values()), tuple(s.build() for s in self.stages)
-        )
+        stages = tuple(s.build() for s in self.stages)
+        _check_stage_cycles(stages)
+        return Dockerfile(self.path, tuple(self.global_args.values()), stages)
 
     def instruction(self, raw: _Raw) -> None:
         location = Location(self.path, raw.lines[0])
@@ -502,6 +509,54 @@ class _Parser:
         self.stage = _StageBuilder(line, env, shell=shell)
         self.stage.instructions.append(instruction)
         self.stages.append(self.stage)
+
+
+def _check_stage_cycles(stages: Sequence[Stage]) -> None:
+    """BuildKit refuses stages that copy from each other in a circle; so do we, at the COPY.
+
+    A FROM can only name an earlier stage, but ``COPY --from`` may name any stage (by alias
+    or index), itself included.
+    """
+    names = {
+        (stage.from_line.alias or str(index)).lower(): index for index, stage in enumerate(stages)
+    }
+    names.update({str(index): index for index in range(len(stages))})
+    earlier: dict[str, int] = {}
+    deps: list[list[tuple[int, Location]]] = []
+    for index, stage in enumerate(stages):
+        found = [(earlier[stage.from_line.image.lower()], stage.from_line.location)] if (
+            stage.from_line.image.lower() in earlier
+        ) else []
+        found += [
+            (names[copy.from_stage.lower()], copy.location)
+            for copy in stage.copies
+            if copy.from_stage is not None and copy.from_stage.lower() in names
+        ]
+        deps.append(found)
+        if stage.from_line.alias:
+            earlier[stage.from_line.alias.lower()] = index
+    state: dict[int, str] = {}
+
+    def label(index: int) -> str:
+        return stages[index].from_line.alias or f"stage {index}"
+
+    def visit(index: int, path: list[int]) -> None:
+        state[index] = "visiting"
+        for dep, location in deps[index]:
+            if state.get(dep) == "visiting":
+                cycle = [*path[path.index(dep) :], index, dep] if dep in path else [index, dep]
+                raise InputError(
+                    location,
+                    "circular dependency between stages: " + " -> ".join(map(label, cycle)),
+                    hint="a stage cannot copy from itself or from a stage built from it",
+                )
+            if dep not in state:
+                visit(dep, [*path, index])
+        state[index] = "done"
+
+    for index in range(len(stages)):
+        if index not in state:
+            visit(index, [])
 
 
 def _flags(text: str, at: int) -> tuple[tuple[str, ...], int]:

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from lockaudit.rules.findings import Finding, RuleSpec, Severity
 
 if TYPE_CHECKING:
-    from lockaudit.rules.context import CheckContext, distinct_dockerfiles
+    from lockaudit.rules.context import CheckContext, Unchecked, distinct_dockerfiles
     from lockaudit.rules.installs import ImageInstalls, Install
     from lockaudit.rules.runner import run_checks
 
@@ -54,6 +54,7 @@ __all__ = [
     "RuleFunction",
     "RuleSpec",
     "Severity",
+    "Unchecked",
     "distinct_dockerfiles",
     "find_rule",
     "matches",
@@ -75,13 +76,15 @@ _BUILTIN_MODULES = {
         "lockaudit.rules.pins",
         "lockaudit.rules.graph",
         "lockaudit.rules.locks",
+        "lockaudit.rules.coverage",
     ),
-    "audit": ("lockaudit.audit.rules",),
+    "audit": ("lockaudit.audit.rules", "lockaudit.audit.shellrules"),
 }
 
 # Names re-exported lazily (see the module docstring), with the module that defines them.
 _LAZY = {
     "CheckContext": "lockaudit.rules.context",
+    "Unchecked": "lockaudit.rules.context",
     "distinct_dockerfiles": "lockaudit.rules.context",
     "ImageInstalls": "lockaudit.rules.installs",
     "Install": "lockaudit.rules.installs",

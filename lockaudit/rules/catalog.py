@@ -6,7 +6,7 @@ and what a user needs to fix a finding (why it matters, a bad and a good example
 grouped by subject:
 
 ====== ===========================================================
-LA1xx  the image graph and layering: FROM, parents, what layers repeat or replace
+LA1xx  the image graph and layering: FROM, parents, coverage, what layers repeat or replace
 LA2xx  locks and pins: lock files, pins, versions.txt, yanked or vulnerable releases
 LA3xx  Dockerfile instructions and install steps: RUN lines, caches, source builds
 LA4xx  resolution: requirements that cannot be installed together
@@ -110,6 +110,33 @@ _DOCS = (
         "COPY app/ /app/\n",
         "FROM base:cpu\nRUN pip install --no-deps --require-hashes -r "
         "/locks/silero-vad-cpu.layer.txt\n",
+    ),
+    RuleDoc(
+        "LA107",
+        "dockerfile-not-covered",
+        "A Dockerfile of the repository that no image is built from and no `exclude` entry "
+        "names bypasses the gate: decide what it is.",
+        "# pyproject.toml: images base, asr; the repository also has docker/tts/Dockerfile\n"
+        "[tool.lockaudit.images.asr]\ndockerfile = \"docker/asr/Dockerfile\"\n",
+        "[tool.lockaudit]\nexclude = [\"docker/tts/Dockerfile\"]   # or declare the image\n",
+        bad_file="toml",
+    ),
+    RuleDoc(
+        "LA108",
+        "exclude-stale",
+        "An `exclude` entry that matches no Dockerfile (moved or deleted), or names one an image "
+        "is built from, no longer says anything true.",
+        "[tool.lockaudit]\nexclude = [\"docker/old/Dockerfile\"]   # the file is gone\n",
+        "[tool.lockaudit]\nexclude = []\n",
+        bad_file="toml",
+    ),
+    RuleDoc(
+        "LA109",
+        "dockerfile-unreadable",
+        "A configured Dockerfile that cannot be parsed: its image and every image built on it "
+        "are left out of the other rules, so the gate says so instead of passing.",
+        "FROM base:cpu\nRUN pip install \\\n",
+        "FROM base:cpu\nRUN pip install --no-deps --require-hashes -r /locks/app.layer.txt\n",
     ),
     RuleDoc(
         "LA110",
@@ -298,6 +325,48 @@ _DOCS = (
         "be traced, a URL install): that part is not audited.",
         "RUN pip install -r $REQS   # not traceable to a workspace file\n",
         "COPY docker/asr/requirements.txt /tmp/\nRUN pip install -r /tmp/requirements.txt\n",
+    ),
+    RuleDoc(
+        "LA320",
+        "install-failure-hidden",
+        "A failed install that does not fail the build (`|| true`, `|| echo`, `| tee` without "
+        "pipefail, `;` without `set -e`) ships an image without the package.",
+        'RUN pip install --only-binary :all: x==1.0 || echo "no wheel"\n',
+        "RUN pip install --only-binary :all: x==1.0\n",
+    ),
+    RuleDoc(
+        "LA321",
+        "replaced-by-later-install",
+        "A later `pip install` of the same image replaces a release an earlier one installed: "
+        "the earlier pin is silently lost (and stored twice when the RUNs differ).",
+        "RUN pip install torch==2.1.0 && pip install needs-new-torch==1.0\n",
+        "RUN pip install torch==2.1.0 needs-new-torch==0.9   # one resolution: pip refuses a "
+        "conflict\n",
+    ),
+    RuleDoc(
+        "LA322",
+        "uninstalls-parent-package",
+        "`pip uninstall` of a package a lower layer installed: its files stay in that layer, "
+        "so the image does not shrink, and whatever requires it breaks.",
+        "FROM base-ml:cuda\nRUN pip uninstall -y torchvision\n",
+        "# drop torchvision from base-ml's requirements, or build on an image without it\n"
+        "FROM base:cuda\n",
+    ),
+    RuleDoc(
+        "LA323",
+        "conda-and-pip",
+        "One package installed by conda (or mamba) and by pip in one image: pip overwrites "
+        "files conda owns without conda knowing.",
+        "RUN conda install -y numpy && pip install numpy==1.26.4\n",
+        "RUN pip install numpy==1.26.4\n",
+    ),
+    RuleDoc(
+        "LA324",
+        "apt-python-package",
+        "`apt-get install python3-<pkg>` for a package pip installs too: the system copy "
+        "shadows or duplicates pip's (in a virtual environment it is unused bytes).",
+        "RUN apt-get install -y python3-numpy && pip install numpy==1.26.4\n",
+        "RUN pip install numpy==1.26.4\n",
     ),
     # ------------------------------------------------------------------ LA4: resolution
     RuleDoc(

@@ -16,26 +16,41 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from lockaudit.errors import InputError
+from lockaudit.errors import InputError, Location
 from lockaudit.lockfile import LockMemo, LockText, lock_requirements, read_workspace_locks
 from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions
 from lockaudit.rules.installs import ImageInstalls, image_installs
-from lockaudit.workspace.config import require_requirement_files
+from lockaudit.workspace.config import require_dockerfile, require_requirement_files
 from lockaudit.workspace.model import Image, Workspace
+from lockaudit.workspace.tree import repository_dockerfiles
 
-__all__ = ["CheckContext", "distinct_dockerfiles"]
+__all__ = ["CheckContext", "Unchecked", "distinct_dockerfiles"]
 
 T = TypeVar("T")
 
 # Build args the workspace supplies when a Dockerfile's ARG has no value of its own.
 _WORKSPACE_ARGS = {"REGISTRY": "registry", "IMAGE_PREFIX": "image_prefix"}
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """An image the rules cannot check: its Dockerfile, or an ancestor's, cannot be read.
+
+    ``location`` and ``message`` are the parse error; ``because_of`` is the key of the
+    ancestor whose Dockerfile failed, None when it is the image's own.
+    """
+
+    image: Image
+    location: Location
+    message: str
+    because_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,10 @@ class CheckContext:
     ``installs`` maps an image key to what its Dockerfile installs, requirement files expanded.
     ``locks`` maps the path of every lock file that exists (each image's full and layer lock)
     to the parsed lock, or to the error that makes it unreadable (a rule reports it).
+    ``unchecked`` holds the images whose Dockerfile (or an ancestor's) cannot be parsed: they
+    are left out of ``workspace`` (a rule reports them), so the other rules never see half an
+    image. ``configured`` is every image of the configuration, those included;
+    ``repository_dockerfiles`` every Dockerfile of the repository (``workspace/tree.py``).
     """
 
     workspace: Workspace
@@ -61,6 +80,9 @@ class CheckContext:
     )
     installs: Mapping[str, ImageInstalls] = field(default_factory=lambda: MappingProxyType({}))
     locks: Mapping[str, LockText | InputError] = field(default_factory=lambda: MappingProxyType({}))
+    unchecked: tuple[Unchecked, ...] = ()
+    configured: tuple[Image, ...] = ()
+    repository_dockerfiles: tuple[str, ...] = ()
     _derived: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def derived(self, key: object, compute: Callable[[], T]) -> T:
@@ -74,11 +96,13 @@ class CheckContext:
     def load(cls, workspace: Workspace) -> CheckContext:
         """Parse every input of ``workspace``; raises InputError on the first bad line."""
         root = workspace.root
-        parsed: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile] = {}
-        dockerfiles = {
-            image.key: _parse_image_dockerfile(workspace, image, parsed)
-            for image in workspace.images
-        }
+        configured = workspace.images
+        dockerfiles, unchecked = _parse_dockerfiles(workspace)
+        if unchecked:
+            left_out = {u.image.key for u in unchecked}
+            workspace = replace(
+                workspace, images=tuple(i for i in workspace.images if i.key not in left_out)
+            )
         memo = LockMemo()
         read = read_workspace_locks(workspace, memo)
         locks = read.texts
@@ -120,6 +144,9 @@ class CheckContext:
             constraints=MappingProxyType(constraints),
             installs=MappingProxyType(installs),
             locks=MappingProxyType(locks),
+            unchecked=unchecked,
+            configured=configured,
+            repository_dockerfiles=repository_dockerfiles(root),
         )
 
     def is_lock(self, path: str) -> bool:
@@ -148,6 +175,27 @@ def distinct_dockerfiles(ctx: CheckContext) -> Iterator[tuple[Image, Dockerfile]
 def _optional(workspace: Workspace, path: str | None) -> str | None:
     """``path`` when it names an existing file, else None (see the module docstring)."""
     return path if path and workspace.path(path).is_file() else None
+
+
+def _parse_dockerfiles(workspace: Workspace) -> tuple[dict[str, Dockerfile], tuple[Unchecked, ...]]:
+    """Each image's parsed Dockerfile, and the images left unchecked: a Dockerfile that cannot
+    be parsed is a finding (never a crash of the gate), and its descendants, built on an image
+    nobody can describe, are not checked either. Images come parents first."""
+    parsed: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile] = {}
+    dockerfiles: dict[str, Dockerfile] = {}
+    unchecked: dict[str, Unchecked] = {}
+    for image in workspace.images:
+        cause = unchecked.get(image.parent) if image.parent is not None else None
+        if cause is not None:
+            root_cause = cause.because_of or cause.image.key
+            unchecked[image.key] = Unchecked(image, cause.location, cause.message, root_cause)
+            continue
+        require_dockerfile(workspace, image)
+        try:
+            dockerfiles[image.key] = _parse_image_dockerfile(workspace, image, parsed)
+        except InputError as e:
+            unchecked[image.key] = Unchecked(image, e.location, e.message)
+    return dockerfiles, tuple(unchecked.values())
 
 
 def _parse_image_dockerfile(

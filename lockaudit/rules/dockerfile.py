@@ -10,7 +10,12 @@ Decisions:
   dropped, ``:latest`` added). With no ``registry`` configured, only the repository name and
   tag are compared, since the workspace does not say where images are pushed.
 * ``shell-redirect`` reports a redirection only when its target reads like the tail of a
-  version specifier (``=2.0``, ``2.0``): ``> /dev/null`` and ``2>&1`` are deliberate.
+  version specifier (``=2.0``, ``2.0``): ``> /dev/null`` and ``2>&1`` are deliberate. Every
+  installer's arguments are read (pip, uv, conda, mamba, apt).
+* ``cache-mount-disabled`` looks only at cache mounts on pip's cache (``/root/.cache/pip``,
+  ``/root/.cache`` or ``PIP_CACHE_DIR``): an apt cache mount next to ``--no-cache-dir`` is
+  fine. A ``uv pip install`` under a mount of pip's cache alone is reported too (uv caches in
+  ``~/.cache/uv``).
 * ``code-before-deps`` treats as dependency files: requirement/constraint/lock files,
   ``versions*.txt``, ``pyproject.toml``/``setup.*``, files under the locks directory and every
   file a later install reads.
@@ -23,7 +28,15 @@ import posixpath
 import re
 from collections.abc import Iterator
 
-from lockaudit.parsing.dockerfile import Copy, Dockerfile, FromLine, PipInstall, Stage
+from lockaudit.parsing.dockerfile import (
+    Copy,
+    Dockerfile,
+    FromLine,
+    PackageCommand,
+    PipInstall,
+    Run,
+    Stage,
+)
 from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
 from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import Image, Workspace
@@ -55,8 +68,7 @@ def from_mismatch(ctx: CheckContext) -> Iterator[Finding]:
         if line.unresolved:
             names = ", ".join(line.unresolved)
             yield from_mismatch.finding(
-                f"FROM {line.raw} needs ARG {names}, which has no value when building "
-                f"{image.key}",
+                f"FROM {line.raw} needs ARG {names}, which has no value when building {image.key}",
                 line.location,
                 image=image.key,
                 hint=f"give ARG {names} a default, or set it in the image's build-args",
@@ -125,60 +137,96 @@ def _from_hint(image: Image, expected: str) -> str:
 # -- shell-redirect -----------------------------------------------------------------------------
 
 
-@rule("shell-redirect", Severity.ERROR, "an unquoted pip argument the shell splits at < or >")
+@rule("shell-redirect", Severity.ERROR, "an unquoted package argument the shell splits at < or >")
 def shell_redirect(ctx: CheckContext) -> Iterator[Finding]:
     for image, dockerfile in distinct_dockerfiles(ctx):
         for stage in dockerfile.stages:
-            for install in stage.pip_installs:
-                yield from _redirects(image, install)
+            for run in stage.runs:
+                for package in run.packages:
+                    if package.action == "install":
+                        yield from _redirects(image, run, package)
 
 
-def _redirects(image: Image, install: PipInstall) -> Iterator[Finding]:
-    for redirect in install.redirects:
+def _redirects(image: Image, run: Run, package: PackageCommand) -> Iterator[Finding]:
+    argv = run.commands[package.command].argv
+    install = package.pip
+    for redirect in package.redirects:
         if redirect.op not in _SPEC_REDIRECTS or not _VERSION_TAIL.match(redirect.target):
             continue
         index = redirect.word_index - 1
-        before = install.argv[index] if 0 <= index < len(install.argv) else ""
+        before = argv[index] if 0 <= index < len(argv) else ""
         written = f"{before}{redirect.op}{redirect.target}"
         effect = (
-            "reads its input from a file" if redirect.op == "<" else "writes pip's output to a file"
+            f"opens a file named `{redirect.target}` as its input: there is none, so "
+            f"{package.tool} never runs and the RUN fails"
+            if redirect.op == "<"
+            else f"installs `{before}` at any version and writes {package.tool}'s output to a "
+            f"file named `{redirect.target}`"
         )
-        line = next((r for r in install.requirements if r.raw == before), None)
+        line = (
+            None
+            if install is None
+            else next((r for r in install.requirements if r.raw == before), None)
+        )
         yield shell_redirect.finding(
-            f"`{written}` is not quoted: sh installs `{before}` at any version and {effect} "
-            f"named `{redirect.target}`",
-            line.location if line is not None else install.location,
+            f"`{written}` is not quoted: sh {effect}",
+            line.location if line is not None else package.location,
             image=image.key,
             package=str(line.name) if line is not None else None,
-            hint=f'quote it: pip install "{written}"',
+            hint=f'quote it: {" ".join(_up_to_install(argv))} "{written}"',
         )
+
+
+def _up_to_install(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """``uv pip install``, ``python3 -m pip install``: the command up to its verb."""
+    return argv[: argv.index("install") + 1] if "install" in argv else argv[:1]
 
 
 # -- cache-mount-disabled -----------------------------------------------------------------------
+
+# Where pip and uv keep their caches for root (BuildKit runs RUN as root unless USER says).
+_PIP_CACHE = re.compile(r"^(/root|~|\$HOME|\$\{HOME\})/\.cache(/pip)?/?$")
+_UV_CACHE = re.compile(r"^(/root|~|\$HOME|\$\{HOME\})/\.cache(/uv)?/?$")
 
 
 @rule(
     "cache-mount-disabled",
     Severity.WARNING,
-    "a pip cache mount made useless by --no-cache-dir or PIP_NO_CACHE_DIR",
+    "a pip cache mount made useless by --no-cache-dir, PIP_NO_CACHE_DIR, or an installer that "
+    "caches elsewhere",
 )
 def cache_mount_disabled(ctx: CheckContext) -> Iterator[Finding]:
     for image, dockerfile in distinct_dockerfiles(ctx):
         inherited = _inherited_no_cache(ctx, image)
         for stage in dockerfile.stages:
-            for install in stage.pip_installs:
-                if not install.cache_mount:
+            cache_dir = next((v for k, v, _ in stage.env if k == "PIP_CACHE_DIR"), None)
+            for run in stage.runs:
+                targets = [m.target or "" for m in run.mounts if m.type == "cache"]
+                pip_cache = [t for t in targets if _PIP_CACHE.match(t) or t == cache_dir]
+                if not pip_cache:
                     continue
-                reason = _no_cache_reason(stage, install, inherited)
-                if reason is not None:
-                    yield cache_mount_disabled.finding(
-                        f"RUN --mount=type=cache keeps pip's cache between builds, but {reason}"
-                        " turns the cache off: every build downloads again",
-                        install.location,
-                        image=image.key,
-                        hint="drop --no-cache-dir / PIP_NO_CACHE_DIR: a cache mount never "
-                        "ends up in the image layer",
-                    )
+                for package in run.packages:
+                    install = package.pip
+                    if install is None:
+                        continue
+                    if package.tool == "uv" and not any(_UV_CACHE.match(t) for t in targets):
+                        reason: str | None = (
+                            f"uv keeps its cache in ~/.cache/uv, not in {pip_cache[0]}:"
+                        )
+                    else:
+                        reason = _no_cache_reason(stage, install, inherited)
+                        reason = f"{reason} turns the cache off:" if reason else None
+                    if reason is not None:
+                        yield cache_mount_disabled.finding(
+                            f"RUN --mount=type=cache,target={pip_cache[0]} keeps pip's cache "
+                            f"between builds, but {reason} every build downloads again",
+                            install.location,
+                            image=image.key,
+                            hint="drop --no-cache-dir / PIP_NO_CACHE_DIR: a cache mount never "
+                            "ends up in the image layer"
+                            if package.tool == "pip"
+                            else "mount the cache at /root/.cache/uv for uv",
+                        )
 
 
 def _no_cache_reason(stage: Stage, install: PipInstall, inherited: str | None) -> str | None:

@@ -21,7 +21,7 @@ __all__ = ["main", "render_rules_page"]
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
 
-_FENCE = {"Dockerfile": "dockerfile", "requirements": "text", "text": "text"}
+_FENCE = {"Dockerfile": "dockerfile", "requirements": "text", "text": "text", "toml": "toml"}
 
 
 def render_rules_page(specs: tuple[RuleSpec, ...]) -> str:

@@ -2,11 +2,13 @@
 
 A pre-commit hook runs `check` on every commit, mostly with the same Dockerfiles, pins and
 locks. The key is a digest of lockaudit's code (version and source files), the options, and the
-path, size and modification time of every file under the workspace root (hidden folders,
-virtual environments and caches aside, which no rule reads): any edit, added or removed file
-gives a new key, so a stale answer is never reused. As git does for "racily clean" files, a
-file modified in the last few seconds is keyed by its bytes too: an edit within one timestamp
-tick of the previous one would otherwise keep its time and size. ``--no-cache`` skips the cache.
+path, size and modification time of every file under the workspace root (the folders
+``workspace/tree.py`` skips aside: version control, virtual environments, caches, which no rule
+reads; a new Dockerfile anywhere else changes the key, so the coverage rule sees it): any
+edit, added or removed file gives a new key, so a stale answer is never reused. As git does
+for "racily clean" files, a file modified in the last few seconds is keyed by its bytes too:
+an edit within one timestamp tick of the previous one would otherwise keep its time and size.
+``--no-cache`` skips the cache.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from typing import Any
 from lockaudit.errors import Location
 from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.parsecache import code_fingerprint, default_cache_dir
+from lockaudit.workspace.tree import repository_files
 
 _RACY_NS = 5_000_000_000  # files touched this recently are keyed by content as well
-_SKIP_DIRS = {"__pycache__", "node_modules", "build", "dist"}
 
 
 def workspace_key(root: Path, options: Sequence[str]) -> str:
@@ -42,21 +44,11 @@ def workspace_key(root: Path, options: Sequence[str]) -> str:
 
 
 def _files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(
-            d
-            for d in dirs
-            if not d.startswith(".")
-            and d not in _SKIP_DIRS
-            and not d.endswith(".egg-info")
-            and not (Path(folder, d) / "pyvenv.cfg").exists()
-        )
-        for name in sorted(files):
-            full = os.path.join(folder, name)
-            try:
-                yield os.path.relpath(full, root), os.stat(full)
-            except OSError:
-                continue  # vanished while walking: the next run sees the change
+    for path in repository_files(root):  # the folders the coverage rule walks, no fewer
+        try:
+            yield path, os.stat(root / path)
+        except OSError:
+            continue  # vanished while walking: the next run sees the change
 
 
 def load(key: str) -> tuple[Finding, ...] | None:

@@ -20,6 +20,8 @@ from lockaudit.rules.findings import Severity
 from lockaudit.workspace.model import (
     DEFAULT_HEAVY,
     AuditSettings,
+    BuildSettings,
+    Exclude,
     Image,
     PackageIndex,
     ReviewedSdist,
@@ -46,7 +48,12 @@ _TOP_KEYS = {
     "reviewed-sdists",
     "mirrors",
     "audit",
+    "exclude",
+    "build",
 }
+_BUILD_KEYS = {"builder", "cache-from", "cache-to"}
+# What a cache spec may name: each image gets its own cache reference from one line.
+CACHE_PLACEHOLDERS = frozenset({"name", "tag", "slug"})
 _AUDIT_KEYS = {"select", "ignore", "severity", "fail-on"}
 _RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TARGET_KEYS = {"python", "platform", "arch", "glibc", "cuda"}
@@ -63,8 +70,19 @@ _IMAGE_KEYS = {
     "fallback",
     "inherits-common",
     "context",
+    "cache-from",
+    "cache-to",
 }
-_FALLBACK_KEYS = {"tag", "parent", "requirements", "build-args", "target", "variant"}
+_FALLBACK_KEYS = {
+    "tag",
+    "parent",
+    "requirements",
+    "build-args",
+    "target",
+    "variant",
+    "cache-from",
+    "cache-to",
+}
 
 # Docker's reference grammar (distribution/reference): a name is path components of lower-case
 # letters and digits joined by `.`, `_`, `__` or dashes, separated by `/`; a tag is a word
@@ -140,6 +158,17 @@ def require_requirement_files(workspace: Workspace, image: Image) -> None:
             )
 
 
+def require_dockerfile(workspace: Workspace, image: Image) -> None:
+    """Raise :class:`InputError`, at the configuration line naming it, for a Dockerfile of
+    ``image`` that does not exist: a wrong path, not a Dockerfile that cannot be read."""
+    if not workspace.path(image.dockerfile).is_file():
+        raise InputError(
+            _declared_at(workspace, image.dockerfile),
+            f"the Dockerfile {image.dockerfile} of {image.key} does not exist",
+            hint="create it, or correct `dockerfile` in [[tool.lockaudit.images]]",
+        )
+
+
 def _declared_at(workspace: Workspace, path: str) -> Location:
     """The first line of the workspace configuration that names ``path`` in quotes."""
     config = workspace.config_location.path
@@ -195,6 +224,8 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
         mirrors=_mirrors(section, doc),
         config_location=Location(doc.path),
         audit=_audit(section, doc),
+        excludes=_excludes(section, doc),
+        build=_build(section, doc),
     )
     from lockaudit.workspace.graph import build_order  # graph validates parents and cycles
 
@@ -272,6 +303,8 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
         build_args=_build_args(raw, doc, after),
         inherits_common=bool(raw.get("inherits-common", True)),
         context=_str(raw, "context", doc, ".", after=after),
+        cache_from=_cache_specs(raw, "cache-from", doc, after),
+        cache_to=_cache_specs(raw, "cache-to", doc, after),
     )
     result = [image]
     fallback = raw.get("fallback")
@@ -305,6 +338,10 @@ def _fallback(
         build_args=_build_args(raw, doc, after),
         inherits_common=image.inherits_common,
         context=image.context,
+        # The twin's cache specs, unless the fallback sets its own: placeholders make them
+        # the fallback's own references.
+        cache_from=_cache_specs(raw, "cache-from", doc, after) or image.cache_from,
+        cache_to=_cache_specs(raw, "cache-to", doc, after) or image.cache_to,
     )
 
 
@@ -420,6 +457,43 @@ def _reviewed(section: Mapping[str, Any], doc: _Doc) -> tuple[ReviewedSdist, ...
     return tuple(sorted(found, key=lambda r: (r.name, r.version)))
 
 
+def _excludes(section: Mapping[str, Any], doc: _Doc) -> tuple[Exclude, ...]:
+    """``exclude = [{path = "...", reason = "..."}]``: Dockerfiles that are not images."""
+    raw = section.get("exclude", [])
+    # after [tool.lockaudit]: other tools' `exclude` keys (ruff's) come earlier in the file
+    after = doc.line_of("exclude", after=doc.line_of("tool.lockaudit"))
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise doc.error(
+            "`exclude` must be a list of tables like {path = \"...\", reason = \"...\"}",
+            "exclude",
+            hint="one table per Dockerfile (or glob) that is deliberately not an image",
+        )
+    found: list[Exclude] = []
+    for item in raw:
+        pattern = item.get("path")
+        line = _value_line(doc, "exclude", pattern, after) if isinstance(pattern, str) else after
+        where = Location(doc.path, line)
+        unknown = sorted(set(item) - {"path", "reason"})
+        if unknown:
+            raise InputError(where, f"unknown key {unknown[0]!r} in an `exclude` entry",
+                             hint="allowed: path, reason")
+        if not isinstance(pattern, str) or not pattern.strip():
+            raise InputError(where, "an `exclude` entry needs `path`, a non-empty string")
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise InputError(
+                where, f"exclude path {pattern!r} must be relative to the workspace, without `..`"
+            )
+        reason = item.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InputError(
+                where,
+                f"exclude {pattern!r} needs a `reason`",
+                hint="say why this Dockerfile is not an image, e.g. reason = \"test data\"",
+            )
+        found.append(Exclude(pattern, reason.strip(), where))
+    return tuple(found)
+
+
 def _audit(section: Mapping[str, Any], doc: _Doc) -> AuditSettings:
     """``[tool.lockaudit.audit]``; rule names are checked against the rules by the audit."""
     raw = _table(section, "audit", doc)
@@ -459,6 +533,49 @@ def _audit(section: Mapping[str, Any], doc: _Doc) -> AuditSettings:
     return AuditSettings(
         select, ignore, tuple(severity), Severity(fail_on), tuple(sorted(lines.items()))
     )
+
+
+def _build(section: Mapping[str, Any], doc: _Doc) -> BuildSettings:
+    """``[tool.lockaudit.build]``: the default builder and cache specs of every image."""
+    raw = _table(section, "build", doc)
+    if not raw:
+        return BuildSettings()
+    after = doc.line_of("tool.lockaudit.build")
+    _unknown_keys(raw, _BUILD_KEYS, "[tool.lockaudit.build]", doc, "build", after=after)
+    return BuildSettings(
+        builder=_opt_str(raw, "builder", doc, None, after=after),
+        cache_from=_cache_specs(raw, "cache-from", doc, after) or (),
+        cache_to=_cache_specs(raw, "cache-to", doc, after) or (),
+    )
+
+
+def _cache_specs(raw: Mapping[str, Any], key: str, doc: _Doc, after: int) -> tuple[str, ...] | None:
+    """A list of BuildKit cache specs, or None when ``key`` is absent (the default applies)."""
+    if key not in raw:
+        return None
+    specs = _str_list(raw, key, doc, [], after=after)
+    for spec in specs:
+        problem = cache_spec_problem(spec)
+        if problem:
+            raise doc.error(f"`{key}`: {problem}", key, after=after)
+    return tuple(specs)
+
+
+def cache_spec_problem(spec: str) -> str | None:
+    """Why ``spec`` cannot be a cache spec (None when it can); the CLI checks its own too."""
+    import string
+
+    if not spec.strip() or any(c in spec for c in "\n\r\0"):
+        return f"{spec!r} is not a cache spec like type=registry,ref=REGISTRY/REPO:{{slug}}"
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(spec) if f is not None}
+    except ValueError as e:
+        return f"{spec!r}: {e}"
+    unknown = sorted(fields - CACHE_PLACEHOLDERS)
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in sorted(CACHE_PLACEHOLDERS))
+        return f"{spec!r} names {{{unknown[0]}}}; placeholders are {allowed}"
+    return None
 
 
 def _severities() -> str:

@@ -134,6 +134,10 @@ class Image:
     build_args: tuple[tuple[str, str], ...] = ()
     inherits_common: bool = True
     context: str = "."
+    # BuildKit cache import/export specs (``type=registry,ref=...``); None: the workspace's
+    # ``[tool.lockaudit.build]`` lists apply. Placeholders ({name}, {tag}, {slug}) are kept.
+    cache_from: tuple[str, ...] | None = None
+    cache_to: tuple[str, ...] | None = None
 
     @cached_property  # the lookup key of every rule and map: built once
     def key(self) -> str:
@@ -150,6 +154,28 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Exclude:
+    """A Dockerfile (or a glob of them) the workspace deliberately does not build as an image.
+
+    ``check`` fails for a Dockerfile of the repository that is neither an image's nor excluded,
+    so every exclusion is written down with its reason. In ``pattern``, ``*`` also matches
+    across folders and a folder stands for everything under it (``tests``, ``tests/**``).
+    """
+
+    pattern: str
+    reason: str
+    location: Location
+
+    def matches(self, path: str) -> bool:
+        pattern = self.pattern.strip("/")
+        return (
+            fnmatch.fnmatchcase(path, pattern)
+            or path.startswith(pattern + "/")
+            or fnmatch.fnmatchcase(path, pattern + "/*")
+        )
+
+
+@dataclass(frozen=True)
 class AuditSettings:
     """``[tool.lockaudit.audit]``: which audit findings count, and how much.
 
@@ -163,6 +189,21 @@ class AuditSettings:
     severity: tuple[tuple[str, Severity], ...] = ()  # rule name -> severity it is reported at
     fail_on: Severity = Severity.ERROR  # exit 1 for a finding at or above this
     lines: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """``[tool.lockaudit.build]``: where and with which layer cache ``lockaudit build`` builds.
+
+    ``builder`` names a buildx builder (None: the engine's default). ``cache_from`` and
+    ``cache_to`` are BuildKit cache specs applied to every image that sets none of its own;
+    ``{name}``, ``{tag}`` and ``{slug}`` in them become the image's, so one line gives every
+    image its own cache reference.
+    """
+
+    builder: str | None = None
+    cache_from: tuple[str, ...] = ()
+    cache_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,6 +228,8 @@ class Workspace:
     mirrors: tuple[tuple[str, str], ...] = ()  # names or fnmatch patterns ("nvidia-*")
     config_location: Location = field(default_factory=lambda: Location("pyproject.toml"))
     audit: AuditSettings = field(default_factory=AuditSettings)
+    excludes: tuple[Exclude, ...] = ()  # Dockerfiles that are deliberately not images
+    build: BuildSettings = field(default_factory=BuildSettings)
 
     def image(self, key: str) -> Image:
         return self._by_key[key]  # KeyError for an unknown key

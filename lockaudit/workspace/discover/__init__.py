@@ -37,22 +37,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location, LockauditError
+from lockaudit.workspace.discover._builds import Decider, default_registry, image_prefix
+from lockaudit.workspace.discover._ci import scan_github, scan_gitlab
 from lockaudit.workspace.discover._compose import scan_compose
 from lockaudit.workspace.discover._decide import (
-    Decider,
     Settings,
     build_images,
     check_keys,
     constraint_entries,
-    default_registry,
-    image_prefix,
     index_entries,
     pick_one,
-    primary_facts,
     with_targets,
 )
+from lockaudit.workspace.discover._facts import BuildFact
 from lockaudit.workspace.discover._results import Discovery, FoundFallback, FoundImage
-from lockaudit.workspace.discover._scan import scan_dockerfile, scan_script, walk
+from lockaudit.workspace.discover._scan import DockerInfo, scan_dockerfile, scan_script, walk
 from lockaudit.workspace.discover._toml import render, write_config
 
 __all__ = [
@@ -76,18 +75,21 @@ def discover_workspace(root: Path) -> Discovery:
         )
     facts = [fact for script in tree.scripts for fact in scan_script(root, script)]
     facts += [fact for compose in tree.compose for fact in scan_compose(root, compose)]
-    primary = primary_facts(facts)
-    infos = {
-        path: scan_dockerfile(root, path, problems, primary.get(path))
-        for path in tree.dockerfiles
-    }
-    decider = Decider(root, infos, facts, problems)
+    facts += [fact for workflow in tree.workflows for fact in scan_github(root, workflow)]
+    facts += [fact for ci in tree.gitlab for fact in scan_gitlab(root, ci)]
+    infos = {path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles}
+
+    def rescan(path: str, fact: BuildFact) -> DockerInfo:
+        return scan_dockerfile(root, path, [], fact)
+
+    decider = Decider(root, infos, facts, problems, rescan)
     decider.decide()
     refs = [info.from_ref for info in infos.values() if info.from_ref is not None]
+    built = [ref for build in decider.all_builds() if not build.named for ref in build.refs]
     settings = Settings(
         prefix=image_prefix(decider),
         registry=default_registry(
-            infos.values(), [*refs, *(f.ref for f in facts if f.ref is not None)]
+            infos.values(), [*refs, *(f.ref for f in facts if f.ref is not None)], built
         ),
         common=pick_one(tree.common, "common", problems),
     )

@@ -1,24 +1,21 @@
-"""Deciding what each Dockerfile builds and what it is built on, from the facts read.
-
-Evidence order: build scripts / compose files, then naming, then a leaf default; whatever
-cannot be decided becomes a problem (see the package docstring).
+"""The images of the decided builds (``_builds``): names, parents, fallbacks, requirement
+files, targets. Whatever cannot be decided becomes a problem (see the package docstring).
 """
 
 from __future__ import annotations
 
 import fnmatch
-import os
 import posixpath
 import re
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lockaudit.errors import InputError
-from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
+from lockaudit.parsing.dockerfile import Dockerfile
+from lockaudit.workspace.discover._builds import Build, BuildId, Decider
+from lockaudit.workspace.discover._facts import BuildFact, Ref, parse_ref
 from lockaudit.workspace.discover._results import FoundFallback, FoundImage
-from lockaudit.workspace.discover._scan import BuildFact, DockerInfo, Ref, parse_ref, root_stage
+from lockaudit.workspace.discover._scan import DockerInfo
 from lockaudit.workspace.model import Variant
 
 _UBUNTU_GLIBC = {"20.04": "2.31", "22.04": "2.35", "24.04": "2.39"}
@@ -27,119 +24,6 @@ _UBUNTU_TAG = re.compile(r"ubuntu(\d\d\.\d\d)")
 _DEBIAN_GLIBC = {"buster": "2.28", "bullseye": "2.31", "bookworm": "2.36", "trixie": "2.41"}
 _PYTHON_TAG = re.compile(r"^(\d+\.\d+\.\d+)(?:-|$)")
 _CONSTRAINT_CUDA = re.compile(r"cuda|cu\d+", re.IGNORECASE)
-
-
-# -- deciding -----------------------------------------------------------------------------------
-
-
-def _ends(name: str, stem: str) -> bool:
-    return name == stem or name.endswith(("-" + stem, "_" + stem))
-
-
-@dataclass
-class Decider:
-    root: Path
-    infos: dict[str, DockerInfo]
-    facts: list[BuildFact]
-    problems: list[str]
-    assigned: dict[str, Ref] = field(default_factory=dict)  # dockerfile -> its primary ref
-    by_short: dict[tuple[str, str], str] = field(default_factory=dict)  # ref -> dockerfile
-
-    def decide(self) -> None:
-        # A tag built without --build-arg is the file's own; one with args is its variant.
-        for fact in sorted(self.facts, key=lambda f: bool(f.build_args)):
-            if fact.substitutions or fact.dockerfile not in self.infos or fact.ref is None:
-                continue
-            known = self.by_short.get(fact.ref.short)
-            if known is not None and known != fact.dockerfile:
-                self.problems.append(
-                    f"{fact.location}: {fact.ref.repo}:{fact.ref.tag} is built from both "
-                    f"{known} and {fact.dockerfile}; declare the one you mean"
-                )
-                continue
-            self.by_short[fact.ref.short] = fact.dockerfile
-            self.assigned.setdefault(fact.dockerfile, fact.ref)
-        for info in self.infos.values():
-            if info.from_ref is not None and info.from_ref.short not in self.by_short:
-                self._by_name(info.from_ref, info)
-
-    def _by_name(self, ref: Ref, user: DockerInfo) -> None:
-        scored: list[tuple[int, int, str]] = []
-        for info in self.infos.values():
-            if info.path == user.path:
-                continue
-            if info.path in self.assigned:
-                continue  # already builds another tag: a second one needs build args, by hand
-            for stem in info.stems:
-                score = _score(ref, stem)
-                if score:
-                    scored.append((score, len(stem), info.path))
-        if not scored:
-            return
-        scored.sort(reverse=True)
-        best = [s for s in scored if s[:2] == scored[0][:2]]
-        paths = sorted({s[2] for s in best})
-        if len(paths) > 1:
-            self.problems.append(
-                f"{user.from_location}: FROM {ref.text} could be built by "
-                + " or ".join(paths)
-                + "; add a build script line (docker build -t … -f …) or rename one"
-            )
-            return
-        path = paths[0]
-        self.by_short[ref.short] = path
-        self.assigned.setdefault(path, ref)
-
-
-def primary_facts(facts: Iterable[BuildFact]) -> dict[str, BuildFact]:
-    """Per Dockerfile, the build that makes its own image: one without a rewrite, preferably
-    without build args (a build with args is a variant), then one with a static tag."""
-    best: dict[str, BuildFact] = {}
-    for fact in facts:
-        if fact.substitutions:
-            continue
-        known = best.get(fact.dockerfile)
-        if known is None or _rank(fact) < _rank(known):
-            best[fact.dockerfile] = fact
-    return best
-
-
-def _rank(fact: BuildFact) -> tuple[bool, bool]:
-    return (bool(fact.build_args), fact.ref is None)
-
-
-def _score(ref: Ref, stem: str) -> int:
-    """2: the stem is ``{name}-{tag}`` (``base-cuda``); 1: the stem is the name; 0: no match."""
-    if _ends(f"{ref.repo}-{ref.tag}", stem):
-        return 2
-    return 1 if _ends(ref.repo, stem) else 0
-
-
-def image_prefix(decider: Decider) -> str:
-    """The part common to the image names: from stem matches first, else a common prefix."""
-    votes: Counter[str] = Counter()
-    for path, ref in decider.assigned.items():
-        for stem in decider.infos[path].stems:
-            for candidate in (ref.repo, f"{ref.repo}-{ref.tag}"):
-                if _ends(candidate, stem):
-                    name = stem if candidate == ref.repo else stem.removesuffix(f"-{ref.tag}")
-                    votes[ref.repo[: len(ref.repo) - len(name)]] += 1
-    if votes:
-        return votes.most_common(1)[0][0]
-    names = [ref.repo for ref in decider.assigned.values()]
-    if len(names) < 2:
-        return ""
-    common = os.path.commonprefix(names)  # noqa: RUF071 -- image names, not paths
-    return common[: common.rfind("-") + 1] if "-" in common else ""
-
-
-def default_registry(infos: Iterable[DockerInfo], refs: Iterable[Ref]) -> str:
-    defaults = Counter(value for info in infos for name, value in info.arg_defaults
-                       if name == "REGISTRY" and value)
-    if defaults:
-        return defaults.most_common(1)[0][0]
-    namespaces = Counter(ref.namespace for ref in refs if ref.namespace)
-    return namespaces.most_common(1)[0][0] if namespaces else ""
 
 
 # -- images -------------------------------------------------------------------------------------
@@ -152,8 +36,19 @@ class Settings:
     common: str | None
 
 
-def _name_of(ref: Ref, prefix: str) -> str:
-    return ref.repo.removeprefix(prefix) if prefix and ref.repo.startswith(prefix) else ref.repo
+def _name_of(ref: Ref, settings: Settings) -> str:
+    """The image name: the path under the workspace registry (``torch/cuda`` of
+    ``ghcr.io/acme/torch/cuda``), else the last component; the image prefix removed."""
+    registry = settings.registry.rstrip("/")
+    if registry and ref.path.startswith(registry + "/"):
+        name = ref.path[len(registry) + 1 :]
+    else:
+        name = ref.repo
+    prefix = settings.prefix
+    head, _, last = name.rpartition("/")
+    if prefix and last.startswith(prefix) and last != prefix:
+        last = last.removeprefix(prefix)
+    return f"{head}/{last}" if head else last
 
 
 def _looks_internal(info: DockerInfo, ref: Ref, settings: Settings) -> bool:
@@ -171,83 +66,108 @@ def _is_cuda_ref(ref: Ref) -> bool:
 def build_images(
     decider: Decider, settings: Settings, problems: list[str]
 ) -> list[FoundImage]:
-    images: dict[str, FoundImage] = {}
-    facts_by_file: dict[str, list[BuildFact]] = {}
+    """One image per build, parents first; a CPU build of a file whose own image is not the
+    CPU one becomes that image's fallback."""
+    images: dict[BuildId, FoundImage] = {}
+    rewrites: dict[str, list[BuildFact]] = {}
     for fact in decider.facts:
-        facts_by_file.setdefault(fact.dockerfile, []).append(fact)
-    # Parents first: an image's variant and key depend on its parent's.
-    for path in _parents_first(decider):
-        info = decider.infos[path]
-        if info.dockerfile is None:
+        if fact.substitutions and fact.ref is not None:
+            rewrites.setdefault(fact.dockerfile, []).append(fact)
+    order = _parents_first(decider)
+    for build in order:
+        if build.info.dockerfile is None:
             continue
-        images[path] = _image(path, info, decider, settings, images, facts_by_file, problems)
-    return [images[p] for p in _parents_first(decider) if p in images]
+        images[build.id] = _image(build, decider, settings, images, problems)
+    for path, facts in rewrites.items():
+        own = images.get((path, 0))
+        if own is not None and own.fallback is None:
+            fallback = _sed_fallback(decider.builds[path][0], facts, decider, images, problems)
+            images[(path, 0)] = replace(own, fallback=fallback)
+    return _fold_fallbacks([(b.id, images[b.id]) for b in order if b.id in images])
 
 
-def _parents_first(decider: Decider) -> list[str]:
-    """Dockerfiles by depth in the FROM graph (bases first), then by path."""
-    depths: dict[str, int] = {}
+def _fold_fallbacks(images: list[tuple[BuildId, FoundImage]]) -> list[FoundImage]:
+    """A second build of a file, under the same name with a CPU tag and a parent of its own,
+    is the fallback of the file's own image (built from the same file with build args)."""
+    own = {bid[0]: image for bid, image in images if bid[1] == 0}
+    folded: set[BuildId] = set()
+    for bid, image in images:
+        first = own.get(bid[0])
+        if (
+            bid[1] == 0 or first is None or first.fallback is not None
+            or image.name != first.name or image.variant is not Variant.CPU
+            or first.variant is Variant.CPU or image.parent is None
+        ):
+            continue
+        own[bid[0]] = replace(first, fallback=FoundFallback(
+            tag=image.tag,
+            parent=image.parent,
+            build_args=image.build_args,
+            evidence=f"built with build args ({image.evidence[0]}); parent from {image.edge}",
+        ))
+        folded.add(bid)
+    return [own[bid[0]] if bid[1] == 0 else image for bid, image in images if bid not in folded]
 
-    def depth(path: str, seen: frozenset[str]) -> int:
-        if path not in depths:
-            ref = decider.infos[path].from_ref
-            parent = decider.by_short.get(ref.short) if ref is not None else None
-            if parent is None or parent == path or parent in seen:
-                depths[path] = 0
+
+def _parents_first(decider: Decider) -> list[Build]:
+    """Builds by depth in the FROM graph (bases first), then by path."""
+    depths: dict[BuildId, int] = {}
+
+    def depth(build: Build, seen: frozenset[BuildId]) -> int:
+        if build.id not in depths:
+            ref = build.info.from_ref
+            parent = decider.lookup(ref) if ref is not None else None
+            if parent is None or parent.path == build.path or parent.id in seen:
+                depths[build.id] = 0
             else:
-                depths[path] = depth(parent, seen | {path}) + 1
-        return depths[path]
+                depths[build.id] = depth(parent, seen | {build.id}) + 1
+        return depths[build.id]
 
-    return sorted(decider.infos, key=lambda path: (depth(path, frozenset()), path))
+    return sorted(decider.all_builds(), key=lambda b: (depth(b, frozenset()), b.path, b.index))
 
 
 def _image(
-    path: str,
-    info: DockerInfo,
+    build: Build,
     decider: Decider,
     settings: Settings,
-    done: Mapping[str, FoundImage],
-    facts_by_file: Mapping[str, list[BuildFact]],
+    done: Mapping[BuildId, FoundImage],
     problems: list[str],
 ) -> FoundImage:
+    info, fact = build.info, build.fact
     evidence: list[str] = []
     notes: list[str] = []
     parent, base_image, parent_variant = _parent(info, decider, settings, done, problems, notes)
-    own = decider.assigned.get(path)
-    primary = primary_facts(facts_by_file.get(path, [])).get(path)
-    tagged = [f for f in facts_by_file.get(path, []) if f.ref == own and own is not None]
+    own = build.ref
     if own is not None:
-        name, tag = _name_of(own, settings.prefix), own.tag
+        name, tag = _name_of(own, settings), own.tag
         evidence.append(
-            f"tagged {own.repo}:{own.tag} by {tagged[0].location}" if tagged
+            f"tagged {own.repo}:{own.tag} by {fact.location}" if fact and not build.named
             else f"named by its directory: FROM {own.repo}:{own.tag} elsewhere"
         )
-    elif primary is not None and primary.name is not None:
-        name, tag = primary.name, parent_variant.value
-        evidence.append(f"named after {primary.source} at {primary.location}")
+    elif fact is not None and fact.name is not None:
+        name, tag = fact.name, parent_variant.value
+        evidence.append(f"named after {fact.source} at {fact.location}")
     else:
         name = info.stems[0]
         tag = parent_variant.value
-        evidence.append(f"named after {posixpath.dirname(path) or '.'}; tag from its variant")
-    variant = _variant(tag, parent_variant)
-    context = primary.context if primary is not None else "."
+        evidence.append(f"named after {posixpath.dirname(build.path) or '.'}; tag from its variant")
+    variant = _variant(f"{name}:{tag}", parent_variant)
+    context = fact.context if fact is not None else "."
     if parent is not None:
         evidence.append(f"FROM {info.from_raw.split(None, 1)[-1]} at {info.from_location}")
-    fallback = _fallback(info, facts_by_file.get(path, []), decider, settings, done, problems)
     return FoundImage(
         name=name,
         tag=tag,
-        dockerfile=path,
+        dockerfile=build.path,
         parent=parent,
         base_image=base_image,
         variant=variant,
         requirements=_requirements(decider.root, info, context, settings, notes),
         context=context,
-        fallback=fallback,
         evidence=tuple(evidence),
         notes=tuple(notes),
         edge=info.from_source,
-        build_args=_own_args(info, primary),
+        build_args=_own_args(info, fact),
     )
 
 
@@ -260,12 +180,15 @@ def _own_args(info: DockerInfo, fact: BuildFact | None) -> tuple[tuple[str, str]
     return tuple((k, v) for k, v in fact.build_args if k in declared)
 
 
-def _variant(tag: str, inherited: Variant) -> Variant:
-    words = set(re.split(r"[-_.]", tag.lower()))
-    if words & {"cuda", "gpu"}:
-        return Variant.CUDA
-    if "cpu" in words:
-        return Variant.CPU
+def _variant(key: str, inherited: Variant) -> Variant:
+    """``cuda``/``gpu`` or ``cpu`` as a word of the tag, else of the name, else the parent's."""
+    name, _, tag = key.rpartition(":")
+    for text in (tag, name):
+        words = set(re.split(r"[-_./]", text.lower()))
+        if words & {"cuda", "gpu"}:
+            return Variant.CUDA
+        if "cpu" in words:
+            return Variant.CPU
     return inherited
 
 
@@ -273,11 +196,11 @@ def _parent(
     info: DockerInfo,
     decider: Decider,
     settings: Settings,
-    done: Mapping[str, FoundImage],
+    done: Mapping[BuildId, FoundImage],
     problems: list[str],
     notes: list[str],
 ) -> tuple[str | None, str | None, Variant]:
-    """(parent key, base image, the variant the parent gives) for one Dockerfile."""
+    """(parent key, base image, the variant the parent gives) for one build."""
     ref = info.from_ref
     if ref is None:
         names = ", ".join(info.unresolved) or "?"
@@ -287,10 +210,10 @@ def _parent(
         )
         notes.append(f"FROM needs ARG {names}, which has no default: base-image is a placeholder")
         return None, info.from_raw.split(None, 1)[-1], Variant.CPU
-    parent_path = decider.by_short.get(ref.short)
-    if parent_path is not None and parent_path in done:
-        parent = done[parent_path]
-        # One file may be tagged twice (-t x:1 -t x:latest): the image is its first tag.
+    parent_build = decider.lookup(ref)
+    if parent_build is not None and parent_build.id in done:
+        parent = done[parent_build.id]
+        # One build may be tagged twice (-t x:1 -t x:latest): the image is its first tag.
         return parent.key, None, parent.variant
     if _looks_internal(info, ref, settings):
         problems.append(
@@ -301,33 +224,31 @@ def _parent(
     return None, ref.text, Variant.CUDA if _is_cuda_ref(ref) else Variant.CPU
 
 
-def _fallback(
-    info: DockerInfo,
-    facts: list[BuildFact],
+def _sed_fallback(
+    build: Build,
+    rewritten: list[BuildFact],
     decider: Decider,
-    settings: Settings,
-    done: Mapping[str, FoundImage],
+    done: Mapping[BuildId, FoundImage],
     problems: list[str],
 ) -> FoundFallback | None:
-    rewritten = [f for f in facts if f.substitutions and f.ref is not None]
+    """A ``sed 's/base-ml:cuda/base:cpu/' F | docker build -t …:cpu -f -`` line: the file's
+    CPU fallback, on the parent the rewritten FROM names."""
+    info = build.info
     if info.from_ref is None:
         return None
-    if not rewritten:
-        return _build_arg_fallback(info, facts, decider, done, problems)
     fact = rewritten[0]
     assert fact.ref is not None
     new_from = _apply(info.from_ref.text, fact.substitutions)
     if new_from == info.from_ref.text:
         return None
-    ref = parse_ref(new_from)
-    parent_path = decider.by_short.get(ref.short)
-    if parent_path is None or parent_path not in done:
+    parent_build = decider.lookup(parse_ref(new_from))
+    if parent_build is None or parent_build.id not in done:
         problems.append(
             f"{fact.location}: the rewritten FROM {new_from} of {info.path} matches no image "
             "of the repository; declare the fallback by hand"
         )
         return None
-    parent = done[parent_path]
+    parent = done[parent_build.id]
     build_args = tuple(
         (name, _apply(value, fact.substitutions))
         for name, value in info.arg_defaults
@@ -345,48 +266,6 @@ def _fallback(
         build_args=build_args,
         evidence=f"sed rewrite at {fact.location}",
         note=note,
-    )
-
-
-def _build_arg_fallback(
-    info: DockerInfo,
-    facts: list[BuildFact],
-    decider: Decider,
-    done: Mapping[str, FoundImage],
-    problems: list[str],
-) -> FoundFallback | None:
-    """A second tag of the file built with ``--build-arg``s: a fallback when the args are
-    the Dockerfile's own ARGs (``PARENT_IMAGE=…-base:cpu``)."""
-    own = decider.assigned.get(info.path)
-    others = [
-        f for f in facts
-        if f.build_args and own is not None and f.ref is not None and f.ref.short != own.short
-    ]
-    if not others:
-        return None
-    fact = others[0]
-    assert fact.ref is not None
-    try:
-        parsed = parse_dockerfile(decider.root, info.path, dict(fact.build_args))
-    except InputError:
-        return None  # scan_dockerfile already reported the file
-    line = root_stage(parsed).from_line
-    ref = parse_ref(line.image)
-    parent_path = decider.by_short.get(ref.short)
-    if line.unresolved or parent_path is None or parent_path not in done:
-        problems.append(
-            f"{fact.location}: {fact.ref.repo}:{fact.ref.tag} is built from {info.path} FROM "
-            f"{line.image or line.raw}, which matches no image of the repository; declare the "
-            "fallback by hand"
-        )
-        return None
-    declared = {name for name, _, _ in parsed.global_args}
-    declared |= {name for stage in parsed.stages for name, _, _ in stage.args}
-    return FoundFallback(
-        tag=fact.ref.tag,
-        parent=done[parent_path].key,
-        build_args=tuple((k, v) for k, v in fact.build_args if k in declared),
-        evidence=f"docker build --build-arg at {fact.location}",
     )
 
 

@@ -42,6 +42,7 @@ _SKIP_PATHS = ("tests/data", "test/data")
 _SCRIPT_SUFFIXES = (".sh", ".bash", ".bat", ".cmd")
 _MAKEFILES = ("Makefile", "makefile", "GNUmakefile")
 _COMPOSE = re.compile(r"^(docker-)?compose[\w.-]*\.ya?ml$")
+_BAKE = re.compile(r"^docker-bake(\.override)?\.(hcl|json)$")
 # docker build options that take a value (the others are flags)
 _BUILD_VALUE_OPTIONS = frozenset(
     {"-t", "--tag", "-f", "--file", "--build-arg", "--target", "--platform", "--progress",
@@ -74,6 +75,9 @@ class _Tree:
     dockerfiles: list[str] = field(default_factory=list)
     scripts: list[str] = field(default_factory=list)
     compose: list[str] = field(default_factory=list)
+    workflows: list[str] = field(default_factory=list)  # GitHub Actions
+    gitlab: list[str] = field(default_factory=list)
+    bake: list[str] = field(default_factory=list)
     versions: list[str] = field(default_factory=list)
     common: list[str] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)
@@ -104,7 +108,13 @@ def walk(root: Path) -> _Tree:
 
 
 def _classify(tree: _Tree, rel: str, name: str, rel_dir: str) -> None:
-    if _is_dockerfile(name):
+    if rel_dir == ".github/workflows" and name.endswith((".yml", ".yaml")):
+        tree.workflows.append(rel)
+    elif name in (".gitlab-ci.yml", ".gitlab-ci.yaml"):
+        tree.gitlab.append(rel)
+    elif _BAKE.match(name):
+        tree.bake.append(rel)
+    elif _is_dockerfile(name):
         tree.dockerfiles.append(rel)
     elif name.endswith(_SCRIPT_SUFFIXES) or name in _MAKEFILES or name.endswith(".mk"):
         tree.scripts.append(rel)

@@ -1,0 +1,207 @@
+"""Which images each Dockerfile builds, and which image a FROM names.
+
+A Dockerfile builds one image per distinct set of build arguments its sources pass it (a CI
+matrix over ``cpu``/``cuda`` builds two); the tags of one such build name the same image. A
+FROM is matched to a build by its full reference first, then by ``repo:tag`` alone when one
+build has it (``FROM ${REGISTRY}/x:1`` with another registry), then by naming (see
+:meth:`Decider._by_name`). Evidence order: build sources, then naming, then a leaf default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lockaudit.workspace.discover._facts import BuildFact, Ref
+from lockaudit.workspace.discover._scan import DockerInfo
+
+BuildId = tuple[str, int]  # (Dockerfile, index among its builds; 0 is its own image)
+
+
+@dataclass(frozen=True)
+class Build:
+    """One image a Dockerfile builds: the tags it gets, the fact behind it, and its FROM as
+    resolved with that build's arguments."""
+
+    path: str
+    index: int
+    refs: tuple[Ref, ...]
+    fact: BuildFact | None
+    info: DockerInfo
+    named: bool = False  # the ref came from naming (a FROM elsewhere), not from a source
+
+    @property
+    def id(self) -> BuildId:
+        return (self.path, self.index)
+
+    @property
+    def ref(self) -> Ref | None:
+        return self.refs[0] if self.refs else None
+
+
+def _ends(name: str, stem: str) -> bool:
+    return name == stem or name.endswith(("-" + stem, "_" + stem))
+
+
+def _rank(fact: BuildFact) -> tuple[bool, bool, bool]:
+    """The file's own image first: built without args, with a static tag, not the CPU one (a CPU
+    build of a file that also builds another is its fallback)."""
+    words = set(re.split(r"[-_./:]", f"{fact.ref.path}:{fact.ref.tag}" if fact.ref else ""))
+    return (bool(fact.build_args), fact.ref is None, "cpu" in words)
+
+
+def group_builds(
+    path: str, facts: list[BuildFact], info: DockerInfo,
+    rescan: Callable[[BuildFact], DockerInfo],
+) -> list[Build]:
+    """The builds of one Dockerfile: its facts grouped by (build args, target)."""
+    groups: dict[tuple[object, ...], list[BuildFact]] = {}
+    for fact in sorted(facts, key=_rank):
+        groups.setdefault((fact.build_args, fact.target), []).append(fact)
+    if not groups:
+        return [Build(path, 0, (), None, info)]
+    builds = []
+    for index, group in enumerate(groups.values()):
+        refs = tuple(dict.fromkeys(f.ref for f in group if f.ref is not None))
+        first = next((f for f in group if f.ref is not None), group[0])
+        builds.append(Build(path, index, refs, first, rescan(first) if first.build_args else info))
+    return builds
+
+
+@dataclass
+class Decider:
+    root: Path
+    infos: dict[str, DockerInfo]
+    facts: list[BuildFact]
+    problems: list[str]
+    rescan: Callable[[str, BuildFact], DockerInfo]
+    builds: dict[str, list[Build]] = field(default_factory=dict)
+    by_ref: dict[tuple[str, str], BuildId] = field(default_factory=dict)  # (path, tag)
+    by_short: dict[tuple[str, str], set[BuildId]] = field(default_factory=dict)
+
+    @property
+    def assigned(self) -> dict[str, Ref]:
+        """Dockerfile → the reference of its own image, where one is known."""
+        return {p: b[0].ref for p, b in self.builds.items() if b and b[0].ref is not None}
+
+    def build(self, build_id: BuildId) -> Build:
+        return self.builds[build_id[0]][build_id[1]]
+
+    def all_builds(self) -> Iterable[Build]:
+        for builds in self.builds.values():
+            yield from builds
+
+    def decide(self) -> None:
+        per_file: dict[str, list[BuildFact]] = {}
+        for fact in self.facts:
+            if not fact.substitutions and fact.dockerfile in self.infos:
+                per_file.setdefault(fact.dockerfile, []).append(fact)
+        for path, info in self.infos.items():
+            def rescan(fact: BuildFact, path: str = path) -> DockerInfo:
+                return self.rescan(path, fact)
+
+            self.builds[path] = group_builds(path, per_file.get(path, []), info, rescan)
+            for build in self.builds[path]:
+                for ref in build.refs:
+                    self._register(ref, build)
+        for build in list(self.all_builds()):
+            wanted = build.info.from_ref
+            if wanted is not None and self.lookup(wanted) is None:
+                self._by_name(wanted, build.info)
+
+    def _register(self, ref: Ref, build: Build) -> None:
+        known = self.by_ref.get((ref.path, ref.tag))
+        if known is not None and known[0] != build.path:
+            location = build.fact.location if build.fact else build.path
+            self.problems.append(
+                f"{location}: {ref.repo}:{ref.tag} is built from both {known[0]} and "
+                f"{build.path}; declare the one you mean"
+            )
+            return
+        self.by_ref.setdefault((ref.path, ref.tag), build.id)
+        self.by_short.setdefault(ref.short, set()).add(build.id)
+
+    def lookup(self, ref: Ref) -> Build | None:
+        """The build a FROM names: full reference, else a ``repo:tag`` only one build has."""
+        found = self.by_ref.get((ref.path, ref.tag))
+        if found is None:
+            candidates = self.by_short.get(ref.short, set())
+            found = next(iter(candidates)) if len(candidates) == 1 else None
+        return self.build(found) if found is not None else None
+
+    def _by_name(self, ref: Ref, user: DockerInfo) -> None:
+        scored: list[tuple[int, int, str]] = []
+        for path, info in self.infos.items():
+            builds = self.builds[path]
+            if path == user.path or builds[0].refs:
+                continue  # already builds another tag: a second one needs build args, by hand
+            for stem in info.stems:
+                score = _score(ref, stem)
+                if score:
+                    scored.append((score, len(stem), path))
+        if not scored:
+            return
+        scored.sort(reverse=True)
+        best = [s for s in scored if s[:2] == scored[0][:2]]
+        paths = sorted({s[2] for s in best})
+        if len(paths) > 1:
+            self.problems.append(
+                f"{user.from_location}: FROM {ref.text} could be built by "
+                + " or ".join(paths)
+                + "; add a build script line (docker build -t … -f …) or rename one"
+            )
+            return
+        own = replace(self.builds[paths[0]][0], refs=(ref,), named=True)
+        self.builds[paths[0]][0] = own
+        self._register(ref, own)
+
+
+def _score(ref: Ref, stem: str) -> int:
+    """2: the stem is ``{name}-{tag}`` (``base-cuda``); 1: the stem is the name; 0: no match."""
+    if _ends(f"{ref.repo}-{ref.tag}", stem):
+        return 2
+    return 1 if _ends(ref.repo, stem) else 0
+
+
+def image_prefix(decider: Decider) -> str:
+    """The part common to the image names: from stem matches first, else a common prefix."""
+    votes: Counter[str] = Counter()
+    for path, ref in decider.assigned.items():
+        for stem in decider.infos[path].stems:
+            for candidate in (ref.repo, f"{ref.repo}-{ref.tag}"):
+                if _ends(candidate, stem):
+                    name = stem if candidate == ref.repo else stem.removesuffix(f"-{ref.tag}")
+                    votes[ref.repo[: len(ref.repo) - len(name)]] += 1
+    if votes:
+        return votes.most_common(1)[0][0]
+    names = [ref.repo for ref in decider.assigned.values()]
+    if len(names) < 2:
+        return ""
+    common = os.path.commonprefix(names)  # noqa: RUF071 -- image names, not paths
+    return common[: common.rfind("-") + 1] if "-" in common else ""
+
+
+def default_registry(
+    infos: Iterable[DockerInfo], refs: Iterable[Ref], built: Iterable[Ref] = ()
+) -> str:
+    """``ARG REGISTRY``'s default; else the namespace the images built here share (their
+    common leading path components); else the namespace FROM lines use most."""
+    defaults = Counter(value for info in infos for name, value in info.arg_defaults
+                       if name == "REGISTRY" and value)
+    if defaults:
+        return defaults.most_common(1)[0][0]
+    spaces = [ref.namespace.split("/") for ref in built]
+    if spaces and all(spaces):
+        common: list[str] = []
+        for parts in zip(*spaces, strict=False):
+            if len(set(parts)) > 1:
+                break
+            common.append(parts[0])
+        if common:
+            return "/".join(common)
+    namespaces = Counter(ref.namespace for ref in refs if ref.namespace)
+    return namespaces.most_common(1)[0][0] if namespaces else ""

@@ -1,0 +1,323 @@
+"""CI workflows: GitHub Actions (``.github/workflows/*.yml``) and GitLab CI (``.gitlab-ci.yml``).
+
+What builds an image there: ``docker build`` / ``docker buildx build`` lines of ``run:`` and
+``script:`` blocks (read as the build scripts are), and ``docker/build-push-action`` steps
+(``with: file, context, tags, build-args, target``). A job's matrix is expanded: one fact per
+combination where it changes what is built. A GitHub expression is replaced by its value when
+that is static (``matrix.*``, ``env.*``, the default of ``inputs.*``); any other expression
+(``github.sha``, ``secrets.*``, ``steps.*.outputs``) is unknown and never becomes a name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import posixpath
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from yaml.nodes import Node
+
+from lockaudit.errors import Location
+from lockaudit.workspace.discover import _yaml
+from lockaudit.workspace.discover._facts import (
+    UNKNOWN,
+    BuildFact,
+    is_static,
+    static_args,
+    static_ref,
+)
+from lockaudit.workspace.discover._scan import logical_lines, shell_facts
+
+_EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+_MAX_COMBINATIONS = 256  # a matrix larger than this is read as unknown
+_GITLAB_KEYWORDS = frozenset(
+    {"stages", "variables", "default", "include", "workflow", "image", "services", "cache",
+     "before_script", "after_script"}
+)
+Combination = dict[str, str]
+
+
+def is_workflow(path: str) -> bool:
+    return bool(re.fullmatch(r"\.github/workflows/[^/]+\.ya?ml", path))
+
+
+def is_gitlab_ci(path: str) -> bool:
+    return posixpath.basename(path) in (".gitlab-ci.yml", ".gitlab-ci.yaml")
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a GitHub expression may name in one job and one matrix combination."""
+
+    matrix: Mapping[str, str]
+    env: Mapping[str, str]
+    inputs: Mapping[str, str]
+
+    def value(self, expression: str) -> str:
+        for prefix, values in (("matrix.", self.matrix), ("env.", self.env),
+                               ("inputs.", self.inputs)):
+            if expression.startswith(prefix):
+                found = values.get(expression.removeprefix(prefix))
+                return found if found is not None and is_static(found) else UNKNOWN
+        return UNKNOWN
+
+    def substitute(self, text: str) -> str:
+        return _EXPRESSION.sub(lambda m: self.value(m.group(1)), text)
+
+
+def _env(node: Node | None, scope: _Scope) -> dict[str, str]:
+    """An ``env:``/``variables:`` mapping, each value substituted (unknown when not static)."""
+    out: dict[str, str] = {}
+    for key, value in _yaml.mapping(node).items():
+        text = _yaml.scalar(value)
+        if text is None:
+            text = _yaml.scalar(_yaml.mapping(value).get("value"))  # GitLab {value: …}
+        if text is not None:
+            text = scope.substitute(text)
+            out[key] = text if is_static(text) else UNKNOWN
+    return out
+
+
+# -- matrices -------------------------------------------------------------------------------------
+
+
+def _flat(prefix: str, node: Node) -> Iterator[tuple[str, str]]:
+    """A matrix value as ``matrix.<key>`` names: a mapping value gives ``key.sub``."""
+    text = _yaml.scalar(node)
+    if text is not None:
+        yield prefix, text
+        return
+    for key, value in _yaml.mapping(node).items():
+        yield from _flat(f"{prefix}.{key}", value)
+
+
+def _entry(node: Node) -> Combination:
+    return {k: v for key, value in _yaml.mapping(node).items() for k, v in _flat(key, value)}
+
+
+def github_matrix(node: Node | None) -> list[Combination] | None:
+    """Every combination of ``strategy.matrix`` (include/exclude applied); None when the matrix
+    is an expression or too large to be worth knowing."""
+    if node is None:
+        return [{}]
+    if _yaml.scalar(node) is not None:
+        return None  # ${{ fromJSON(needs.x.outputs.matrix) }}
+    axes: list[list[tuple[str, Node]]] = []
+    include: list[Combination] = []
+    exclude: list[Combination] = []
+    for key, value in _yaml.mapping(node).items():
+        if key == "include":
+            include = [_entry(item) for item in _yaml.sequence(value)]
+        elif key == "exclude":
+            exclude = [_entry(item) for item in _yaml.sequence(value)]
+        else:
+            axes.append([(key, item) for item in _yaml.sequence(value)])
+    size = 1
+    for axis in axes:
+        size *= max(len(axis), 1)
+    if size > _MAX_COMBINATIONS:
+        return None
+    combos = [
+        {k: v for key, item in combo for k, v in _flat(key, item)}
+        for combo in itertools.product(*axes)
+    ]
+    combos = [c for c in combos if not any(_matches(c, e) for e in exclude)]
+    return _include(combos if axes else [], include) or [{}]
+
+
+def _matches(combo: Combination, partial: Combination) -> bool:
+    return all(combo.get(k) == v for k, v in partial.items())
+
+
+def _include(combos: list[Combination], include: list[Combination]) -> list[Combination]:
+    """GitHub's rule: an include entry extends every combination whose original values it does
+    not overwrite; one that extends none is a combination of its own."""
+    originals = [dict(c) for c in combos]
+    out = [dict(c) for c in combos]
+    for entry in include:
+        extended = False
+        for original, combo in zip(originals, out, strict=True):
+            if all(original.get(k, v) == v for k, v in entry.items()):
+                combo.update(entry)
+                extended = True
+        if not extended:
+            out.append(dict(entry))
+            originals.append(dict(entry))
+    return out
+
+
+def gitlab_matrix(job: dict[str, Node]) -> list[Combination]:
+    """``parallel: matrix:`` of a GitLab job: each entry's axes multiplied out."""
+    parallel = _yaml.mapping(job.get("parallel")).get("matrix")
+    combos: list[Combination] = []
+    for entry in _yaml.sequence(parallel):
+        axes = [
+            [(key, text) for text, _ in _yaml.strings(value)]
+            for key, value in _yaml.mapping(entry).items()
+        ]
+        combos += [dict(combo) for combo in itertools.product(*axes)]
+    return combos[:_MAX_COMBINATIONS] or [{}]
+
+
+# -- GitHub Actions -------------------------------------------------------------------------------
+
+
+def scan_github(root: Path, path: str) -> list[BuildFact]:
+    doc = _yaml.mapping(_yaml.load(root, path))
+    inputs = _input_defaults(doc.get("on") or doc.get("true"))
+    facts: list[BuildFact] = []
+    for job in _yaml.mapping(doc.get("jobs")).values():
+        facts += _job_facts(path, doc, _yaml.mapping(job), inputs)
+    return _unique(facts)
+
+
+def _input_defaults(on: Node | None) -> dict[str, str]:
+    """``workflow_dispatch``/``workflow_call`` inputs with a static default."""
+    out: dict[str, str] = {}
+    for event in ("workflow_dispatch", "workflow_call"):
+        trigger = _yaml.mapping(_yaml.mapping(on).get(event))
+        for name, spec in _yaml.mapping(trigger.get("inputs")).items():
+            default = _yaml.scalar(_yaml.mapping(spec).get("default"))
+            if default is not None:
+                out[name] = default
+    return out
+
+
+def _job_facts(
+    path: str, doc: dict[str, Node], job: dict[str, Node], inputs: dict[str, str]
+) -> list[BuildFact]:
+    combos = github_matrix(_yaml.mapping(job.get("strategy")).get("matrix"))
+    facts: list[BuildFact] = []
+    for combo in combos if combos is not None else [{}]:
+        scope = _Scope(combo, {}, inputs)
+        scope = replace(scope, env=_env(doc.get("env"), scope))
+        scope = replace(scope, env={**scope.env, **_env(job.get("env"), scope)})
+        for step_node in _yaml.sequence(job.get("steps")):
+            step = _yaml.mapping(step_node)
+            step_scope = replace(scope, env={**scope.env, **_env(step.get("env"), scope)})
+            facts += _step_facts(path, step, step_scope)
+    return facts
+
+
+def _step_facts(path: str, step: dict[str, Node], scope: _Scope) -> list[BuildFact]:
+    run = step.get("run")
+    text = _yaml.scalar(run)
+    if text is not None and run is not None:
+        lines = logical_lines(scope.substitute(text), _yaml.line(run))
+        return shell_facts(lines, path, "sh", dict(scope.env))
+    uses = _yaml.scalar(step.get("uses")) or ""
+    if uses.startswith("docker/build-push-action@"):
+        line = _yaml.line(step["uses"])
+        return _build_push(path, line, _yaml.mapping(step.get("with")), scope)
+    return []
+
+
+def _build_push(path: str, line: int, given: dict[str, Node], scope: _Scope) -> list[BuildFact]:
+    """A ``docker/build-push-action`` step: its ``with:`` inputs as one fact per tag."""
+
+    def value(key: str) -> str | None:
+        text = _yaml.scalar(given.get(key))
+        return scope.substitute(text) if text is not None else None
+
+    context = value("context") or "."
+    dockerfile = value("file") or posixpath.join(context, "Dockerfile")
+    if not is_static(context + dockerfile) or "://" in context:
+        return []
+    args, arg_lines = static_args(
+        [(k, v, n) for k, v, n in _list_pairs(given.get("build-args"), scope)]
+    )
+    target = value("target")
+    fact = BuildFact(
+        dockerfile=posixpath.normpath(dockerfile),
+        ref=None,
+        context=posixpath.normpath(context),
+        location=Location(path, line),
+        build_args=args,
+        arg_lines=arg_lines,
+        source="docker/build-push-action",
+        target=target if target and is_static(target) else None,
+    )
+    tags = [t for t, _ in _list_items(given.get("tags"), scope)]
+    refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
+    return [replace(fact, ref=ref) for ref in refs] or [fact]
+
+
+def _list_items(node: Node | None, scope: _Scope) -> list[tuple[str, int]]:
+    """An action's list input: newline- or comma-separated text, or a YAML list."""
+    items: list[tuple[str, int]] = []
+    text = _yaml.scalar(node)
+    if text is not None and node is not None:
+        first = _yaml.line(node)
+        for offset, raw in enumerate(scope.substitute(text).splitlines()):
+            items += [(part.strip(), first + offset) for part in raw.split(",") if part.strip()]
+        return items
+    return [(scope.substitute(s), n) for s, n in _yaml.strings(node)]
+
+
+def _list_pairs(node: Node | None, scope: _Scope) -> list[tuple[str, str, int]]:
+    """``build-args``: one ``KEY=value`` a line (values may hold commas)."""
+    text = _yaml.scalar(node)
+    if text is not None and node is not None:
+        first = _yaml.line(node)
+        text = scope.substitute(text)
+        lines = [(raw.strip(), first + n) for n, raw in enumerate(text.splitlines())]
+    else:
+        lines = [(scope.substitute(s), n) for s, n in _yaml.strings(node)]
+    return [
+        (key.strip(), value.strip(), n)
+        for raw, n in lines
+        for key, eq, value in [raw.partition("=")]
+        if eq and key.strip()
+    ]
+
+
+# -- GitLab CI -----------------------------------------------------------------------------------
+
+
+def scan_gitlab(root: Path, path: str) -> list[BuildFact]:
+    doc = _yaml.mapping(_yaml.load(root, path))
+    empty = _Scope({}, {}, {})
+    variables = _env(doc.get("variables"), empty)
+    facts: list[BuildFact] = []
+    for name, node in doc.items():
+        job = _yaml.mapping(node)
+        if name in _GITLAB_KEYWORDS or not job:
+            continue
+        job = _gitlab_extended(doc, job, frozenset({name}))
+        for combo in gitlab_matrix(job):
+            env = {**variables, **_env(job.get("variables"), empty), **combo}
+            for key in ("before_script", "script"):
+                facts += _gitlab_script(path, job.get(key), env)
+    return _unique(facts)
+
+
+def _gitlab_extended(
+    doc: dict[str, Node], job: dict[str, Node], seen: frozenset[str]
+) -> dict[str, Node]:
+    """``extends: .template`` (one name or a list) merged underneath the job's own keys."""
+    merged: dict[str, Node] = {}
+    for base, _ in _yaml.strings(job.get("extends")):
+        if base in seen or base not in doc:
+            continue
+        merged.update(_gitlab_extended(doc, _yaml.mapping(doc[base]), seen | {base}))
+    return {**merged, **job}
+
+
+def _gitlab_script(path: str, node: Node | None, env: dict[str, str]) -> list[BuildFact]:
+    facts: list[BuildFact] = []
+    items = [node] if _yaml.scalar(node) is not None else _yaml.sequence(node)
+    for item in items:
+        text = _yaml.scalar(item)
+        if text is not None and item is not None:
+            facts += shell_facts(logical_lines(text, _yaml.line(item)), path, "sh", env)
+    return facts
+
+
+def _unique(facts: list[BuildFact]) -> list[BuildFact]:
+    """One fact per distinct build (a matrix axis that changes nothing built gives one)."""
+    return list(dict.fromkeys(facts))
