@@ -48,7 +48,7 @@ from packaging.version import Version
 from lockaudit.errors import InputError, Location, WorkspaceError
 from lockaudit.index.coremeta import MetadataError, parse_core_metadata, sdist_metadata
 from lockaudit.index.pages import PageError, parse_page
-from lockaudit.lockfile import parse_lock
+from lockaudit.locks import parse_lock
 from lockaudit.parsing.dockerfile import parse_dockerfile_text
 from lockaudit.parsing.requirements import parse_requirements_text
 from lockaudit.parsing.shell import split_commands

@@ -61,8 +61,9 @@ def _root(
     """Machine-checked dependency locks for families of Python Docker images."""
 
 
-def _fail(exc: LockauditError) -> NoReturn:
-    render.error(exc)
+def _fail(exc: LockauditError, fmt: object = Format.TEXT) -> NoReturn:
+    """Print the error (as JSON too under ``--format json``/``sarif``) and exit 2 (1: conflicts)."""
+    render.error(exc, str(fmt))
     raise typer.Exit(EXIT_FINDINGS if isinstance(exc, ResolutionError) else EXIT_INPUT)
 
 
@@ -93,7 +94,7 @@ def check(
         try:
             found = run_checks(load_workspace(workspace), select=select, ignore=ignore)
         except LockauditError as e:
-            _fail(e)
+            _fail(e, fmt)
         checkcache.store(key, found)
     render.findings(found, fmt)
     if any(f.severity is Severity.ERROR for f in found):
@@ -129,7 +130,7 @@ def graph(
         ):
             report = image_sizes(replay_workspace(ws, client, reporter=progress))
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is Format.JSON:
         render.emit_json(report.as_json())
     else:
@@ -193,7 +194,7 @@ def audit(
         ):
             result = audit_workspace(ws, client, vulns=vulns, reporter=progress, tuning=tuning)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is AuditFormat.SARIF:
         rules = [(r.id, r.severity, r.description) for r in audit_rules()]
         render.emit_json(to_sarif(result.findings, rules))
@@ -267,6 +268,10 @@ def build(
             help="Cache to export (repeatable; replaces the configured ones; `none`: no export).",
         ),
     ] = None,
+    record_sizes: Annotated[
+        bool,
+        typer.Option(help="Append each built image's size to reports/sizes.jsonl."),
+    ] = True,
 ) -> None:
     """Build images parents first from their locks; skip the ones that are up to date."""
     from lockaudit.builder import BuildOptions, render_build, run_build
@@ -284,11 +289,12 @@ def build(
         builder=builder,
         cache_from=_cache_option(cache_from),
         cache_to=_cache_option(cache_to),
+        record_sizes=record_sizes,
     )
     try:
         report = run_build(load_workspace(workspace), options)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     render_build(report, fmt)
     if not report.ok:
         raise typer.Exit(EXIT_FINDINGS)
@@ -322,10 +328,14 @@ def compile_(
     ] = None,
     offline: OfflineOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Resolve; write nothing.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress line on stderr.")
+    ] = False,
 ) -> None:
     """Resolve images into hash-pinned locks layered on their parents' locks."""
     from lockaudit.compile import CompileOptions, compile_workspace
     from lockaudit.index.factory import build_index_client
+    from lockaudit.output import progress
     from lockaudit.workspace.config import load_workspace
     from lockaudit.workspace.model import normalize
 
@@ -338,10 +348,15 @@ def compile_(
             offline=offline,
             dry_run=dry_run,
         )
-        with build_index_client(ws, offline=offline) as source:
-            result = compile_workspace(ws, source, options)
+        total = len(options.images) if options.images is not None else len(ws.images)
+        show = progress.wanted(quiet=quiet)
+        with (
+            progress.compile_progress(total, enabled=show) as reporter,
+            build_index_client(ws, offline=offline, reporter=reporter) as source,
+        ):
+            result = compile_workspace(ws, source, options, reporter)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     render.compile_result(result, fmt)
     if not result.ok:
         raise typer.Exit(EXIT_FINDINGS)
@@ -395,7 +410,7 @@ def outdated(
         with open_sources(ws, offline=offline) as (client, vulns):
             result = report.outdated_report(ws, client, vulns, date.today())
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     writers = {
         ReportFormat.TABLE: report.render_table,
         ReportFormat.MD: report.render_markdown,
@@ -412,6 +427,10 @@ def monthly_report(
         Path | None, typer.Option("--dir", help="Where to write (default: <workspace>/reports).")
     ] = None,
     offline: OfflineOpt = False,
+    upgrades: Annotated[
+        int,
+        typer.Option("--upgrades", min=0, help="What-if of this many top upgrades (0: none)."),
+    ] = 5,
 ) -> None:
     """Write this month's report: reports/YYYY-MM.md, .json and .html."""
     from lockaudit import report
@@ -423,6 +442,8 @@ def monthly_report(
         ws = load_workspace(workspace)
         with open_sources(ws, offline=offline) as (client, vulns):
             result = report.outdated_report(ws, client, vulns, today)
+            result = report.try_upgrades(ws, client, result, upgrades)
+        result = report.with_size_history(result, ws)
         paths = report.write_reports(result, reports_dir or ws.root / "reports", f"{today:%Y-%m}")
     except LockauditError as e:
         _fail(e)
@@ -439,15 +460,30 @@ def whatif(
     stage: Annotated[
         list[str] | None, typer.Option("--stage", help="Apply only to these images.")
     ] = None,
+    keep_constraints: Annotated[
+        bool,
+        typer.Option(
+            "--keep-constraints", help="Keep the constraint files' lines on these packages."
+        ),
+    ] = False,
+    write: Annotated[
+        bool,
+        typer.Option("--write", help="Put the change into the input files and re-lock."),
+    ] = False,
     fmt: FormatOpt = Format.TEXT,
     offline: OfflineOpt = False,
 ) -> None:
-    """Re-resolve the affected images with a change (nothing is written): moves, breaks, why."""
+    """Re-resolve the affected images with a change: moves, breaks, why; --write applies it.
+
+    Pins and constraints on the named packages are set aside (the output lists each line);
+    --keep-constraints keeps the constraint files' lines.
+    """
     from packaging.requirements import InvalidRequirement, Requirement
 
     from lockaudit import report
     from lockaudit.errors import InputError, Location
     from lockaudit.report.sources import open_sources
+    from lockaudit.report.whatif_write import write_whatif
     from lockaudit.workspace.config import load_workspace
 
     try:
@@ -459,14 +495,29 @@ def whatif(
                 raise InputError(Location("<command line>"), f"{text!r}: {e}") from e
         ws = load_workspace(workspace)
         with open_sources(ws, offline=offline) as (client, _):
-            result = report.whatif(ws, client, changes, tuple(stage or ()))
+            result = report.whatif(
+                ws, client, changes, tuple(stage or ()), keep_constraints=keep_constraints
+            )
+            written, compiled = (
+                write_whatif(ws, client, result, changes)
+                if write and not result.broken
+                else ((), None)
+            )
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is Format.JSON:
-        render.emit_json(report.whatif_json(result))
+        document = report.whatif_json(result)
+        if compiled is not None:
+            document["written"] = list(written)
+            document["compiled"] = compiled.ok
+        render.emit_json(document)
     else:
         sys.stdout.write(report.render_whatif_text(result))
-    if result.broken:
+        for path in written:
+            render.message(f"rewrote {path}")
+        if compiled is not None:
+            render.compile_result(compiled, fmt)
+    if result.broken or (compiled is not None and not compiled.ok):
         raise typer.Exit(EXIT_FINDINGS)
 
 
@@ -487,7 +538,7 @@ def unused(
         with open_sources(ws, offline=offline) as (client, _):
             result = report.unused_report(ws, client, allow)
     except LockauditError as e:
-        _fail(e)
+        _fail(e, fmt)
     if fmt is Format.JSON:
         render.emit_json(report.unused_json(result))
     else:

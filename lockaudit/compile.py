@@ -24,6 +24,7 @@ Decisions:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -35,9 +36,10 @@ from lockaudit.errors import InputError
 from lockaudit.index.coremeta import requirement as parse_requirement
 from lockaudit.index.types import Candidate, DistFile, MetadataSource
 from lockaudit.index.urls import redact
-from lockaudit.lockfile import (
+from lockaudit.locks import (
     DEFAULT_INDEX,
     NO_URL,
+    PYLOCK_FORM,
     InputDigest,
     Lock,
     LockedFile,
@@ -271,30 +273,38 @@ def _up_to_date(run: _Run, image: Image) -> LockText | None:
     layer = _parse_or_none(_read_or_none(run.workspace.path(paths.layer)), paths.layer, run.memo)
     if layer is None or layer.tampered or layer.lock.inputs_digest != full.lock.inputs_digest:
         return None
-    if _pylock_recorded_digest(run.workspace.path(paths.pylock)) != full.recorded_body_digest:
+    if run.workspace.pylock and not _pylock_current(run.workspace.path(paths.pylock), full):
         return None
     return full
 
 
-def _pylock_recorded_digest(path: Path) -> str | None:
-    """The pylock's recorded ``body-digest``, read off its last table without parsing the file.
+def _pylock_current(path: Path, full: LockText) -> bool:
+    """Whether the pylock is this lock's and was written in today's PEP 751 form."""
+    recorded, form = _pylock_recorded(path)
+    return recorded == full.recorded_body_digest and form == PYLOCK_FORM
+
+
+def _pylock_recorded(path: Path) -> tuple[str | None, str | None]:
+    """The pylock's recorded ``body-digest`` and ``pylock-form``, read off its last table.
 
     Parsing every pylock as TOML was half of a no-op compile (50 ms an image); the table
-    lockaudit writes last holds the one value needed. Anything unexpected falls back to the
-    full parse.
+    lockaudit writes last holds the values needed. A missing digest falls back to the full
+    parse.
     """
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        return None
+        return None, None
     start = text.rfind("\n[tool.lockaudit]\n")
+    values: dict[str, str] = {}
     for line in text[start + 1 :].splitlines()[1:] if start >= 0 else ():
         if line.startswith("["):
             break
         key, _, value = line.partition(" = ")
-        if key == "body-digest" and value.startswith('"') and value.endswith('"'):
-            return value[1:-1]
-    return pylock_body_digest(path)
+        if value.startswith('"') and value.endswith('"'):
+            values[key] = value[1:-1]
+    digest = values.get("body-digest") or pylock_body_digest(path)
+    return digest, values.get("pylock-form")
 
 
 def _compile_image(run: _Run, image: Image) -> ImageResult:
@@ -392,6 +402,8 @@ def _finish(run: _Run, order: Sequence[Image]) -> tuple[ImageResult, ...]:
     files = {path: data for pending in run.pending.values() for path, data in pending.items()}
     check_inside(run.workspace.root, files)  # before any write: all or nothing
     written = set(write_atomically(run.workspace.root, files))
+    if not run.workspace.pylock:
+        _remove_pylocks(run, results)
     if written:
         # Parsed now, mostly from entries this run already read, so the next `check` (often
         # the very next command) finds the workspace's parsed locks in its cache.
@@ -399,6 +411,15 @@ def _finish(run: _Run, order: Sequence[Image]) -> tuple[ImageResult, ...]:
     return tuple(
         replace(r, status=Status.WRITTEN) if written.intersection(r.changed) else r for r in results
     )
+
+
+def _remove_pylocks(run: _Run, results: Sequence[ImageResult]) -> None:
+    """With ``pylock = false`` a pylock compile wrote earlier would go stale: remove it."""
+    for result in results:
+        image = run.workspace.image(result.image)
+        path = run.workspace.path(lock_paths(run.workspace, image).pylock)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 # --------------------------------------------------------------------------- roots

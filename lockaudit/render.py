@@ -152,12 +152,40 @@ def _image_json(image: Image) -> dict[str, Any]:
     }
 
 
-def error(exc: LockauditError) -> None:
-    """The one place an error becomes a user message (stderr, never a traceback)."""
+def error(exc: LockauditError, fmt: str = "text") -> None:
+    """The one place an error becomes a user message (stderr, never a traceback).
+
+    Under ``--format json`` (or ``sarif``) stdout also gets the error as a JSON document, so a
+    machine reading stdout sees why there is no result instead of an empty stream.
+    """
+    if fmt != "text":
+        emit_json({"schema_version": ERROR_SCHEMA_VERSION, "error": error_json(exc)})
     err = console(stderr=True)
     err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
     if exc.hint:
         err.print(f"[dim]hint: {escape(exc.hint)}[/dim]")
+
+
+# Version of the error document (``{"schema_version": 1, "error": {...}}``), docs/schemas/.
+ERROR_SCHEMA_VERSION = 1
+
+
+def error_json(exc: LockauditError) -> dict[str, Any]:
+    """An error as JSON: its kind, message, where (path and line apart) and the hint."""
+    location = getattr(exc, "location", None)
+    return {
+        "kind": _error_kind(exc),
+        "message": exc.message,
+        "path": location.path if location is not None else None,
+        "line": (location.line or None) if location is not None else None,
+        "url": getattr(exc, "url", None),
+        "hint": exc.hint,
+    }
+
+
+def _error_kind(exc: LockauditError) -> str:
+    name = type(exc).__name__.removesuffix("Error") or "Lockaudit"
+    return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
 
 
 def message(text: str) -> None:

@@ -32,7 +32,7 @@ from lockaudit.builder import (
 from lockaudit.compile import CompileOptions, compile_workspace
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
-from lockaudit.lockfile import read_lock
+from lockaudit.locks import read_lock
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
 from tests.engine.fixtures import (  # noqa: F401  (docker_engine is a fixture)
@@ -209,6 +209,22 @@ def built(pipeline: tuple[Workspace, IndexServer]) -> BuildReport:
     return report
 
 
+def test_sizes_recorded_with_the_locks_estimate(
+    built: BuildReport, pipeline: tuple[Workspace, IndexServer]
+) -> None:
+    from lockaudit.sizelog import SIZES_LOG, read_size_log
+
+    workspace, _ = pipeline
+    records = {r.image: r for r in read_size_log(workspace.path(SIZES_LOG))}
+    assert set(records) == {o.image_key for o in built.outcomes}
+    ml = records["base-ml:cuda"]
+    assert ml.estimate_layer >= 200_000  # the padded torch wheel of its own lock
+    assert records["asr:cuda"].estimate_total >= ml.estimate_total
+    assert ml.lock_digest.startswith("sha256:") and ml.platform == "linux/amd64"
+    assert ml.size > ml.estimate_layer  # installed, the wheel is at least its download
+    assert not any("http" in layer.step for r in records.values() for layer in r.layers)
+
+
 def test_every_image_built_in_order_with_smoke(built: BuildReport) -> None:
     order = [o.image_key for o in built.outcomes]
     assert order == ["base:cuda", "base:cpu", "base-ml:cuda", "asr:cuda", "asr:cpu"]
@@ -381,3 +397,33 @@ def test_docker_container_builder_with_a_local_cache(
         assert _architecture(report.plan.step("stage:cpu").ref) == "amd64"
     finally:
         _docker_env(env, "buildx", "rm", "--force", "lat-container")
+
+
+# ------------------------------------------------------------------------- size records
+
+
+def test_sizes_are_recorded_and_unexplained_growth_is_flagged(bake_family: Workspace) -> None:
+    from lockaudit.report.trend import size_trends
+    from lockaudit.sizelog import SIZES_LOG, read_size_log
+
+    first = run_build(bake_family, BuildOptions(gate=False))
+    assert first.ok
+    records = read_size_log(bake_family.path(SIZES_LOG))
+    assert [r.image for r in records] == [s.image_key for s in first.plan.steps]
+    for record in records:
+        engine_size = docker("image", "inspect", "--format", "{{.Size}}", record.ref).strip()
+        assert record.size == int(engine_size)
+        assert sum(layer.size for layer in record.layers) == record.size
+        assert record.id == docker("image", "inspect", "--format", "{{.Id}}", record.ref).strip()
+    # mid:cuda gets 3 MiB that no lock explains; its child stage:cuda inherits them.
+    path = bake_family.path("docker/mid/Dockerfile")
+    path.write_text(path.read_text() + "RUN dd if=/dev/zero of=/ballast bs=1024 count=3072\n")
+    second = run_build(bake_family, BuildOptions(gate=False))
+    assert {o.image_key for o in second.outcomes if o.status is BuildStatus.BUILT} == {
+        "mid:cuda",
+        "stage:cuda",
+    }
+    trends = {t.key: t for t in size_trends(read_size_log(bake_family.path(SIZES_LOG)), {})}
+    assert {key for key, t in trends.items() if t.growths} == {"mid:cuda", "stage:cuda"}
+    growth = trends["mid:cuda"].growths[0]
+    assert 3 << 20 <= growth.grown < (3 << 20) + 4096 and not growth.lock_changed

@@ -6,6 +6,7 @@ help text, which reads the click command tree typer builds.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -87,3 +88,24 @@ def test_no_help_text_loses_words_to_rich_markup() -> None:
         texts.extend(getattr(param, "help", None) or "" for param in command.params)
     for text in filter(None, texts):
         assert Text.from_markup(text).plain == text.replace("\\[", "["), text
+
+
+def test_an_error_under_format_json_is_a_json_document(tmp_path: Path) -> None:
+    """A machine reading stdout learns why there is no result: kind, path and line apart."""
+    (tmp_path / "pyproject.toml").write_text('[tool.lockaudit]\nlocks = 3\n')
+    for command in ("check", "graph", "audit"):
+        done = lockaudit(command, "--format", "json", "--workspace", str(tmp_path))
+        assert done.returncode == 2, (command, done.stderr)
+        document = json.loads(done.stdout)
+        assert document["schema_version"] == 1
+        error = document["error"]
+        assert (error["kind"], error["path"], error["line"]) == ("input", "pyproject.toml", 2)
+        assert "must be a string" in error["message"]
+        assert "pyproject.toml:2" in done.stderr  # the human line still goes to stderr
+
+
+def test_an_error_in_text_mode_leaves_stdout_empty(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.lockaudit]\nlocks = 3\n')
+    done = lockaudit("check", "--workspace", str(tmp_path))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "pyproject.toml:2: `locks` must be a string" in done.stderr

@@ -24,7 +24,7 @@ from lockaudit.compile import CompileOptions, CompileResult, Status, compile_wor
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.index.tags import platforms
-from lockaudit.lockfile import read_lock
+from lockaudit.locks import read_lock
 from lockaudit.rules import run_checks
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
@@ -538,3 +538,55 @@ def test_no_op_compile_asks_the_index_nothing(env: Env, tmp_path: Path) -> None:
     result = _compile_with_fresh_cache(env, tmp_path / "cold-cache-3")
     assert result.result("base:cuda").status is Status.WRITTEN
     assert layer.read_bytes() == before["base-cuda.layer.txt"]
+
+
+def _rules_found(root: Path) -> list[tuple[str, str]]:
+    return [(f.rule, f.location.path) for f in run_checks(load_workspace(root))]
+
+
+def test_pylock_false_writes_none_and_removes_the_old_ones(env: Env) -> None:
+    """A repository that must not record its index's URLs turns pylocks off; the gate holds."""
+    assert env.compile().ok
+    gate = _rules_found(env.root)
+    pyproject = env.root / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("[tool.lockaudit]\n", "[tool.lockaudit]\npylock = false\n", 1)
+    )
+    text_locks = {n: b for n, b in env.locks().items() if not n.startswith("pylock.")}
+    result = env.compile()
+    assert result.ok
+    assert env.locks() == text_locks  # the pylocks are gone, no text lock changed
+    assert _rules_found(env.root) == gate  # the gate says what it said with pylocks
+    again = env.compile()
+    assert all(r.reason == "up to date" for r in again.results)
+
+
+def test_pylock_false_must_be_a_boolean(env: Env) -> None:
+    pyproject = env.root / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace("[tool.lockaudit]\n", '[tool.lockaudit]\npylock = "no"\n', 1)
+    )
+    with pytest.raises(Exception, match="must be true or false") as raised:
+        load_workspace(env.root)
+    assert "pyproject.toml:2" in str(raised.value)
+
+
+def test_a_pylock_of_the_old_form_fails_the_gate_and_compile_rewrites_it(env: Env) -> None:
+    """Form 1 pylocks (no file URLs) are not PEP 751: check says so; compile mends only them."""
+    assert env.compile().ok
+    before = env.locks()
+    pylock = env.root / "locks" / "pylock.asr-cpu.toml"
+    old = pylock.read_text().replace('pylock-form = "2"\n', "")
+    old = "\n".join(line for line in old.split("\n") if not line.startswith("url = "))
+    gate = _rules_found(env.root)
+    pylock.write_text(old)
+    found = [
+        f for f in run_checks(load_workspace(env.root)) if (f.rule, f.location.path) not in gate
+    ]
+    assert [(f.rule, f.location.path) for f in found] == [
+        ("lock-inconsistent", "locks/pylock.asr-cpu.toml")
+    ]
+    assert "not valid PEP 751" in found[0].message
+    result = env.compile()
+    assert result.result("asr:cpu").status is Status.WRITTEN
+    assert env.locks() == before  # the text locks untouched, the pylock as compile writes it

@@ -18,7 +18,7 @@ from rich.console import Console
 from lockaudit import render
 from lockaudit.errors import InputError, Location
 from lockaudit.findings import Finding, Severity
-from lockaudit.lockfile import LockMemo, load_lock, lock_requirements, parse_lock, render_lock
+from lockaudit.locks import LockMemo, load_lock, lock_requirements, parse_lock, render_lock
 from lockaudit.parsing.requirements import parse_requirements
 from lockaudit.rules import run_checks
 from lockaudit.workspace import parsecache

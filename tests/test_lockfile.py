@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from lockaudit.errors import InputError
-from lockaudit.lockfile import (
+from lockaudit.locks import (
     GENERATED_BY,
     Lock,
     LockedFile,
@@ -445,3 +445,30 @@ def test_pip_accepts_the_locks_with_require_hashes(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "HASHES" in result.stderr.upper()
+
+
+def test_pylock_escapes_every_control_character_toml_forbids(tmp_path: Path) -> None:
+    """U+007F and the C0 controls must be escaped (a JSON-style emitter left DEL raw)."""
+    odd = "docker/asr/req\x7fuirements\x01.txt"
+    lock = replace(_lock(), inputs=((odd, "sha256:" + "1" * 64),))
+    text = render_pylock(lock).decode()
+    assert "\x7f" not in text and "\x01" not in text
+    data = tomllib.loads(text)  # tomllib rejects raw control characters
+    assert data["tool"]["lockaudit"]["inputs"] == [f"{odd} sha256:{'1' * 64}"]
+    path = tmp_path / "pylock.asr-cuda.toml"
+    path.write_bytes(render_pylock(lock))
+    assert read_pylock(path).inputs == lock.inputs
+
+
+def test_input_digest_binds_the_build_args_of_an_image_without_requirement_files(
+    tmp_path: Path,
+) -> None:
+    """Its Dockerfile's install lines are read with the build args: changing one is a change."""
+    ws = _workspace(tmp_path)
+    asr = replace(ws.image("asr:cuda"), requirements=(), build_args=(("TORCH", "2.1.0"),))
+    before = input_digest(ws, asr, None)
+    assert asr.dockerfile in dict(before.inputs)
+    after = input_digest(ws, replace(asr, build_args=(("TORCH", "2.2.0"),)), None)
+    assert after.changed_since(before.inputs) == ("<build-args>",)
+    # an image with requirement files does not read its Dockerfile's pins: no such input
+    assert "<build-args>" not in dict(input_digest(ws, ws.image("asr:cuda"), None).inputs)

@@ -39,7 +39,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lockaudit.cli import app
-from lockaudit.lockfile import read_lock
+from lockaudit.locks import read_lock
 from tests.corpus.harness import (
     CORPUS,
     Cli,

@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 
 from lockaudit.errors import IndexFetchError
 from lockaudit.index.transport import RetryPolicy
-from lockaudit.lockfile import read_lock
+from lockaudit.locks import read_lock
 from tests.corpus.harness import (
     Cli,
     cli_env,

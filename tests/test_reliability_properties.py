@@ -30,7 +30,7 @@ from packaging.version import Version
 from lockaudit.errors import InputError, WorkspaceError
 from lockaudit.index.coremeta import MetadataError, parse_core_metadata, sdist_metadata
 from lockaudit.index.pages import PageError, parse_page
-from lockaudit.lockfile import parse_lock
+from lockaudit.locks import parse_lock
 from tests.test_parsers_property import line_count
 
 FAST = settings(

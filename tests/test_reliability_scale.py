@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.lockfile import read_lock
+from lockaudit.locks import read_lock
 from tests.corpus.harness import Cli, cli_env
 from tests.indexserver import IndexServer
 from tests.indexserver.synthetic import (

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from lockaudit.errors import IndexFetchError
-from lockaudit.lockfile import (
+from lockaudit.locks import (
     DEFAULT_INDEX,
     NO_URL,
     Lock,

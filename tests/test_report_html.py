@@ -130,3 +130,40 @@ def test_chart_renders_in_headless_chromium(report_ws: ReportWorkspace, tmp_path
     # The bars are hundreds of pixels wide and 20 high; the legend's swatch is only 12x12.
     assert bars > 2000, f"only {bars} pixels of the bar colour"
     assert inherited > 1000, f"only {inherited} pixels of the inherited colour"
+
+
+def test_size_trend_renders_in_headless_chromium(
+    report_ws: ReportWorkspace, tmp_path: Path
+) -> None:
+    """The built-size trend (``reports/sizes.jsonl``) draws one line per image, and the build
+    that grew more than its lock explains stands out in its own colour."""
+    from lockaudit.report import with_size_history
+    from lockaudit.report.writers.monthly import GROWTH_COLOUR, TREND_COLOUR
+    from tests.test_report_monthly import write_size_log
+
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    write_size_log(report_ws.workspace.root)
+    report = outdated_report(
+        report_ws.workspace, report_ws.client, report_ws.vulns(), date(2026, 12, 1)
+    )
+    page = tmp_path / "report.html"
+    page.write_text(render_html(with_size_history(report, report_ws.workspace)), encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    command = [
+        browser,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--screenshot={shot}",
+        page.as_uri(),
+    ]
+    done = subprocess.run(command, capture_output=True, timeout=120, check=False)
+    assert shot.is_file(), done.stderr.decode(errors="replace")[-2000:]
+    _, _, bpp, rows = _png_pixels(shot.read_bytes())
+    # Four lines 520 px long and 3 px wide, the dots on them; the legend's dot is a glyph.
+    trend = _count(rows, bpp, TREND_COLOUR)
+    assert trend > 3000, f"only {trend} pixels of the trend colour"
+    growth = _count(rows, bpp, GROWTH_COLOUR)
+    assert 20 < growth < 400, f"{growth} pixels of the growth colour (one dot of radius 5)"
+    assert _count(rows, bpp, BAR_COLOUR) > 2000  # the download chart above is still drawn

@@ -18,7 +18,7 @@ from lockaudit.compile import CompileOptions, compile_workspace
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import default_index_url, read_pip_config
 from lockaudit.index.vulns import JsonApiVulnerabilityService
-from lockaudit.lockfile import lock_paths
+from lockaudit.locks import lock_paths
 from lockaudit.report import outdated_report, write_reports
 from lockaudit.report.writers.html import BAR_COLOUR
 from lockaudit.workspace.config import load_workspace

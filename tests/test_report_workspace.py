@@ -31,7 +31,7 @@ from lockaudit.index.client import IndexClient
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.index.vulns import JsonApiVulnerabilityService
-from lockaudit.lockfile import read_lock
+from lockaudit.locks import read_lock
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
 from tests.indexserver import IndexServer, Scenario, scenario_from_dict

@@ -44,6 +44,8 @@ def build_lines(report: BuildReport) -> list[str]:
         return lines
     lines += _summary_lines(report)
     lines += _smoke_lines(report)
+    if report.sizes_log:
+        lines.append(f"sizes of {len(report.sizes)} images appended to {report.sizes_log}")
     return lines
 
 

@@ -55,7 +55,7 @@ from dataclasses import dataclass, replace
 from lockaudit.builder.platform import docker_platform
 from lockaudit.builder.runner import ImageState
 from lockaudit.errors import LockauditError, UsageError, WorkspaceError
-from lockaudit.lockfile import lock_paths
+from lockaudit.locks import lock_paths
 from lockaudit.workspace.model import BuildBackend as Backend
 from lockaudit.workspace.model import Image, Variant, Workspace
 
@@ -101,6 +101,8 @@ class BuildOptions:
     builder: str | None = None  # None: [tool.lockaudit.build] builder, else the default one
     cache_from: tuple[str, ...] | None = None  # None: each image's configured specs
     cache_to: tuple[str, ...] | None = None
+    record_sizes: bool = True  # append each built image's size to ``sizes_log``
+    sizes_log: str = "reports/sizes.jsonl"
 
 
 @dataclass(frozen=True)

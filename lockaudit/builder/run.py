@@ -12,6 +12,9 @@ Order of work, and why:
    printed the plan and the exact commands, written the bake file, and touched nothing else.
 5. **Build**, then ``docker push`` each built or up-to-date image when asked, then the smoke
    step on each image built.
+6. **Record** each built image's size with its lock's digest in ``reports/sizes.jsonl``
+   (:mod:`lockaudit.sizelog`; ``--no-record-sizes`` skips it). Up-to-date images
+   are not recorded again: nothing about them changed.
 
 A refused gate in a dry run still plans and prints, so the user sees what would be built; the
 report's ``refused`` tells the CLI to exit 1 either way.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from lockaudit.builder.backends import (
@@ -50,9 +54,11 @@ from lockaudit.builder.runner import (
     engine_version,
     inspect_image,
 )
+from lockaudit.builder.sizes import measure
 from lockaudit.builder.smoke import SmokeResult, layer_distributions, run_smoke
 from lockaudit.errors import LockauditError
 from lockaudit.rules.findings import Finding, Severity
+from lockaudit.sizelog import SizeRecord, append_records
 from lockaudit.workspace.model import Workspace
 
 __all__ = ["BuildReport", "make_backend", "run_build"]
@@ -77,6 +83,8 @@ class BuildReport:
     bake_file: str | None = None
     engine: str | None = None
     builder: str | None = None
+    sizes: tuple[SizeRecord, ...] = ()
+    sizes_log: str | None = None  # where ``sizes`` were appended
 
     @property
     def gate_errors(self) -> tuple[Finding, ...]:
@@ -116,6 +124,8 @@ class BuildReport:
             "bake_file": self.bake_file,
             "outcomes": [_outcome_json(o) for o in self.outcomes],
             "smoke": [_smoke_json(s) for s in self.smoke],
+            "sizes_log": self.sizes_log,
+            "sizes": [record.as_json() for record in self.sizes],
             "ok": self.ok,
         }
 
@@ -181,6 +191,7 @@ def run_build(
     *,
     runner: Runner | None = None,
     reporter: BuildReporter | None = None,
+    now: datetime | None = None,
 ) -> BuildReport:
     """Gate, plan and (unless ``options.dry_run``) build; see the module docstring."""
     runner = runner or SubprocessRunner()
@@ -221,7 +232,29 @@ def run_build(
     if options.push:
         outcomes = _push(outcomes, plan, runner)
     smoke = _smoke(workspace, plan, outcomes, runner) if options.smoke else ()
-    return replace(report, outcomes=outcomes, smoke=smoke)
+    report = replace(report, outcomes=outcomes, smoke=smoke)
+    if options.record_sizes:
+        report = _record_sizes(workspace, options, report, runner, now or datetime.now(UTC))
+    return report
+
+
+def _record_sizes(
+    workspace: Workspace, options: BuildOptions, report: BuildReport, runner: Runner, now: datetime
+) -> BuildReport:
+    """Measure every image built now and append the records (module docstring, step 6)."""
+    built_at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    records = []
+    for outcome in report.outcomes:
+        if outcome.status is BuildStatus.BUILT:
+            image = workspace.image(outcome.image_key)
+            step = report.plan.step(outcome.image_key)
+            record = measure(runner, workspace, image, step, built_at)
+            if record is not None:
+                records.append(record)
+    if not records:
+        return report
+    append_records(workspace.path(options.sizes_log), records)
+    return replace(report, sizes=tuple(records), sizes_log=options.sizes_log)
 
 
 def _require_builder(runner: Runner, name: str, plan: BuildPlan) -> None:

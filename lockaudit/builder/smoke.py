@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from lockaudit.builder.runner import Command, Runner
 from lockaudit.errors import LockauditError
-from lockaudit.lockfile import lock_paths, read_lock
+from lockaudit.locks import lock_paths, read_lock
 from lockaudit.workspace.model import Image, Workspace
 
 __all__ = ["SMOKE_SCRIPT", "SmokeFailure", "SmokeResult", "layer_distributions", "run_smoke"]

@@ -4,6 +4,8 @@ Public surface (the CLI's ``outdated``, ``report``, ``whatif`` and ``unused`` co
 
     outdated_report(workspace, source, vulns, today) -> OutdatedReport
     write_reports(report, reports_dir, month) -> tuple[Path, ...]     # YYYY-MM.{md,json,html}
+    try_upgrades(workspace, source, report, count) -> OutdatedReport   # what-if of the top ones
+    with_size_history(report, workspace) -> OutdatedReport             # reports/sizes.jsonl
     whatif(workspace, source, changes, stages=()) -> WhatIfReport
     unused_report(workspace, source, allow=()) -> UnusedReport
     load_allowlist(root) -> frozenset[str]                             # [tool.lockaudit.unused]
@@ -25,12 +27,14 @@ from lockaudit.report._model import (
     PackageStatus,
     UnusedImage,
     UnusedReport,
+    UpgradeTrial,
     Urgency,
     WhatIfReport,
 )
-from lockaudit.report.files import write_reports
+from lockaudit.report.files import with_size_history, write_reports
 from lockaudit.report.outdated import outdated_report
 from lockaudit.report.unused import load_allowlist, unused_report
+from lockaudit.report.upgrades import DEFAULT_UPGRADES, try_upgrades
 from lockaudit.report.whatif import whatif
 from lockaudit.report.writers import (
     outdated_json,
@@ -45,6 +49,7 @@ from lockaudit.report.writers import (
 )
 
 __all__ = [
+    "DEFAULT_UPGRADES",
     "Advisory",
     "Hold",
     "HoldKind",
@@ -55,6 +60,7 @@ __all__ = [
     "PackageStatus",
     "UnusedImage",
     "UnusedReport",
+    "UpgradeTrial",
     "Urgency",
     "WhatIfReport",
     "load_allowlist",
@@ -66,9 +72,11 @@ __all__ = [
     "render_table",
     "render_unused_text",
     "render_whatif_text",
+    "try_upgrades",
     "unused_json",
     "unused_report",
     "whatif",
     "whatif_json",
+    "with_size_history",
     "write_reports",
 ]

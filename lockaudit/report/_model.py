@@ -15,6 +15,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockaudit.errors import Location
+from lockaudit.report.trend import ImageSizes
 
 
 class Urgency(StrEnum):
@@ -137,11 +138,18 @@ class ImageReport:
 
 @dataclass(frozen=True)
 class OutdatedReport:
-    """Every image's pins, in build order; ``shared`` holds pins no image installs."""
+    """Every image's pins, in build order; ``shared`` holds pins no image installs.
+
+    The monthly report adds two things the ``outdated`` command leaves out: ``upgrades``, the
+    what-if result of moving the most pressing pins to their newest release, and ``sizes``,
+    the built sizes of ``reports/sizes.jsonl`` against the locks' estimates.
+    """
 
     today: date
     images: tuple[ImageReport, ...]
     shared: tuple[PackageStatus, ...] = ()
+    upgrades: tuple[UpgradeTrial, ...] = ()
+    sizes: tuple[ImageSizes, ...] = ()
 
     def all_packages(self) -> tuple[tuple[str, PackageStatus], ...]:
         rows = [(image.key, p) for image in self.images for p in image.packages]
@@ -184,13 +192,43 @@ class ImageOutcome:
 
 
 @dataclass(frozen=True)
+class Replaced:
+    """An input line a what-if set aside because it names a changed package."""
+
+    location: Location
+    requirement: str  # as the line states it, e.g. ``numpy<2``
+    kind: str  # "constraint", "pin" (versions file), "requirement"
+    # the comment lines directly above it: often the reason for a limit (``# ABI of torch``)
+    why: str | None = None
+
+
+@dataclass(frozen=True)
 class WhatIfReport:
     changes: tuple[str, ...]
     images: tuple[ImageOutcome, ...]
+    replaced: tuple[Replaced, ...] = ()
+    kept_constraints: bool = False
 
     @property
     def broken(self) -> tuple[ImageOutcome, ...]:
         return tuple(image for image in self.images if not image.ok)
+
+
+@dataclass(frozen=True)
+class UpgradeTrial:
+    """``lockaudit whatif NAME==NEWEST`` for one of the report's most pressing pins.
+
+    ``image`` is the first image (in build order) whose layer pins it, ``status`` its row.
+    """
+
+    image: str
+    status: PackageStatus
+    newest: Version
+    result: WhatIfReport
+
+    @property
+    def change(self) -> str:
+        return f"{self.status.name}=={self.newest}"
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,14 @@ from pathlib import Path
 
 from lockaudit.errors import InputError, Location
 from lockaudit.report._model import OutdatedReport
+from lockaudit.report.trend import size_trends
 from lockaudit.report.writers.html import render_html
 from lockaudit.report.writers.json import render_json
 from lockaudit.report.writers.markdown import render_markdown
+from lockaudit.sizelog import SIZES_LOG, read_size_log
+from lockaudit.workspace.model import Workspace
 
-__all__ = ["write_reports"]
+__all__ = ["with_size_history", "write_reports"]
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
@@ -39,6 +42,16 @@ def write_reports(report: OutdatedReport, reports_dir: Path, month: str) -> tupl
         _replace(target, text.encode("utf-8"))
         written.append(target)
     return tuple(written)
+
+
+def with_size_history(report: OutdatedReport, workspace: Workspace) -> OutdatedReport:
+    """``report`` with the built sizes ``lockaudit build`` logged in ``reports/sizes.jsonl``."""
+    from dataclasses import replace
+
+    records = read_size_log(workspace.path(SIZES_LOG))
+    estimates = {image.key: image.size + image.inherited for image in report.images}
+    order = [image.key for image in report.images]
+    return replace(report, sizes=size_trends(records, estimates, order))
 
 
 def _replace(target: Path, data: bytes) -> None:

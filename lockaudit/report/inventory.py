@@ -25,7 +25,7 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockaudit.errors import Location
-from lockaudit.lockfile import LockedPackage, LockText, load_lock, lock_paths
+from lockaudit.locks import LockedPackage, LockText, load_lock, lock_paths
 from lockaudit.parsing.dockerfile import parse_dockerfile
 from lockaudit.parsing.requirements import RequirementLine, parse_requirements
 from lockaudit.parsing.versions import parse_versions

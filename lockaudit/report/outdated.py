@@ -39,7 +39,7 @@ from packaging.version import Version
 from lockaudit.errors import Location
 from lockaudit.index.types import Candidate, CoreMetadata, MetadataSource, Vulnerability
 from lockaudit.index.vulns import VulnerabilityService
-from lockaudit.lockfile import LockedPackage
+from lockaudit.locks import LockedPackage
 from lockaudit.parsing.requirements import RequirementLine
 from lockaudit.report._model import (
     Advisory,

@@ -38,7 +38,7 @@ from packaging.utils import NormalizedName
 
 from lockaudit.errors import InputError, Location
 from lockaudit.index.types import Candidate
-from lockaudit.lockfile import LockedPackage, load_lock, lock_paths
+from lockaudit.locks import LockedPackage, load_lock, lock_paths
 from lockaudit.parsing.dockerfile import parse_dockerfile
 from lockaudit.report._model import UnusedImage, UnusedReport
 from lockaudit.workspace.model import Image, Target, Workspace, normalize

@@ -3,10 +3,12 @@
 The roots of each image are the ones ``lockaudit compile`` uses (:func:`compile.image_roots`),
 with the change applied:
 
-- every root that names a changed package is dropped, except the lines of constraint files
-  (``[[tool.lockaudit.constraints]]``): those are deliberate compatibility limits, and a change
-  that contradicts one is exactly what the report must show; pins of ``versions.txt``, the
-  common requirements and the image's requirement files are what a user would edit, so they go;
+- every root that names a changed package is dropped — pins of ``versions.txt``, lines of the
+  common requirements, of the image's requirement files and of constraint files alike — and
+  the report lists each line it set aside (``constraints/cpu.txt:8 numpy<2``): asking "what if
+  numpy 2.1" means trying numpy 2.1, not being told that a constraint forbids it. With
+  ``keep_constraints`` the lines of constraint files (``[[tool.lockaudit.constraints]]``) stay,
+  as deliberate compatibility limits, and a change that contradicts one breaks;
 - the change is added as a requirement (origin ``<what-if>``) to the *target* images: the
   ``--stage`` images when given, else every image that requires the package in its own files or
   installs it in its own layer;
@@ -33,7 +35,7 @@ from packaging.version import Version
 from lockaudit.compile import build_lock, image_roots
 from lockaudit.errors import InputError, Location
 from lockaudit.index.types import MetadataSource
-from lockaudit.lockfile import (
+from lockaudit.locks import (
     LockedPackage,
     LockText,
     input_digest,
@@ -42,7 +44,7 @@ from lockaudit.lockfile import (
     parse_lock,
     render_lock,
 )
-from lockaudit.report._model import ImageOutcome, Move, WhatIfReport
+from lockaudit.report._model import ImageOutcome, Move, Replaced, WhatIfReport
 from lockaudit.resolve import (
     Origin,
     RequirementKind,
@@ -64,7 +66,9 @@ class _Run:
     changes: tuple[Requirement, ...]
     names: frozenset[NormalizedName]
     targets: frozenset[str]
+    keep_constraints: bool = False
     new: dict[str, tuple[LockText, bytes]] = field(default_factory=dict)
+    replaced: dict[Location, Replaced] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
 
 
@@ -73,6 +77,8 @@ def whatif(
     source: MetadataSource,
     changes: Sequence[Requirement],
     stages: Sequence[str] = (),
+    *,
+    keep_constraints: bool = False,
 ) -> WhatIfReport:
     """Which images move, which break and why, if ``changes`` were made; nothing is written."""
     names = frozenset(normalize(change.name) for change in changes)
@@ -81,13 +87,16 @@ def whatif(
         targets = _stage_images(workspace, stages)
     else:
         targets = _images_using(workspace, names, current)
-    run = _Run(workspace, source, tuple(changes), names, frozenset(targets))
+    run = _Run(workspace, source, tuple(changes), names, frozenset(targets), keep_constraints)
     outcomes = [
         _outcome(run, image, current.get(image.key))
         for image in workspace.images
         if _affected(workspace, image, run.targets)
     ]
-    return WhatIfReport(tuple(str(c) for c in changes), tuple(outcomes))
+    replaced = tuple(
+        sorted(run.replaced.values(), key=lambda r: (r.location.path, r.location.line or 0))
+    )
+    return WhatIfReport(tuple(str(c) for c in changes), tuple(outcomes), replaced, keep_constraints)
 
 
 def _current(workspace: Workspace, image: Image) -> LockText | None:
@@ -180,17 +189,43 @@ def _changed_roots(
     run: _Run, image: Image, roots: Iterable[RootRequirement]
 ) -> tuple[RootRequirement, ...]:
     limits = set(run.workspace.constraint_files(image.variant))
-    kept = [
-        root
-        for root in roots
-        if root.name not in run.names
-        or root.origin.kind is RequirementKind.PARENT
-        or (root.origin.kind is RequirementKind.CONSTRAINT and root.origin.location.path in limits)
-    ]
+    kept: list[RootRequirement] = []
+    for root in roots:
+        limit = root.origin.location.path in limits
+        if (
+            root.name not in run.names
+            or root.origin.kind is RequirementKind.PARENT
+            or (run.keep_constraints and limit and root.origin.kind is RequirementKind.CONSTRAINT)
+        ):
+            kept.append(root)
+        else:
+            kind = "constraint" if limit else "pin" if _is_versions(run, root) else "requirement"
+            where = root.origin.location
+            if where not in run.replaced:
+                why = _comment_above(run.workspace, where)
+                run.replaced[where] = Replaced(where, str(root.requirement), kind, why)
     if image.key in run.targets:
         origin = Origin(WHATIF_ORIGIN, image.key, RequirementKind.REQUIREMENT)
         kept.extend(RootRequirement(change, origin) for change in run.changes)
     return tuple(kept)
+
+
+def _comment_above(workspace: Workspace, where: Location) -> str | None:
+    """The comment block right above an input line, without its ``#`` marks."""
+    try:
+        lines = workspace.path(where.path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    block: list[str] = []
+    for line in reversed(lines[: max(where.line - 1, 0)]):
+        if not line.lstrip().startswith("#"):
+            break
+        block.insert(0, line.lstrip().lstrip("#").strip())
+    return " ".join(block) or None
+
+
+def _is_versions(run: _Run, root: RootRequirement) -> bool:
+    return root.origin.location.path == run.workspace.versions
 
 
 def _moves(before: Iterable[LockedPackage], after: Iterable[LockedPackage]) -> tuple[Move, ...]:

@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from lockaudit.errors import InputError, Location
-from lockaudit.lockfile import LockMemo, LockText, lock_requirements, read_workspace_locks
+from lockaudit.locks import LockMemo, LockText, lock_requirements, read_workspace_locks
 from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions

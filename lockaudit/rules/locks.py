@@ -43,11 +43,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lockaudit.errors import InputError, Location
-from lockaudit.lockfile import (
+from lockaudit.locks import (
     FORMAT_INPUT,
     INDEXES_INPUT,
+    PYLOCK_FORM,
     TARGET_INPUT,
     InputDigest,
+    Lock,
     LockedPackage,
     LockText,
     RequirementsLoader,
@@ -292,16 +294,18 @@ def lock_tampered(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _first_edited_line(text: LockText, full: LockText | None, pylock: Path) -> int | None:
-    """The first body line that differs from the pylock witness, when the witness is intact.
+    """The first body line that differs from an intact witness, when there is one.
 
     The pylock records the full lock's body digest; it witnesses a layer lock too while the full
-    lock's header still agrees with it.
+    lock's header still agrees with it. Without a pylock (``pylock = false``) an intact full
+    lock witnesses its layer lock: it records which layer each package belongs to.
     """
-    if full is None or pylock_body_digest(pylock) != full.recorded_body_digest:
+    if full is None:
         return None
-    try:
-        witness = read_pylock(pylock)
-    except InputError:
+    witness = _pylock_witness(full, pylock)
+    if witness is None and text.layer_of and not full.tampered:
+        witness = full.lock
+    if witness is None:
         return None
     packages = witness.layer_packages if text.layer_of else witness.packages
     expected = render_body(witness, packages).split("\n")
@@ -310,6 +314,15 @@ def _first_edited_line(text: LockText, full: LockText | None, pylock: Path) -> i
         if want != got:
             return text.body_line + offset
     return text.body_line + min(len(expected), len(actual)) - 1
+
+
+def _pylock_witness(full: LockText, pylock: Path) -> Lock | None:
+    if pylock_body_digest(pylock) != full.recorded_body_digest:
+        return None
+    try:
+        return read_pylock(pylock)
+    except InputError:
+        return None
 
 
 # --------------------------------------------------------------------------- cross-verification
@@ -338,6 +351,12 @@ def _parse_pins(path: str, raw: bytes) -> _PylockPins:
         data = tomllib.loads(text)
         lines = _pin_lines(text)
         pins: dict[str, _PylockPin] = {}
+        if data.get("tool", {}).get("lockaudit", {}).get("pylock-form") != PYLOCK_FORM:
+            return (
+                f"{path} was written by an older lockaudit in a form that is not valid PEP 751 "
+                "(its files have no URL)",
+                Location(path, _line_of(text, "[tool.lockaudit]")),
+            )
         for number, package in enumerate(data.get("packages", [])):
             name = normalize(str(package["name"]))
             line, hash_lines = lines[number] if number < len(lines) else (1, {})
@@ -348,6 +367,11 @@ def _parse_pins(path: str, raw: bytes) -> _PylockPins:
         return f"the pylock is not TOML: {e}", Location(path, 1)
     except (KeyError, TypeError, AttributeError) as e:
         return f"the pylock has no {e} where a package needs one", Location(path, 1)
+
+
+def _line_of(text: str, wanted: str) -> int:
+    lines = text.split("\n")
+    return next((n for n, line in enumerate(lines, start=1) if line.strip() == wanted), 1)
 
 
 def _files(package: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -388,7 +412,8 @@ def lock_inconsistent(ctx: CheckContext) -> Iterator[Finding]:
         entry = _locks(ctx).images[image.key]
         path = lock_paths(ctx.workspace, image).pylock
         with contextlib.suppress(OSError):  # compile writes it; a missing one is not compared
-            pylocks[path] = ctx.workspace.path(path).read_bytes()
+            if ctx.workspace.pylock:
+                pylocks[path] = ctx.workspace.path(path).read_bytes()
         raw = pylocks.get(path)
         key.append(
             "\0".join(

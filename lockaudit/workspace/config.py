@@ -39,6 +39,7 @@ _TOP_KEYS = {
     "versions",
     "common",
     "locks",
+    "pylock",
     "heavy",
     "target",
     "constraints",
@@ -217,6 +218,7 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
         registry=_str(section, "registry", doc, ""),
         image_prefix=_str(section, "image-prefix", doc, ""),
         locks_dir=locks_dir,
+        pylock=_bool(section, "pylock", doc, True),
         heavy_packages=tuple(
             n.lower() for n in _str_list(section, "heavy", doc, list(DEFAULT_HEAVY))
         ),
@@ -686,6 +688,14 @@ def _str(raw: Mapping[str, Any], key: str, doc: _Doc, default: str, *, after: in
     value = raw.get(key, default)
     if not isinstance(value, str):
         raise doc.error(f"`{key}` must be a string, not {type(value).__name__}", key, after=after)
+    return value
+
+
+def _bool(raw: Mapping[str, Any], key: str, doc: _Doc, default: bool, *, after: int = 0) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        kind = type(value).__name__
+        raise doc.error(f"`{key}` must be true or false, not {kind}", key, after=after)
     return value
 
 

@@ -222,6 +222,9 @@ class Workspace:
     registry: str = ""
     image_prefix: str = ""
     locks_dir: str = "locks"
+    # Write PEP 751 ``pylock.<image>.toml`` beside the text locks. A valid pylock names the URL
+    # of every file, so a repository that must not record its index's host turns it off.
+    pylock: bool = True
     heavy_packages: tuple[str, ...] = ()
     reviewed_sdists: tuple[ReviewedSdist, ...] = ()
     # index URL prefix -> where to fetch it from instead ("default": the user's default index)

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from lockaudit.lockfile import parse_lock, read_lock
+from lockaudit.locks import parse_lock, read_lock
 from tests.corpus.harness import (
     check_json,
     compile_in_process,

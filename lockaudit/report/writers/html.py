@@ -20,6 +20,7 @@ from lockaudit.report.writers._common import (
     notes,
     version,
 )
+from lockaudit.report.writers.monthly import sizes_html, upgrades_html
 
 __all__ = ["BAR_COLOUR", "INHERITED_COLOUR", "render_html"]
 
@@ -60,6 +61,7 @@ def render_html(report: OutdatedReport) -> str:
         "<h2>Size by image</h2>",
         _chart(report.images),
         _legend(),
+        sizes_html(report),
         "<h2>Hierarchy</h2>",
         _tree(report.images),
     ]
@@ -68,6 +70,7 @@ def render_html(report: OutdatedReport) -> str:
     if report.shared:
         parts.append("<h2>Pins no image installs</h2>")
         parts.append(_table(report.shared))
+    parts.append(upgrades_html(report))
     parts.append(_advisories(report))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -38,13 +38,21 @@ def render_json(report: OutdatedReport) -> str:
 
 def outdated_json(report: OutdatedReport) -> dict[str, Any]:
     totals = report.totals()
-    return {
+    data: dict[str, Any] = {
         "schema": SCHEMA,
         "date": report.today.isoformat(),
         "totals": {urgency.value: count for urgency, count in totals.items()},
         "images": [_image(image) for image in report.images],
         "shared": [_package(p) for p in report.shared],
     }
+    # The monthly report's sections, present when it has them (the schema only grows).
+    from lockaudit.report.writers.monthly import sizes_json, upgrades_json
+
+    if report.upgrades:
+        data["upgrades"] = upgrades_json(report)
+    if report.sizes:
+        data["sizes"] = sizes_json(report)
+    return data
 
 
 def _image(image: ImageReport) -> dict[str, Any]:
@@ -107,6 +115,17 @@ def whatif_json(report: WhatIfReport) -> dict[str, Any]:
     return {
         "schema": "lockaudit-whatif/1",
         "changes": list(report.changes),
+        "replaced": [
+            {
+                "path": r.location.path,
+                "line": r.location.line,
+                "requirement": r.requirement,
+                "kind": r.kind,
+                "why": r.why,
+            }
+            for r in report.replaced
+        ],
+        "kept_constraints": report.kept_constraints,
         "ok": not report.broken,
         "images": [_outcome(image) for image in report.images],
     }

@@ -16,6 +16,7 @@ from lockaudit.report.writers._common import (
     notes,
     version,
 )
+from lockaudit.report.writers.monthly import sizes_markdown, upgrades_markdown
 
 __all__ = ["render_markdown"]
 
@@ -31,11 +32,13 @@ def render_markdown(report: OutdatedReport) -> str:
     lines.append(f"Index state as of {report.today.isoformat()}. Pins grouped by the image that")
     lines.append("installs them, worst first.")
     lines.extend(["", *_totals(report), ""])
+    lines.extend(sizes_markdown(report))
     for image in report.images:
         lines.extend(_image(image))
     if report.shared:
         lines.extend(["## Pins no image installs", ""])
         lines.extend(_table(report.shared))
+    lines.extend(upgrades_markdown(report))
     lines.extend(_advisories(report))
     return "\n".join(lines).rstrip("\n") + "\n"
 

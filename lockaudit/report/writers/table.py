@@ -53,6 +53,12 @@ def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def render_whatif_text(report: WhatIfReport) -> str:
     out = [f"what if: {', '.join(report.changes)}"]
+    if report.replaced:
+        out.append("in place of:")
+        for r in report.replaced:
+            out.append(f"  {r.location} {r.requirement}" + (f"  ({r.why})" if r.why else ""))
+    if report.kept_constraints:
+        out.append("constraint files kept as they are (--keep-constraints)")
     for image in report.images:
         if image.skipped:
             out.append(f"{image.key}: skipped ({image.skipped})")
