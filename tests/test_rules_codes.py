@@ -47,6 +47,7 @@ CODES = {
     "LA210": "unpinned-install",
     "LA211": "versions-mismatch",
     "LA212": "pin-drift",
+    "LA213": "direct-reference",
     "LA220": "yanked-pin",
     "LA221": "vulnerable-pin",
     "LA301": "dockerfile-not-from-lock",

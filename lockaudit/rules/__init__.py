@@ -77,6 +77,7 @@ _BUILTIN_MODULES = {
         "lockaudit.rules.graph",
         "lockaudit.rules.locks",
         "lockaudit.rules.coverage",
+        "lockaudit.rules.direct",
     ),
     "audit": ("lockaudit.audit.rules", "lockaudit.audit.shellrules"),
 }

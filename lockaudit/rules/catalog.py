@@ -259,6 +259,17 @@ _DOCS = (
         bad_file="requirements",
     ),
     RuleDoc(
+        "LA213",
+        "direct-reference",
+        "A VCS, URL, local or editable requirement (or `--no-binary`) that a hash-pinned lock "
+        "cannot hold as written: a branch moves, an archive without a hash is not verified, a "
+        "local package's dependencies are resolved at build time.",
+        "whisperx @ git+https://example.org/whisperx.git@main\n",
+        "whisperx @ git+https://example.org/whisperx.git@<40-hex commit>\n"
+        "# or, better: whisperx==3.1.1 from an index\n",
+        bad_file="requirements",
+    ),
+    RuleDoc(
         "LA220",
         "yanked-pin",
         "An install picks a release its maintainers yanked; pip installs it only because it "

@@ -37,9 +37,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location, LockauditError
+from lockaudit.workspace.discover._bake import scan_bake
 from lockaudit.workspace.discover._builds import Decider, default_registry, image_prefix
 from lockaudit.workspace.discover._ci import scan_github, scan_gitlab
 from lockaudit.workspace.discover._compose import scan_compose
+from lockaudit.workspace.discover._coverage import exclude_entries, render_excludes
 from lockaudit.workspace.discover._decide import (
     Settings,
     build_images,
@@ -77,6 +79,7 @@ def discover_workspace(root: Path) -> Discovery:
     facts += [fact for compose in tree.compose for fact in scan_compose(root, compose)]
     facts += [fact for workflow in tree.workflows for fact in scan_github(root, workflow)]
     facts += [fact for ci in tree.gitlab for fact in scan_gitlab(root, ci)]
+    facts += [fact for bake in tree.bake for fact in scan_bake(root, bake)]
     infos = {path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles}
 
     def rescan(path: str, fact: BuildFact) -> DockerInfo:
@@ -93,11 +96,16 @@ def discover_workspace(root: Path) -> Discovery:
         ),
         common=pick_one(tree.common, "common", problems),
     )
-    images, target = with_targets(build_images(decider, settings, problems))
+    images, target = with_targets(build_images(decider, settings, problems), infos)
     check_keys(images, problems)
     versions = pick_one(tree.versions, "versions", problems)
     text = render(
         settings, images, versions, constraint_entries(tree.constraints), target,
         index_entries(infos, images),
     )
+    unread = {
+        path: problem for problem in problems for path in tree.dockerfiles
+        if problem.startswith(f"{path}:")
+    }
+    text += render_excludes(exclude_entries(root, [i.dockerfile for i in images], unread))
     return Discovery(text, tuple(images), tuple(dict.fromkeys(problems)))
