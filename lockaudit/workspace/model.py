@@ -229,6 +229,8 @@ class Workspace:
     reviewed_sdists: tuple[ReviewedSdist, ...] = ()
     # index URL prefix -> where to fetch it from instead ("default": the user's default index)
     mirrors: tuple[tuple[str, str], ...] = ()  # names or fnmatch patterns ("nvidia-*")
+    # [tool.lockaudit.limits]: what an index answer may cost (key → bytes or seconds)
+    limits: tuple[tuple[str, float], ...] = ()
     config_location: Location = field(default_factory=lambda: Location("pyproject.toml"))
     audit: AuditSettings = field(default_factory=AuditSettings)
     excludes: tuple[Exclude, ...] = ()  # Dockerfiles that are deliberately not images
