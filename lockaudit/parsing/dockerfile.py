@@ -34,6 +34,7 @@ from lockaudit.parsing.shell import (
     errexit_at,
     expand_words,
     masking,
+    reached,
     split_commands,
 )
 
@@ -180,6 +181,8 @@ class PackageCommand:
     not fail the build (``|| true``, ``| tee``, a ``;`` without ``set -e``), None when it would.
     ``fallback_of`` is the index in :attr:`Run.packages` of the install whose failure makes this
     one run (``pip install a || pip install b``). ``pip`` holds the parsed ``pip install``.
+    ``reached`` is False in an ``if`` branch the shell would not take with the stage's ARG and
+    ENV values (:func:`lockaudit.parsing.shell.reached`).
     """
 
     tool: str
@@ -192,6 +195,7 @@ class PackageCommand:
     fallback_of: int | None = None
     pip: PipInstall | None = None
     redirects: tuple[Redirect, ...] = ()
+    reached: bool = True  # False in an `if` branch the shell does not take (see shell.reached)
 
     @property
     def never_runs(self) -> bool:
@@ -219,7 +223,8 @@ class Run:
 
     @property
     def pip_installs(self) -> tuple[PipInstall, ...]:
-        return tuple(p.pip for p in self.packages if p.pip is not None)
+        """The ``pip install`` commands the shell runs (not those of a branch it skips)."""
+        return tuple(p.pip for p in self.packages if p.pip is not None and p.reached)
 
 
 @dataclass(frozen=True)
@@ -726,6 +731,7 @@ def _assemble(
     for segment in segments:
         mapping = segment.where if isinstance(segment.where, _Raw) else None
         by_command: dict[int, int] = {}  # id of a SimpleCommand → its index in packages
+        runs = reached(segment.commands) if segment.flags is not None else ()
         for index, command in enumerate(segment.commands):
             span = segment.span(location.path, command)
             found = _package_command(command, location, mapping, cache)
@@ -735,7 +741,10 @@ def _assemble(
                     errexit, pipefail = segment.flags
                     masked = masking(segment.commands, index, errexit=errexit, pipefail=pipefail)
                 by_command[id(command)] = len(packages)
-                packages.append(replace(found, command=len(commands), span=span, masked=masked))
+                taken = runs[index] if runs else True
+                packages.append(
+                    replace(found, command=len(commands), span=span, masked=masked, reached=taken)
+                )
             commands.append(command)
             spans.append(span)
         for position, package in enumerate(packages):
