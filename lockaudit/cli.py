@@ -119,7 +119,10 @@ def graph(
     try:
         ws = load_workspace(workspace)
         if not (sizes or svg):
-            render.graph(ws, fmt)
+            from lockaudit.workspace.targets import workspace_targets
+
+            inferred = workspace_targets(ws) if fmt is Format.JSON else None
+            render.graph(ws, fmt, inferred=inferred)
             return
         from lockaudit.audit import format_tree, hierarchy_svg, image_sizes, replay_workspace
         from lockaudit.report.sources import open_sources
