@@ -21,6 +21,7 @@ from pathlib import Path
 from lockaudit.errors import InputError, Location
 from lockaudit.parsing.requirements import (
     RequirementLine,
+    is_direct_url,
     is_local_path,
     parse_requirement_string,
     read_text,
@@ -34,6 +35,7 @@ from lockaudit.parsing.shell import (
     errexit_at,
     expand_words,
     masking,
+    reached,
     split_commands,
 )
 
@@ -136,6 +138,9 @@ class PipInstall:
     options: tuple[str, ...] = ()  # other options, raw (`--user`, `--target=/x` ...)
     unknown_vars: tuple[str, ...] = ()  # variables the command used that had no value
     unparsed: tuple[tuple[str, str], ...] = ()  # (argument, why): built from unknown variables
+    # Direct references that do not say their project name (`git+https://…/pkg.git`): kept,
+    # with where they are written, for a rule to report; never a reason to reject the file.
+    unnamed: tuple[tuple[str, Location], ...] = ()
 
 
 @dataclass(frozen=True, order=True)
@@ -180,6 +185,8 @@ class PackageCommand:
     not fail the build (``|| true``, ``| tee``, a ``;`` without ``set -e``), None when it would.
     ``fallback_of`` is the index in :attr:`Run.packages` of the install whose failure makes this
     one run (``pip install a || pip install b``). ``pip`` holds the parsed ``pip install``.
+    ``reached`` is False in an ``if`` branch the shell would not take with the stage's ARG and
+    ENV values (:func:`lockaudit.parsing.shell.reached`).
     """
 
     tool: str
@@ -192,6 +199,7 @@ class PackageCommand:
     fallback_of: int | None = None
     pip: PipInstall | None = None
     redirects: tuple[Redirect, ...] = ()
+    reached: bool = True  # False in an `if` branch the shell does not take (see shell.reached)
 
     @property
     def never_runs(self) -> bool:
@@ -219,7 +227,8 @@ class Run:
 
     @property
     def pip_installs(self) -> tuple[PipInstall, ...]:
-        return tuple(p.pip for p in self.packages if p.pip is not None)
+        """The ``pip install`` commands the shell runs (not those of a branch it skips)."""
+        return tuple(p.pip for p in self.packages if p.pip is not None and p.reached)
 
 
 @dataclass(frozen=True)
@@ -726,6 +735,7 @@ def _assemble(
     for segment in segments:
         mapping = segment.where if isinstance(segment.where, _Raw) else None
         by_command: dict[int, int] = {}  # id of a SimpleCommand → its index in packages
+        runs = reached(segment.commands) if segment.flags is not None else ()
         for index, command in enumerate(segment.commands):
             span = segment.span(location.path, command)
             found = _package_command(command, location, mapping, cache)
@@ -735,7 +745,10 @@ def _assemble(
                     errexit, pipefail = segment.flags
                     masked = masking(segment.commands, index, errexit=errexit, pipefail=pipefail)
                 by_command[id(command)] = len(packages)
-                packages.append(replace(found, command=len(commands), span=span, masked=masked))
+                taken = runs[index] if runs else True
+                packages.append(
+                    replace(found, command=len(commands), span=span, masked=masked, reached=taken)
+                )
             commands.append(command)
             spans.append(span)
         for position, package in enumerate(packages):
@@ -1020,6 +1033,7 @@ def _pip_install(
     requirements: list[RequirementLine] = []
     local: list[str] = []
     unparsed: list[tuple[str, str]] = []
+    unnamed: list[tuple[str, Location]] = []
     for word, index, editable in parsed.args:
         if is_local_path(word):
             local.append(word)
@@ -1028,6 +1042,9 @@ def _pip_install(
         try:
             line = parse_requirement_string(word, where)
         except InputError as e:
+            if is_direct_url(word):  # `git+https://…` without a name: pip builds to learn it
+                unnamed.append((word, where))
+                continue
             if not any("$" in raw for raw in command.raw_words):
                 raise
             unparsed.append((word, e.message))  # built from variables: data, not a crash
@@ -1055,6 +1072,7 @@ def _pip_install(
         options=tuple(parsed.options),
         unknown_vars=command.unknown_vars,
         unparsed=tuple(unparsed),
+        unnamed=tuple(unnamed),
     )
 
 
