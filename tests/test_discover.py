@@ -754,3 +754,24 @@ def test_a_tag_two_sources_give_to_two_files_still_loads(tmp_path: Path) -> None
     assert any("is built from both a/Dockerfile and b/Dockerfile" in p for p in found.problems)
     write_config(tmp_path, found)
     assert sorted(i.key for i in load_workspace(tmp_path).images) == ["a:1", "b:1"]
+
+
+def test_requirement_files_followed_from_pip_back_through_copy(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "backend/Dockerfile": "FROM python:3.11-slim\nWORKDIR /app\n"
+        "COPY ./requirements/default.txt /tmp/requirements.txt\n"
+        "COPY requirements/ee.txt ./extra/\n"
+        "COPY ./onyx /app/onyx\n"
+        "RUN pip install -r /tmp/requirements.txt -r extra/ee.txt -c onyx/pins.txt\n",
+        "backend/requirements/default.txt": "fastapi==0.110.0\n",
+        "backend/requirements/ee.txt": "stripe==8.0.0\n",
+        "backend/onyx/pins.txt": "httpx==0.27.0\n",
+        "backend/onyx/sandbox/requirements.txt": "not-this==1\n",
+        "deploy/docker-compose.yml": "services:\n  api_server:\n"
+        "    build: {context: ../backend}\n    image: onyx/backend:latest\n",
+    })
+    [image] = discover_workspace(tmp_path).images
+    assert image.context == "backend"
+    assert image.requirements == (
+        "backend/requirements/default.txt", "backend/requirements/ee.txt", "backend/onyx/pins.txt",
+    )

@@ -14,6 +14,7 @@ from pathlib import Path
 from lockaudit.parsing.dockerfile import Dockerfile
 from lockaudit.workspace.discover._builds import Build, BuildId, Decider
 from lockaudit.workspace.discover._facts import BuildFact, Ref, parse_ref
+from lockaudit.workspace.discover._installed import installed_files
 from lockaudit.workspace.discover._names import by_path, valid_name, valid_tag
 from lockaudit.workspace.discover._results import FoundFallback, FoundImage
 from lockaudit.workspace.discover._scan import DockerInfo
@@ -349,7 +350,7 @@ def _requirements(
 ) -> tuple[str, ...]:
     """Requirement files the Dockerfile copies in (COPY sources or bind mounts)."""
     assert info.dockerfile is not None
-    found: list[str] = []
+    found = installed_files(root, info.dockerfile, context)
     for stage in info.dockerfile.stages:
         for copy in stage.copies:
             if copy.from_stage:
@@ -398,8 +399,8 @@ def _requirement_files(root: Path, source: str) -> Iterator[str]:
     path = root / source
     if path.is_file() and _is_requirements_name(path.name):
         yield source
-    elif path.is_dir():
-        for child in sorted(path.rglob("*requirements*.txt")):
+    elif path.is_dir():  # its own files only: a tree copied whole holds others' requirements
+        for child in sorted(path.glob("*requirements*.txt")):
             yield child.relative_to(root).as_posix()
 
 
