@@ -721,3 +721,36 @@ def test_images_sharing_one_repository_are_named_after_their_service(tmp_path: P
     assert {(i.name, i.tag, i.dockerfile) for i in found.images} == {
         ("ad", "latest", "src/ad/Dockerfile"), ("cart", "latest", "src/cart/src/Dockerfile"),
     }
+
+
+# -- names ----------------------------------------------------------------------------------------
+
+
+def test_same_folder_name_in_many_places_gets_names_by_path(tmp_path: Path) -> None:
+    files = {"agents/base/Dockerfile": "FROM python:3.12-slim\n"}
+    for agent in ("smarthome", "weather", "calendar"):
+        files[f"agents/{agent}/api/Dockerfile"] = "FROM python:3.12-slim\n"
+        files[f"agents/{agent}/worker/Dockerfile"] = "FROM python:3.12-slim\n"
+    files["tools/Dockerfile.Lint_Check"] = "FROM python:3.12-slim\n"
+    _write(tmp_path, files)
+    found = discover_workspace(tmp_path)
+    names = {image.dockerfile: image.name for image in found.images}
+    assert names["agents/smarthome/api/Dockerfile"] == "smarthome/api"
+    assert names["agents/weather/worker/Dockerfile"] == "weather/worker"
+    assert names["agents/base/Dockerfile"] == "base"
+    assert names["tools/Dockerfile.Lint_Check"] == "lint_check"
+    assert found.problems == ()
+    write_config(tmp_path, found)
+    assert len({image.key for image in load_workspace(tmp_path).images}) == 8
+
+
+def test_a_tag_two_sources_give_to_two_files_still_loads(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "a/Dockerfile": "FROM python:3.12-slim\n",
+        "b/Dockerfile": "FROM python:3.12-slim\n",
+        "build.sh": "docker build -t acme/app:1 a\ndocker build -t acme/app:1 b\n",
+    })
+    found = discover_workspace(tmp_path)
+    assert any("is built from both a/Dockerfile and b/Dockerfile" in p for p in found.problems)
+    write_config(tmp_path, found)
+    assert sorted(i.key for i in load_workspace(tmp_path).images) == ["a:1", "b:1"]

@@ -14,6 +14,7 @@ from pathlib import Path
 from lockaudit.parsing.dockerfile import Dockerfile
 from lockaudit.workspace.discover._builds import Build, BuildId, Decider
 from lockaudit.workspace.discover._facts import BuildFact, Ref, parse_ref
+from lockaudit.workspace.discover._names import by_path, valid_name, valid_tag
 from lockaudit.workspace.discover._results import FoundFallback, FoundImage
 from lockaudit.workspace.discover._scan import DockerInfo
 from lockaudit.workspace.model import Variant
@@ -75,10 +76,18 @@ def build_images(
         if fact.substitutions and fact.ref is not None:
             rewrites.setdefault(fact.dockerfile, []).append(fact)
     order = _parents_first(decider)
+    names = _path_names(decider, settings)
+    taken: dict[str, str] = {}  # image key -> the Dockerfile it is built from
     for build in order:
         if build.info.dockerfile is None:
             continue
-        images[build.id] = _image(build, decider, settings, images, problems)
+        image = _image(build, decider, settings, images, problems, names)
+        if taken.get(image.key, build.path) != build.path:  # a key the sources gave twice
+            qualified = by_path([build.path, taken[image.key]])[build.path]
+            image = replace(image, name=qualified, evidence=(
+                *image.evidence, f"renamed from {image.key}, which {taken[image.key]} builds"))
+        taken.setdefault(image.key, build.path)
+        images[build.id] = image
     for path, facts in rewrites.items():
         own = images.get((path, 0))
         if own is not None and own.fallback is None:
@@ -127,36 +136,66 @@ def _parents_first(decider: Decider) -> list[Build]:
     return sorted(decider.all_builds(), key=lambda b: (depth(b, frozenset()), b.path, b.index))
 
 
+def _own_name(build: Build, decider: Decider, settings: Settings) -> tuple[str, str | None, str]:
+    """(name, tag or None when the variant decides it, why) from what the sources say."""
+    own, fact, info = build.ref, build.fact, build.info
+    in_tag = _name_in_tag(own, fact, info) if own is not None and decider.shared(own) else None
+    if own is not None and in_tag is not None:
+        return in_tag, _tag_without(own.tag, in_tag), (
+            f"tagged {own.text} by {fact.location if fact else build.path}; the repository "
+            f"holds other images too, so named after {in_tag}"
+        )
+    if own is not None:
+        return _name_of(own, settings), own.tag, (
+            f"tagged {own.repo}:{own.tag} by {fact.location}" if fact and not build.named
+            else f"named by its directory: FROM {own.repo}:{own.tag} elsewhere"
+        )
+    if fact is not None and fact.name is not None:
+        return fact.name, None, f"named after {fact.source} at {fact.location}"
+    return info.stems[0], None, (
+        f"named after {posixpath.dirname(build.path) or '.'}; tag from its variant"
+    )
+
+
+def _path_names(decider: Decider, settings: Settings) -> dict[BuildId, str]:
+    """Names for builds of different Dockerfiles that would share one: by their paths. A name
+    the sources give with its tag collides only with the same tag; one whose tag the variant
+    decides collides with every other file of that name."""
+    own = {b.id: _own_name(b, decider, settings) for b in decider.all_builds()}
+    users: dict[str, list[tuple[str, str | None]]] = {}
+    for bid, (name, tag, _) in own.items():
+        users.setdefault(name, []).append((bid[0], tag))
+    out: dict[BuildId, str] = {}
+    for name, uses in users.items():
+        files = {path for path, _ in uses}
+        clash = files if any(tag is None for _, tag in uses) and len(files) > 1 else set()
+        for tag in {tag for _, tag in uses if tag is not None}:
+            same = {path for path, t in uses if t == tag}
+            clash |= same if len(same) > 1 else set()
+        renamed = by_path(clash)
+        out.update({bid: renamed[bid[0]] for bid, mine in own.items()
+                    if bid[0] in renamed and mine[0] == name})
+    return out
+
+
 def _image(
     build: Build,
     decider: Decider,
     settings: Settings,
     done: Mapping[BuildId, FoundImage],
     problems: list[str],
+    names: Mapping[BuildId, str],
 ) -> FoundImage:
     info, fact = build.info, build.fact
     evidence: list[str] = []
     notes: list[str] = []
     parent, base_image, parent_variant = _parent(info, decider, settings, done, problems, notes)
-    own = build.ref
-    in_tag = _name_in_tag(own, fact, info) if own is not None and decider.shared(own) else None
-    if own is not None and in_tag is not None:
-        name, tag = in_tag, _tag_without(own.tag, in_tag)
-        evidence.append(f"tagged {own.text} by {fact.location if fact else build.path}; the "
-                        f"repository holds other images too, so named after {name}")
-    elif own is not None:
-        name, tag = _name_of(own, settings), own.tag
-        evidence.append(
-            f"tagged {own.repo}:{own.tag} by {fact.location}" if fact and not build.named
-            else f"named by its directory: FROM {own.repo}:{own.tag} elsewhere"
-        )
-    elif fact is not None and fact.name is not None:
-        name, tag = fact.name, parent_variant.value
-        evidence.append(f"named after {fact.source} at {fact.location}")
-    else:
-        name = info.stems[0]
-        tag = parent_variant.value
-        evidence.append(f"named after {posixpath.dirname(build.path) or '.'}; tag from its variant")
+    name, tag, why = _own_name(build, decider, settings)
+    if build.id in names:
+        why = f"{why}; named by its path, as other Dockerfiles are {name} too"
+        name = names[build.id]
+    evidence.append(why)
+    name, tag = valid_name(name), valid_tag(tag if tag is not None else parent_variant.value)
     variant = _variant(f"{name}:{tag}", parent_variant)
     context = fact.context if fact is not None else "."
     if parent is not None:
