@@ -460,12 +460,12 @@ def with_targets(
     facts = _inferred(images, infos)
     roots = sorted(
         (i for i in images if i.base_image is not None),
-        key=lambda i: (i.variant is not Variant.CUDA, not facts[i.key].python_image),
+        key=lambda i: (i.variant is not Variant.CUDA, not facts[_ident(i)].python_image),
     )
     target = _global_target(roots, facts)
     out = []
     for image in images:
-        found = facts[image.key]
+        found = facts[_ident(image)]
         own = tuple(
             (key, value)
             for key, value in sorted(_values(found).items())
@@ -483,16 +483,23 @@ def with_targets(
 
 def _inferred(
     images: list[FoundImage], infos: Mapping[str, DockerInfo]
-) -> dict[str, TargetFacts]:
-    facts: dict[str, TargetFacts] = {}
+) -> dict[tuple[str, str, str], TargetFacts]:
+    """Each image's facts, keyed by :func:`_ident` (a key may be proposed twice: check_keys
+    reports that, the facts must not mix)."""
+    facts: dict[tuple[str, str, str], TargetFacts] = {}
+    by_key: dict[str, TargetFacts] = {}
     for image in images:  # parents first
         info = infos.get(image.dockerfile)
         dockerfile = info.dockerfile if info is not None else None
-        inherited = facts.get(image.parent) if image.parent is not None else None
-        facts[image.key] = infer_target(
-            dockerfile, base_image=image.base_image, inherited=inherited
-        )
+        inherited = by_key.get(image.parent) if image.parent is not None else None
+        found = infer_target(dockerfile, base_image=image.base_image, inherited=inherited)
+        facts[_ident(image)] = found
+        by_key.setdefault(image.key, found)
     return facts
+
+
+def _ident(image: FoundImage) -> tuple[str, str, str]:
+    return (image.key, image.dockerfile, image.stage)
 
 
 def _values(facts: TargetFacts) -> dict[str, str]:
@@ -513,14 +520,16 @@ def _pinned(facts: TargetFacts) -> bool:
     return facts.python is not None and "assumed" not in facts.python.reason
 
 
-def _global_target(roots: list[FoundImage], facts: Mapping[str, TargetFacts]) -> dict[str, str]:
+def _global_target(
+    roots: list[FoundImage], facts: Mapping[tuple[str, str, str], TargetFacts]
+) -> dict[str, str]:
     """Each key from the first root that states it; Python from a root that pins its patch
     when one does (an assumed X.Y.0 of another root is refined by it, see :func:`_refines`)."""
     target: dict[str, str] = {}
     for root in roots:
-        for key, value in _values(facts[root.key]).items():
+        for key, value in _values(facts[_ident(root)]).items():
             target.setdefault(key, value)
-    pinned = [facts[r.key].python for r in roots if _pinned(facts[r.key])]
+    pinned = [facts[_ident(r)].python for r in roots if _pinned(facts[_ident(r)])]
     if pinned and pinned[0] is not None:
         target["python"] = pinned[0].value
     return target
