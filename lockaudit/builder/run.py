@@ -368,6 +368,8 @@ def _smoke(
         if outcome.status is not BuildStatus.BUILT:
             continue
         image = workspace.image(outcome.image_key)
+        if not image.python:
+            continue  # `python = false`: no interpreter to import anything with
         ref = plan.step(outcome.image_key).ref
         results.append(run_smoke(runner, image.key, ref, layer_distributions(workspace, image)))
     return tuple(results)
