@@ -631,6 +631,20 @@ def test_input_redirect_from_a_version_never_runs() -> None:
     assert not second.never_runs and second.packages == ("rich<14",)
 
 
+def test_if_branches_follow_the_build_args() -> None:
+    text = (
+        "FROM b\nARG VARIANT=cuda\n"
+        'RUN if [ "$VARIANT" = cpu ]; then \\\n'
+        "      pip install torch --index-url https://example.invalid/cpu; \\\n"
+        "    else pip install torch==2.1.0; fi\n"
+    )
+    cuda = parse(text).final
+    cpu = parse(text, VARIANT="cpu").final
+    assert [p.reached for p in cuda.runs[0].packages] == [False, True]
+    assert [i.location.line for i in cuda.pip_installs] == [5]
+    assert [i.location.line for i in cpu.pip_installs] == [4]
+
+
 def test_local_project_with_extras_is_a_local_argument() -> None:
     """``pip install .[complete]`` installs the project in the build context, with extras: not a
     requirement named ``.`` (real repositories do this; it used to stop the parse)."""
