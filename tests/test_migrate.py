@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.errors import InputError
 from lockaudit.findings import Severity
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
@@ -300,11 +299,3 @@ def test_an_extra_index_of_an_install_becomes_a_workspace_index(tmp_path: Path) 
     assert [i.url for i in workspace.indexes] == ["https://wheels.example.invalid/simple"]
     assert workspace.indexes[0].packages == ()  # an extra index: every package may come from it
 
-
-def test_a_proposal_that_does_not_load_is_named(tmp_path: Path) -> None:
-    root = make_repo(tmp_path)
-    shutil.copytree(root / "docker/api", root / "other/api")  # a second image named `api`
-    with pytest.raises(InputError) as raised:
-        plan_migration(root)
-    assert "the configuration discovery proposes does not load" in raised.value.message
-    assert "lockaudit init --print" in (raised.value.hint or "")
