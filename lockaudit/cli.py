@@ -327,10 +327,14 @@ def compile_(
     ] = None,
     offline: OfflineOpt = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Resolve; write nothing.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress line on stderr.")
+    ] = False,
 ) -> None:
     """Resolve images into hash-pinned locks layered on their parents' locks."""
     from lockaudit.compile import CompileOptions, compile_workspace
     from lockaudit.index.factory import build_index_client
+    from lockaudit.output import progress
     from lockaudit.workspace.config import load_workspace
     from lockaudit.workspace.model import normalize
 
@@ -343,8 +347,13 @@ def compile_(
             offline=offline,
             dry_run=dry_run,
         )
-        with build_index_client(ws, offline=offline) as source:
-            result = compile_workspace(ws, source, options)
+        total = len(options.images) if options.images is not None else len(ws.images)
+        show = progress.wanted(quiet=quiet)
+        with (
+            progress.compile_progress(total, enabled=show) as reporter,
+            build_index_client(ws, offline=offline, reporter=reporter) as source,
+        ):
+            result = compile_workspace(ws, source, options, reporter)
     except LockauditError as e:
         _fail(e, fmt)
     render.compile_result(result, fmt)

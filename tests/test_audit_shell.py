@@ -235,3 +235,9 @@ def test_package_names_of_other_installers() -> None:
     assert apt_python_name("python3-numpy:amd64") == "numpy"
     assert apt_python_name("python3.11-venv") is None
     assert apt_python_name("libpython3-dev") is None
+
+
+def test_unquoted_less_than_means_the_install_never_runs(run_audit: Audit) -> None:
+    result = run_audit({"asr": "RUN pip install requests<2.32\n"})
+    assert result.replay("asr:cuda").layers == ()
+    assert result.replay("asr:cuda").package("requests") is None

@@ -617,3 +617,106 @@ build-worker:
     assert by_key["worker:latest"].parent == "base:py3.12"
     assert by_key["worker:latest"].context == "images/worker"
     assert by_key["base:py3.12"].evidence == ("tagged base:py3.12 by .gitlab-ci.yml:9",)
+
+
+# -- bake files -----------------------------------------------------------------------------------
+
+BAKE_REPO = {
+    # a chain bound by named contexts, as bake-driven scientific stacks do it
+    ".docker/core-base/Dockerfile": "ARG PY=3.10\nFROM mambaorg/micromamba:1.5 AS runtime\n",
+    ".docker/core-services/Dockerfile": "FROM core-base\nCOPY requirements.txt /tmp/\n"
+    "RUN pip install -r /tmp/requirements.txt\n",
+    ".docker/core-services/requirements.txt": "psycopg==3.1.18\n",
+    ".docker/docker-bake.hcl": """\
+variable "ORGANIZATION" {
+  default = "acme"
+}
+variable "VERSION" {
+}
+target "core-base" {
+  tags = ["${ORGANIZATION}/core-base:${VERSION}", "${ORGANIZATION}/core-base:edge"]
+  context = "core-base"
+  args = {
+    PY = "3.11"
+  }
+}
+target "core-services" {
+  tags = ["${ORGANIZATION}/core-services:edge", "x-${timestamp()}"]
+  context = "core-services"
+  contexts = {
+    core-base = "target:core-base"
+  }
+}
+""",
+}
+
+
+def test_bake_targets_and_named_contexts(tmp_path: Path) -> None:
+    _write(tmp_path, BAKE_REPO)
+    found = discover_workspace(tmp_path)
+    by_key = images(found)
+    assert set(by_key) == {"core-base:edge", "core-services:edge"}
+    services = by_key["core-services:edge"]
+    assert services.parent == "core-base:edge"
+    assert services.edge == ".docker/docker-bake.hcl:13 context core-base"
+    assert services.context == ".docker/core-services"
+    assert services.requirements == (".docker/core-services/requirements.txt",)
+    base = by_key["core-base:edge"]
+    assert base.build_args == (("PY", "3.11"),)
+    assert base.base_image == "mambaorg/micromamba:1.5"
+    assert "timestamp" not in found.config_toml
+
+
+def test_bake_json(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "base/Dockerfile": "FROM python:3.12-slim\n",
+        "app/Dockerfile": "ARG BASE=acme/base:1\nFROM ${BASE}\n",
+        "docker-bake.json": '{"variable": {"TAG": {"default": "1"}}, "target": {'
+        '"base": {"context": "base", "tags": ["acme/base:${TAG}"]},'
+        '"app": {"context": "app", "tags": ["acme/app:${TAG}"], "target": "runtime"}}}',
+    })
+    by_key = images(discover_workspace(tmp_path))
+    assert by_key["app:1"].parent == "base:1"
+    assert by_key["app:1"].stage == "runtime"
+
+
+# -- Makefiles that include variables and cd before building ------------------------------------
+
+
+def test_makefile_includes_engine_and_cd(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "python/sklearn.Dockerfile": "ARG BASE_IMAGE=python:3.11-slim-bookworm\n"
+        "FROM ${BASE_IMAGE}\nCOPY sklearnserver/requirements.txt /tmp/\n"
+        "RUN pip install -r /tmp/requirements.txt\n",
+        "python/sklearnserver/requirements.txt": "scikit-learn==1.5.0\n",
+        "images.env": "TAG ?= latest\nSKLEARN_IMG ?= sklearnserver\n",
+        "Makefile": "include images.env\nENGINE ?= docker\n\n"
+        "docker-build-sklearn:\n"
+        "\tcd python && ${ENGINE} buildx build ${ARCH} -t ${KO_DOCKER_REPO}/${SKLEARN_IMG}:$(TAG)"
+        " -f sklearn.Dockerfile .\n",
+    })
+    [image] = discover_workspace(tmp_path).images
+    assert (image.dockerfile, image.context) == ("python/sklearn.Dockerfile", "python")
+    assert image.requirements == ("python/sklearnserver/requirements.txt",)
+    assert image.evidence[0] == "named after docker build at Makefile:5"
+
+
+# -- one repository for many images, the tag telling which ---------------------------------------
+
+
+def test_images_sharing_one_repository_are_named_after_their_service(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "src/ad/Dockerfile": "FROM eclipse-temurin:21-jre\n",
+        "src/cart/src/Dockerfile": "FROM mcr.microsoft.com/dotnet/runtime-deps:8.0\n",
+        ".env": "IMAGE_NAME=ghcr.io/acme/demo\nDEMO_VERSION=latest\n"
+        "CART_DOCKERFILE=./src/cart/src/Dockerfile\n",
+        "compose.yaml": "services:\n"
+        "  ad:\n    image: ${IMAGE_NAME}:${DEMO_VERSION}-ad\n"
+        "    build: {context: ./, dockerfile: ./src/ad/Dockerfile}\n"
+        "  cart:\n    image: ${IMAGE_NAME}:${DEMO_VERSION}-cart\n"
+        "    build: {context: ./, dockerfile: \"${CART_DOCKERFILE}\"}\n",
+    })
+    found = discover_workspace(tmp_path)
+    assert {(i.name, i.tag, i.dockerfile) for i in found.images} == {
+        ("ad", "latest", "src/ad/Dockerfile"), ("cart", "latest", "src/cart/src/Dockerfile"),
+    }

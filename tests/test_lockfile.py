@@ -458,3 +458,17 @@ def test_pylock_escapes_every_control_character_toml_forbids(tmp_path: Path) -> 
     path = tmp_path / "pylock.asr-cuda.toml"
     path.write_bytes(render_pylock(lock))
     assert read_pylock(path).inputs == lock.inputs
+
+
+def test_input_digest_binds_the_build_args_of_an_image_without_requirement_files(
+    tmp_path: Path,
+) -> None:
+    """Its Dockerfile's install lines are read with the build args: changing one is a change."""
+    ws = _workspace(tmp_path)
+    asr = replace(ws.image("asr:cuda"), requirements=(), build_args=(("TORCH", "2.1.0"),))
+    before = input_digest(ws, asr, None)
+    assert asr.dockerfile in dict(before.inputs)
+    after = input_digest(ws, replace(asr, build_args=(("TORCH", "2.2.0"),)), None)
+    assert after.changed_since(before.inputs) == ("<build-args>",)
+    # an image with requirement files does not read its Dockerfile's pins: no such input
+    assert "<build-args>" not in dict(input_digest(ws, ws.image("asr:cuda"), None).inputs)

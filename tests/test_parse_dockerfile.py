@@ -600,3 +600,32 @@ def test_stage_shell_is_inherited_and_heredoc_shell_flags_read() -> None:
     first, second = parse(text).final.runs
     assert first.shell == ("/bin/bash", "-e", "-c") and first.packages[0].masked is None
     assert second.packages[0].masked is None
+
+
+@pytest.mark.parametrize(
+    ("run", "expected"),
+    [
+        pytest.param("sudo -H pip install a", ("pip", "install", ("a",)), id="sudo"),
+        pytest.param("env -u X PIP_Y=1 pip3 install b", ("pip", "install", ("b",)), id="env"),
+        pytest.param(
+            "timeout -s KILL 600 python3 -m pip install c", ("pip", "install", ("c",)), id="timeout"
+        ),
+        pytest.param(
+            "sudo -u me apt-get -q install -y python3-yaml",
+            ("apt-get", "install", ("python3-yaml",)),
+            id="sudo-user-apt",
+        ),
+        pytest.param("exec mamba remove -y d", ("mamba", "uninstall", ("d",)), id="exec-mamba"),
+    ],
+)
+def test_wrapped_package_commands(run: str, expected: tuple[str, str, tuple[str, ...]]) -> None:
+    (package,) = parse(f"FROM b\nRUN {run}\n").final.runs[0].packages
+    assert (package.tool, package.action, package.packages) == expected
+
+
+def test_input_redirect_from_a_version_never_runs() -> None:
+    first, second = (
+        parse("FROM b\nRUN pip install click<9 && pip install 'rich<14'\n").final.runs[0].packages
+    )
+    assert first.never_runs and first.packages == ("click",)
+    assert not second.never_runs and second.packages == ("rich<14",)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -323,3 +325,38 @@ def test_masking_reads_the_shells_own_flags() -> None:
         False,
         True,
     )
+
+
+# -- words and redirections, with the real shell as the oracle -------------------------------------
+
+WORD_CASES = [
+    "'a b' \"c d\" e\\ f",
+    "'a'\"b\"c",
+    '"a\\"b" "\\$X" \'$X\'',
+    "\"\" '' x",
+    "a\\\nb c",
+    "a#b # a comment",
+    '"$X" $X ${X}y "${UNSET:-dflt}"',
+    "'torch==2.1.0+cu121' \"pkg[extra]>=1\"",
+    "fastapi>=0.100 uvicorn",
+    "pkg>=2.0 2>&1 other",
+    "a > out b",
+    "x 2>err y",
+]
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX sh")
+@pytest.mark.parametrize("words", WORD_CASES)
+def test_words_and_redirect_targets_agree_with_sh(words: str, tmp_path: Path) -> None:
+    env = {"X": "two words"}
+    (command,) = split_commands(f"show {words}", HERE, env)
+    cwd, shown = tmp_path / "cwd", tmp_path / "argv"
+    cwd.mkdir()
+    script = f'show() {{ for a in "$@"; do printf "%s\\0" "$a" >>"{shown}"; done; }}; show {words}'
+    environment = {"PATH": os.environ.get("PATH", ""), **env}
+    subprocess.run(["sh", "-c", script], cwd=cwd, env=environment, check=True)
+    printed = shown.read_text().split("\0")[:-1]
+    assert list(command.argv[1:]) == printed
+    files = sorted(p.name for p in cwd.iterdir())
+    written = sorted(r.target for r in command.redirects if r.op.lstrip("0123456789") == ">")
+    assert files == written  # `pkg>=2.0` writes a file named `=2.0`, as sh does

@@ -219,8 +219,8 @@ def image_steps(ctx: CheckContext, image: Image, load: _Loader) -> tuple[Step, .
     for stage in stages_in_image(dockerfile):
         for run in stage.runs:
             for package in run.packages:
-                if package.tool not in ("pip", "uv"):
-                    continue
+                if package.tool not in ("pip", "uv") or package.never_runs:
+                    continue  # not pip's, or `pip install x<2`: sh cannot open the file `2`
                 if package.pip is not None:
                     step = _step(ctx, image, dockerfile, stage, package.pip, load)
                 else:

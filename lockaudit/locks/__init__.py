@@ -15,6 +15,7 @@ from __future__ import annotations
 from lockaudit.locks.atomic import write_atomically
 from lockaudit.locks.digest import InputDigest, RequirementsLoader, input_digest
 from lockaudit.locks.model import (
+    BUILD_ARGS_INPUT,
     DEFAULT_INDEX,
     FORMAT_INPUT,
     GENERATED_BY,
@@ -50,6 +51,7 @@ from lockaudit.locks.text import (
 from lockaudit.locks.workspace import WorkspaceLocks, read_workspace_locks, render_all
 
 __all__ = [
+    "BUILD_ARGS_INPUT",
     "DEFAULT_INDEX",
     "FORMAT_INPUT",
     "GENERATED_BY",

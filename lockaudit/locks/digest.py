@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lockaudit.locks.model import (
+    BUILD_ARGS_INPUT,
     FORMAT_INPUT,
     INDEXES_INPUT,
     LOCK_FORMAT,
@@ -60,8 +61,9 @@ def input_digest(
 ) -> InputDigest:
     """Digest every input of ``image``; ``parent_lock`` is the parent's full lock, if any.
 
-    Inputs: the image's requirement files and what they include (``-r``/``-c``), the constraint
-    files of its variant, ``versions.txt``, the common requirements, the parent's full lock, the
+    Inputs: the image's requirement files and what they include (``-r``/``-c``) — or, for an
+    image that declares none, its Dockerfile and build args —, the constraint files of its
+    variant, ``versions.txt``, the common requirements, the parent's full lock, the
     target, the extra indexes with their routing, and the lock format. Reads only small local
     files: this runs on every ``check``. ``load`` parses a requirements file (``check`` passes
     its cache so nothing is parsed twice).
@@ -73,6 +75,11 @@ def input_digest(
     if image.parent is not None:
         parent_path = lock_paths(workspace, workspace.image(image.parent)).full
         entries[parent_path] = sha256_digest(parent_lock) if parent_lock is not None else MISSING
+    if not image.requirements:
+        # The Dockerfile's `pip install` lines are the inputs, read with the image's build
+        # args: `pip install torch==${TORCH}` resolves differently when the config changes one.
+        args = json.dumps(sorted(image.build_args), separators=(",", ":"))
+        entries[BUILD_ARGS_INPUT] = sha256_digest(args.encode())
     entries[TARGET_INPUT] = sha256_digest(target_spec(image.target).encode())
     entries[INDEXES_INPUT] = sha256_digest(_index_config(workspace, image.variant).encode())
     entries[FORMAT_INPUT] = sha256_digest(LOCK_FORMAT.encode())

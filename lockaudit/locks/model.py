@@ -25,6 +25,7 @@ MISSING = "missing"  # the digest recorded for an input file that does not exist
 TARGET_INPUT = "<target>"
 INDEXES_INPUT = "<indexes>"
 FORMAT_INPUT = "<lock-format>"
+BUILD_ARGS_INPUT = "<build-args>"
 
 
 # The index of a file that came from the user's own pip configuration (default index, extra

@@ -86,10 +86,10 @@ _HEREDOC = re.compile(
 )
 _ARG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh"})
-DEFAULT_SHELL: tuple[str, ...] = (
-    "/bin/sh",
-    "-c",
-)  # what BuildKit runs a shell-form RUN with on Linux
+# What BuildKit runs a shell-form RUN with on Linux.
+DEFAULT_SHELL: tuple[str, ...] = ("/bin/sh", "-c")
+# A redirection target that is the tail of a version specifier (`pkg<2.0` reads file `2.0`).
+_VERSION_TAIL = re.compile(r"^=*\s*v?\d[\w.*+!,<>=~-]*$")
 
 Arg = tuple[str, str | None, Location]
 
@@ -192,6 +192,12 @@ class PackageCommand:
     fallback_of: int | None = None
     pip: PipInstall | None = None
     redirects: tuple[Redirect, ...] = ()
+
+    @property
+    def never_runs(self) -> bool:
+        """An unquoted ``pkg<2`` makes ``sh`` open a file named ``2`` as input: there is none,
+        so the command is never run (and the RUN fails)."""
+        return any(r.op == "<" and _VERSION_TAIL.match(r.target) for r in self.redirects)
 
 
 @dataclass(frozen=True)
@@ -524,9 +530,11 @@ def _check_stage_cycles(stages: Sequence[Stage]) -> None:
     earlier: dict[str, int] = {}
     deps: list[list[tuple[int, Location]]] = []
     for index, stage in enumerate(stages):
-        found = [(earlier[stage.from_line.image.lower()], stage.from_line.location)] if (
-            stage.from_line.image.lower() in earlier
-        ) else []
+        found = (
+            [(earlier[stage.from_line.image.lower()], stage.from_line.location)]
+            if (stage.from_line.image.lower() in earlier)
+            else []
+        )
         found += [
             (names[copy.from_stage.lower()], copy.location)
             for copy in stage.copies
@@ -801,24 +809,53 @@ _PIP_GENERAL_VALUED = frozenset(
 )
 
 
+# Commands that run the command after them (`sudo -H pip install x`): skipped with their options
+# (those that take a value listed), their `NAME=value` words and, for timeout, the duration.
+_WRAPPERS: dict[str, frozenset[str]] = {
+    "sudo": frozenset({"-u", "--user", "-g", "--group", "-C", "-D", "-h", "-p", "-U"}),
+    "env": frozenset({"-u", "--unset", "-C", "--chdir", "-S", "--split-string"}),
+    "exec": frozenset({"-a"}),
+    "command": frozenset(),
+    "nice": frozenset({"-n", "--adjustment"}),
+    "nohup": frozenset(),
+    "time": frozenset({"-f", "--format", "-o", "--output"}),
+    "timeout": frozenset({"-s", "--signal", "-k", "--kill-after"}),
+}
+
+
+def _command_start(argv: Sequence[str]) -> int:
+    """Index of the command a wrapper (``sudo``, ``env``, ``timeout`` ...) runs, else 0."""
+    i = 0
+    while i < len(argv) and argv[i].rsplit("/", 1)[-1] in _WRAPPERS:
+        valued = _WRAPPERS[argv[i].rsplit("/", 1)[-1]]
+        wrapper = argv[i].rsplit("/", 1)[-1]
+        i += 1
+        while i < len(argv) and (argv[i].startswith("-") or (wrapper == "env" and "=" in argv[i])):
+            i += 2 if argv[i] in valued else 1
+        if wrapper == "timeout" and i < len(argv):
+            i += 1  # the duration
+    return i
+
+
 def _pip_action(argv: Sequence[str]) -> tuple[str, str, int] | None:
     """``(tool, subcommand, index after it)`` when ``argv`` runs pip (or ``uv pip``)."""
-    if not argv:
+    k = _command_start(argv)
+    if k >= len(argv):
         return None
-    base = argv[0].rsplit("/", 1)[-1]
+    base = argv[k].rsplit("/", 1)[-1]
     i: int
     tool = "pip"
     if _PIP.fullmatch(base):
-        i = 1
+        i = k + 1
     elif _PYTHON.fullmatch(base):
-        i = 1
+        i = k + 1
         while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-m", "-c"):
             i += 1  # interpreter flags such as -u, -I
         if tuple(argv[i : i + 2]) != ("-m", "pip"):
             return None
         i += 2
-    elif base == "uv" and len(argv) > 1 and argv[1] == "pip":
-        i, tool = 2, "uv"
+    elif base == "uv" and len(argv) > k + 1 and argv[k + 1] == "pip":
+        i, tool = k + 2, "uv"
     else:
         return None
     while i < len(argv) and argv[i].startswith("-"):
@@ -1060,20 +1097,21 @@ def _package_command(
             )
         packages = _operands(argv[start:], _PIP_UNINSTALL_VALUED)
         return PackageCommand(tool, action, packages, where, -1, None, redirects=command.redirects)
-    base = argv[0].rsplit("/", 1)[-1] if argv else ""
+    k = _command_start(argv)
+    base = argv[k].rsplit("/", 1)[-1] if k < len(argv) else ""
     if base in _CONDAS:
-        verb = next((a for a in argv[1:] if not a.startswith("-")), "")
+        verb = next((a for a in argv[k + 1 :] if not a.startswith("-")), "")
         if verb in ("install", "create", "remove", "uninstall"):
             action = "install" if verb in ("install", "create") else "uninstall"
-            packages = _operands(argv[argv.index(verb) + 1 :], _CONDA_VALUED)
+            packages = _operands(argv[argv.index(verb, k + 1) + 1 :], _CONDA_VALUED)
             return PackageCommand(
                 base, action, packages, where, -1, None, redirects=command.redirects
             )
     if base in _APTS:
-        verb = next((a for a in argv[1:] if not a.startswith("-")), "")
+        verb = next((a for a in argv[k + 1 :] if not a.startswith("-")), "")
         if verb in ("install", "remove", "purge"):
             action = "install" if verb == "install" else "uninstall"
-            packages = _operands(argv[argv.index(verb) + 1 :], _APT_VALUED)
+            packages = _operands(argv[argv.index(verb, k + 1) + 1 :], _APT_VALUED)
             return PackageCommand(
                 base, action, packages, where, -1, None, redirects=command.redirects
             )

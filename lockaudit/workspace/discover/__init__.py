@@ -37,6 +37,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location, LockauditError
+from lockaudit.workspace.discover._bake import scan_bake
 from lockaudit.workspace.discover._builds import Decider, default_registry, image_prefix
 from lockaudit.workspace.discover._ci import scan_github, scan_gitlab
 from lockaudit.workspace.discover._compose import scan_compose
@@ -77,6 +78,7 @@ def discover_workspace(root: Path) -> Discovery:
     facts += [fact for compose in tree.compose for fact in scan_compose(root, compose)]
     facts += [fact for workflow in tree.workflows for fact in scan_github(root, workflow)]
     facts += [fact for ci in tree.gitlab for fact in scan_gitlab(root, ci)]
+    facts += [fact for bake in tree.bake for fact in scan_bake(root, bake)]
     infos = {path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles}
 
     def rescan(path: str, fact: BuildFact) -> DockerInfo:

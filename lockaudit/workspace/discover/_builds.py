@@ -58,18 +58,55 @@ def group_builds(
     path: str, facts: list[BuildFact], info: DockerInfo,
     rescan: Callable[[BuildFact], DockerInfo],
 ) -> list[Build]:
-    """The builds of one Dockerfile: its facts grouped by (build args, target)."""
-    groups: dict[tuple[object, ...], list[BuildFact]] = {}
-    for fact in sorted(facts, key=_rank):
-        groups.setdefault((fact.build_args, fact.target), []).append(fact)
+    """The builds of one Dockerfile. Facts naming the same reference are one image whatever
+    source says so (compose and the release workflow); the tags of one command are one image;
+    a fact without a static tag joins the image built with the same args, or, when it has a
+    name of its own (a compose service), is an image of its own."""
+    ordered = sorted(facts, key=_rank)
+    groups = _same_image([f for f in ordered if f.ref is not None])
+    for fact in (f for f in ordered if f.ref is None):
+        group = next((g for g in groups if any(_same_args(o, fact) for o in g)), None)
+        if group is not None:
+            group.append(fact)
+        elif fact.name is not None or not groups:
+            groups.append([fact])
     if not groups:
         return [Build(path, 0, (), None, info)]
     builds = []
-    for index, group in enumerate(groups.values()):
+    for index, group in enumerate(groups):
         refs = tuple(dict.fromkeys(f.ref for f in group if f.ref is not None))
         first = next((f for f in group if f.ref is not None), group[0])
-        builds.append(Build(path, index, refs, first, rescan(first) if first.build_args else info))
+        needs_own = first.build_args or first.target or first.contexts
+        builds.append(Build(path, index, refs, first, rescan(first) if needs_own else info))
     return builds
+
+
+def _same_args(one: BuildFact, other: BuildFact) -> bool:
+    return (one.build_args, one.target) == (other.build_args, other.target)
+
+
+def _same_image(facts: list[BuildFact]) -> list[list[BuildFact]]:
+    """Facts joined when they name the same reference or are tags of one command (union-find;
+    groups keep the order of their first fact)."""
+    parent = list(range(len(facts)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, one in enumerate(facts):
+        for j in range(i):
+            other = facts[j]
+            assert one.ref is not None and other.ref is not None
+            same_ref = (one.ref.path, one.ref.tag) == (other.ref.path, other.ref.tag)
+            if same_ref or (one.location == other.location and _same_args(one, other)):
+                parent[find(i)] = find(j)
+    groups: dict[int, list[BuildFact]] = {}
+    for i, fact in enumerate(facts):
+        groups.setdefault(find(i), []).append(fact)
+    return list(groups.values())
 
 
 @dataclass
@@ -87,6 +124,12 @@ class Decider:
     def assigned(self) -> dict[str, Ref]:
         """Dockerfile → the reference of its own image, where one is known."""
         return {p: b[0].ref for p, b in self.builds.items() if b and b[0].ref is not None}
+
+    def shared(self, ref: Ref) -> bool:
+        """True when builds of several Dockerfiles push to this repository (tags tell them
+        apart: ``demo:1.0-ad``, ``demo:1.0-cart``), so that it names none of them."""
+        files = {bid[0] for (path, _), bid in self.by_ref.items() if path == ref.path}
+        return len(files) > 1
 
     def build(self, build_id: BuildId) -> Build:
         return self.builds[build_id[0]][build_id[1]]

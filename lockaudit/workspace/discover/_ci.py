@@ -26,6 +26,7 @@ from lockaudit.workspace.discover._facts import (
     BuildFact,
     is_static,
     static_args,
+    static_name,
     static_ref,
 )
 from lockaudit.workspace.discover._scan import logical_lines, shell_facts
@@ -244,7 +245,8 @@ def _build_push(path: str, line: int, given: dict[str, Node], scope: _Scope) -> 
     )
     tags = [t for t, _ in _list_items(given.get("tags"), scope)]
     refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
-    return [replace(fact, ref=ref) for ref in refs] or [fact]
+    names = [name for tag in tags if (name := static_name(tag)) is not None]
+    return [replace(fact, ref=ref) for ref in refs] or [replace(fact, name=next(iter(names), None))]
 
 
 def _list_items(node: Node | None, scope: _Scope) -> list[tuple[str, int]]:

@@ -138,7 +138,12 @@ def _image(
     notes: list[str] = []
     parent, base_image, parent_variant = _parent(info, decider, settings, done, problems, notes)
     own = build.ref
-    if own is not None:
+    in_tag = _name_in_tag(own, fact, info) if own is not None and decider.shared(own) else None
+    if own is not None and in_tag is not None:
+        name, tag = in_tag, _tag_without(own.tag, in_tag)
+        evidence.append(f"tagged {own.text} by {fact.location if fact else build.path}; the "
+                        f"repository holds other images too, so named after {name}")
+    elif own is not None:
         name, tag = _name_of(own, settings), own.tag
         evidence.append(
             f"tagged {own.repo}:{own.tag} by {fact.location}" if fact and not build.named
@@ -168,7 +173,28 @@ def _image(
         notes=tuple(notes),
         edge=info.from_source,
         build_args=_own_args(info, fact),
+        stage=fact.target or "" if fact is not None else "",
     )
+
+
+def _name_in_tag(ref: Ref, fact: BuildFact | None, info: DockerInfo) -> str | None:
+    """One repository for many images, the tag telling which (``demo:latest-ad``): the name
+    the source or the folder gives (``ad``) when the tag carries it."""
+    candidates = [fact.name] if fact is not None and fact.name else []
+    for name in [*candidates, *info.stems]:
+        if _tag_without(ref.tag, name) != ref.tag:
+            return name
+    return None
+
+
+def _tag_without(tag: str, name: str) -> str:
+    """``latest-ad`` of image ``ad`` is its ``latest``."""
+    for affix in (f"-{name}", f"_{name}"):
+        if tag.endswith(affix) and len(tag) > len(affix):
+            return tag[: -len(affix)]
+        if tag.startswith(name + affix[0]) and len(tag) > len(affix):
+            return tag[len(affix) :]
+    return tag
 
 
 def _own_args(info: DockerInfo, fact: BuildFact | None) -> tuple[tuple[str, str], ...]:

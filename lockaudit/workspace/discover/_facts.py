@@ -70,6 +70,13 @@ def static_ref(text: str) -> Ref | None:
     return parse_ref(text)
 
 
+def static_name(text: str) -> str | None:
+    """The last path component of a reference whose registry part only a run knows:
+    ``${KO_DOCKER_REPO}/sklearnserver:${TAG}`` names ``sklearnserver``."""
+    last = text.strip().rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    return last if is_static(last) and re.fullmatch(_COMPONENT, last, re.ASCII) else None
+
+
 @dataclass(frozen=True)
 class BuildFact:
     """One build (a ``docker build`` line, a compose service, a CI step, a bake target) that

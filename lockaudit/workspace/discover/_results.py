@@ -36,6 +36,7 @@ class FoundImage:
     notes: tuple[str, ...] = ()  # caveats written into the TOML as comments
     edge: str = ""  # where the parent (or base image) comes from: `path:line what`
     build_args: tuple[tuple[str, str], ...] = ()  # of the image's own build
+    stage: str = ""  # the stage built (--target, compose/bake target); "" for the last one
 
     @property
     def key(self) -> str:

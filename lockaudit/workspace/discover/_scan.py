@@ -26,6 +26,7 @@ from lockaudit.workspace.discover._facts import (
     is_static,
     parse_ref,
     static_args,
+    static_name,
     static_ref,
 )
 
@@ -42,6 +43,7 @@ _SKIP_PATHS = ("tests/data", "test/data")
 _SCRIPT_SUFFIXES = (".sh", ".bash", ".bat", ".cmd")
 _MAKEFILES = ("Makefile", "makefile", "GNUmakefile")
 _COMPOSE = re.compile(r"^(docker-)?compose[\w.-]*\.ya?ml$")
+_ENGINES = frozenset({"docker", "docker.exe", "podman", "nerdctl"})  # the same build CLI
 _BAKE = re.compile(r"^docker-bake(\.override)?\.(hcl|json)$")
 # docker build options that take a value (the others are flags)
 _BUILD_VALUE_OPTIONS = frozenset(
@@ -142,10 +144,12 @@ def _stems(path: str) -> tuple[str, ...]:
     return (middle, f"{folder}-{middle}") if folder else (middle,)
 
 
-def root_stage(dockerfile: Dockerfile) -> Stage:
-    """The stage the final stage is built on, following ``FROM <alias>`` chains."""
+def root_stage(dockerfile: Dockerfile, target: str | None = None) -> Stage:
+    """The stage the built stage (the final one, or ``target``) is built on, following
+    ``FROM <alias>`` chains."""
     stages = {s.from_line.alias: s for s in dockerfile.stages if s.from_line.alias}
-    stage = dockerfile.final
+    wanted = {k.lower(): v for k, v in stages.items()}.get((target or "").lower())
+    stage = wanted or dockerfile.final
     seen: set[str] = set()
     while stage.from_line.image in stages and stage.from_line.image not in seen:
         seen.add(stage.from_line.image)
@@ -163,17 +167,24 @@ def scan_dockerfile(
     except InputError as e:
         problems.append(f"{e}: cannot read this Dockerfile; it is left out")
         return DockerInfo(path, stems, None, "", Location(path), (), False, ())
-    line = root_stage(parsed).from_line
+    target = fact.target if fact else None
+    line = root_stage(parsed, target).from_line
     source = f"{line.location} FROM {line.raw.split(None, 1)[0]}"
     used = _args_used(line.raw, fact.build_args if fact else ())
     if fact is not None and used:
         with contextlib.suppress(InputError):  # else as read without the args
             parsed = parse_dockerfile(root, path, dict(fact.build_args))
-        line = root_stage(parsed).from_line
+        line = root_stage(parsed, target).from_line
         source = ", ".join(f"{fact.arg_location(arg)} --build-arg {arg}" for arg in used)
     unresolved = line.unresolved
     defaults = tuple((name, value) for name, value, _ in parsed.global_args if value is not None)
     ref = None if unresolved else static_ref(line.image)
+    named = dict(fact.contexts) if fact else {}
+    image = named.get(line.image, "")
+    if fact is not None and image.startswith("docker-image://"):
+        # a named build context stands for the image: FROM base + contexts {base = target:base}
+        ref = static_ref(image.removeprefix("docker-image://"))
+        source = f"{fact.location} context {line.image}"
     return DockerInfo(
         path=path,
         stems=stems,
@@ -260,9 +271,34 @@ def _expand_loops(lines: list[tuple[int, str]]) -> Iterator[tuple[int, str, dict
 
 def scan_script(root: Path, path: str) -> list[BuildFact]:
     kind = "bat" if path.endswith((".bat", ".cmd")) else "sh"
+    env: dict[str, str] = {}
     if posixpath.basename(path) in _MAKEFILES or path.endswith(".mk"):
         kind = "make"
-    return shell_facts(_script_lines(root, path), path, kind, {})
+        env = make_includes(root, path, {}, frozenset({path}))
+    return shell_facts(_script_lines(root, path), path, kind, env)
+
+
+_INCLUDE = re.compile(r"^\s*-?include\s+(.+?)\s*$")
+
+
+def make_includes(
+    root: Path, path: str, env: dict[str, str], seen: frozenset[str]
+) -> dict[str, str]:
+    """The variables a Makefile's ``include``d files set (``include images.env``), in order;
+    a file is read relative to the Makefile's directory, as make does."""
+    env = dict(env)
+    for _, text in _script_lines(root, path):
+        match = _INCLUDE.match(text)
+        if match is None:
+            continue
+        for name in match.group(1).split():
+            included = posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
+            if not is_static(name) or included in seen or not (root / included).is_file():
+                continue
+            env = make_includes(root, included, env, seen | {included})
+            for inner_number, inner in _script_lines(root, included):
+                _make_assign(inner, env, Location(included, inner_number))
+    return env
 
 
 def shell_facts(
@@ -275,7 +311,13 @@ def shell_facts(
     env = dict(env)
     facts: list[BuildFact] = []
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}  # sed outputs
+    # make runs each recipe line in a shell of its own, in the Makefile's directory; a script's
+    # `cd` holds for the lines after it (paths are relative to the repository root until then)
+    home = posixpath.dirname(path) if kind == "make" else "."
+    cwd = [home]
     for number, text, loop_env in _expand_loops(lines):
+        if kind == "make":
+            cwd = [home]
         location = Location(path, number)
         if kind == "bat":
             converted = _bat_to_sh(text, env)
@@ -292,7 +334,7 @@ def shell_facts(
             commands = split_commands(text, location, _known(text, {**env, **loop_env}))
         except InputError:
             continue  # a line sh itself could not split builds nothing we can know
-        facts.extend(_commands_facts(commands, path, env, pending))
+        facts.extend(_commands_facts(commands, path, env, pending, cwd))
     return facts
 
 
@@ -360,10 +402,14 @@ def _commands_facts(
     path: str,
     env: dict[str, str],
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]],
+    cwd: list[str],
 ) -> Iterator[BuildFact]:
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None = None
     for command in commands:
         argv = command.argv
+        if argv[:1] == ("cd",) or argv[:1] == ("pushd",):
+            cwd[0] = _cd(cwd[0], argv[1] if len(argv) > 1 else ".", path)
+            continue
         if not argv:
             env.update((k, v if is_static(v) else UNKNOWN) for k, v in command.assignments)
             continue
@@ -377,8 +423,22 @@ def _commands_facts(
             previous_sed = _sed(command, pending)
             continue
         if _docker_build_args(argv) is not None:
-            yield from _build_fact(command, path, previous_sed, pending)
+            yield from _build_fact(command, path, previous_sed, pending, cwd[0])
         previous_sed = None
+
+
+_SCRIPT_DIR = re.compile(r"^\$\(\s*dirname\s+\S*(?:\$0|BASH_SOURCE)\S*\s*\)")
+
+
+def _cd(cwd: str, target: str, script: str) -> str:
+    """The directory after ``cd target``; ``cd "$(dirname "$0")/.."`` is relative to the
+    script's own directory; any other unknown target leaves the directory as it was."""
+    match = _SCRIPT_DIR.match(target)
+    if match is not None:
+        cwd, target = posixpath.dirname(script) or ".", target[match.end() :].lstrip("/") or "."
+    if not is_static(target) or target.startswith(("/", "~", "-")):
+        return cwd
+    return posixpath.normpath(posixpath.join(cwd, target))
 
 
 def _sed(
@@ -426,9 +486,14 @@ def _substitutions(script: str) -> Iterator[tuple[str, str]]:
             yield (pieces[0].replace("\\" + delim, delim), pieces[1].replace("\\" + delim, delim))
 
 
+def _under(cwd: str, path: str) -> str:
+    """``path`` as seen from the repository root when a command runs in ``cwd``."""
+    return posixpath.normpath(posixpath.join(cwd, path))
+
+
 def _docker_build_args(argv: tuple[str, ...]) -> tuple[str, ...] | None:
     """The arguments after ``docker build`` / ``docker buildx build`` / ``docker image build``."""
-    if not argv or posixpath.basename(argv[0]) not in ("docker", "docker.exe"):
+    if not argv or posixpath.basename(argv[0]) not in _ENGINES:
         return None
     rest = list(argv[1:])
     if rest[:2] in (["buildx", "build"], ["image", "build"], ["builder", "build"]):
@@ -443,6 +508,7 @@ def _build_fact(
     path: str,
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None,
     pending: Mapping[str, tuple[str, tuple[tuple[str, str], ...]]],
+    cwd: str = ".",
 ) -> list[BuildFact]:
     """The facts of one ``docker build``: one per ``-t`` (one without a ref when no tag is
     static); none when the Dockerfile or the context is not static."""
@@ -473,7 +539,7 @@ def _build_fact(
         i += 1
     if not positional or not is_static(positional[-1] + (dockerfile or "")):
         return []
-    context = posixpath.normpath(positional[-1]) if positional[-1] != "-" else "."
+    context = _under(cwd, positional[-1]) if positional[-1] != "-" else cwd
     substitutions: tuple[tuple[str, str], ...] = ()
     if dockerfile == "-" and previous_sed is not None:
         dockerfile, substitutions = previous_sed
@@ -481,6 +547,8 @@ def _build_fact(
         dockerfile = posixpath.join(context, "Dockerfile")
     elif dockerfile == "-":
         return []
+    else:
+        dockerfile = _under(cwd, dockerfile)  # -f is relative to where docker runs
     dockerfile = posixpath.normpath(dockerfile)
     if dockerfile in pending and not substitutions:
         dockerfile, substitutions = pending[dockerfile]
@@ -491,4 +559,5 @@ def _build_fact(
         source="docker build", arg_lines=arg_lines,
     )
     refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
-    return [replace(fact, ref=ref) for ref in refs] or [fact]
+    hints = [hint for tag in tags if (hint := static_name(tag)) is not None]
+    return [replace(fact, ref=ref) for ref in refs] or [replace(fact, name=next(iter(hints), None))]
