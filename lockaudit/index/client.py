@@ -52,6 +52,7 @@ from lockaudit.errors import IndexFetchError, OfflineMissError
 from lockaudit.index import coremeta, wheelmeta
 from lockaudit.index.cache import DEFAULT_PAGE_TTL, Cache, PageEntry
 from lockaudit.index.coremeta import MetadataError
+from lockaudit.index.limits import LimitExceeded, Limits
 from lockaudit.index.pages import JSON_ACCEPT, PageError, parse_html_page, parse_page
 from lockaudit.index.reporter import IndexReporter, NullReporter
 from lockaudit.index.tags import best_rank
@@ -110,6 +111,7 @@ class ClientOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     mirrors: Mirrors = field(default_factory=Mirrors)
     max_streams: int | None = None
+    limits: Limits = field(default_factory=Limits)
     # (name, version) -> Requires-Dist a maintainer declared for an sdist that needs a build
     reviewed: Mapping[tuple[NormalizedName, Version], tuple[Requirement, ...]] = field(
         default_factory=dict
@@ -223,6 +225,7 @@ class IndexClient:
             reporter=self.reporter,
             offline=self.options.offline,
             max_streams=self.options.max_streams,
+            limits=self.options.limits,
         )
         # Written in the background: file-system work off the I/O loop (see ``cache``).
         self.cache = Cache(self.options.cache_dir, page_ttl=self.options.page_ttl, background=True)
@@ -428,11 +431,16 @@ class IndexClient:
         # Relative links are relative to where the page was really fetched from (a mirror).
         fetched = mirrors.rewrite(page_url)
         try:
-            return parse_page(entry.body, entry.content_type, fetched, source.url, mirrors.rewrite)
+            files = parse_page(entry.body, entry.content_type, fetched, source.url, mirrors.rewrite)
         except PageError as e:
             raise IndexFetchError(
                 page_url, f"the project page of {name}: {e}", hint="is this a simple index URL?"
             ) from e
+        most = self.options.limits.links_per_page
+        if len(files) > most:
+            over = LimitExceeded(f"a page of {len(files)} links", most, "links_per_page")
+            raise IndexFetchError(page_url, f"the project page of {name}: {over}", hint=over.hint)
+        return files
 
     async def fetch_document(self, url: str, what: str, accept: str) -> PageEntry:
         """A mutable document (a page, a JSON API answer) through the page cache.
@@ -565,6 +573,8 @@ class IndexClient:
             raise IndexFetchError(
                 file.url, f"{what}: {e}", hint="the file on the index looks broken; report it"
             ) from e
+        except LimitExceeded as e:
+            raise IndexFetchError(file.url, f"{what}: {e}", hint=e.hint) from None
         if (result.name, result.version) != (candidate.name, candidate.version):
             raise IndexFetchError(
                 file.url,
@@ -583,6 +593,7 @@ class IndexClient:
             validate=_check_sha(declared, "the PEP 658 metadata file"),
             # A declared hash that does not match is retried once, then refused.
             attempts=2 if declared else None,
+            max_bytes=self.options.limits.metadata_bytes,
         )
         if response.status == 200:
             if declared:
@@ -612,6 +623,8 @@ class IndexClient:
             _, lines = await self._wheel_by_ranges(candidate, file, what)
         except wheelmeta.ZipFormatError as e:
             raise IndexFetchError(file.url, f"{what}: {e}") from e
+        except LimitExceeded as e:
+            raise IndexFetchError(file.url, f"{what}: {e}", hint=e.hint) from None
         names = tuple(line.strip() for line in lines if line.strip())
         self.cache.put_blob("top", key, "\n".join(names).encode())
         return names
@@ -626,9 +639,10 @@ class IndexClient:
             expect=frozenset({200, 206}),
             validate=lambda r: None if r.status == 206 else _check_sha(file.sha256, "the wheel")(r),
         )
+        most = self.options.limits.metadata_bytes
         if response.status == 200:  # ranges refused: we got (and verified) the whole wheel
-            return wheelmeta.read_members_from_whole(response.body, candidate.name)
-        reader = _RangeReader(self.fetcher, file.url, what, response)
+            return wheelmeta.read_members_from_whole(response.body, candidate.name, most)
+        reader = _RangeReader(self.fetcher, file.url, what, response, most)
         tail = await reader.read(reader.size - len(response.body), reader.size)
         cd_offset, cd_size = wheelmeta.find_directory(tail, reader.size - len(tail))
         directory = await reader.read(cd_offset, cd_offset + cd_size)
@@ -653,19 +667,22 @@ class IndexClient:
                 expect=frozenset({200}),
                 validate=_check_sha(file.metadata_sha256, "the PEP 658 metadata file"),
                 attempts=2,
+                max_bytes=self.options.limits.metadata_bytes,
             )
             return response.body
         response = await self.fetcher.get(
             file.url, what=what, validate=_check_sha(file.sha256, "the sdist")
         )
-        return coremeta.read_pkg_info(response.body, file.filename)
+        return coremeta.read_pkg_info(
+            response.body, file.filename, self.options.limits.metadata_bytes
+        )
 
 
 class _RangeReader:
     """Byte ranges of one remote file, remembering what it already holds."""
 
-    def __init__(self, fetcher: Fetcher, url: str, what: str, first: Response) -> None:
-        self.fetcher, self.url, self.what = fetcher, url, what
+    def __init__(self, fetcher: Fetcher, url: str, what: str, first: Response, most: int) -> None:
+        self.fetcher, self.url, self.what, self.most = fetcher, url, what, most
         self.size = _total_size(first, url)
         self.segments: list[tuple[int, bytes]] = [(self.size - len(first.body), first.body)]
 
@@ -686,7 +703,9 @@ class _RangeReader:
     async def member(self, entry: wheelmeta.ZipEntry) -> bytes:
         end = min(self.size, entry.local_offset + wheelmeta.member_span(entry))
         for _ in range(2):
-            got = wheelmeta.member_data(await self.read(entry.local_offset, end), entry)
+            if entry.size > self.most:  # before asking for its bytes
+                raise LimitExceeded(f"{entry.name} of the wheel", self.most, "metadata_bytes")
+            got = wheelmeta.member_data(await self.read(entry.local_offset, end), entry, self.most)
             if isinstance(got, bytes):
                 return got
             end = min(self.size, entry.local_offset + got)  # the local extra field was longer

@@ -20,6 +20,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from lockaudit.index.limits import LimitExceeded
 from lockaudit.index.types import CoreMetadata, NeedsBuild
 
 __all__ = ["MetadataError", "parse_core_metadata", "read_pkg_info", "sdist_metadata"]
@@ -152,20 +153,30 @@ def _is_top_pkg_info(member: str) -> bool:
     return len(parts) == 2 and parts[1] == "PKG-INFO"
 
 
-def read_pkg_info(archive: bytes, filename: str) -> bytes | None:
-    """The top-level ``<name>-<version>/PKG-INFO`` of a .tar.gz or .zip sdist, never extracted."""
+def read_pkg_info(archive: bytes, filename: str, most: int = 1 << 62) -> bytes | None:
+    """The top-level ``<name>-<version>/PKG-INFO`` of a .tar.gz or .zip sdist, never extracted.
+
+    A PKG-INFO that declares more than ``most`` bytes is refused (LimitExceeded) unread.
+    """
     try:
         if filename.endswith(".zip"):
             with zipfile.ZipFile(io.BytesIO(archive)) as zf:
-                for zname in zf.namelist():
-                    if _is_top_pkg_info(zname):
-                        return zf.read(zname)
+                for info in zf.infolist():
+                    if _is_top_pkg_info(info.filename):
+                        _bounded(info.filename, info.file_size, most)
+                        return zf.read(info)
             return None
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:*") as tf:
             for member in tf:
                 if member.isfile() and _is_top_pkg_info(member.name):
+                    _bounded(member.name, member.size, most)
                     extracted = tf.extractfile(member)
                     return extracted.read() if extracted is not None else None
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as e:
         raise MetadataError(f"cannot read the sdist archive: {e}") from e
     return None
+
+
+def _bounded(name: str, size: int, most: int) -> None:
+    if size > most:
+        raise LimitExceeded(f"{name} of the sdist", most, "metadata_bytes")

@@ -25,6 +25,7 @@ from packaging.version import Version
 
 from lockaudit.index.cache import default_cache_dir, page_ttl_from_env
 from lockaudit.index.client import ClientOptions, IndexClient, IndexSource, Routing
+from lockaudit.index.limits import limits_from
 from lockaudit.index.pipconf import PipConfig, default_index_url, read_pip_config
 from lockaudit.index.reporter import IndexReporter
 from lockaudit.index.transport import Fetcher, RetryPolicy
@@ -92,6 +93,7 @@ def build_index_client(
         retry=retry or RetryPolicy(),
         mirrors=_mirrors(workspace, config, mirrors),
         reviewed=_reviewed(workspace),
+        limits=limits_from(dict(workspace.limits) if workspace is not None else None),
     )
     cafile = config.cert or os.environ.get("SSL_CERT_FILE") or None
     fetcher = Fetcher(
@@ -100,6 +102,7 @@ def build_index_client(
         credentials=creds,
         reporter=reporter,
         offline=offline,
+        limits=options.limits,
     )
     return IndexClient(routing, options, fetcher=fetcher, reporter=reporter)
 

@@ -12,7 +12,9 @@ cost more than it saves) and any origin reached through a proxy (see :func:`prox
 Only what an index client needs: GET, keep-alive connections per origin, ``Content-Length``,
 chunked and read-until-close bodies, gzip/deflate content coding, a connect timeout and a
 per-read timeout; the fetcher follows redirects. Failures raise :class:`HTTPError` or
-:class:`HTTPTimeout`, which the fetcher retries like httpx's transport errors.
+:class:`HTTPTimeout`, which the fetcher retries like httpx's transport errors. A body longer
+than the caller's ``max_body`` (as sent) or ``max_decoded`` (inflated) raises
+:class:`~lockaudit.index.limits.LimitExceeded` as soon as that is known, before it is held.
 """
 
 from __future__ import annotations
@@ -23,7 +25,17 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-__all__ = ["HTTPError", "HTTPTimeout", "PlainPool", "RawResponse", "proxied"]
+from lockaudit.index.limits import LimitExceeded
+
+__all__ = [
+    "BodyLimit",
+    "HTTPError",
+    "HTTPTimeout",
+    "PlainPool",
+    "RawResponse",
+    "inflate",
+    "proxied",
+]
 
 _CHUNK = 1 << 16
 _MAX_LINE = 1 << 16  # a status or header line longer than this is not an index answer
@@ -48,6 +60,25 @@ class RawResponse:
     status: int
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     body: bytes
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """Bytes one answer may have as sent (``wire``) and after its content coding; ``setting``
+    names the :class:`~lockaudit.index.limits.Limits` field that set ``wire``."""
+
+    wire: int
+    decoded: int
+    setting: str = "response_bytes"
+
+    def exceeded(self, what: str) -> LimitExceeded:
+        return LimitExceeded(what, self.wire, self.setting)
+
+    def inflated(self) -> LimitExceeded:
+        return LimitExceeded("the decompressed body", self.decoded, "decompressed_bytes")
+
+
+_NO_LIMIT = BodyLimit(1 << 62, 1 << 62)
 
 
 def proxied(scheme: str, netloc: str) -> bool:
@@ -84,7 +115,9 @@ class PlainPool:
         self._idle: dict[tuple[str, int], list[_Conn]] = {}
         self._connecting: dict[tuple[str, int], asyncio.Semaphore] = {}
 
-    async def get(self, url: str, headers: Mapping[str, str]) -> RawResponse:
+    async def get(
+        self, url: str, headers: Mapping[str, str], limit: BodyLimit = _NO_LIMIT
+    ) -> RawResponse:
         """One GET on a pooled connection; a stale keep-alive connection is retried once."""
         parts = urlsplit(url)
         if parts.scheme != "http" or not parts.hostname:
@@ -103,7 +136,7 @@ class PlainPool:
         while True:
             conn = await self._connection(origin)
             try:
-                response, keep = await self._exchange(conn, request)
+                response, keep = await self._exchange(conn, request, limit)
             except _Stale:
                 conn.close()
                 continue  # the server closed an idle connection: a fresh one is not stale
@@ -156,7 +189,9 @@ class PlainPool:
         except OSError as e:
             raise HTTPError(f"ReadError: {e}") from e
 
-    async def _exchange(self, conn: _Conn, request: bytes) -> tuple[RawResponse, bool]:
+    async def _exchange(
+        self, conn: _Conn, request: bytes, limit: BodyLimit
+    ) -> tuple[RawResponse, bool]:
         try:
             conn.writer.write(request)
             await conn.writer.drain()
@@ -181,14 +216,16 @@ class PlainPool:
         if status in (204, 304) or 100 <= status < 200:
             return RawResponse(status, headers, b""), keep
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = await self._chunked(conn)
+            body = await self._chunked(conn, limit)
         elif (length := headers.get("content-length")) is not None:
             if not length.strip().isdigit():
                 raise HTTPError(f"RemoteProtocolError: bad Content-Length {length!r}")
+            if int(length) > limit.wire:
+                raise limit.exceeded(f"a body of {length} bytes")
             body = await self._exactly(conn, int(length))
         else:
-            body, keep = await self._until_close(conn), False
-        return RawResponse(status, headers, _decode(body, headers)), keep
+            body, keep = await self._until_close(conn, limit), False
+        return RawResponse(status, headers, _decode(body, headers, limit.decoded)), keep
 
     async def _headers(self, conn: _Conn) -> dict[str, str]:
         headers: dict[str, str] = {}
@@ -214,8 +251,9 @@ class PlainPool:
             left -= len(part)
         return b"".join(parts)
 
-    async def _chunked(self, conn: _Conn) -> bytes:
+    async def _chunked(self, conn: _Conn, limit: BodyLimit) -> bytes:
         parts: list[bytes] = []
+        held = 0
         while True:
             line = await self._read("chunk size", conn.reader.readline())
             size_text = line.split(b";", 1)[0].strip()
@@ -231,12 +269,19 @@ class PlainPool:
                 ):
                     pass
                 return b"".join(parts)
+            held += size
+            if held > limit.wire:
+                raise limit.exceeded("a chunked body")
             parts.append(await self._exactly(conn, size))
             await self._read("chunk end", conn.reader.readexactly(2))
 
-    async def _until_close(self, conn: _Conn) -> bytes:
+    async def _until_close(self, conn: _Conn, limit: BodyLimit) -> bytes:
         parts: list[bytes] = []
+        held = 0
         while part := await self._read("body", conn.reader.read(_CHUNK)):
+            held += len(part)
+            if held > limit.wire:
+                raise limit.exceeded("a body read until close")
             parts.append(part)
         return b"".join(parts)
 
@@ -253,18 +298,29 @@ def _status(line: bytes) -> tuple[str, int]:
     return version, int(code)
 
 
-def _decode(body: bytes, headers: Mapping[str, str]) -> bytes:
+def _decode(body: bytes, headers: Mapping[str, str], most: int = 1 << 62) -> bytes:
     coding = headers.get("content-encoding", "").strip().lower()
     if coding in ("", "identity") or not body:
         return body
     try:
         if coding in ("gzip", "x-gzip"):
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+            return inflate(body, 16 + zlib.MAX_WBITS, most)
         if coding == "deflate":
             try:
-                return zlib.decompress(body)
+                return inflate(body, zlib.MAX_WBITS, most)
             except zlib.error:
-                return zlib.decompress(body, -zlib.MAX_WBITS)  # raw deflate, as some servers send
+                return inflate(body, -zlib.MAX_WBITS, most)  # raw deflate, as some servers send
     except zlib.error as e:
         raise HTTPError(f"DecodingError: {coding} body: {e}") from e
     raise HTTPError(f"DecodingError: unsupported Content-Encoding {coding!r}")
+
+
+def inflate(data: bytes, wbits: int, most: int) -> bytes:
+    """``data`` inflated, refusing to hold more than ``most`` bytes of output (a bomb)."""
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(data, most + 1)
+    if len(out) > most:
+        raise LimitExceeded("the decompressed body", most, "decompressed_bytes")
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated stream")
+    return out

@@ -11,7 +11,9 @@ a local index); httpx, imported on first use, serves the rest.
 Faults: timeouts, connection resets, truncated bodies (both clients raise on a
 Content-Length mismatch), 5xx and 429, and bodies a caller's ``validate`` rejects are retried with
 exponential backoff; then :class:`~lockaudit.errors.IndexFetchError` names the URL (without
-credentials) and what to check.
+credentials) and what to check. An answer over one of :class:`~lockaudit.index.limits.Limits`
+(its size as sent or inflated) is refused at once, and each request (retries included) and the
+whole session have a deadline: a drip-fed body, each byte inside the read timeout, still ends.
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import lockaudit
 from lockaudit.errors import IndexFetchError, OfflineMissError
-from lockaudit.index.http1 import HTTPError, HTTPTimeout, PlainPool, RawResponse, proxied
+from lockaudit.index.http1 import (
+    BodyLimit,
+    HTTPError,
+    HTTPTimeout,
+    PlainPool,
+    RawResponse,
+    proxied,
+)
+from lockaudit.index.limits import LimitExceeded, Limits
 from lockaudit.index.reporter import IndexReporter, NullReporter
 from lockaudit.index.urls import Credentials, redact, split_credentials
 
@@ -131,8 +141,12 @@ class Fetcher:
         reporter: IndexReporter | None = None,
         offline: bool = False,
         max_streams: int | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        self.limits = limits or Limits()
+        # Every request of this session must be answered before this moment (monotonic clock).
+        self._deadline = time.monotonic() + self.limits.command_timeout
         self.reporter: IndexReporter = reporter or NullReporter()
         self.offline = offline
         self._credentials = dict(credentials or {})
@@ -225,17 +239,60 @@ class Fetcher:
         expect: frozenset[int] = frozenset({200}),
         validate: Validate | None = None,
         attempts: int | None = None,
+        max_bytes: int | None = None,
     ) -> Response:
         """GET ``url``; a status outside ``expect`` that is not retryable is an error.
 
         ``validate`` may raise ``ValueError`` to reject a body (a hash mismatch, broken JSON):
-        that counts as a failed attempt, never as an answer.
+        that counts as a failed attempt, never as an answer. ``max_bytes`` lowers the size
+        limits for this answer (a METADATA file); exceeding a limit is never retried.
         """
-        if url.startswith("file:"):
-            return _read_file(url, headers or {})
-        bare, auth = self._auth(url)
-        if self.offline:
-            raise OfflineMissError(bare, what)
+        limits = self.limits
+        if max_bytes is not None and max_bytes < limits.response_bytes:
+            limit = BodyLimit(
+                max_bytes, min(limits.decompressed_bytes, max_bytes), "metadata_bytes"
+            )
+        else:
+            limit = BodyLimit(limits.response_bytes, limits.decompressed_bytes)
+        try:
+            if url.startswith("file:"):
+                return _read_file(url, headers or {}, limit)
+            bare, auth = self._auth(url)
+            if self.offline:
+                raise OfflineMissError(bare, what)
+            left = self._deadline - time.monotonic()
+            per_request = limits.request_timeout <= left
+            try:
+                async with asyncio.timeout(max(0.0, min(limits.request_timeout, left))):
+                    return await self._attempts(
+                        bare, auth, what, headers, expect, validate, attempts, limit
+                    )
+            except TimeoutError:
+                if per_request:
+                    over = LimitExceeded(
+                        "the time spent on it", limits.request_timeout, "request_timeout"
+                    )
+                else:
+                    over = LimitExceeded("the command", limits.command_timeout, "command_timeout")
+                raise IndexFetchError(
+                    bare,
+                    f"{what}: {over}",
+                    hint=f"a slow or drip-feeding index; raise {limits.setting(over.attribute)}",
+                ) from None
+        except LimitExceeded as e:
+            raise IndexFetchError(redact(url), f"{what}: {e}", hint=e.hint) from None
+
+    async def _attempts(
+        self,
+        bare: str,
+        auth: str | None,
+        what: str,
+        headers: Mapping[str, str] | None,
+        expect: frozenset[int],
+        validate: Validate | None,
+        attempts: int | None,
+        limit: BodyLimit,
+    ) -> Response:
         total = attempts or self.retry.attempts
         problem = "no attempt made"
         for attempt in range(total):
@@ -243,7 +300,7 @@ class Fetcher:
             try:
                 async with self._semaphore(bare):
                     self.reporter.on_request(bare)
-                    response = await self._send(bare, dict(headers or {}), auth)
+                    response = await self._send(bare, dict(headers or {}), auth, limit)
             except HTTPTimeout as e:
                 problem = f"timed out ({e})"
             except HTTPError as e:
@@ -277,14 +334,16 @@ class Fetcher:
             "run again later, or use --offline with a warm cache",
         )
 
-    async def _send(self, url: str, headers: dict[str, str], auth: str | None) -> Response:
+    async def _send(
+        self, url: str, headers: dict[str, str], auth: str | None, limit: BodyLimit
+    ) -> Response:
         """One GET and its redirects; plain http without a proxy skips httpx (see module doc)."""
         if not self._is_plain(url):
-            return await self._send_httpx(url, headers, auth)
+            return await self._send_httpx(url, headers, auth, limit)
         current, origin = url, _origin(url)
         for _ in range(_MAX_REDIRECTS + 1):
             sent = {**headers, "Authorization": auth} if auth else headers
-            raw: RawResponse = await self._plain.get(current, sent)
+            raw: RawResponse = await self._plain.get(current, sent, limit)
             location = raw.headers.get("location")
             if raw.status not in _REDIRECTS or not location:
                 return Response(url, raw.status, raw.headers, raw.body)
@@ -292,7 +351,7 @@ class Fetcher:
             if _origin(current) != origin:
                 auth = None  # as httpx: credentials never follow a redirect to another origin
             if not self._is_plain(current):
-                return await self._send_httpx(current, headers, auth)
+                return await self._send_httpx(current, headers, auth, limit)
         raise HTTPError(f"TooManyRedirects: more than {_MAX_REDIRECTS} from {redact(url)}")
 
     def _is_plain(self, url: str) -> bool:
@@ -304,10 +363,27 @@ class Fetcher:
             self._plain_origins[origin] = plain
         return plain
 
-    async def _send_httpx(self, url: str, headers: dict[str, str], auth: str | None) -> Response:
+    async def _send_httpx(
+        self, url: str, headers: dict[str, str], auth: str | None, limit: BodyLimit
+    ) -> Response:
         sent = {**headers, "Authorization": auth} if auth else headers
-        raw = await self._http().get(url, headers=sent)
-        return Response(url, raw.status_code, dict(raw.headers), raw.content)
+        # Streamed, so that an answer over a limit is dropped before it is held.
+        async with self._http().stream("GET", url, headers=sent) as raw:
+            declared = raw.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit.wire:
+                raise limit.exceeded(f"a body of {declared} bytes")
+            coding = raw.headers.get("content-encoding", "").strip().lower()
+            coded = coding not in ("", "identity")
+            parts: list[bytes] = []
+            held = 0
+            async for part in raw.aiter_bytes():
+                held += len(part)
+                if coded and held > limit.decoded:
+                    raise limit.inflated()
+                if raw.num_bytes_downloaded > limit.wire or (held > limit.wire and not coded):
+                    raise limit.exceeded("the body")
+                parts.append(part)
+            return Response(url, raw.status_code, dict(raw.headers), b"".join(parts))
 
 
 def _origin(url: str) -> tuple[str, str]:
@@ -362,7 +438,7 @@ def _parse_range(value: str, size: int) -> tuple[int, int] | None:
     return int(first), end
 
 
-def _read_file(url: str, headers: Mapping[str, str]) -> Response:
+def _read_file(url: str, headers: Mapping[str, str], limit: BodyLimit) -> Response:
     """A ``file:`` URL as an HTTP server would answer it (directory → its index.html)."""
     path = Path(unquote(urlsplit(url).path))
     if path.is_dir():
@@ -373,6 +449,8 @@ def _read_file(url: str, headers: Mapping[str, str]) -> Response:
             wanted = headers.get("Range")
             span = _parse_range(wanted, size) if wanted else None
             if span is None:
+                if size > limit.wire:
+                    raise limit.exceeded(f"a file of {size} bytes")
                 return Response(url, 200, {"content-type": "text/html"}, f.read())
             f.seek(span[0])
             body = f.read(span[1] - span[0])

@@ -8,6 +8,8 @@ inflate. These are pure functions over bytes; the client drives the requests.
 
 Range-read bytes cannot be checked against the file's sha256 (only a whole file can); this is
 the same trust pip's and uv's lazy wheels place in the index. A whole download is verified.
+A member is inflated only up to the caller's ``most`` bytes (a zip bomb raises
+:class:`~lockaudit.index.limits.LimitExceeded`, whatever size the directory declares).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import zlib
 from dataclasses import dataclass
 
 from packaging.utils import canonicalize_name
+
+from lockaudit.index.limits import LimitExceeded
 
 __all__ = [
     "LOCAL_HEADER_SIZE",
@@ -134,8 +138,14 @@ def member_span(entry: ZipEntry) -> int:
     return LOCAL_HEADER_SIZE + len(entry.name.encode()) + entry.extra_len + entry.compressed_size
 
 
-def member_data(local: bytes, entry: ZipEntry) -> bytes | int:
+def _too_big(name: str, most: int) -> LimitExceeded:
+    return LimitExceeded(f"{name} of the wheel", most, "metadata_bytes")
+
+
+def member_data(local: bytes, entry: ZipEntry, most: int = 1 << 62) -> bytes | int:
     """Inflate a member from bytes starting at its local header; an int: that many are needed."""
+    if entry.size > most or (entry.method == zipfile.ZIP_STORED and entry.compressed_size > most):
+        raise _too_big(entry.name, most)
     if local[:4] != LOCAL_SIG:
         raise ZipFormatError(f"no local header for {entry.name}")
     name_len: int
@@ -150,14 +160,23 @@ def member_data(local: bytes, entry: ZipEntry) -> bytes | int:
         return raw
     if entry.method == zipfile.ZIP_DEFLATED:
         try:
-            return zlib.decompressobj(-15).decompress(raw)
+            out = zlib.decompressobj(-15).decompress(raw, most + 1)
         except zlib.error as e:
             raise ZipFormatError(f"cannot inflate {entry.name}: {e}") from e
+        if len(out) > most:  # the directory understated the size
+            raise _too_big(entry.name, most)
+        return out
     raise ZipFormatError(f"{entry.name} uses unsupported zip method {entry.method}")
 
 
-def read_members_from_whole(wheel: bytes, project: str) -> tuple[bytes, list[str]]:
-    """METADATA and top_level.txt lines from a whole wheel (ranges refused by the server)."""
+def read_members_from_whole(
+    wheel: bytes, project: str, most: int = 1 << 62
+) -> tuple[bytes, list[str]]:
+    """METADATA and top_level.txt lines from a whole wheel (ranges refused by the server).
+
+    zipfile inflates a member only up to the size its directory declares (then checks the
+    CRC), so refusing a declared size over ``most`` bounds what is held.
+    """
     try:
         with zipfile.ZipFile(io.BytesIO(wheel)) as zf:
             entries = tuple(
@@ -165,6 +184,9 @@ def read_members_from_whole(wheel: bytes, project: str) -> tuple[bytes, list[str
                 for i in zf.infolist()
             )
             meta, top = dist_info_members(entries, project)
+            for member in (meta, top):
+                if member is not None and member.size > most:
+                    raise _too_big(member.name, most)
             top_lines = zf.read(top.name).decode("utf-8", "replace").splitlines() if top else []
             return zf.read(meta.name), top_lines
     except (zipfile.BadZipFile, zlib.error, OSError) as e:

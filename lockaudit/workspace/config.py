@@ -51,10 +51,23 @@ _TOP_KEYS = {
     "audit",
     "exclude",
     "build",
+    "limits",
 }
 _BUILD_KEYS = {"builder", "cache-from", "cache-to"}
 # What a cache spec may name: each image gets its own cache reference from one line.
 CACHE_PLACEHOLDERS = frozenset({"name", "tag", "slug"})
+# What an index may cost (lockaudit.index.limits.Limits, whose fields these name; a test keeps
+# the two in step): sizes in bytes, timeouts in seconds.
+LIMIT_KEYS = frozenset(
+    {
+        "response-bytes",
+        "decompressed-bytes",
+        "metadata-bytes",
+        "links-per-page",
+        "request-timeout",
+        "command-timeout",
+    }
+)
 _AUDIT_KEYS = {"select", "ignore", "severity", "fail-on"}
 _RULE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TARGET_KEYS = {"python", "platform", "arch", "glibc", "cuda"}
@@ -73,6 +86,7 @@ _IMAGE_KEYS = {
     "context",
     "cache-from",
     "cache-to",
+    "python",
 }
 _FALLBACK_KEYS = {
     "tag",
@@ -224,6 +238,7 @@ def parse_config(section: Mapping[str, Any], *, root: Path, doc: _Doc | None = N
         ),
         reviewed_sdists=_reviewed(section, doc),
         mirrors=_mirrors(section, doc),
+        limits=_limits(section, doc),
         config_location=Location(doc.path),
         audit=_audit(section, doc),
         excludes=_excludes(section, doc),
@@ -307,6 +322,7 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
         context=_str(raw, "context", doc, ".", after=after),
         cache_from=_cache_specs(raw, "cache-from", doc, after),
         cache_to=_cache_specs(raw, "cache-to", doc, after),
+        python=_bool(raw, "python", doc, True, after=after),
     )
     result = [image]
     fallback = raw.get("fallback")
@@ -344,6 +360,7 @@ def _fallback(
         # the fallback's own references.
         cache_from=_cache_specs(raw, "cache-from", doc, after) or image.cache_from,
         cache_to=_cache_specs(raw, "cache-to", doc, after) or image.cache_to,
+        python=image.python,
     )
 
 
@@ -430,6 +447,16 @@ def _mirrors(section: Mapping[str, Any], doc: _Doc) -> tuple[tuple[str, str], ..
                 after=doc.line_of("mirrors"),
             )
     return tuple(sorted(table.items()))
+
+
+def _limits(section: Mapping[str, Any], doc: _Doc) -> tuple[tuple[str, float], ...]:
+    table = _table(section, "limits", doc)
+    after = doc.line_of("tool.lockaudit.limits")
+    _unknown_keys(table, set(LIMIT_KEYS), "[tool.lockaudit.limits]", doc, "limits", after=after)
+    for key, value in table.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise doc.error(f"limit {key!r} must be a positive number", key, after=after)
+    return tuple(sorted((key, float(value)) for key, value in table.items()))
 
 
 def _reviewed(section: Mapping[str, Any], doc: _Doc) -> tuple[ReviewedSdist, ...]:

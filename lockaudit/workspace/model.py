@@ -138,6 +138,7 @@ class Image:
     # ``[tool.lockaudit.build]`` lists apply. Placeholders ({name}, {tag}, {slug}) are kept.
     cache_from: tuple[str, ...] | None = None
     cache_to: tuple[str, ...] | None = None
+    python: bool = True  # False: no Python in the image (node, nginx...): built, never locked
 
     @cached_property  # the lookup key of every rule and map: built once
     def key(self) -> str:
@@ -229,6 +230,8 @@ class Workspace:
     reviewed_sdists: tuple[ReviewedSdist, ...] = ()
     # index URL prefix -> where to fetch it from instead ("default": the user's default index)
     mirrors: tuple[tuple[str, str], ...] = ()  # names or fnmatch patterns ("nvidia-*")
+    # [tool.lockaudit.limits]: what an index answer may cost (key → bytes or seconds)
+    limits: tuple[tuple[str, float], ...] = ()
     config_location: Location = field(default_factory=lambda: Location("pyproject.toml"))
     audit: AuditSettings = field(default_factory=AuditSettings)
     excludes: tuple[Exclude, ...] = ()  # Dockerfiles that are deliberately not images

@@ -15,6 +15,12 @@ are counted (:attr:`IndexServer.bytes_sent`, :meth:`IndexServer.bytes_for`).
 Faults are switched on per path with the methods of :class:`IndexServer` (``fail``,
 ``delay``, ``reset``, ``truncate``, ``wrong_metadata_hash``, ``change_page``, ``json``,
 ``ranges``, ``validators``, ``require_auth``); ``IndexServer.clear_faults()`` resets them.
+
+Hostile answers, for the adversarial suite (``tests/adversarial/``): ``gzip_bomb`` (a page
+whose gzip body inflates to gigabytes), ``zip_bomb`` (a wheel whose METADATA member does),
+``huge_metadata`` (a PEP 658 file of any size), ``drip`` (a body fed a byte at a time, each
+read inside the read timeout), ``extra_links`` (anchors to ``file:`` URLs or other hosts) and
+``hash_fragment`` (a file's hash of another type or shape).
 """
 
 from __future__ import annotations
@@ -27,9 +33,13 @@ import socket
 import struct
 import threading
 import time
+import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BytesIO
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
@@ -65,6 +75,12 @@ class _Faults:
     wrong_hash: set[str] = field(default_factory=set)  # filenames
     changing: set[str] = field(default_factory=set)  # page paths
     auth: dict[str, str] = field(default_factory=dict)  # index → expected Authorization
+    gzip_bomb: dict[str, int] = field(default_factory=dict)  # path → inflated size
+    zip_bomb: dict[str, bytes] = field(default_factory=dict)  # filename → the bomb wheel
+    huge_metadata: dict[str, int] = field(default_factory=dict)  # filename → padding
+    drip: dict[str, float] = field(default_factory=dict)  # path → seconds between bytes
+    links: dict[str, list[str]] = field(default_factory=dict)  # page path → extra hrefs
+    fragment: dict[str, str] = field(default_factory=dict)  # filename → URL fragment
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -204,6 +220,32 @@ class IndexServer:
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         self._faults.auth[index] = f"Basic {token}"
 
+    def gzip_bomb(self, path: str, inflated: int) -> None:
+        """Answer ``path`` with a gzip body (Content-Encoding) inflating to ``inflated`` bytes."""
+        self._faults.gzip_bomb[path] = inflated
+
+    def zip_bomb(self, index: str, filename: str, inflated: int) -> None:
+        """Serve the wheel ``filename`` with a METADATA member that inflates to ``inflated``
+        bytes (its page hash and size match the bomb; no PEP 658 file)."""
+        served = self._files[(index, filename)]
+        self._faults.zip_bomb[filename] = _bomb_wheel(served.built, inflated)
+
+    def huge_metadata(self, filename: str, padding: int) -> None:
+        """The PEP 658 file of ``filename``: its real METADATA plus ``padding`` bytes of body."""
+        self._faults.huge_metadata[filename] = padding
+
+    def drip(self, path: str, interval: float) -> None:
+        """Send the body of ``path`` one byte every ``interval`` seconds."""
+        self._faults.drip[path] = interval
+
+    def extra_links(self, index: str, project: str, *hrefs: str) -> None:
+        """Add anchors with these hrefs to a project page (both formats)."""
+        self._faults.links.setdefault(self.page_path(index, project), []).extend(hrefs)
+
+    def hash_fragment(self, filename: str, fragment: str) -> None:
+        """List ``filename`` with this hash (``md5=...``, ``sha256=short``) instead of its own."""
+        self._faults.fragment[filename] = fragment
+
     def clear_faults(self) -> None:
         self._faults = _Faults()
 
@@ -225,18 +267,37 @@ class IndexServer:
                 meta_hash = built.metadata_sha256
                 if built.filename in self._faults.wrong_hash:
                     meta_hash = hashlib.sha256(b"not the metadata").hexdigest()
+                data = self._faults.zip_bomb.get(built.filename, built.data)
+                fragment = self._faults.fragment.get(
+                    built.filename, "sha256=" + hashlib.sha256(data).hexdigest()
+                )
+                name_, _, value = fragment.partition("=")
+                advertised = spec.metadata is MetadataMode.ADVERTISED
                 entries.append(
                     {
                         "filename": built.filename,
-                        "url": "../../files/" + quote(built.filename) + "#sha256=" + built.sha256,
-                        "hashes": {"sha256": built.sha256},
+                        "url": "../../files/" + quote(built.filename) + "#" + fragment,
+                        "hashes": {name_: value},
                         "requires-python": spec.requires_python or release.requires_python,
                         "yanked": spec.yanked if spec.yanked else spec.yanked == "",
-                        "size": len(built.data),
+                        "size": len(data),
                         "upload-time": "2023-10-04T12:00:00.000000Z",
-                        "meta": meta_hash if spec.metadata is MetadataMode.ADVERTISED else None,
+                        "meta": meta_hash if advertised and data is built.data else None,
                     }
                 )
+        for href in self._faults.links.get(self.page_path(index, name), []):
+            entries.append(
+                {
+                    "filename": href.rstrip("/").rsplit("/", 1)[-1],
+                    "url": href,
+                    "hashes": {},
+                    "requires-python": None,
+                    "yanked": False,
+                    "size": None,
+                    "upload-time": None,
+                    "meta": None,
+                }
+            )
         return entries
 
     def project_page(self, index: str, name: str, path: str, as_json: bool) -> tuple[bytes, str]:
@@ -329,6 +390,9 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
             with server._lock:
                 server.requests[path] += 1
             faults = server._faults
+            if path in faults.gzip_bomb:
+                self._gzip_bomb(faults.gzip_bomb[path], path)
+                return
             if path in faults.delay:
                 time.sleep(faults.delay[path])
             if _take(faults.reset, path):
@@ -395,7 +459,15 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
 
         def _metadata(self, index: str, filename: str, path: str) -> None:
             served = server._files.get((index, filename))
-            if served is None or served.spec.metadata is MetadataMode.ABSENT:
+            padding = server._faults.huge_metadata.get(filename)
+            if served is not None and padding is not None:
+                body = served.built.metadata.rstrip(b"\n") + b"\n\n" + b"x" * padding
+                self._send(200, body, "application/octet-stream", path)
+            elif (
+                served is None
+                or served.spec.metadata is MetadataMode.ABSENT
+                or filename in server._faults.zip_bomb
+            ):
                 self._send(404, b"no metadata file", "text/plain", path)
             else:
                 self._send(200, served.built.metadata, "application/octet-stream", path)
@@ -405,7 +477,7 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
             if served is None:
                 self._send(404, b"no such file", "text/plain", path)
                 return
-            data = served.built.data
+            data = server._faults.zip_bomb.get(filename, served.built.data)
             wanted = self.headers.get("Range")
             if not (server._faults.ranges and wanted):
                 headers = {"Accept-Ranges": "bytes"} if server._faults.ranges else {}
@@ -423,6 +495,11 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
                 path,
                 {"Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{end - 1}/{len(data)}"},
             )
+
+        def _gzip_bomb(self, inflated: int, path: str) -> None:
+            body = _gzip_zeros(inflated)
+            headers = {"Content-Encoding": "gzip"}
+            self._send(200, body, "text/html", path, headers)
 
         def _redirect(self, location: str) -> None:
             self._send(301, b"", "text/plain", self.path, {"Location": location})
@@ -443,7 +520,14 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(key, value)
             self.end_headers()
             sent = body[: len(body) // 2] if truncate else body
-            self.wfile.write(sent)
+            interval = server._faults.drip.get(path)
+            if interval is not None and status == 200:
+                for i in range(len(sent)):
+                    self.wfile.write(sent[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(interval)
+            else:
+                self.wfile.write(sent)
             with server._lock:
                 server._bytes[path] += len(sent)
             if truncate:
@@ -457,6 +541,39 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
             self.connection.close()
 
     return Handler
+
+
+@lru_cache(maxsize=8)
+def _gzip_zeros(size: int) -> bytes:
+    """A gzip stream of ``size`` spaces after a page's first bytes: about 4 KB per MB."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [packer.compress(b"<!DOCTYPE html><html><body>")]
+    block = b" " * (1 << 20)
+    for _ in range(size // len(block)):
+        parts.append(packer.compress(block))
+    parts.append(packer.compress(b" " * (size % len(block))))
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+def _bomb_wheel(built: Built, inflated: int) -> bytes:
+    """``built``'s wheel with its METADATA padded to ``inflated`` bytes (deflated: ~250:1)."""
+    out = BytesIO()
+    with (
+        zipfile.ZipFile(BytesIO(built.data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as bomb,
+    ):
+        for info in source.infolist():
+            data = source.read(info)
+            if not info.filename.endswith(".dist-info/METADATA"):
+                bomb.writestr(info.filename, data)
+                continue
+            with bomb.open(info.filename, "w", force_zip64=True) as member:
+                member.write(data.rstrip(b"\n") + b"\n\n")
+                block = b" " * (1 << 20)
+                for _ in range(inflated // len(block)):
+                    member.write(block)
+    return out.getvalue()
 
 
 def _parse_range(value: str, size: int) -> tuple[int, int] | None:
