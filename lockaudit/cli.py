@@ -119,7 +119,10 @@ def graph(
     try:
         ws = load_workspace(workspace)
         if not (sizes or svg):
-            render.graph(ws, fmt)
+            from lockaudit.workspace.targets import workspace_targets
+
+            inferred = workspace_targets(ws) if fmt is Format.JSON else None
+            render.graph(ws, fmt, inferred=inferred)
             return
         from lockaudit.audit import format_tree, hierarchy_svg, image_sizes, replay_workspace
         from lockaudit.report.sources import open_sources
@@ -233,6 +236,69 @@ def init(
     render.discovery(discovery, written=write)
     if discovery.problems:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command()
+def migrate(
+    path: Annotated[Path, typer.Argument(help="Repository to migrate.")] = Path("."),
+    write: Annotated[
+        bool, typer.Option("--write", help="Compile the locks and write every change.")
+    ] = False,
+) -> None:
+    """Turn loose `pip install` steps into per-image .in files, locks and lock installs."""
+    from lockaudit.migrate import apply_migration, plan_migration, render_plan
+
+    try:
+        plan = plan_migration(path)
+        if not write:
+            sys.stdout.write(render_plan(plan))
+            if plan.changes:
+                render.message("nothing written: run again with --write to compile and write")
+            return
+        from lockaudit.index.factory import build_index_client
+
+        result = apply_migration(plan, lambda ws: build_index_client(ws))
+    except LockauditError as e:
+        _fail(e)
+    for note in plan.notes:
+        sys.stdout.write(f"{note}\n")
+    render.compile_result(result.compiled, Format.TEXT)
+    if not result.ok:
+        render.message("nothing written: the migrated workspace does not resolve")
+        raise typer.Exit(EXIT_FINDINGS)
+    for written in result.written:
+        render.message(f"wrote {written}")
+
+
+@app.command("add-stage")
+def add_stage(
+    name: Annotated[str, typer.Argument(help="Name of the new stage image.")],
+    parent: Annotated[str, typer.Option("--parent", help="Parent image (name or name:tag).")],
+    variant: Annotated[Variant | None, typer.Option("--variant")] = None,
+    package: Annotated[
+        list[str] | None,
+        typer.Option("--package", "-p", help="A requirement of the stage (repeatable)."),
+    ] = None,
+    workspace: WorkspaceOpt = Path("."),
+) -> None:
+    """Scaffold a stage: Dockerfile, requirements.in, config entry and its lock."""
+    from lockaudit.index.factory import build_index_client
+    from lockaudit.migrate.stage import StageRequest, add_stage_files, plan_stage
+    from lockaudit.workspace.config import load_workspace
+
+    try:
+        ws = load_workspace(workspace)
+        request = StageRequest(name, _image_keys(ws, [parent])[0], variant, tuple(package or ()))
+        plan = plan_stage(ws, request)
+        result = add_stage_files(plan, lambda staged: build_index_client(staged))
+    except LockauditError as e:
+        _fail(e)
+    render.compile_result(result.compiled, Format.TEXT)
+    if not result.ok:
+        render.message("nothing written: the new stage does not resolve")
+        raise typer.Exit(EXIT_FINDINGS)
+    for written in result.written:
+        render.message(f"wrote {written}")
 
 
 @app.command()

@@ -70,7 +70,7 @@ from lockaudit.resolve import (
     resolve,
 )
 from lockaudit.workspace.config import require_requirement_files
-from lockaudit.workspace.graph import build_order
+from lockaudit.workspace.graph import build_order, lock_view
 from lockaudit.workspace.model import Image, Workspace
 from lockaudit.workspace.paths import check_inside
 
@@ -167,6 +167,14 @@ class _Run:
         """Each requirements file is parsed once per run (digests and roots both read them)."""
         if path not in self.parsed:
             self.parsed[path] = parse_requirements(self.workspace.root, path)
+            for text, location in self.parsed[path].unnamed:  # `check` reports it as a finding
+                raise InputError(
+                    location,
+                    f"invalid requirement '{text}': cannot tell the project name, so it "
+                    "cannot be locked",
+                    hint="write 'name @ url' (a VCS URL with a commit: "
+                    "name @ git+https://…@<commit>), or install it outside the requirements",
+                )
         return self.parsed[path]
 
     def load_versions(self, path: str) -> VersionsFile:
@@ -183,6 +191,8 @@ def compile_workspace(
     reporter: CompileReporter | None = None,
 ) -> CompileResult:
     """Compile the images ``options`` names (and stale ancestors), sharing one ``source``."""
+    _require_python(workspace, options.images)
+    workspace = lock_view(workspace)  # images without Python have nothing to lock
     run = _Run(workspace, source, options, reporter or CompileReporter())
     order = build_order(workspace)
     wanted = _wanted(workspace, options.images)
@@ -191,6 +201,16 @@ def compile_workspace(
             require_requirement_files(workspace, image)
             run.results[image.key] = _compile_image(run, image)
     return CompileResult(_finish(run, order))
+
+
+def _require_python(workspace: Workspace, images: tuple[str, ...] | None) -> None:
+    for key in images or ():
+        if key in {image.key for image in workspace.images if not image.python}:
+            raise InputError(
+                workspace.config_location,
+                f"{key} is not a Python image (`python = false`): it has nothing to lock",
+                hint="compile its Python images, or remove `python = false` if it has Python",
+            )
 
 
 def _wanted(workspace: Workspace, images: tuple[str, ...] | None) -> frozenset[str]:

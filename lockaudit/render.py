@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TextIO
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from lockaudit.compile import CompileResult
     from lockaudit.workspace.discover import Discovery
+    from lockaudit.workspace.targets import TargetFacts
 
 
 class Format(StrEnum):
@@ -115,10 +116,18 @@ def _summary(items: Iterable[Finding]) -> str:
     return ", ".join(parts)
 
 
-def graph(workspace: Workspace, fmt: Format, *, out: Console | None = None) -> None:
-    """The image hierarchy: a tree in the terminal, build order in JSON."""
+def graph(
+    workspace: Workspace,
+    fmt: Format,
+    *,
+    inferred: Mapping[str, TargetFacts] | None = None,
+    out: Console | None = None,
+) -> None:
+    """The image hierarchy: a tree in the terminal, build order in JSON (with what each
+    image's Dockerfile and base say about its target, and why, when ``inferred`` is given)."""
     if fmt is Format.JSON:
-        emit_json({"images": [_image_json(image) for image in workspace.images]})
+        found = inferred or {}
+        emit_json({"images": [_image_json(i, found.get(i.key)) for i in workspace.images]})
         return
     out = out or console()
     from rich.tree import Tree
@@ -141,15 +150,27 @@ def _label(image: Image) -> str:
     return f"[bold]{escape(image.key)}[/bold] [dim]{image.dockerfile}[/dim]{extra}{fallback}"
 
 
-def _image_json(image: Image) -> dict[str, Any]:
-    return {
+def _image_json(image: Image, inferred: TargetFacts | None) -> dict[str, Any]:
+    target = image.target
+    found: dict[str, Any] = {
         "name": image.name,
         "tag": image.tag,
         "dockerfile": image.dockerfile,
         "parent": image.parent,
         "base_image": image.base_image,
         "variant": image.variant.value,
+        "python": image.python,
+        "target": {
+            "python": target.python,
+            "platform": target.system,
+            "arch": target.arch,
+            "glibc": target.glibc,
+            "cuda": target.cuda,
+        },
     }
+    if inferred is not None:
+        found["inferred"] = inferred.as_json()
+    return found
 
 
 def error(exc: LockauditError, fmt: str = "text") -> None:

@@ -66,7 +66,8 @@ def test_pipeline_settings(pipeline: Path) -> None:
     assert config["image-prefix"] == "cp-whisperx-app-"
     assert config["versions"] == "docker/versions.txt"
     assert config["common"] == "docker/requirements-common.txt"
-    assert config["target"] == {"cuda": "12.1", "glibc": "2.35"}
+    # python 3.11 from both bases (python:3.11-slim, apt python3.11), patch not pinned: 3.11.0
+    assert config["target"] == {"cuda": "12.1", "glibc": "2.35", "python": "3.11.0"}
     assert {(c["file"], c.get("variant")) for c in config["constraints"]} == {
         ("docker/constraints/cuda121.txt", "cuda"), ("docker/constraints/cpu.txt", "cpu"),
     }

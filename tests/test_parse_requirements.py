@@ -283,11 +283,6 @@ ERRORS = [
     pytest.param('"foo"', "req.txt:1: invalid requirement '\"foo\"'", id="quoted-name"),
     pytest.param("foo; python_version >", "req.txt:1: invalid requirement", id="bad-marker"),
     pytest.param(
-        "./local/pkg",
-        "req.txt:1: invalid requirement './local/pkg': cannot tell",
-        id="unnamed-local-path",
-    ),
-    pytest.param(
         "git+github.com/x",
         "req.txt:1: invalid requirement 'git+github.com/x'",
         id="vcs-without-url",
@@ -384,3 +379,16 @@ def test_parse_requirement_string_keeps_location() -> None:
 )
 def test_is_local_path(arg: str, local: bool) -> None:
     assert is_local_path(arg) is local
+
+
+def test_direct_references_without_a_name_are_kept_with_their_line() -> None:
+    """pip learns their name by building; lockaudit keeps them for a rule to report."""
+    parsed = parse_requirements_text(
+        "six==1.16.0\n./local/pkg\ngit+https://github.com/o/r.git\n-e .\n", "req.txt"
+    )
+    assert [r.name for r in parsed.requirements] == ["six"]
+    assert [(text, str(where)) for text, where in parsed.unnamed] == [
+        ("./local/pkg", "req.txt:2"),
+        ("git+https://github.com/o/r.git", "req.txt:3"),
+        (".", "req.txt:4"),
+    ]

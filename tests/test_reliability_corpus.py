@@ -2,7 +2,8 @@
 
 A Dockerfile that cannot be read is the exception under ``check``: the gate reports it as a
 ``dockerfile-unreadable`` finding at the same ``path:line`` with the same message (exit 1),
-and checks the rest of the workspace.
+and checks the rest of the workspace; so is a case marked ``check-finding`` (a requirement
+without a name is a ``direct-reference`` finding at its line; ``compile`` still refuses it).
 
 Each case of ``tests/corpus/cases.toml`` breaks one file of a workspace whose locks are already
 compiled, then runs ``lockaudit check`` and ``lockaudit compile`` (only ``check`` for
@@ -65,10 +66,19 @@ class Case:
     also: tuple[tuple[str, str], ...] = ()
     transform: str | None = None
     commands: tuple[str, ...] = ("check", "compile")
+    check_finding: str | None = None  # check reports it as this rule's finding (exit 1)
 
     def finding_under(self, command: str) -> bool:
         """True when ``command`` reports this case as a finding rather than an input error."""
-        return command == "check" and self.file.rpartition("/")[2] == "Dockerfile"
+        return command == "check" and self.check_rule is not None
+
+    @property
+    def check_rule(self) -> str | None:
+        """The rule ``check`` reports this case under: an unreadable Dockerfile, or one the
+        case names (``check-finding``); None for an input error (exit 2)."""
+        if self.check_finding is not None:
+            return self.check_finding
+        return "dockerfile-unreadable" if self.file.rpartition("/")[2] == "Dockerfile" else None
 
     def options(self, command: str) -> tuple[str, ...]:
         return ("--format", "json") if self.finding_under(command) else ()
@@ -108,10 +118,11 @@ def load_cases() -> list[Case]:
     return [
         Case(
             **{
-                **item,
+                **{key: value for key, value in item.items() if key != "check-finding"},
                 "edit": tuple(item["edit"]) if "edit" in item else None,
                 "also": tuple(item.get("also", {}).items()),
                 "commands": tuple(item.get("commands", ("check", "compile"))),
+                "check_finding": item.get("check-finding"),
             }
         )
         for item in raw
@@ -221,9 +232,11 @@ def _check(outcome: Outcome) -> None:
         found = [
             f
             for f in json.loads(outcome.stdout)["findings"]
-            if f["rule"] == "dockerfile-unreadable" and f["location"] == location
+            if f["rule"] == outcome.case.check_rule and f["location"] == location
         ]
-        assert found and all(message in f["message"] for f in found), outcome.stdout
+        assert found, outcome.stdout
+        if outcome.case.check_rule == "dockerfile-unreadable":  # the parser's own message
+            assert all(message in f["message"] for f in found), outcome.stdout
         return
     assert outcome.exit_code == 2, (outcome.stderr, outcome.stdout)
     assert f"error: {outcome.case.error}" in outcome.stderr, outcome.stderr

@@ -21,6 +21,7 @@ from pathlib import Path
 from lockaudit.errors import InputError, Location
 from lockaudit.parsing.requirements import (
     RequirementLine,
+    is_direct_url,
     is_local_path,
     parse_requirement_string,
     read_text,
@@ -136,6 +137,9 @@ class PipInstall:
     options: tuple[str, ...] = ()  # other options, raw (`--user`, `--target=/x` ...)
     unknown_vars: tuple[str, ...] = ()  # variables the command used that had no value
     unparsed: tuple[tuple[str, str], ...] = ()  # (argument, why): built from unknown variables
+    # Direct references that do not say their project name (`git+https://…/pkg.git`): kept,
+    # with where they are written, for a rule to report; never a reason to reject the file.
+    unnamed: tuple[tuple[str, Location], ...] = ()
 
 
 @dataclass(frozen=True, order=True)
@@ -1020,6 +1024,7 @@ def _pip_install(
     requirements: list[RequirementLine] = []
     local: list[str] = []
     unparsed: list[tuple[str, str]] = []
+    unnamed: list[tuple[str, Location]] = []
     for word, index, editable in parsed.args:
         if is_local_path(word):
             local.append(word)
@@ -1028,6 +1033,9 @@ def _pip_install(
         try:
             line = parse_requirement_string(word, where)
         except InputError as e:
+            if is_direct_url(word):  # `git+https://…` without a name: pip builds to learn it
+                unnamed.append((word, where))
+                continue
             if not any("$" in raw for raw in command.raw_words):
                 raise
             unparsed.append((word, e.message))  # built from variables: data, not a crash
@@ -1055,6 +1063,7 @@ def _pip_install(
         options=tuple(parsed.options),
         unknown_vars=command.unknown_vars,
         unparsed=tuple(unparsed),
+        unnamed=tuple(unnamed),
     )
 
 

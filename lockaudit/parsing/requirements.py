@@ -30,6 +30,7 @@ __all__ = [
     "IndexOptions",
     "RequirementLine",
     "RequirementsFile",
+    "is_direct_url",
     "is_local_path",
     "parse_requirement_string",
     "parse_requirements",
@@ -98,6 +99,9 @@ class RequirementsFile:
     constraints: tuple[RequirementLine, ...]  # from -c files (transitively)
     options: IndexOptions
     includes: tuple[str, ...]  # every file read, this one first (workspace-relative)
+    # Direct references that do not say their project name (`git+https://…`, `./pkg`,
+    # `-e .`), with their line: pip learns the name by building, lockaudit never does.
+    unnamed: tuple[tuple[str, Location], ...] = ()
 
 
 # -- reading text -------------------------------------------------------------------------------
@@ -276,6 +280,13 @@ def is_local_path(text: str) -> bool:
     )
 
 
+def is_direct_url(text: str) -> bool:
+    """A URL or VCS reference (``https://…``, ``git+https://…``, ``file:…``), not a name."""
+    if _VCS_PREFIX.match(text):
+        return bool(_URL_SCHEME.match(text[text.index("+") + 1 :]))
+    return bool(_URL_SCHEME.match(text))
+
+
 def parse_requirement_string(text: str, location: Location) -> RequirementLine:
     """One requirement (PEP 508, ``name @ url``, a VCS or archive URL with ``#egg=``)."""
     return _requirement(text.strip(), location, raw=text.strip())
@@ -366,6 +377,7 @@ class _Collector:
     constraints: list[RequirementLine] = field(default_factory=list)
     includes: list[str] = field(default_factory=list)
     options: IndexOptions = field(default_factory=IndexOptions)
+    unnamed: list[tuple[str, Location]] = field(default_factory=list)
 
     def read(self, text: str, path: str, *, constraint: bool, stack: tuple[str, ...]) -> None:
         if path not in self.includes:
@@ -377,8 +389,20 @@ class _Collector:
             if logical.text.startswith("-"):
                 self.option_line(logical, location, constraint=constraint, stack=stack)
             else:
-                line = _requirement_line(logical, location)
+                try:
+                    line = _requirement_line(logical, location)
+                except InputError:
+                    if not self.nameless(logical.text.split(" ")[0], location):
+                        raise
+                    continue
                 self.add(line, constraint=constraint)
+
+    def nameless(self, spec: str, location: Location) -> bool:
+        """Keep a direct reference whose name cannot be told (True), else let it fail."""
+        if not (is_direct_url(spec) or is_local_path(spec)):
+            return False
+        self.unnamed.append((spec, location))
+        return True
 
     def add(self, line: RequirementLine, *, constraint: bool) -> None:
         if constraint:
@@ -394,7 +418,12 @@ class _Collector:
         options = _parse_options(words, allowed, location)
         editable = [value for name, value in options if name == "--editable"]
         if editable:
-            line = _requirement(editable[0], location, raw=logical.raw, editable=True)
+            try:
+                line = _requirement(editable[0], location, raw=logical.raw, editable=True)
+            except InputError:
+                if not self.nameless(editable[0], location):
+                    raise
+                return
             rest = [(n, v) for n, v in options if n != "--editable"]
             self.add(_with_line_options(line, rest, location), constraint=constraint)
             return
@@ -490,4 +519,5 @@ def parse_requirements_text(
         constraints=tuple(collector.constraints),
         options=collector.options,
         includes=tuple(collector.includes),
+        unnamed=tuple(collector.unnamed),
     )

@@ -48,6 +48,7 @@ from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.parsing.versions import VersionsFile, parse_versions
 from lockaudit.rules._installs import ImageInstalls, Install, image_installs
 from lockaudit.workspace.config import require_dockerfile, require_requirement_files
+from lockaudit.workspace.graph import lock_view
 from lockaudit.workspace.model import Image, Workspace
 from lockaudit.workspace.tree import repository_dockerfiles
 
@@ -68,7 +69,7 @@ RuleFunction = Callable[["CheckContext"], Iterable[Finding]]
 T = TypeVar("T")
 
 # Modules whose import registers the built-in rules (relative to this package).
-_BUILTIN_MODULES = ("dockerfile", "pins", "graph", "locks", "coverage")
+_BUILTIN_MODULES = ("dockerfile", "pins", "graph", "locks", "coverage", "direct")
 
 # Build args the workspace supplies when a Dockerfile's ARG has no value of its own.
 _WORKSPACE_ARGS = {"REGISTRY": "registry", "IMAGE_PREFIX": "image_prefix"}
@@ -222,6 +223,11 @@ class CheckContext:
     def is_lock(self, path: str) -> bool:
         """True for a file under the workspace's locks directory (a generated lock)."""
         return self._locks_prefix != "/" and path.startswith(self._locks_prefix)
+
+    @cached_property
+    def lockable(self) -> Workspace:
+        """The workspace the lock rules check: its Python images (``workspace.graph.lock_view``)."""
+        return lock_view(self.workspace)
 
     @cached_property
     def _locks_prefix(self) -> str:

@@ -93,8 +93,8 @@ def _locks(ctx: CheckContext) -> _Locks:
 
 def _gather(ctx: CheckContext) -> _Locks:
     locks = _Locks()
-    for image in ctx.workspace.images:
-        paths = lock_paths(ctx.workspace, image)
+    for image in ctx.lockable.images:
+        paths = lock_paths(ctx.lockable, image)
         locks.images[image.key] = _ImageLocks(ctx.locks.get(paths.full), ctx.locks.get(paths.layer))
     return locks
 
@@ -109,9 +109,9 @@ def _digest(ctx: CheckContext, image: Image) -> InputDigest:
     if entry.digest is None:
         parent_bytes = None
         if image.parent is not None:
-            parent = ctx.workspace.image(image.parent)
-            parent_bytes = _parent_bytes(ctx, lock_paths(ctx.workspace, parent).full)
-        entry.digest = input_digest(ctx.workspace, image, parent_bytes, load=_loader(ctx))
+            parent = ctx.lockable.image(image.parent)
+            parent_bytes = _parent_bytes(ctx, lock_paths(ctx.lockable, parent).full)
+        entry.digest = input_digest(ctx.lockable, image, parent_bytes, load=_loader(ctx))
     return entry.digest
 
 
@@ -119,7 +119,7 @@ def _parent_bytes(ctx: CheckContext, path: str) -> bytes | None:
     """A parent's full lock as on disk, read once however many children it has."""
     known = _locks(ctx).parents
     if path not in known:
-        file = ctx.workspace.path(path)
+        file = ctx.lockable.path(path)
         known[path] = file.read_bytes() if file.is_file() else None
     return known[path]
 
@@ -129,16 +129,16 @@ def _loader(ctx: CheckContext) -> RequirementsLoader:
         cached = ctx.requirement_files.get(path) or ctx.constraints.get(path)
         if cached is None and ctx.common is not None and ctx.common.path == path:
             cached = ctx.common
-        return cached or parse_requirements(ctx.workspace.root, path)
+        return cached or parse_requirements(ctx.lockable.root, path)
 
     return load
 
 
 @rule("lock-missing", Severity.ERROR, "an image has no lock (full lock or layer lock)")
 def lock_missing(ctx: CheckContext) -> Iterator[Finding]:
-    for image in ctx.workspace.images:
+    for image in ctx.lockable.images:
         entry = _locks(ctx).images[image.key]
-        paths = lock_paths(ctx.workspace, image)
+        paths = lock_paths(ctx.lockable, image)
         for path, found in ((paths.full, entry.full), (paths.layer, entry.layer)):
             if found is None:
                 yield lock_missing.finding(
@@ -151,7 +151,7 @@ def lock_missing(ctx: CheckContext) -> Iterator[Finding]:
 
 @rule("lock-stale", Severity.ERROR, "an input changed since the lock was compiled")
 def lock_stale(ctx: CheckContext) -> Iterator[Finding]:
-    for image in ctx.workspace.images:
+    for image in ctx.lockable.images:
         text = _full(ctx, image)
         if text is None:
             continue
@@ -191,9 +191,9 @@ def _header_line(text: LockText, key: str) -> int:
 
 @rule("lock-not-superset", Severity.ERROR, "a lock does not pin every parent package identically")
 def lock_not_superset(ctx: CheckContext) -> Iterator[Finding]:
-    for image in ctx.workspace.images:
+    for image in ctx.lockable.images:
         text = _full(ctx, image)
-        parent = _full(ctx, ctx.workspace.image(image.parent)) if image.parent else None
+        parent = _full(ctx, ctx.lockable.image(image.parent)) if image.parent else None
         if text is None or parent is None:
             continue
         for package in parent.lock.packages:
@@ -213,7 +213,7 @@ def lock_not_superset(ctx: CheckContext) -> Iterator[Finding]:
 
 @rule("lock-hash-missing", Severity.ERROR, "a locked package has a file without a sha256")
 def lock_hash_missing(ctx: CheckContext) -> Iterator[Finding]:
-    for image in ctx.workspace.images:
+    for image in ctx.lockable.images:
         text = _full(ctx, image)
         if text is None:
             continue
@@ -238,11 +238,11 @@ def lock_hash_missing(ctx: CheckContext) -> Iterator[Finding]:
     "a locked file is not from the index its package is routed to",
 )
 def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
-    for image in ctx.workspace.images:
+    for image in ctx.lockable.images:
         text = _full(ctx, image)
         if text is None:
             continue
-        routes = ctx.workspace.routes(image.variant)
+        routes = ctx.lockable.routes(image.variant)
         for package in text.lock.packages:
             index = routes.get(package.name)
             if index is None:
@@ -251,7 +251,7 @@ def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
             host = urlsplit(routed).netloc
             # behind a configured mirror, files come from the mirror's host: what must hold is
             # that the package was listed on its routed index (recorded as `index`)
-            mirrored = ctx.workspace.mirror_of(index.url) is not None
+            mirrored = ctx.lockable.mirror_of(index.url) is not None
             strays = [
                 f.url
                 for f in package.files
@@ -270,9 +270,9 @@ def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
 
 @rule("lock-tampered", Severity.ERROR, "a lock was edited by hand")
 def lock_tampered(ctx: CheckContext) -> Iterator[Finding]:
-    for image in ctx.workspace.images:
+    for image in ctx.lockable.images:
         entry = _locks(ctx).images[image.key]
-        pylock = ctx.workspace.path(lock_paths(ctx.workspace, image).pylock)
+        pylock = ctx.lockable.path(lock_paths(ctx.lockable, image).pylock)
         for found in (entry.full, entry.layer):
             if isinstance(found, InputError):
                 yield lock_tampered.finding(
@@ -408,12 +408,12 @@ def lock_inconsistent(ctx: CheckContext) -> Iterator[Finding]:
     # only after a lock changed.
     key: list[bytes] = []
     pylocks: dict[str, bytes] = {}
-    for image in ctx.workspace.images:
+    for image in ctx.lockable.images:
         entry = _locks(ctx).images[image.key]
-        path = lock_paths(ctx.workspace, image).pylock
+        path = lock_paths(ctx.lockable, image).pylock
         with contextlib.suppress(OSError):  # compile writes it; a missing one is not compared
-            if ctx.workspace.pylock:
-                pylocks[path] = ctx.workspace.path(path).read_bytes()
+            if ctx.lockable.pylock:
+                pylocks[path] = ctx.lockable.path(path).read_bytes()
         raw = pylocks.get(path)
         key.append(
             "\0".join(
@@ -421,7 +421,7 @@ def lock_inconsistent(ctx: CheckContext) -> Iterator[Finding]:
             ).encode()
             + (hashlib.sha256(raw).digest() if raw is not None else b"-")
         )
-    slot = f"lock-inconsistent:{ctx.workspace.root.resolve()}"
+    slot = f"lock-inconsistent:{ctx.lockable.root.resolve()}"
     yield from cached_in_slot(slot, b"\n".join(key), lambda: tuple(_inconsistencies(ctx, pylocks)))
 
 
@@ -432,7 +432,7 @@ def _body_key(found: LockText | InputError | None) -> str:
 
 
 def _inconsistencies(ctx: CheckContext, pylocks: Mapping[str, bytes]) -> Iterator[Finding]:
-    for image in ctx.workspace.images:
+    for image in ctx.lockable.images:
         entry = _locks(ctx).images[image.key]
         full = entry.full
         if not isinstance(full, LockText) or full.tampered:
@@ -444,7 +444,7 @@ def _inconsistencies(ctx: CheckContext, pylocks: Mapping[str, bytes]) -> Iterato
             parent = _locks(ctx).images[image.parent].full if image.parent else None
             expected = _layer_of(full, parent if isinstance(parent, LockText) else None)
             differences.extend(_layer_differences(full, layer, expected))
-        path = lock_paths(ctx.workspace, image).pylock
+        path = lock_paths(ctx.lockable, image).pylock
         raw = pylocks.get(path)
         pins = _parse_pins(path, raw) if raw is not None else None
         if isinstance(pins, tuple):
@@ -535,10 +535,10 @@ _TOOLING = frozenset({"pip", "setuptools", "wheel"})
     "a Dockerfile installs packages without its layer lock and --require-hashes",
 )
 def dockerfile_not_from_lock(ctx: CheckContext) -> Iterator[Finding]:
-    for image in ctx.workspace.images:
+    for image in ctx.lockable.images:
         text = _full(ctx, image)
         installs = ctx.installs.get(image.key)
-        paths = lock_paths(ctx.workspace, image)
+        paths = lock_paths(ctx.lockable, image)
         layer = _locks(ctx).images[image.key].layer
         if text is None or layer is None or installs is None or not text.lock.layer_packages:
             continue  # no lock to install yet: lock-missing says so

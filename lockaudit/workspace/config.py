@@ -86,6 +86,7 @@ _IMAGE_KEYS = {
     "context",
     "cache-from",
     "cache-to",
+    "python",
 }
 _FALLBACK_KEYS = {
     "tag",
@@ -321,6 +322,7 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
         context=_str(raw, "context", doc, ".", after=after),
         cache_from=_cache_specs(raw, "cache-from", doc, after),
         cache_to=_cache_specs(raw, "cache-to", doc, after),
+        python=_bool(raw, "python", doc, True, after=after),
     )
     result = [image]
     fallback = raw.get("fallback")
@@ -358,6 +360,7 @@ def _fallback(
         # the fallback's own references.
         cache_from=_cache_specs(raw, "cache-from", doc, after) or image.cache_from,
         cache_to=_cache_specs(raw, "cache-to", doc, after) or image.cache_to,
+        python=image.python,
     )
 
 

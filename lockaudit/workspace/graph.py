@@ -5,6 +5,8 @@ Errors name the FROM that caused them: the Dockerfile is where a user fixes a wr
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lockaudit.errors import Location, WorkspaceError
 from lockaudit.workspace.model import Image, Workspace
 
@@ -47,6 +49,21 @@ def build_order(workspace: Workspace) -> tuple[Image, ...]:
     for image in workspace.images:
         visit(image, [])
     return tuple(ordered)
+
+
+def lock_view(workspace: Workspace) -> Workspace:
+    """The workspace as locking sees it: only Python images (``python = false`` ones have
+    nothing to lock). A Python image built on a non-Python one becomes a root built on that
+    image's reference: it has no parent lock to layer on."""
+    if all(image.python for image in workspace.images):
+        return workspace
+    dropped = {image.key for image in workspace.images if not image.python}
+    kept = tuple(
+        replace(image, parent=None, base_image=image.parent) if image.parent in dropped else image
+        for image in workspace.images
+        if image.python
+    )
+    return replace(workspace, images=kept)
 
 
 def depth(workspace: Workspace, key: str) -> int:

@@ -138,6 +138,7 @@ class Image:
     # ``[tool.lockaudit.build]`` lists apply. Placeholders ({name}, {tag}, {slug}) are kept.
     cache_from: tuple[str, ...] | None = None
     cache_to: tuple[str, ...] | None = None
+    python: bool = True  # False: no Python in the image (node, nginx...): built, never locked
 
     @cached_property  # the lookup key of every rule and map: built once
     def key(self) -> str:

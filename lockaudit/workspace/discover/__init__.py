@@ -41,6 +41,7 @@ from lockaudit.workspace.discover._bake import scan_bake
 from lockaudit.workspace.discover._builds import Decider, default_registry, image_prefix
 from lockaudit.workspace.discover._ci import scan_github, scan_gitlab
 from lockaudit.workspace.discover._compose import scan_compose
+from lockaudit.workspace.discover._coverage import exclude_entries, render_excludes
 from lockaudit.workspace.discover._decide import (
     Settings,
     build_images,
@@ -95,11 +96,16 @@ def discover_workspace(root: Path) -> Discovery:
         ),
         common=pick_one(tree.common, "common", problems),
     )
-    images, target = with_targets(build_images(decider, settings, problems))
+    images, target = with_targets(build_images(decider, settings, problems), infos)
     check_keys(images, problems)
     versions = pick_one(tree.versions, "versions", problems)
     text = render(
         settings, images, versions, constraint_entries(tree.constraints), target,
         index_entries(infos, images),
     )
+    unread = {
+        path: problem for problem in problems for path in tree.dockerfiles
+        if problem.startswith(f"{path}:")
+    }
+    text += render_excludes(exclude_entries(root, [i.dockerfile for i in images], unread))
     return Discovery(text, tuple(images), tuple(dict.fromkeys(problems)))

@@ -17,6 +17,7 @@ from lockaudit.workspace.discover._facts import BuildFact, Ref, parse_ref
 from lockaudit.workspace.discover._results import FoundFallback, FoundImage
 from lockaudit.workspace.discover._scan import DockerInfo
 from lockaudit.workspace.model import Variant
+from lockaudit.workspace.targets import TargetFacts, infer_target
 
 _UBUNTU_GLIBC = {"20.04": "2.31", "22.04": "2.35", "24.04": "2.39"}
 _CUDA_TAG = re.compile(r"^(\d+)\.(\d+)")
@@ -393,54 +394,86 @@ def constraint_entries(paths: list[str]) -> list[tuple[Variant | None, str]]:
     return out
 
 
-def _base_facts(base_image: str) -> dict[str, str]:
-    """Target facts an external base tag states: ``nvidia/cuda:12.1.1-…-ubuntu22.04`` gives
-    cuda 12.1 and glibc 2.35; ``python:3.11.14-slim-bookworm`` gives python 3.11.14, glibc 2.36."""
-    ref = parse_ref(base_image)
-    facts: dict[str, str] = {}
-    if "nvidia/cuda" in f"{ref.namespace}/{ref.repo}":
-        cuda = _CUDA_TAG.match(ref.tag)
-        if cuda:
-            facts["cuda"] = f"{cuda.group(1)}.{cuda.group(2)}"
-    if ref.repo == "python" and ref.namespace in ("", "library", "docker.io/library"):
-        python = _PYTHON_TAG.match(ref.tag)
-        if python:
-            facts["python"] = python.group(1)
-    ubuntu = _UBUNTU_TAG.search(ref.tag)
-    if ubuntu and ubuntu.group(1) in _UBUNTU_GLIBC:
-        facts["glibc"] = _UBUNTU_GLIBC[ubuntu.group(1)]
-    for codename, glibc in _DEBIAN_GLIBC.items():
-        if codename in ref.tag:
-            facts["glibc"] = glibc
+def with_targets(
+    images: list[FoundImage], infos: Mapping[str, DockerInfo]
+) -> tuple[list[FoundImage], dict[str, str]]:
+    """The global target (CUDA bases first, as the CUDA chain is the heavy one) and images
+    carrying their own facts where those differ from it; the inference is
+    ``workspace/targets.py``'s, its reasons written as comments, non-Python images marked."""
+    facts = _inferred(images, infos)
+    roots = sorted(
+        (i for i in images if i.base_image is not None),
+        key=lambda i: (i.variant is not Variant.CUDA, not facts[i.key].python_image),
+    )
+    target = _global_target(roots, facts)
+    out = []
+    for image in images:
+        found = facts[image.key]
+        own = tuple(
+            (key, value)
+            for key, value in sorted(_values(found).items())
+            if key != "cuda" and target.get(key) != value and not _refines(found, key, target)
+        )
+        notes = list(image.notes)
+        if image.base_image is not None:
+            notes += [f"{key} {value}: {reason}" for key, value, reason in _reasons(found)]
+        if not found.python_image:
+            notes.append(f"not a Python image: {found.is_python.reason}")
+        image = replace(image, target=own, notes=tuple(notes), python=found.python_image)
+        out.append(image)
+    return out, dict(sorted(target.items()))
+
+
+def _inferred(
+    images: list[FoundImage], infos: Mapping[str, DockerInfo]
+) -> dict[str, TargetFacts]:
+    facts: dict[str, TargetFacts] = {}
+    for image in images:  # parents first
+        info = infos.get(image.dockerfile)
+        dockerfile = info.dockerfile if info is not None else None
+        inherited = facts.get(image.parent) if image.parent is not None else None
+        facts[image.key] = infer_target(
+            dockerfile, base_image=image.base_image, inherited=inherited
+        )
     return facts
 
 
-def with_targets(images: list[FoundImage]) -> tuple[list[FoundImage], dict[str, str]]:
-    """The global target (CUDA bases first, as the CUDA chain is the heavy one) and images
-    carrying the facts of their own base where those differ from it."""
-    facts: dict[str, dict[str, str]] = {}
-    for image in images:  # parents first
-        if image.base_image is not None:
-            facts[image.key] = _base_facts(image.base_image)
-        else:
-            facts[image.key] = facts.get(image.parent or "", {})
-    roots = sorted(
-        (i for i in images if i.base_image is not None),
-        key=lambda i: i.variant is not Variant.CUDA,
-    )
+def _values(facts: TargetFacts) -> dict[str, str]:
+    """The config's target keys that the facts decide (a glibc of "" is musl: left alone)."""
+    found = {"python": facts.python, "glibc": facts.glibc, "cuda": facts.cuda}
+    return {key: fact.value for key, fact in found.items() if fact is not None and fact.value}
+
+
+def _reasons(facts: TargetFacts) -> list[tuple[str, str, str]]:
+    found = {
+        "python": facts.python, "cuda": facts.cuda, "cudnn": facts.cudnn,
+        "distro": facts.distro, "glibc": facts.glibc,
+    }
+    return [(key, fact.value or "none", fact.reason) for key, fact in found.items() if fact]
+
+
+def _pinned(facts: TargetFacts) -> bool:
+    return facts.python is not None and "assumed" not in facts.python.reason
+
+
+def _global_target(roots: list[FoundImage], facts: Mapping[str, TargetFacts]) -> dict[str, str]:
+    """Each key from the first root that states it; Python from a root that pins its patch
+    when one does (an assumed X.Y.0 of another root is refined by it, see :func:`_refines`)."""
     target: dict[str, str] = {}
     for root in roots:
-        for key, value in facts[root.key].items():
+        for key, value in _values(facts[root.key]).items():
             target.setdefault(key, value)
-    out = []
-    for image in images:
-        own = tuple(
-            (key, value)
-            for key, value in sorted(facts[image.key].items())
-            if key != "cuda" and target.get(key) != value
-        )
-        out.append(replace(image, target=own) if own else image)
-    return out, dict(sorted(target.items()))
+    pinned = [facts[r.key].python for r in roots if _pinned(facts[r.key])]
+    if pinned and pinned[0] is not None:
+        target["python"] = pinned[0].value
+    return target
+
+
+def _refines(facts: TargetFacts, key: str, target: Mapping[str, str]) -> bool:
+    """An assumed ``X.Y.0`` needs no override when the global Python is another ``X.Y.Z``."""
+    if key != "python" or "python" not in target or facts.python is None or _pinned(facts):
+        return False
+    return facts.python.value.rsplit(".", 1)[0] == target["python"].rsplit(".", 1)[0]
 
 
 def index_entries(

@@ -36,6 +36,7 @@ class FoundImage:
     notes: tuple[str, ...] = ()  # caveats written into the TOML as comments
     edge: str = ""  # where the parent (or base image) comes from: `path:line what`
     build_args: tuple[tuple[str, str], ...] = ()  # of the image's own build
+    python: bool = True  # False: no Python (node, nginx...); the reason is among the notes
     stage: str = ""  # the stage built (--target, compose/bake target); "" for the last one
 
     @property

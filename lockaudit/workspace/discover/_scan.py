@@ -29,6 +29,7 @@ from lockaudit.workspace.discover._facts import (
     static_name,
     static_ref,
 )
+from lockaudit.workspace.tree import is_dockerfile
 
 __all__ = ["BuildFact", "DockerInfo", "Ref", "parse_ref", "scan_dockerfile", "scan_script", "walk"]
 
@@ -87,9 +88,7 @@ class _Tree:
 
 
 def _is_dockerfile(name: str) -> bool:
-    if name.endswith((".dockerignore", ".md", ".txt", ".orig", ".bak", ".swp")):
-        return False
-    return name == "Dockerfile" or name.endswith(".Dockerfile") or name.startswith("Dockerfile.")
+    return is_dockerfile(name)  # the names `check`'s coverage rule counts (any letter case)
 
 
 def walk(root: Path) -> _Tree:
@@ -138,9 +137,9 @@ def _classify(tree: _Tree, rel: str, name: str, rel_dir: str) -> None:
 def _stems(path: str) -> tuple[str, ...]:
     directory, name = posixpath.split(path)
     folder = posixpath.basename(directory)
-    if name == "Dockerfile":
+    if name.lower() == "dockerfile":
         return (folder,) if folder else ()
-    middle = name.removesuffix(".Dockerfile") if name.endswith(".Dockerfile") else name[11:]
+    middle = name[:-11] if name.lower().endswith(".dockerfile") else name[11:]
     return (middle, f"{folder}-{middle}") if folder else (middle,)
 
 

@@ -87,6 +87,8 @@ def _render_image(image: FoundImage) -> list[str]:
     else:
         out.append(f"base-image = {_toml_str(image.base_image or '')}")
     out.append(f"variant = {_toml_str(image.variant.value)}")
+    if not image.python:
+        out.append("python = false")
     out.append(f"requirements = {_toml_list(image.requirements)}")
     if image.context != ".":
         out.append(f"context = {_toml_str(image.context)}")

@@ -1,0 +1,147 @@
+"""Requirements a hash-pinned lock cannot hold as written: direct references.
+
+``direct-reference`` reports, at the line that writes it, every install that is not a
+``name==version`` from an index:
+
+* a VCS requirement without a commit (``git+https://…``, ``@main``, ``@v1.2``): each build
+  takes what the branch or tag points to then (error; ``name @ git+https://…@<commit>`` is
+  lockable);
+* a VCS or archive URL that does not say its project name (error: nothing can be resolved
+  for it without building it);
+* a direct URL to an archive without a ``#sha256=`` (warning: its bytes are not verified);
+* a local path or an editable install (``pip install .``, ``-e ./pkg``): what it depends on
+  is resolved at build time, outside the lock (warning);
+* ``--no-binary``: the package is built from source at build time (warning).
+
+The image is kept and checked like any other: a direct reference is a finding, never a reason
+to drop an image.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from lockaudit.errors import Location
+from lockaudit.findings import Finding, Severity
+from lockaudit.parsing.requirements import RequirementLine, is_direct_url
+from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
+from lockaudit.rules.pins import file_owners, sites
+
+_VCS = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
+# A git commit: 40 (sha-1) or 64 (sha-256) hex digits after the last `@` of the URL's path.
+_COMMIT = re.compile(r"@([0-9a-f]{40}|[0-9a-f]{64})$")
+
+
+@rule(
+    "direct-reference",
+    Severity.ERROR,
+    "a VCS, URL, local or editable requirement (or --no-binary) that a lock cannot pin",
+)
+def direct_reference(ctx: CheckContext) -> Iterator[Finding]:
+    for site in sites(ctx):
+        found = _judge(site.line)
+        if found is not None:
+            message, hint, severity = found
+            yield direct_reference.finding(
+                message, site.line.location, image=site.image, package=site.line.name,
+                hint=hint, severity=severity,
+            )
+    owners = file_owners(ctx)
+    seen: set[tuple[str, str]] = set()
+    for parsed in ctx.requirement_files.values():
+        for text, location in parsed.unnamed:
+            if (text, str(location)) not in seen and not ctx.is_lock(location.path):
+                seen.add((text, str(location)))
+                yield _unnamed(text, location, owners.get(location.path))
+    for image, dockerfile in distinct_dockerfiles(ctx):
+        for stage in dockerfile.stages:
+            for install in stage.pip_installs:
+                for word, location in install.unnamed:
+                    yield _unnamed(word, location, image.key)
+                for path in install.local_args:
+                    yield direct_reference.finding(
+                        f"pip install {path} installs a local path: its dependencies are "
+                        "resolved at build time, outside the lock",
+                        install.location,
+                        image=image.key,
+                        hint="declare its dependencies in the image's requirements (so they "
+                        "are locked) and install it with --no-deps",
+                        severity=Severity.WARNING,
+                    )
+                no_binary = [o for o in install.options if o.startswith("--no-binary")]
+                if no_binary:
+                    yield direct_reference.finding(
+                        f"{no_binary[0]}: packages are built from source at build time",
+                        install.location,
+                        image=image.key,
+                        hint="install wheels (drop --no-binary), or build the wheel once and "
+                        "serve it from an index or --find-links",
+                        severity=Severity.WARNING,
+                    )
+
+
+def _unnamed(text: str, location: Location, image: str | None) -> Finding:
+    if is_direct_url(text):
+        return direct_reference.finding(
+            f"{text} does not say which project it installs: nothing can be resolved or "
+            "locked for it without building it",
+            location,
+            image=image,
+            hint=f"name it and pin the commit: <name> @ {_pinned_form(text)}",
+        )
+    return direct_reference.finding(
+        f"{text} installs a local path: its dependencies are resolved at build time, outside "
+        "the lock",
+        location,
+        image=image,
+        hint="list its dependencies in a requirements file (so they are locked) and install "
+        "it from the Dockerfile with --no-deps",
+        severity=Severity.WARNING,
+    )
+
+
+def _judge(line: RequirementLine) -> tuple[str, str, Severity] | None:
+    url = line.requirement.url
+    written = line.raw or str(line.requirement)
+    if url is None:
+        if line.editable:
+            return (
+                f"-e {written}: an editable install is resolved at build time, outside the lock",
+                "install it as a wheel with --no-deps, its dependencies in the requirements",
+                Severity.WARNING,
+            )
+        return None
+    base = url.split("#", 1)[0]
+    if _VCS.match(url):
+        if _COMMIT.search(base):
+            return None  # immutable: lockable as written
+        return (
+            f"{written} names no commit: each build installs whatever the branch or tag "
+            "points to then",
+            f"pin the commit: {line.name} @ {_pinned_form(base)}",
+            Severity.ERROR,
+        )
+    if url.startswith("file:") or line.editable:
+        return (
+            f"{written} installs a local path: resolved at build time, outside the lock",
+            "publish it as a wheel (an index or --find-links) and pin name==version",
+            Severity.WARNING,
+        )
+    if "sha256=" not in url:
+        return (
+            f"{written} is a direct URL without a hash: its bytes are never verified",
+            f"add the file's hash: {line.name} @ {base}#sha256=<hash>, or install it from "
+            "an index as name==version",
+            Severity.WARNING,
+        )
+    return None
+
+
+def _pinned_form(url: str) -> str:
+    """``git+https://host/org/pkg.git@<commit>``: the URL with its ref replaced by a commit."""
+    base = url.split("#", 1)[0]
+    scheme, sep, rest = base.partition("://")
+    if sep and "@" in rest.rsplit("/", 1)[-1]:
+        rest = rest.rsplit("@", 1)[0]
+    return f"{scheme}{sep}{rest}@<commit>"

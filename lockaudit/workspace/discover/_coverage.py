@@ -1,0 +1,75 @@
+"""The ``exclude`` entries ``init`` proposes: every Dockerfile ``check`` will count
+(``workspace/tree.py``) that the proposal makes no image of.
+
+Dockerfiles under folders discovery never proposes images from (test data, fixtures, build
+output, vendored code) are excluded outright, one entry per folder, with that reason. Any other
+Dockerfile left out (one init could not read, or could not place) is written as a *commented*
+entry with the reason: the gate fails on it until the user decides — uncomment the exclusion
+or declare the image — so nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from lockaudit.workspace.tree import repository_dockerfiles
+
+# Folder names (and paths) under which discovery proposes no images: their Dockerfiles are
+# data of something else (tests, fixtures) or copies (build output, vendored packages).
+_DATA_FOLDERS = ("testdata", "fixtures", "__fixtures__", "build", "dist", "venv", "env")
+_DATA_PATHS = ("tests/data", "test/data")
+
+
+def exclude_entries(
+    root: Path, imaged: Iterable[str], problems: Mapping[str, str]
+) -> list[tuple[str, str, bool]]:
+    """``(path, reason, decided)`` for each Dockerfile that no proposed image is built from;
+    ``decided`` False for one the user must decide on (written commented out).
+    ``problems`` maps a Dockerfile to what discovery could not read in it."""
+    built = {posixpath.normpath(path) for path in imaged}
+    entries: dict[str, tuple[str, bool]] = {}
+    for path in repository_dockerfiles(root):
+        if path in built:
+            continue
+        folder = _data_folder(path)
+        if folder is not None:
+            entries.setdefault(
+                f"{folder}/**", (f"{folder}/: data or copies, not images (init skips it)", True)
+            )
+        else:
+            why = problems.get(path, "init made no image of it")
+            entries[path] = (f"undecided: {why}", False)
+    return [(path, reason, decided) for path, (reason, decided) in entries.items()]
+
+
+def _data_folder(path: str) -> str | None:
+    parts = path.split("/")[:-1]
+    for end in range(1, len(parts) + 1):
+        folder = "/".join(parts[:end])
+        if parts[end - 1] in _DATA_FOLDERS or folder.endswith(_DATA_PATHS):
+            return folder
+    return None
+
+
+def render_excludes(entries: Iterable[tuple[str, str, bool]]) -> str:
+    """The entries as ``[[tool.lockaudit.exclude]]`` tables (valid after any other table)."""
+    out: list[str] = []
+    for path, reason, decided in entries:
+        table = [
+            "[[tool.lockaudit.exclude]]",
+            f"path = {_quoted(path)}",
+            f"reason = {_quoted(reason)}",
+        ]
+        if not decided:
+            out += ["", "# `check` fails until this Dockerfile is an image or excluded:"]
+            out += [f"# {line}" for line in table]
+        else:
+            out += ["", *table]
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _quoted(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a TOML basic string

@@ -1,0 +1,263 @@
+"""``lockaudit migrate`` end to end: a never-locked repository becomes a locked workspace.
+
+The repository (``tests/migrate_repo.py``) is discovered, planned, compiled against the
+loopback index and checked. Bytes outside the rewritten install commands are compared with
+difflib, independently of the planner's own edit list.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lockaudit.findings import Severity
+from lockaudit.index.factory import build_index_client
+from lockaudit.index.pipconf import PipConfig
+from lockaudit.migrate import MigrationPlan, NoteKind, apply_migration, plan_migration
+from lockaudit.rules import run_checks
+from lockaudit.workspace.config import load_workspace
+from tests.indexserver import IndexServer
+from tests.migrate_repo import API, ML, make_repo, scenario
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "as-published"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[IndexServer]:
+    with IndexServer(scenario()) as running:
+        yield running
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".cache" not in p.parts
+    }
+
+
+def _apply(plan: MigrationPlan, server: IndexServer, cache: Path) -> object:
+    config = PipConfig(index_url=server.index_url("default"))
+    return apply_migration(
+        plan, lambda ws: build_index_client(ws, cache_dir=cache, pip_config=config)
+    )
+
+
+def _changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
+    """(old lines removed or replaced, new lines added), by difflib."""
+    removed: list[str] = []
+    added: list[str] = []
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b).get_opcodes():
+        if tag != "equal":
+            removed += a[i1:i2]
+            added += b[j1:j2]
+    return removed, added
+
+
+# -- the plan (no index needed) --------------------------------------------------------------------
+
+
+def test_plan_writes_nothing_and_proposes_every_file(tmp_path: Path) -> None:
+    root = make_repo(tmp_path)
+    before = _snapshot(root)
+    plan = plan_migration(root)
+    assert _snapshot(root) == before
+    assert plan.discovered
+    assert {c.path for c in plan.changes} == {
+        "pyproject.toml",
+        "versions.txt",
+        "docker/base/Dockerfile",
+        "docker/ml/Dockerfile",
+        "docker/ml/requirements.in",
+        "docker/api/Dockerfile",
+        "docker/api/requirements.in",
+    }
+
+
+def test_only_install_lines_change_in_a_mixed_run(tmp_path: Path) -> None:
+    plan = plan_migration(make_repo(tmp_path))
+    change = plan.change("docker/ml/Dockerfile")
+    assert change.old == ML
+    removed, added = _changed_lines(ML, change.new)
+    assert removed == [
+        '    && pip install --no-cache-dir "numpy==1.26.4" tqdm \\\n',
+        "RUN pip install -r /tmp/requirements.txt\n",
+    ]
+    assert added == [
+        "COPY locks/ml-cpu.layer.txt /tmp/lockaudit/layer.txt\n",
+        "    && pip install --no-cache-dir --no-deps --require-hashes -r "
+        "/tmp/lockaudit/layer.txt \\\n",
+    ]
+    # apt-get before and the cleanup after stay in the same RUN, in order
+    assert "RUN apt-get update && apt-get install -y --no-install-recommends libsndfile1 \\\n" \
+        "    && pip install" in change.new
+    assert "    && rm -rf /var/lib/apt/lists/*\n" in change.new
+
+
+def test_commands_around_a_removed_install_are_kept(tmp_path: Path) -> None:
+    plan = plan_migration(make_repo(tmp_path))
+    new = plan.change("docker/api/Dockerfile").new
+    removed, added = _changed_lines(API, new)
+    assert removed == [
+        "RUN pip install numpy==1.26.4 'requests>=2.30'\n",
+        "RUN pip install filelock && echo done\n",
+    ]
+    assert added == [
+        "COPY locks/api-cpu.layer.txt /tmp/lockaudit/layer.txt\n",
+        "RUN pip install --no-deps --require-hashes -r /tmp/lockaudit/layer.txt\n",
+        "RUN echo done\n",
+    ]
+    assert "RUN pip install --upgrade pip\n" in new  # the installer itself is not locked
+    assert "# filelock comes last on purpose\n" in new
+
+
+def test_in_files_keep_the_origin_of_every_requirement(tmp_path: Path) -> None:
+    plan = plan_migration(make_repo(tmp_path))
+    ml = plan.change("docker/ml/requirements.in").new.splitlines()
+    assert "numpy==1.26.4  # from docker/ml/Dockerfile:5" in ml
+    assert "tqdm  # from docker/ml/Dockerfile:5" in ml
+    assert "colorama==0.4.6  # from docker/ml/requirements.txt:2" in ml
+    api = plan.change("docker/api/requirements.in").new.splitlines()
+    assert "requests>=2.30  # from docker/api/Dockerfile:3" in api
+    assert not any(line.startswith("pip") for line in api)
+
+
+def test_agreeing_pins_are_hoisted_and_disagreeing_ones_listed(tmp_path: Path) -> None:
+    plan = plan_migration(make_repo(tmp_path))
+    assert plan.change("versions.txt").new.splitlines()[-1] == "numpy==1.26.4"
+    assert [n.kind for n in plan.notes] == [NoteKind.HOISTED]
+
+    other = make_repo(tmp_path / "b", {"docker/api/Dockerfile": API.replace("1.26.4", "1.24.3")})
+    plan = plan_migration(other)
+    assert "versions.txt" not in {c.path for c in plan.changes}
+    (note,) = [n for n in plan.notes if n.kind is NoteKind.DISAGREEMENT]
+    assert "1.26.4 at docker/ml/Dockerfile:5" in note.message
+    assert "1.24.3 at docker/api/Dockerfile:3" in note.message
+    assert "numpy==1.24.3  # from" in plan.change("docker/api/requirements.in").new
+
+
+def test_unlockable_requirements_stay_where_they_are(tmp_path: Path) -> None:
+    api = API.replace(
+        "RUN pip install numpy==1.26.4 'requests>=2.30'\n",
+        "RUN pip install numpy==1.26.4 'requests>=2.30' "
+        "'tool @ git+https://example.invalid/tool.git'\n",
+    )
+    plan = plan_migration(make_repo(tmp_path, {"docker/api/Dockerfile": api}))
+    new = plan.change("docker/api/Dockerfile").new
+    assert (
+        "RUN pip install --no-deps --require-hashes -r /tmp/lockaudit/layer.txt && "
+        "pip install 'tool @ git+https://example.invalid/tool.git'\n"
+    ) in new
+    (note,) = [n for n in plan.notes if n.kind is NoteKind.UNLOCKABLE]
+    assert str(note.location) == "docker/api/Dockerfile:3"
+    assert "without a commit" in note.message
+    assert "tool" not in plan.change("docker/api/requirements.in").new
+
+
+def test_fallbacks_take_their_layer_lock_from_a_build_arg(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    shutil.copytree(EXAMPLE, root)
+    plan = plan_migration(root)
+    asr = plan.change("docker/asr/Dockerfile")
+    _, added = _changed_lines(asr.old or "", asr.new)
+    assert added[:2] == [
+        "ARG LAYER_LOCK=locks/asr-cuda.layer.txt\n",
+        "COPY ${LAYER_LOCK} /tmp/lockaudit/layer.txt\n",
+    ]
+    config = plan.change("pyproject.toml").new
+    assert 'build-args = {LAYER_LOCK = "locks/asr-cpu.layer.txt"}' in config
+    assert 'requirements = ["docker/asr/requirements.in"]' in config
+    # comments of the configuration survive the edit
+    assert "# The write-up derives the CPU fallbacks by rewriting the FROM line" in config
+    assert "whisperx==3.7.2  # from docker/asr/Dockerfile:9" in plan.change(
+        "docker/asr/requirements.in"
+    ).new
+
+
+# -- applying it against the loopback index ----------------------------------------------------
+
+
+def test_write_compiles_and_the_result_passes_check(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    root = make_repo(tmp_path / "repo")
+    plan = plan_migration(root)
+    result = _apply(plan, server, tmp_path / "cache")
+    assert result.ok  # type: ignore[attr-defined]
+    for change in plan.changes:
+        assert (root / change.path).read_text(encoding="utf-8") == change.new
+    for slug in ("base-cpu", "ml-cpu", "api-cpu"):
+        assert (root / f"locks/{slug}.layer.txt").is_file()
+    layer = (root / "locks/ml-cpu.layer.txt").read_text()
+    assert "numpy==1.26.4" in layer and "tqdm==4.67.0" in layer and "colorama==0.4.6" in layer
+    assert "rich==" not in layer  # in the parent's layer, not repeated
+    errors = [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR]
+    assert errors == []
+    assert plan_migration(root).changes == ()  # a second run has nothing to do
+
+
+def test_a_failed_compile_writes_nothing(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    api = API.replace("filelock", "no-such-package")
+    root = make_repo(tmp_path / "repo", {"docker/api/Dockerfile": api})
+    before = _snapshot(root)
+    result = _apply(plan_migration(root), server, tmp_path / "cache")
+    assert not result.ok  # type: ignore[attr-defined]
+    assert _snapshot(root) == before
+
+
+def test_cli_shows_a_diff_and_writes_only_with_write(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    root = make_repo(tmp_path / "repo")
+    before = _snapshot(root)
+    env = {
+        **os.environ,
+        "PIP_INDEX_URL": server.index_url("default"),
+        "LOCKAUDIT_CACHE_DIR": str(tmp_path / "cache"),
+        "NO_COLOR": "1",
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "lockaudit", *args],
+            capture_output=True, text=True, env=env, cwd=root, check=False, timeout=120,
+        )
+
+    shown = run("migrate")
+    assert shown.returncode == 0, shown.stderr
+    assert "+++ b/docker/ml/Dockerfile" in shown.stdout
+    assert "+COPY locks/ml-cpu.layer.txt /tmp/lockaudit/layer.txt" in shown.stdout
+    assert _snapshot(root) == before
+    written = run("migrate", "--write")
+    assert written.returncode == 0, written.stderr
+    assert "wrote locks/ml-cpu.layer.txt" in written.stderr
+    checked = run("check")
+    assert checked.returncode == 0, checked.stdout
+    assert "0 errors" in checked.stdout
+
+
+def test_bad_input_is_named_and_nothing_is_written(tmp_path: Path, hermetic_pip: None) -> None:
+    root = make_repo(tmp_path)
+    config = plan_migration(root).change("pyproject.toml").new
+    (root / "pyproject.toml").write_text(config, encoding="utf-8")
+    ml = ML.replace('"numpy==1.26.4"', '"numpy==1.26.4')  # unterminated quote
+    (root / "docker/ml/Dockerfile").write_text(ml, encoding="utf-8")
+    before = _snapshot(root)
+    done = subprocess.run(
+        [sys.executable, "-m", "lockaudit", "migrate", "--write", str(root)],
+        capture_output=True, text=True, check=False, timeout=60,
+        env={**os.environ, "NO_COLOR": "1", "PIP_INDEX_URL": "http://127.0.0.1:9/simple"},
+    )
+    assert done.returncode == 2
+    assert "docker/ml/Dockerfile:" in done.stderr and "Traceback" not in done.stderr
+    assert _snapshot(root) == before
