@@ -520,6 +520,10 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(key, value)
             self.end_headers()
             sent = body[: len(body) // 2] if truncate else body
+            # Counted before the write: a client may read the body and a test look at the
+            # counter before this thread runs again (a race seen on a loaded machine).
+            with server._lock:
+                server._bytes[path] += len(sent)
             interval = server._faults.drip.get(path)
             if interval is not None and status == 200:
                 for i in range(len(sent)):
@@ -528,8 +532,6 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
                     time.sleep(interval)
             else:
                 self.wfile.write(sent)
-            with server._lock:
-                server._bytes[path] += len(sent)
             if truncate:
                 self.wfile.flush()
                 self.close_connection = True
