@@ -119,7 +119,7 @@ def test_an_error_in_text_mode_leaves_stdout_empty(tmp_path: Path) -> None:
 def test_check_format_github_prints_one_workflow_command_per_finding(tmp_path: Path) -> None:
     """The runner's syntax: ::error file=…,line=…,title=…::message, escaped where it must be."""
     from lockaudit.errors import Location
-    from lockaudit.findings import Finding, Severity
+    from lockaudit.rules.findings import Finding, Severity
     from lockaudit.output.github import workflow_commands
 
     finding = Finding(
@@ -130,11 +130,13 @@ def test_check_format_github_prints_one_workflow_command_per_finding(tmp_path: P
         hint="run compile",
     )
     assert workflow_commands([finding]) == (
-        "::error file=locks/a%2Cb.txt,line=7,title=lock-stale::"
+        "::error file=locks/a%2Cb.txt,line=7,title=LA202 lock-stale::"
         "50%25 stale%0Asecond line%0Ahint: run compile\n"
     )
     info = Finding("hoist-candidate", Severity.INFO, "m", Location("versions.txt"))
-    assert workflow_commands([info]) == "::notice file=versions.txt,title=hoist-candidate::m\n"
+    assert info.code.startswith("LA")  # the registry's code leads the title
+    expected = f"::notice file=versions.txt,title={info.code} hoist-candidate::m\n"
+    assert workflow_commands([info]) == expected
 
 
 def test_check_format_github_on_a_broken_workspace(tmp_path: Path) -> None:

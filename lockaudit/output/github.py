@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from lockaudit.findings import Finding
+from lockaudit.rules.findings import Finding
 
 __all__ = ["error_annotation", "workflow_commands"]
 
@@ -24,7 +24,7 @@ def workflow_commands(findings: Iterable[Finding]) -> str:
 
 
 def _annotation(finding: Finding) -> str:
-    title = f"{getattr(finding, 'code', '')} {finding.rule}".strip()
+    title = f"{finding.code} {finding.rule}".strip()
     properties = [f"file={_property(finding.location.path)}"]
     if finding.location.line > 0:
         properties.append(f"line={finding.location.line}")
