@@ -119,8 +119,8 @@ def test_an_error_in_text_mode_leaves_stdout_empty(tmp_path: Path) -> None:
 def test_check_format_github_prints_one_workflow_command_per_finding(tmp_path: Path) -> None:
     """The runner's syntax: ::error file=…,line=…,title=…::message, escaped where it must be."""
     from lockaudit.errors import Location
-    from lockaudit.rules.findings import Finding, Severity
     from lockaudit.output.github import workflow_commands
+    from lockaudit.rules.findings import Finding, Severity
 
     finding = Finding(
         "lock-stale",
