@@ -18,7 +18,7 @@ import typer
 
 from lockaudit import render
 from lockaudit.errors import LockauditError, ResolutionError, UsageError
-from lockaudit.findings import Severity
+from lockaudit.rules.findings import Severity
 from lockaudit.workspace.model import BuildBackend, Variant
 
 if TYPE_CHECKING:
@@ -67,10 +67,18 @@ def _fail(exc: LockauditError, fmt: object = Format.TEXT) -> NoReturn:
     raise typer.Exit(EXIT_FINDINGS if isinstance(exc, ResolutionError) else EXIT_INPUT)
 
 
+class CheckFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    GITHUB = "github"  # workflow commands: annotations on a pull request's diff
+
+
 @app.command()
 def check(
     workspace: WorkspaceOpt = Path("."),
-    fmt: FormatOpt = Format.TEXT,
+    fmt: Annotated[
+        CheckFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = CheckFormat.TEXT,
     select: Annotated[
         list[str] | None, typer.Option("--select", help="Only these rule ids.")
     ] = None,
@@ -82,7 +90,7 @@ def check(
     ] = False,
 ) -> None:
     """Offline pre-build gate: locks fresh, layers consistent, Dockerfiles agree with the graph."""
-    from lockaudit.findings import Severity
+    from lockaudit.rules.findings import Severity
     from lockaudit.workspace import checkcache
 
     key = checkcache.workspace_key(workspace, [*(select or ()), "|", *(ignore or ())])
@@ -96,7 +104,10 @@ def check(
         except LockauditError as e:
             _fail(e, fmt)
         checkcache.store(key, found)
-    render.findings(found, fmt)
+    if fmt is CheckFormat.GITHUB:
+        render.github_annotations(found)
+    else:
+        render.findings(found, Format(fmt.value))
     if any(f.severity is Severity.ERROR for f in found):
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -147,6 +158,7 @@ class AuditFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
     SARIF = "sarif"
+    GITHUB = "github"
 
 
 @app.command()
@@ -181,15 +193,16 @@ def audit(
     ] = False,
 ) -> None:
     """Replay every image's pip installs as they would build: what is replaced, broken, big."""
-    from lockaudit.audit import AUDIT_RULES, Tuning, audit_workspace, format_tree, to_sarif
+    from lockaudit.audit import Tuning, audit_rules, audit_workspace, format_tree, to_sarif
     from lockaudit.audit.tuning import summary_line
     from lockaudit.report.sources import open_sources
     from lockaudit.workspace.config import load_workspace
 
     try:
         ws = load_workspace(workspace)
-        rule_ids = [r.id for r in AUDIT_RULES]
-        tuning = Tuning.of(ws, rule_ids, select=select or (), ignore=ignore or (), fail_on=fail_on)
+        tuning = Tuning.of(
+            ws, audit_rules(), select=select or (), ignore=ignore or (), fail_on=fail_on
+        )
         with (
             open_sources(ws, offline=offline) as (client, vulns),
             render.audit_progress() as progress,
@@ -198,10 +211,12 @@ def audit(
     except LockauditError as e:
         _fail(e, fmt)
     if fmt is AuditFormat.SARIF:
-        rules = [(r.id, r.severity, r.description) for r in AUDIT_RULES]
+        rules = [(r.id, r.severity, r.description) for r in audit_rules()]
         render.emit_json(to_sarif(result.findings, rules))
     elif fmt is AuditFormat.JSON:
         render.emit_json(result.as_json())
+    elif fmt is AuditFormat.GITHUB:
+        render.github_annotations(result.findings)
     else:
         # infos (hoist candidates, mostly) are many and never fail a gate: shown on request
         shown = [f for f in result.findings if show_info or f.severity is not Severity.INFO]

@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lockaudit.errors import LockauditError
-from lockaudit.findings import Finding, Severity
 from lockaudit.redact import redact_text
+from lockaudit.rules.findings import SCHEMA_VERSION, Finding, Severity
 from lockaudit.units import format_bytes
 from lockaudit.workspace.model import Image, Workspace
 
@@ -52,6 +52,13 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def github_annotations(items: Sequence[Finding]) -> None:
+    """Findings as GitHub Actions workflow commands, worst first (``--format github``)."""
+    from lockaudit.output.github import workflow_commands
+
+    sys.stdout.write(redact_text(workflow_commands(sorted(items, key=Finding.sort_key))))
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(redact_text(json.dumps(data, indent=2, sort_keys=False)) + "\n")
 
@@ -60,7 +67,7 @@ def findings(items: Sequence[Finding], fmt: Format, *, out: Console | None = Non
     """Findings grouped by image, worst first (JSON: the documented ``findings`` schema)."""
     ordered = sorted(items, key=Finding.sort_key)
     if fmt is Format.JSON:
-        emit_json({"findings": [f.as_json() for f in ordered]})
+        emit_json({"schema_version": SCHEMA_VERSION, "findings": [f.as_json() for f in ordered]})
         return
     segments = _finding_segments(ordered)
     if out is None and not _styled(sys.stdout):
@@ -93,7 +100,7 @@ def _finding_segments(ordered: Sequence[Finding]) -> list[tuple[str, str | None]
                 ("  ", None),
                 (f"{finding.severity.value:<7}", _STYLE[finding.severity]),
                 (f" {finding.location} ", None),
-                (finding.rule, "dim"),
+                (f"{finding.code} {finding.rule}".lstrip(), "dim"),
                 (f": {finding.message}\n", None),
             ]
             if finding.hint:
@@ -179,7 +186,11 @@ def error(exc: LockauditError, fmt: str = "text") -> None:
     Under ``--format json`` (or ``sarif``) stdout also gets the error as a JSON document, so a
     machine reading stdout sees why there is no result instead of an empty stream.
     """
-    if fmt != "text":
+    if fmt == "github":
+        from lockaudit.output.github import error_annotation
+
+        sys.stdout.write(error_annotation(error_json(exc)))
+    elif fmt != "text":
         emit_json({"schema_version": ERROR_SCHEMA_VERSION, "error": error_json(exc)})
     err = console(stderr=True)
     err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")

@@ -241,3 +241,16 @@ def test_unquoted_less_than_means_the_install_never_runs(run_audit: Audit) -> No
     result = run_audit({"asr": "RUN pip install requests<2.32\n"})
     assert result.replay("asr:cuda").layers == ()
     assert result.replay("asr:cuda").package("requests") is None
+
+
+def test_only_the_branch_the_shell_takes_is_replayed(run_audit: Audit) -> None:
+    run = (
+        "ARG FLAVOUR=new\n"
+        'RUN if [ "$FLAVOUR" = old ]; then pip install requests==2.31.0; \\\n'
+        "    else pip install requests==2.32.3; fi\n"
+    )
+    result = run_audit({"asr": run})
+    assert _found(result, *SHELL_RULES) == []
+    requests = result.replay("asr:cuda").package("requests")
+    assert requests is not None and str(requests.version) == "2.32.3"
+    assert len(result.replay("asr:cuda").layers) == 1

@@ -629,3 +629,17 @@ def test_input_redirect_from_a_version_never_runs() -> None:
     )
     assert first.never_runs and first.packages == ("click",)
     assert not second.never_runs and second.packages == ("rich<14",)
+
+
+def test_if_branches_follow_the_build_args() -> None:
+    text = (
+        "FROM b\nARG VARIANT=cuda\n"
+        'RUN if [ "$VARIANT" = cpu ]; then \\\n'
+        "      pip install torch --index-url https://example.invalid/cpu; \\\n"
+        "    else pip install torch==2.1.0; fi\n"
+    )
+    cuda = parse(text).final
+    cpu = parse(text, VARIANT="cpu").final
+    assert [p.reached for p in cuda.runs[0].packages] == [False, True]
+    assert [i.location.line for i in cuda.pip_installs] == [5]
+    assert [i.location.line for i in cpu.pip_installs] == [4]

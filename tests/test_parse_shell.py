@@ -17,6 +17,7 @@ from lockaudit.parsing.shell import (
     errexit_at,
     expand_words,
     masking,
+    reached,
     split_commands,
 )
 
@@ -297,6 +298,12 @@ MASKING_CASES = [
     ("pip install T || pip install b", "fallback"),
     ("pip install b && pip install T || true", "fallback"),
     ("set -e; pip install T || echo x; rm y", "fallback"),
+    ('C=1; if [ "$C" = 1 ]; then pip install T; else pip install b; fi', None),
+    ('C=1; if [ "$C" = 2 ]; then pip install b; else pip install T; fi', None),
+    ("if true; then pip install T; fi; rm x", "sequence"),
+    ("if true; then if true; then pip install T; fi; rm x; else echo; fi", "sequence"),
+    ("if true; then if true; then pip install T; fi; else rm x; fi", None),
+    ("pip install T; if true; then rm x; fi", "sequence"),
 ]
 _STUBS = (
     'pip() { for a in "$@"; do [ "$a" = T ] && return 3; done; return 0; }; '
@@ -360,3 +367,34 @@ def test_words_and_redirect_targets_agree_with_sh(words: str, tmp_path: Path) ->
     files = sorted(p.name for p in cwd.iterdir())
     written = sorted(r.target for r in command.redirects if r.op.lstrip("0123456789") == ">")
     assert files == written  # `pkg>=2.0` writes a file named `=2.0`, as sh does
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            'if [ "$V" = cpu ]; then a; else b; fi; c',
+            {"[": True, "a": True, "b": False, "c": True},
+            id="known-condition",
+        ),
+        pytest.param(
+            'if [ "$V" = gpu ]; then a; elif test -n "$V"; then b; else c; fi',
+            {"[": True, "a": False, "test": True, "b": True, "c": False},
+            id="elif",
+        ),
+        pytest.param(
+            'if [ "$NOPE" = gpu ]; then a; else b; fi',
+            {"[": True, "a": True, "b": False},
+            id="unknown-takes-first-branch",
+        ),
+        pytest.param(
+            'if [ "$V" != cpu ]; then a; else if [ -z "" ]; then b; else c; fi; d; fi',
+            {"[": True, "a": False, "b": True, "c": False, "d": True},
+            id="nested",
+        ),
+        pytest.param("if false; then a; fi; b", {"false": True, "a": False, "b": True}, id="false"),
+    ],
+)
+def test_reached_follows_the_branch_sh_takes(text: str, expected: dict[str, bool]) -> None:
+    commands = split_commands(text, HERE, {"V": "cpu"})
+    assert dict(zip((c.argv[0] for c in commands), reached(commands), strict=True)) == expected

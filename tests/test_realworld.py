@@ -77,6 +77,11 @@ KNOWN_WRONG: dict[str, str] = {
         "reference; the protoc images all 'genproto'); Go/.NET/Java/Node/nginx images taken "
         "for Python images"
     ),
+    "pytorch__serve": (
+        "the script's flags (-g, -bt ci/dev) not followed: one image of the last stage on the "
+        "ARG default ubuntu:rolling; the KServe wrapper's parent (BASE_IMAGE from its script) "
+        "taken for an external base; requirement files followed through no script"
+    ),
     "rapidsai__docker": (
         "one image per Dockerfile (last stage) instead of the --target stages base and "
         "notebooks; contexts '.' not 'context'; matrix values of the CI (notset defaults) "

@@ -80,6 +80,36 @@ def infer(text: str, inherited: TargetFacts | None = None) -> dict[str, str]:
             {"python": "3.13.0", "distro": "ubuntu 22.04", "glibc": "2.35"},
             id="uv-python",
         ),
+        pytest.param(
+            "FROM docker.io/library/python:3.14.7-alpine3.24@sha256:" + "0" * 64 + "\n",
+            {"python": "3.14.7", "distro": "alpine 3.24", "glibc": ""},
+            id="python-with-registry-and-digest",
+        ),
+        pytest.param(
+            "ARG PYTHON_VERSION=3.12\nFROM ubuntu:24.04\nARG PYTHON_VERSION\n"
+            'RUN apt-get install -y "python${PYTHON_VERSION}" python3-pip\n',
+            {"python": "3.12.3", "distro": "ubuntu 24.04", "glibc": "2.39"},  # noble's own
+            id="apt-python-from-an-arg",
+        ),
+        pytest.param(
+            "FROM mambaorg/micromamba:2.0\nARG PYTHON_VERSION=3.13\n"
+            'RUN SPEC="python=${PYTHON_VERSION}" && micromamba install -y "${SPEC}"\n',
+            {"python": "3.13.0"},
+            id="conda-python-through-a-variable",
+        ),
+        pytest.param(
+            "FROM ubuntu:24.04 AS build\nRUN apt-get install -y python3 && python3 -m venv /venv"
+            " && /venv/bin/pip install flask==3.0.0\n"
+            "FROM ubuntu:24.04\nARG CUDA_VERSION=13.3.0\nCOPY --from=build /venv /venv\n",
+            {"python": "3.12.3", "cuda": "13.3", "distro": "ubuntu 24.04", "glibc": "2.39"},
+            id="venv-copied-from-a-builder-stage",
+        ),
+        pytest.param(
+            "FROM python:3.12.4-slim-bookworm\n"
+            "RUN pip install --index-url https://download.pytorch.org/whl/cu128 torch==2.7.0\n",
+            {"python": "3.12.4", "cuda": "12.8", "distro": "debian bookworm", "glibc": "2.36"},
+            id="cuda-from-the-pytorch-index",
+        ),
     ],
 )
 def test_python_cuda_and_glibc_are_inferred(text: str, expected: dict[str, str]) -> None:

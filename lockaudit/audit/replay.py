@@ -20,7 +20,9 @@ and runs every ``pip install`` of its Dockerfile (the final stage and the stages
 
 What is replayed is what the shell runs (:class:`~lockaudit.parsing.dockerfile.Run`): every
 ``pip``/``uv pip`` ``install`` and ``uninstall`` of a RUN in order, words as ``sh`` splits them
-(an unquoted ``pkg>=2`` installs ``pkg`` at any version). ``pip uninstall`` removes the names
+(an unquoted ``pkg>=2`` installs ``pkg`` at any version), only the ``if`` branch the shell
+takes (conditions on ARG/ENV values are evaluated; an unknown one takes the first branch).
+``pip uninstall`` removes the names
 from the environment. ``a || b``: ``b`` is replayed only when ``a`` fails. A step that fails
 leaves the environment as it was; whether the build fails too is the step's ``masked``
 (``|| true``, ``| tee``, ``;`` without ``set -e``). conda, mamba and apt installs are not
@@ -68,8 +70,8 @@ from lockaudit.resolve import (
     RootRequirement,
     resolve,
 )
-from lockaudit.rules import CheckContext
-from lockaudit.rules._installs import image_installs
+from lockaudit.rules.context import CheckContext
+from lockaudit.rules.installs import image_installs
 from lockaudit.workspace.model import Image, Target, Workspace, normalize
 
 __all__ = [
@@ -219,7 +221,7 @@ def image_steps(ctx: CheckContext, image: Image, load: _Loader) -> tuple[Step, .
     for stage in stages_in_image(dockerfile):
         for run in stage.runs:
             for package in run.packages:
-                if package.tool not in ("pip", "uv") or package.never_runs:
+                if package.tool not in ("pip", "uv") or package.never_runs or not package.reached:
                     continue  # not pip's, or `pip install x<2`: sh cannot open the file `2`
                 if package.pip is not None:
                     step = _step(ctx, image, dockerfile, stage, package.pip, load)

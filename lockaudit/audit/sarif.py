@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from lockaudit import __version__
-from lockaudit.findings import Finding, Severity
+from lockaudit.rules.findings import Finding, Severity
 
 __all__ = ["SARIF_SCHEMA", "to_sarif"]
 
@@ -60,7 +61,8 @@ def _rule(rule_id: str, severity: Severity, text: str) -> dict[str, Any]:
 
 def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
     physical: dict[str, Any] = {
-        "artifactLocation": {"uri": finding.location.path, "uriBaseId": "%SRCROOT%"}
+        # a relative URI reference: spaces, '#', '%' and non-ASCII must be percent-encoded
+        "artifactLocation": {"uri": quote(finding.location.path), "uriBaseId": "%SRCROOT%"}
     }
     if finding.location.line > 0:
         physical["region"] = {"startLine": finding.location.line}
@@ -75,6 +77,11 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
         "message": {"text": text},
         "locations": [{"physicalLocation": physical}],
         "partialFingerprints": {"lockaudit/v1": hashlib.sha256(key.encode()).hexdigest()[:32]},
-        "properties": {"image": finding.image, "package": finding.package, "hint": finding.hint},
+        "properties": {
+            "code": finding.code or None,
+            "image": finding.image,
+            "package": finding.package,
+            "hint": finding.hint,
+        },
     }
     return result

@@ -85,7 +85,8 @@ def _commands(ctx: AuditContext, *, once_per_file: bool) -> Iterator[_Command]:
         for stage in stages_in_image(dockerfile) if dockerfile else ():
             for run in stage.runs:
                 for package in run.packages:
-                    yield _Command(image, run, package)
+                    if package.reached:
+                        yield _Command(image, run, package)
 
 
 def _text(run: Run, package: PackageCommand) -> str:

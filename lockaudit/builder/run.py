@@ -57,7 +57,7 @@ from lockaudit.builder.runner import (
 from lockaudit.builder.sizes import measure
 from lockaudit.builder.smoke import SmokeResult, layer_distributions, run_smoke
 from lockaudit.errors import LockauditError
-from lockaudit.findings import Finding, Severity
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.sizelog import SizeRecord, append_records
 from lockaudit.workspace.model import Workspace
 
@@ -368,6 +368,8 @@ def _smoke(
         if outcome.status is not BuildStatus.BUILT:
             continue
         image = workspace.image(outcome.image_key)
+        if not image.python:
+            continue  # `python = false`: no interpreter to import anything with
         ref = plan.step(outcome.image_key).ref
         results.append(run_smoke(runner, image.key, ref, layer_distributions(workspace, image)))
     return tuple(results)

@@ -35,6 +35,7 @@ from lockaudit.parsing.shell import (
     errexit_at,
     expand_words,
     masking,
+    reached,
     split_commands,
 )
 
@@ -184,6 +185,8 @@ class PackageCommand:
     not fail the build (``|| true``, ``| tee``, a ``;`` without ``set -e``), None when it would.
     ``fallback_of`` is the index in :attr:`Run.packages` of the install whose failure makes this
     one run (``pip install a || pip install b``). ``pip`` holds the parsed ``pip install``.
+    ``reached`` is False in an ``if`` branch the shell would not take with the stage's ARG and
+    ENV values (:func:`lockaudit.parsing.shell.reached`).
     """
 
     tool: str
@@ -196,6 +199,7 @@ class PackageCommand:
     fallback_of: int | None = None
     pip: PipInstall | None = None
     redirects: tuple[Redirect, ...] = ()
+    reached: bool = True  # False in an `if` branch the shell does not take (see shell.reached)
 
     @property
     def never_runs(self) -> bool:
@@ -223,7 +227,8 @@ class Run:
 
     @property
     def pip_installs(self) -> tuple[PipInstall, ...]:
-        return tuple(p.pip for p in self.packages if p.pip is not None)
+        """The ``pip install`` commands the shell runs (not those of a branch it skips)."""
+        return tuple(p.pip for p in self.packages if p.pip is not None and p.reached)
 
 
 @dataclass(frozen=True)
@@ -730,6 +735,7 @@ def _assemble(
     for segment in segments:
         mapping = segment.where if isinstance(segment.where, _Raw) else None
         by_command: dict[int, int] = {}  # id of a SimpleCommand → its index in packages
+        runs = reached(segment.commands) if segment.flags is not None else ()
         for index, command in enumerate(segment.commands):
             span = segment.span(location.path, command)
             found = _package_command(command, location, mapping, cache)
@@ -739,7 +745,10 @@ def _assemble(
                     errexit, pipefail = segment.flags
                     masked = masking(segment.commands, index, errexit=errexit, pipefail=pipefail)
                 by_command[id(command)] = len(packages)
-                packages.append(replace(found, command=len(commands), span=span, masked=masked))
+                taken = runs[index] if runs else True
+                packages.append(
+                    replace(found, command=len(commands), span=span, masked=masked, reached=taken)
+                )
             commands.append(command)
             spans.append(span)
         for position, package in enumerate(packages):

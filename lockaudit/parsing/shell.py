@@ -44,6 +44,7 @@ __all__ = [
     "errexit_at",
     "expand_words",
     "masking",
+    "reached",
     "split_commands",
 ]
 
@@ -111,6 +112,7 @@ class SimpleCommand:
     end: int = 0  # offset just past the command's last word or redirection
     separator: str = ""  # the control operator after it: && || ; | & ;; ( ) newline, or ""
     depth: int = 0  # nesting in ( ), { }, if/fi, do/done where the command starts
+    reserved: tuple[str, ...] = ()  # reserved words dropped before it (`then`, `else` ...)
 
 
 @dataclass
@@ -514,10 +516,12 @@ class _Lexer:
         # Leading reserved words and assignments are not part of the argument vector.
         dropped = 0
         assignments: list[tuple[str, str]] = []
+        reserved: list[str] = []
         while dropped < len(words):
             text = words[dropped][0]
             if text in _RESERVED:
                 dropped += 1
+                reserved.append(text)
                 self.depth += (text in _OPENERS) - (text in _CLOSERS)
             elif _ASSIGNMENT.match(text):
                 name, _, value = text.partition("=")
@@ -553,6 +557,7 @@ class _Lexer:
                 end=max(command.end, start),
                 separator=separator,
                 depth=self.depth,
+                reserved=tuple(reserved),
             )
         )
 
@@ -642,12 +647,28 @@ def masking(
     end = commands[last].separator
     if end == "&":
         return Masking("background", "&", None)
-    later = [c for c in commands[last + 1 :] if c.argv and c.depth <= here.depth]
+    later = _later(commands[last + 1 :], here.depth)
     if end == ";;" or not later:
         return None
     if errexit and last == position:
         return None
     return Masking("sequence", end or ";", later[-1])
+
+
+def _later(commands: Sequence[SimpleCommand], depth: int) -> list[SimpleCommand]:
+    """The commands that run after a list at ``depth``: an ``else``/``elif`` branch of the same
+    ``if`` does not (the ``if``'s status is the branch's), what follows the ``fi`` does."""
+    out: list[SimpleCommand] = []
+    other_branch = False
+    for command in commands:
+        if command.depth < depth:
+            other_branch = False
+            depth = command.depth
+        if command.depth == depth and {"else", "elif"} & set(command.reserved):
+            other_branch = True
+        if not other_branch and command.argv:
+            out.append(command)
+    return out
 
 
 def _fallback(commands: Sequence[SimpleCommand], start: int, depth: int) -> Masking:
@@ -674,6 +695,90 @@ def _fails_on_purpose(command: SimpleCommand) -> bool:
 def always_succeeds(command: SimpleCommand | None) -> bool:
     """``true``, ``:``, ``echo``, ``printf``: a fallback that turns any failure into success."""
     return command is not None and bool(command.argv) and command.argv[0] in _SUCCEEDS
+
+
+# -- which branch of an `if` runs -----------------------------------------------------------------
+
+
+def reached(commands: Sequence[SimpleCommand]) -> tuple[bool, ...]:
+    """For each command, whether ``sh`` would run it, as far as ``if`` branches go.
+
+    A condition that is a ``[``/``test`` of known words (``[ "$VARIANT" = cpu ]`` with VARIANT
+    from an ARG) is evaluated: only the branch it takes runs. A condition that cannot be known
+    statically takes the first branch (``then``): replaying every branch would install
+    packages that exclude each other. Loops and ``case`` are not evaluated (every command runs).
+    """
+    frames: list[_Branching] = []
+    out: list[bool] = []
+    for command in commands:
+        words = command.reserved
+        depth = command.depth - sum((w in _OPENERS) - (w in _CLOSERS) for w in words)
+        while frames and frames[-1].depth > depth:
+            frames.pop()  # that `if` ended (its `fi` is no command of its own)
+        condition: _Branching | None = None
+        for word in words:
+            depth += (word in _OPENERS) - (word in _CLOSERS)
+            if word == "if":
+                frames.append(_Branching(depth))
+                condition = frames[-1]
+                continue
+            frame = frames[-1] if frames and frames[-1].depth == depth else None
+            if frame is None:
+                continue
+            if word == "then":
+                frame.enter(frame.condition)
+            elif word == "else":
+                frame.enter(True)
+            elif word == "elif":
+                frame.running, frame.condition = not frame.taken, None
+                condition = frame
+        if condition is not None:
+            condition.condition = _test(command)
+        out.append(all(f.running for f in frames))
+    return tuple(out)
+
+
+@dataclass
+class _Branching:
+    """An ``if`` being walked: which branch is running, and whether one already ran."""
+
+    depth: int  # of the commands inside it
+    condition: bool | None = None  # the value of the condition just read
+    taken: bool = False
+    running: bool = True  # the condition itself runs while no earlier branch was taken
+
+    def enter(self, condition: bool | None) -> None:
+        take = not self.taken and condition is not False
+        self.running = take
+        self.taken = self.taken or take
+
+
+def _test(command: SimpleCommand) -> bool | None:
+    """``[ a = b ]``, ``[ a != b ]``, ``[ -n a ]``, ``[ -z a ]``, ``test ...``: True/False, or
+    None when it cannot be known (an unknown variable, another operator)."""
+    argv = list(command.argv)
+    if command.unknown_vars or not argv:
+        return None
+    if argv in (["true"], [":"], ["false"]):
+        return argv[0] != "false"
+    if argv[0] in ("[", "[["):
+        if argv[-1] not in ("]", "]]"):
+            return None
+        argv = argv[1:-1]
+    elif argv[0] == "test":
+        argv = argv[1:]
+    else:
+        return None
+    negate = bool(argv) and argv[0] == "!"
+    argv = argv[1:] if negate else argv
+    result: bool | None = None
+    if len(argv) == 3 and argv[1] in ("=", "==", "!="):
+        result = (argv[0] == argv[2]) == (argv[1] != "!=")
+    elif len(argv) == 2 and argv[0] in ("-n", "-z"):
+        result = bool(argv[1]) == (argv[0] == "-n")
+    elif len(argv) == 1:
+        result = bool(argv[0])
+    return None if result is None else result != negate
 
 
 def split_commands(

@@ -29,7 +29,7 @@ might not satisfy it. The reason says so.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from lockaudit.errors import InputError
@@ -114,6 +114,15 @@ _PY_PACKAGE = re.compile(r"(?<![\w.-])python(3(?:\.(\d+))?)(?:-(?:dev|venv|pip|f
 _CONDA_PYTHON = re.compile(
     r"\b(?:conda|mamba|micromamba)\b[^;&|]*?\bpython\s*=+\s*(\d+\.\d+(?:\.\d+)?)"
 )
+# A RUN that runs conda/mamba and names `python=X.Y` anywhere (often through a variable set
+# earlier in the same RUN: PYTHON_SPECIFIER="python=3.13" && mamba install "$PYTHON_SPECIFIER").
+_CONDA_TOOL = re.compile(r"\b(?:conda|mamba|micromamba)\s+(?:install|create|env\s+create)\b")
+_CONDA_ANYWHERE = re.compile(r"(?<![\w.-])python\s*=+\s*(\d+\.\d+(?:\.\d+)?)")
+# Paths a Python environment lives at, in a COPY --from of a builder stage.
+_PY_ENV_PATH = re.compile(r"venv|site-packages|dist-packages|/python\d|uv_python|conda|/\.local")
+_RUNS_PYTHON = re.compile(r"(?:^|[\s\"'\[/])(?:python[\d.]*|gunicorn|uvicorn)(?:[\s\"',\]]|$)")
+# The PyTorch wheel index of a CUDA version (`…/whl/cu128`): the image's CUDA runtime.
+_TORCH_INDEX = re.compile(r"/whl/cu(\d{3,4})\b")
 _UV_PYTHON = re.compile(r"\buv\s+python\s+install\s+(?:--\S+\s+)*(?:cpython-)?(\d+\.\d+(?:\.\d+)?)")
 _PYENV = re.compile(r"\bpyenv\s+install\s+(?:-\S+\s+)*(\d+\.\d+\.\d+)")
 _PY_TOOLS = re.compile(
@@ -149,7 +158,60 @@ def infer_target(
         base = base_image or (chain[0].from_line.image if chain else None)
         facts = _from_base(base) if base else TargetFacts()
         base_image = base
-    return _from_runs(facts, _run_texts(chain), chain, base_image if inherited is None else None)
+    facts = _from_runs(facts, _run_texts(chain), chain, None)
+    if facts.cuda is None:
+        facts = _cuda_from_env(facts, chain)
+    if dockerfile is not None and not facts.python_image:
+        facts = _from_copies_and_entrypoint(facts, dockerfile, chain)
+    if not facts.python_image and base_image is not None and inherited is None:
+        facts = replace(facts, is_python=Fact(
+            "false",
+            f"FROM {base_image} brings no Python and the Dockerfile installs no Python packages",
+        ))
+    return facts
+
+
+def _from_copies_and_entrypoint(
+    facts: TargetFacts, dockerfile: Dockerfile, chain: Sequence[Stage]
+) -> TargetFacts:
+    """A final stage that copies a Python environment out of a builder stage (a venv,
+    site-packages, a uv- or conda-managed interpreter), or whose ENTRYPOINT/CMD runs Python."""
+    by_alias = {s.from_line.alias.lower(): s for s in dockerfile.stages if s.from_line.alias}
+    for stage in chain:
+        for copy in stage.copies:
+            source = by_alias.get((copy.from_stage or "").lower())
+            if source is None or not any(_PY_ENV_PATH.search(p) for p in copy.sources):
+                continue
+            built = infer_target(_only(dockerfile, source))
+            if built.python_image:
+                alias = source.from_line.alias
+                reason = f"{copy.location}: copies a Python environment from stage {alias}"
+                return replace(facts, python=facts.python or built.python,
+                               is_python=Fact("true", reason))
+        for ins in stage.instructions:
+            if ins.keyword in ("ENTRYPOINT", "CMD") and _RUNS_PYTHON.search(ins.value):
+                reason = f"{ins.location}: {ins.keyword} runs Python"
+                return replace(facts, is_python=Fact("true", reason))
+    return facts
+
+
+def _cuda_from_env(facts: TargetFacts, chain: Sequence[Stage]) -> TargetFacts:
+    """``ARG``/``ENV CUDA_VERSION=13.3.0`` in the final stages: a CUDA toolkit installed by
+    the Dockerfile itself (the nvidia/cuda images set the same variable)."""
+    for stage in reversed(chain):
+        values = [(n, v, loc) for n, v, loc in (*stage.env, *stage.args) if v is not None]
+        for name, value, location in values:
+            match = re.match(r"(\d+)\.(\d+)", value) if name == "CUDA_VERSION" else None
+            if match is not None:
+                reason = f"{location}: {name}={value}"
+                return replace(facts, cuda=Fact(f"{match.group(1)}.{match.group(2)}", reason))
+    return facts
+
+
+def _only(dockerfile: Dockerfile, stage: Stage) -> Dockerfile:
+    """The Dockerfile cut after ``stage``: what building ``--target`` that stage gives."""
+    index = dockerfile.stages.index(stage)
+    return replace(dockerfile, stages=dockerfile.stages[: index + 1])
 
 
 def _from_base(ref: str) -> TargetFacts:
@@ -161,7 +223,7 @@ def _from_base(ref: str) -> TargetFacts:
     facts = _distro_from_tag(facts, path, tag, said)
     if any(path == b or (b.endswith("/") and path.startswith(b)) for b in _PYTHON_BASES):
         facts = replace(facts, is_python=Fact("true", f"{said}: a Python image"))
-    if path in ("python", "library/python", "docker.io/library/python"):
+    if path == "python":
         facts = _python_tag(facts, tag, said)
     if path.endswith("nvidia/cuda"):
         facts = _cuda_tag(facts, tag, said, nvidia=True)
@@ -171,11 +233,12 @@ def _from_base(ref: str) -> TargetFacts:
 
 
 def _split_ref(ref: str) -> tuple[str, str | None]:
+    """``(path, tag)``, Docker Hub's implicit ``docker.io/`` and ``library/`` dropped."""
     ref = ref.split("@", 1)[0]
     slash, colon = ref.rfind("/"), ref.rfind(":")
-    if colon > slash:
-        return ref[:colon].lower(), ref[colon + 1 :]
-    return ref.lower(), None
+    path, tag = (ref[:colon], ref[colon + 1 :]) if colon > slash else (ref, None)
+    path = path.lower().removeprefix("docker.io/").removeprefix("index.docker.io/")
+    return path.removeprefix("library/"), tag
 
 
 def _distro_from_tag(facts: TargetFacts, path: str, tag: str, said: str) -> TargetFacts:
@@ -254,20 +317,42 @@ def _pytorch_tag(facts: TargetFacts, tag: str, said: str) -> TargetFacts:
 
 
 def _run_texts(stages: Sequence[Stage]) -> tuple[tuple[str, str], ...]:
-    """(text, location) of each RUN of ``stages``, continuations joined."""
-    return tuple(
-        (ins.value, str(ins.location))
-        for stage in stages
-        for ins in stage.instructions
-        if ins.keyword == "RUN"
-    )
+    """(text, location) of each RUN of ``stages``, continuations joined and the stage's ARG
+    and ENV values substituted (``python${PYTHON_VERSION}``, ``python=${PY}``)."""
+    found: list[tuple[str, str]] = []
+    for stage in stages:
+        scope = {name: value for name, value, _ in stage.args if value is not None}
+        scope.update({name: value for name, value, _ in stage.env})
+        found += [
+            (_expand(ins.value, scope), str(ins.location))
+            for ins in stage.instructions
+            if ins.keyword == "RUN"
+        ]
+    return tuple(found)
+
+
+_VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}|\$(\w+)")
+
+
+def _expand(text: str, scope: Mapping[str, str]) -> str:
+    """Known variables replaced by their values (``${X:-d}``: the default when X is unknown);
+    unknown ones are left as written, so nothing is inferred from them."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(3)
+        if name in scope:
+            return scope[name]
+        default = match.group(2)
+        return default if default is not None else match.group(0)
+
+    return _VARIABLE.sub(value, text)
 
 
 def _from_runs(
     facts: TargetFacts,
     runs: Iterable[tuple[str, str]],
     chain: Sequence[Stage],
-    base_image: str | None,
+    base_image: str | None = None,
 ) -> TargetFacts:
     for text, where in runs:
         facts = _from_run(facts, text, where)
@@ -286,7 +371,13 @@ def _from_runs(
 
 
 def _from_run(facts: TargetFacts, text: str, where: str) -> TargetFacts:
-    for pattern, what in ((_CONDA_PYTHON, "conda"), (_UV_PYTHON, "uv"), (_PYENV, "pyenv")):
+    wheels = _TORCH_INDEX.search(text)
+    if wheels is not None and facts.cuda is None:
+        major, minor = wheels.group(1)[:-1], wheels.group(1)[-1]
+        reason = f"{where}: installs from the PyTorch index of CUDA {major}.{minor}"
+        facts = replace(facts, cuda=Fact(f"{major}.{minor}", reason))
+    conda = _CONDA_PYTHON if _CONDA_TOOL.search(text) is None else _CONDA_ANYWHERE
+    for pattern, what in ((conda, "conda"), (_UV_PYTHON, "uv"), (_PYENV, "pyenv")):
         match = pattern.search(text)
         if match is not None:
             version = match.group(1)

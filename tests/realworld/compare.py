@@ -94,19 +94,22 @@ def verify_files(expected: Expected, tree: Path) -> list[str]:
 # -- what discovery found, in the vocabulary of expected.toml -----------------------------------
 
 
-def _workspace_target(discovery: Discovery) -> dict[str, str]:
-    config = tomllib.loads(discovery.config_toml)
-    target = config.get("tool", {}).get("lockaudit", {}).get("target", {})
-    return {str(k): str(v) for k, v in target.items()}
+def _workspace(discovery: Discovery) -> tuple[dict[str, str], str]:
+    """The proposal's workspace-wide target and image prefix (image names are kept without it)."""
+    config = tomllib.loads(discovery.config_toml).get("tool", {}).get("lockaudit", {})
+    target = {str(k): str(v) for k, v in config.get("target", {}).items()}
+    return target, str(config.get("image-prefix", ""))
 
 
-def found_fields(image: FoundImage, workspace_target: dict[str, str]) -> dict[str, Any]:
+def found_fields(
+    image: FoundImage, workspace_target: dict[str, str], prefix: str = ""
+) -> dict[str, Any]:
     """One found image as expected.toml writes one. Fields discovery does not report yet read
     as what init assumes today (every image a Python image, built from its last stage)."""
     target = {**workspace_target, **dict(image.target)}
     python = getattr(image, "is_python", getattr(image, "python", True))
     return {
-        "name": image.name,
+        "name": prefix + image.name,
         "tag": image.tag,
         "context": _norm_dir(image.context),
         "stage": getattr(image, "stage", None) or "",
@@ -172,11 +175,16 @@ class Comparison:
     edges_right: int = 0
     requirements_expected: int = 0
     requirements_found: int = 0
+    edge_sources_named: int = 0  # found edges whose file:line expected.toml names too
     undecided: list[str] = field(default_factory=list)
     problems: int = 0
 
 
 def _matches(field_name: str, want: Any, got: Any) -> bool:
+    if field_name == "name":
+        # the namespace of the reference is the registry's business: jupyter/base-notebook is
+        # the image base-notebook
+        return bool(got == want or str(got).rsplit("/", 1)[-1] == want)
     if field_name in ("python_version", "cuda"):
         # "3.12" is met by "3.12.7": the repository floats the patch version; a CUDA version is
         # right to major.minor (wheels and indexes are keyed by it), so "12.4" meets "12.4.0"
@@ -197,7 +205,7 @@ Pair = tuple[dict[str, Any], FoundImage | None]
 
 
 def pair_images(
-    expected: Expected, discovery: Discovery, tree: Path
+    expected: Expected, discovery: Discovery, tree: Path, prefix: str = ""
 ) -> tuple[list[Pair], list[FoundImage]]:
     """Each expected image with the found image of the same Dockerfile and stage (no stage: the
     last one, as docker builds it). Where one Dockerfile builds several images (CI inserting a
@@ -214,7 +222,8 @@ def pair_images(
     for key, wants in wanted.items():
         candidates = found.pop(key, [])
         for want in wants:
-            same = [c for c in candidates if c.name == want["name"]]
+            same = [c for c in candidates if _matches("name", want["name"], c.name)
+                    or _matches("name", want["name"], prefix + c.name)]
             if same:
                 pairs[id(want)] = same[0]
                 candidates.remove(same[0])
@@ -238,8 +247,8 @@ def last_stage(dockerfile: Path) -> str:
 
 def compare(expected: Expected, discovery: Discovery, tree: Path) -> Comparison:
     result = Comparison(expected.repo, problems=len(discovery.problems))
-    workspace_target = _workspace_target(discovery)
-    pairs, unexpected = pair_images(expected, discovery, tree)
+    workspace_target, prefix = _workspace(discovery)
+    pairs, unexpected = pair_images(expected, discovery, tree, prefix)
     # a parent is named "name" (the variant without a tag) or "name:tag"
     found_of = {_ref(want): got for want, got in pairs}
     result.images_expected = len(expected.images)
@@ -254,8 +263,10 @@ def compare(expected: Expected, discovery: Discovery, tree: Path) -> Comparison:
             result.differences.append(f"{label}: not found")
             continue
         result.images_matched += 1
-        got = found_fields(got_image, workspace_target)
+        got = found_fields(got_image, workspace_target, prefix)
         result.requirements_found += len(set(got["requirements"]) & set(want["requirements"]))
+        if _edge_source_named(image, getattr(got_image, "edge", "")):
+            result.edge_sources_named += 1
         wrong = [name for name in COMPARED if not _field_right(name, want, got, found_of)]
         if not {"parent", "base"} & set(wrong):
             result.edges_right += 1
@@ -285,6 +296,16 @@ def _field_right(
         target = found_of.get(want["parent"])
         return target is not None and got["parent"] in (target.name, target.key)
     return _matches(name, want[name], got[name])
+
+
+_FILE_LINE = re.compile(r"([\w./${}-]+):(\d+)")
+
+
+def _edge_source_named(image: dict[str, Any], edge: str) -> bool:
+    """The file:line discovery gives for an edge is one the hand-written from/built_by names."""
+    text = f"{image.get('from', '')} {image.get('built_by', '')}"
+    said = {(path.removeprefix("./"), line) for path, line in _FILE_LINE.findall(text)}
+    return any((path.removeprefix("./"), line) in said for path, line in _FILE_LINE.findall(edge))
 
 
 def _ref(image: dict[str, Any]) -> str:

@@ -28,7 +28,8 @@ from tests.realworld.compare import (
     render,
 )
 
-COLUMNS = ("repository", "images exp/found/matched", "edges exp/right", "req files exp/found",
+COLUMNS = ("repository", "images exp/found/matched", "edges exp/right/source named",
+           "req files exp/found",
            "undecided", "problems", "differences")
 
 
@@ -49,7 +50,7 @@ def row(repo: str, result: Comparison | str) -> list[str]:
     return [
         repo,
         f"{result.images_expected}/{result.images_found}/{result.images_matched}",
-        f"{result.edges_expected}/{result.edges_right}",
+        f"{result.edges_expected}/{result.edges_right}/{result.edge_sources_named}",
         f"{result.requirements_expected}/{result.requirements_found}",
         str(len(result.undecided)),
         str(result.problems),

@@ -64,12 +64,13 @@ def group_builds(
     name of its own (a compose service), is an image of its own."""
     ordered = sorted(facts, key=_rank)
     groups = _same_image([f for f in ordered if f.ref is not None])
-    for fact in (f for f in ordered if f.ref is None):
-        group = next((g for g in groups if any(_same_args(o, fact) for o in g)), None)
-        if group is not None:
-            group.append(fact)
-        elif fact.name is not None or not groups:
+    # named ones first: an unnamed build then joins the image of its args, or the file's own
+    for fact in sorted((f for f in ordered if f.ref is None), key=lambda f: f.name is None):
+        group = _group_for(groups, fact)
+        if group is None:
             groups.append([fact])
+        else:
+            group.append(fact)
     if not groups:
         return [Build(path, 0, (), None, info)]
     builds = []
@@ -79,6 +80,21 @@ def group_builds(
         needs_own = first.build_args or first.target or first.contexts
         builds.append(Build(path, index, refs, first, rescan(first) if needs_own else info))
     return builds
+
+
+def _group_for(groups: list[list[BuildFact]], fact: BuildFact) -> list[BuildFact] | None:
+    """The image a fact without a static tag belongs to: the one of the same name, else the
+    one built with the same args (the same content), else for an unnamed fact the file's own
+    (its name is unknown, so it cannot tell another image)."""
+    same_args = [g for g in groups if any(_same_args(o, fact) for o in g)]
+    named = [g for g in groups if fact.name is not None and _named(g) == fact.name]
+    fallback = groups if fact.name is None else []
+    return next(iter(named or same_args or fallback), None)
+
+
+def _named(group: list[BuildFact]) -> str | None:
+    """What the sources call the image of a group (a compose service, a tag's last part)."""
+    return next((f.name for f in group if f.name is not None), None)
 
 
 def _same_args(one: BuildFact, other: BuildFact) -> bool:

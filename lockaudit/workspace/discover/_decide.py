@@ -14,6 +14,8 @@ from pathlib import Path
 from lockaudit.parsing.dockerfile import Dockerfile
 from lockaudit.workspace.discover._builds import Build, BuildId, Decider
 from lockaudit.workspace.discover._facts import BuildFact, Ref, parse_ref
+from lockaudit.workspace.discover._installed import installed_files
+from lockaudit.workspace.discover._names import by_path, valid_name, valid_tag
 from lockaudit.workspace.discover._results import FoundFallback, FoundImage
 from lockaudit.workspace.discover._scan import DockerInfo
 from lockaudit.workspace.model import Variant
@@ -75,10 +77,18 @@ def build_images(
         if fact.substitutions and fact.ref is not None:
             rewrites.setdefault(fact.dockerfile, []).append(fact)
     order = _parents_first(decider)
+    names = _path_names(decider, settings)
+    taken: dict[str, str] = {}  # image key -> the Dockerfile it is built from
     for build in order:
         if build.info.dockerfile is None:
             continue
-        images[build.id] = _image(build, decider, settings, images, problems)
+        image = _image(build, decider, settings, images, problems, names)
+        if taken.get(image.key, build.path) != build.path:  # a key the sources gave twice
+            qualified = by_path([build.path, taken[image.key]])[build.path]
+            image = replace(image, name=qualified, evidence=(
+                *image.evidence, f"renamed from {image.key}, which {taken[image.key]} builds"))
+        taken.setdefault(image.key, build.path)
+        images[build.id] = image
     for path, facts in rewrites.items():
         own = images.get((path, 0))
         if own is not None and own.fallback is None:
@@ -127,36 +137,83 @@ def _parents_first(decider: Decider) -> list[Build]:
     return sorted(decider.all_builds(), key=lambda b: (depth(b, frozenset()), b.path, b.index))
 
 
+def _own_name(build: Build, decider: Decider, settings: Settings) -> tuple[str, str | None, str]:
+    """(name, tag or None when the variant decides it, why) from what the sources say."""
+    own, fact, info = build.ref, build.fact, build.info
+    in_tag = _name_in_tag(own, fact, info) if own is not None and decider.shared(own) else None
+    if own is not None and in_tag is not None:
+        return in_tag, _tag_without(own.tag, in_tag), (
+            f"tagged {own.text} by {fact.location if fact else build.path}; the repository "
+            f"holds other images too, so named after {in_tag}"
+        )
+    if own is not None:
+        return _name_of(own, settings), own.tag, (
+            f"tagged {own.repo}:{own.tag} by {fact.location}" if fact and not build.named
+            else f"named by its directory: FROM {own.repo}:{own.tag} elsewhere"
+        )
+    if fact is not None and fact.name is not None:
+        return fact.name, None, f"named after {fact.source} at {fact.location}"
+    return info.stems[0], None, (
+        f"named after {posixpath.dirname(build.path) or '.'}; tag from its variant"
+    )
+
+
+def _path_names(
+    decider: Decider, settings: Settings
+) -> dict[BuildId, tuple[str, str | None]]:
+    """(name, tag) for builds of different Dockerfiles that would share a name. A file in a
+    sub-folder of the other's folder is its variant (``pytorch-notebook/cuda12/`` is
+    ``pytorch-notebook:cuda12``); others are named by their paths. A name the sources give
+    with its tag collides only with the same tag; one whose tag the variant decides collides
+    with every other file of that name."""
+    own = {b.id: _own_name(b, decider, settings) for b in decider.all_builds()}
+    users: dict[str, list[tuple[str, str | None]]] = {}
+    for bid, (name, tag, _) in own.items():
+        users.setdefault(name, []).append((bid[0], tag))
+    out: dict[BuildId, tuple[str, str | None]] = {}
+    for name, uses in users.items():
+        files = {path for path, _ in uses}
+        clash = files if any(tag is None for _, tag in uses) and len(files) > 1 else set()
+        for tag in {tag for _, tag in uses if tag is not None}:
+            same = {path for path, t in uses if t == tag}
+            clash |= same if len(same) > 1 else set()
+        variants = _subfolder_variants(clash)
+        renamed = by_path(clash - set(variants))
+        for bid, mine in own.items():
+            if mine[0] == name and bid[0] in variants:
+                out[bid] = (name, variants[bid[0]])
+            elif mine[0] == name and bid[0] in renamed:
+                out[bid] = (renamed[bid[0]], mine[1])
+    return out
+
+
+def _subfolder_variants(files: set[str]) -> dict[str, str]:
+    """Files one folder below another file of the set: their folder names their variant."""
+    folders = {posixpath.dirname(f) for f in files}
+    return {
+        f: posixpath.basename(posixpath.dirname(f)) for f in files
+        if posixpath.dirname(posixpath.dirname(f)) in folders and posixpath.dirname(f)
+    }
+
+
 def _image(
     build: Build,
     decider: Decider,
     settings: Settings,
     done: Mapping[BuildId, FoundImage],
     problems: list[str],
+    names: Mapping[BuildId, tuple[str, str | None]],
 ) -> FoundImage:
     info, fact = build.info, build.fact
     evidence: list[str] = []
     notes: list[str] = []
     parent, base_image, parent_variant = _parent(info, decider, settings, done, problems, notes)
-    own = build.ref
-    in_tag = _name_in_tag(own, fact, info) if own is not None and decider.shared(own) else None
-    if own is not None and in_tag is not None:
-        name, tag = in_tag, _tag_without(own.tag, in_tag)
-        evidence.append(f"tagged {own.text} by {fact.location if fact else build.path}; the "
-                        f"repository holds other images too, so named after {name}")
-    elif own is not None:
-        name, tag = _name_of(own, settings), own.tag
-        evidence.append(
-            f"tagged {own.repo}:{own.tag} by {fact.location}" if fact and not build.named
-            else f"named by its directory: FROM {own.repo}:{own.tag} elsewhere"
-        )
-    elif fact is not None and fact.name is not None:
-        name, tag = fact.name, parent_variant.value
-        evidence.append(f"named after {fact.source} at {fact.location}")
-    else:
-        name = info.stems[0]
-        tag = parent_variant.value
-        evidence.append(f"named after {posixpath.dirname(build.path) or '.'}; tag from its variant")
+    name, tag, why = _own_name(build, decider, settings)
+    if build.id in names:
+        why = f"{why}; named by its path, as other Dockerfiles are {name} too"
+        name, tag = names[build.id][0], names[build.id][1] or tag
+    evidence.append(why)
+    name, tag = valid_name(name), valid_tag(tag if tag is not None else parent_variant.value)
     variant = _variant(f"{name}:{tag}", parent_variant)
     context = fact.context if fact is not None else "."
     if parent is not None:
@@ -310,7 +367,7 @@ def _requirements(
 ) -> tuple[str, ...]:
     """Requirement files the Dockerfile copies in (COPY sources or bind mounts)."""
     assert info.dockerfile is not None
-    found: list[str] = []
+    found = installed_files(root, info.dockerfile, context)
     for stage in info.dockerfile.stages:
         for copy in stage.copies:
             if copy.from_stage:
@@ -359,8 +416,8 @@ def _requirement_files(root: Path, source: str) -> Iterator[str]:
     path = root / source
     if path.is_file() and _is_requirements_name(path.name):
         yield source
-    elif path.is_dir():
-        for child in sorted(path.rglob("*requirements*.txt")):
+    elif path.is_dir():  # its own files only: a tree copied whole holds others' requirements
+        for child in sorted(path.glob("*requirements*.txt")):
             yield child.relative_to(root).as_posix()
 
 
@@ -403,12 +460,12 @@ def with_targets(
     facts = _inferred(images, infos)
     roots = sorted(
         (i for i in images if i.base_image is not None),
-        key=lambda i: (i.variant is not Variant.CUDA, not facts[i.key].python_image),
+        key=lambda i: (i.variant is not Variant.CUDA, not facts[_ident(i)].python_image),
     )
     target = _global_target(roots, facts)
     out = []
     for image in images:
-        found = facts[image.key]
+        found = facts[_ident(image)]
         own = tuple(
             (key, value)
             for key, value in sorted(_values(found).items())
@@ -426,16 +483,23 @@ def with_targets(
 
 def _inferred(
     images: list[FoundImage], infos: Mapping[str, DockerInfo]
-) -> dict[str, TargetFacts]:
-    facts: dict[str, TargetFacts] = {}
+) -> dict[tuple[str, str, str], TargetFacts]:
+    """Each image's facts, keyed by :func:`_ident` (a key may be proposed twice: check_keys
+    reports that, the facts must not mix)."""
+    facts: dict[tuple[str, str, str], TargetFacts] = {}
+    by_key: dict[str, TargetFacts] = {}
     for image in images:  # parents first
         info = infos.get(image.dockerfile)
         dockerfile = info.dockerfile if info is not None else None
-        inherited = facts.get(image.parent) if image.parent is not None else None
-        facts[image.key] = infer_target(
-            dockerfile, base_image=image.base_image, inherited=inherited
-        )
+        inherited = by_key.get(image.parent) if image.parent is not None else None
+        found = infer_target(dockerfile, base_image=image.base_image, inherited=inherited)
+        facts[_ident(image)] = found
+        by_key.setdefault(image.key, found)
     return facts
+
+
+def _ident(image: FoundImage) -> tuple[str, str, str]:
+    return (image.key, image.dockerfile, image.stage)
 
 
 def _values(facts: TargetFacts) -> dict[str, str]:
@@ -456,14 +520,16 @@ def _pinned(facts: TargetFacts) -> bool:
     return facts.python is not None and "assumed" not in facts.python.reason
 
 
-def _global_target(roots: list[FoundImage], facts: Mapping[str, TargetFacts]) -> dict[str, str]:
+def _global_target(
+    roots: list[FoundImage], facts: Mapping[tuple[str, str, str], TargetFacts]
+) -> dict[str, str]:
     """Each key from the first root that states it; Python from a root that pins its patch
     when one does (an assumed X.Y.0 of another root is refined by it, see :func:`_refines`)."""
     target: dict[str, str] = {}
     for root in roots:
-        for key, value in _values(facts[root.key]).items():
+        for key, value in _values(facts[_ident(root)]).items():
             target.setdefault(key, value)
-    pinned = [facts[r.key].python for r in roots if _pinned(facts[r.key])]
+    pinned = [facts[_ident(r)].python for r in roots if _pinned(facts[_ident(r)])]
     if pinned and pinned[0] is not None:
         target["python"] = pinned[0].value
     return target
