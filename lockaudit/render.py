@@ -52,6 +52,13 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def github_annotations(items: Sequence[Finding]) -> None:
+    """Findings as GitHub Actions workflow commands, worst first (``--format github``)."""
+    from lockaudit.output.github import workflow_commands
+
+    sys.stdout.write(redact_text(workflow_commands(sorted(items, key=Finding.sort_key))))
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(redact_text(json.dumps(data, indent=2, sort_keys=False)) + "\n")
 
@@ -179,7 +186,11 @@ def error(exc: LockauditError, fmt: str = "text") -> None:
     Under ``--format json`` (or ``sarif``) stdout also gets the error as a JSON document, so a
     machine reading stdout sees why there is no result instead of an empty stream.
     """
-    if fmt != "text":
+    if fmt == "github":
+        from lockaudit.output.github import error_annotation
+
+        sys.stdout.write(error_annotation(error_json(exc)))
+    elif fmt != "text":
         emit_json({"schema_version": ERROR_SCHEMA_VERSION, "error": error_json(exc)})
     err = console(stderr=True)
     err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
