@@ -147,7 +147,10 @@ def _grow(workspace: Workspace, image: Image, node: Tree) -> None:
 def _label(image: Image) -> str:
     extra = f" [dim]FROM {escape(image.base_image)}[/dim]" if image.base_image else ""
     fallback = f" [dim](CPU fallback of {image.variant_of})[/dim]" if image.variant_of else ""
-    return f"[bold]{escape(image.key)}[/bold] [dim]{image.dockerfile}[/dim]{extra}{fallback}"
+    python = "" if image.python else " [dim](no Python: not locked)[/dim]"
+    return (
+        f"[bold]{escape(image.key)}[/bold] [dim]{image.dockerfile}[/dim]{extra}{fallback}{python}"
+    )
 
 
 def _image_json(image: Image, inferred: TargetFacts | None) -> dict[str, Any]:
