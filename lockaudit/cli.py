@@ -18,7 +18,7 @@ import typer
 
 from lockaudit import render
 from lockaudit.errors import LockauditError, ResolutionError, UsageError
-from lockaudit.findings import Severity
+from lockaudit.rules.findings import Severity
 from lockaudit.workspace.model import BuildBackend, Variant
 
 if TYPE_CHECKING:
@@ -82,7 +82,7 @@ def check(
     ] = False,
 ) -> None:
     """Offline pre-build gate: locks fresh, layers consistent, Dockerfiles agree with the graph."""
-    from lockaudit.findings import Severity
+    from lockaudit.rules.findings import Severity
     from lockaudit.workspace import checkcache
 
     key = checkcache.workspace_key(workspace, [*(select or ()), "|", *(ignore or ())])
@@ -181,15 +181,16 @@ def audit(
     ] = False,
 ) -> None:
     """Replay every image's pip installs as they would build: what is replaced, broken, big."""
-    from lockaudit.audit import AUDIT_RULES, Tuning, audit_workspace, format_tree, to_sarif
+    from lockaudit.audit import Tuning, audit_rules, audit_workspace, format_tree, to_sarif
     from lockaudit.audit.tuning import summary_line
     from lockaudit.report.sources import open_sources
     from lockaudit.workspace.config import load_workspace
 
     try:
         ws = load_workspace(workspace)
-        rule_ids = [r.id for r in AUDIT_RULES]
-        tuning = Tuning.of(ws, rule_ids, select=select or (), ignore=ignore or (), fail_on=fail_on)
+        tuning = Tuning.of(
+            ws, audit_rules(), select=select or (), ignore=ignore or (), fail_on=fail_on
+        )
         with (
             open_sources(ws, offline=offline) as (client, vulns),
             render.audit_progress() as progress,
@@ -198,7 +199,7 @@ def audit(
     except LockauditError as e:
         _fail(e, fmt)
     if fmt is AuditFormat.SARIF:
-        rules = [(r.id, r.severity, r.description) for r in AUDIT_RULES]
+        rules = [(r.id, r.severity, r.description) for r in audit_rules()]
         render.emit_json(to_sarif(result.findings, rules))
     elif fmt is AuditFormat.JSON:
         render.emit_json(result.as_json())

@@ -14,8 +14,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TextIO
 
 from lockaudit.errors import LockauditError
-from lockaudit.findings import Finding, Severity
 from lockaudit.redact import redact_text
+from lockaudit.rules.findings import SCHEMA_VERSION, Finding, Severity
 from lockaudit.units import format_bytes
 from lockaudit.workspace.model import Image, Workspace
 
@@ -60,7 +60,7 @@ def findings(items: Sequence[Finding], fmt: Format, *, out: Console | None = Non
     """Findings grouped by image, worst first (JSON: the documented ``findings`` schema)."""
     ordered = sorted(items, key=Finding.sort_key)
     if fmt is Format.JSON:
-        emit_json({"findings": [f.as_json() for f in ordered]})
+        emit_json({"schema_version": SCHEMA_VERSION, "findings": [f.as_json() for f in ordered]})
         return
     segments = _finding_segments(ordered)
     if out is None and not _styled(sys.stdout):
@@ -93,7 +93,7 @@ def _finding_segments(ordered: Sequence[Finding]) -> list[tuple[str, str | None]
                 ("  ", None),
                 (f"{finding.severity.value:<7}", _STYLE[finding.severity]),
                 (f" {finding.location} ", None),
-                (finding.rule, "dim"),
+                (f"{finding.code} {finding.rule}".lstrip(), "dim"),
                 (f": {finding.message}\n", None),
             ]
             if finding.hint:

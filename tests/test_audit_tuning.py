@@ -240,3 +240,26 @@ def test_nvidia_ml_py_is_no_cuda_runtime(
     assert [f["location"] for f in cuda] == ["docker/Dockerfile:3"], result.stdout
     assert "nvidia-ml-py" not in cuda[0]["message"]
     assert "nvidia-cuda-runtime-cu12" in cuda[0]["message"]
+
+
+def test_codes_select_ignore_and_override_like_names(audit_cli: Callable[..., tuple]) -> None:
+    _, run = audit_cli(NEWER_TORCH)
+    every = json.loads(run("-f", "json").stdout)
+    assert every["schema_version"] == 1
+    codes = {f["rule"]: f["code"] for f in every["findings"]}
+    assert codes["reinstalls-parent-package"] == "LA110"
+    assert codes["broken-environment"] == "LA402"
+    assert _rules(run("-f", "json", "--select", "LA402")) == {"broken-environment"}
+    assert _rules(run("-f", "json", "--select", "la4")) == {
+        r for r, code in codes.items() if code.startswith("LA4")
+    }
+    assert "broken-environment" not in _rules(run("-f", "json", "--ignore", "LA40"))
+    typo = run("--select", "LA999")
+    assert typo.exit_code == 2 and "LA999" in typo.output
+    errors = sorted({f["code"] for f in every["findings"] if f["severity"] == "error"})
+    overrides = ", ".join(f'{code} = "warning"' for code in errors)
+    _, relaxed = audit_cli(NEWER_TORCH, f"[tool.lockaudit.audit]\nseverity = {{{overrides}}}\n")
+    assert relaxed("-f", "json").exit_code == 0
+    text = run().stdout
+    summary = next(line for line in text.splitlines() if line.startswith("by rule:"))
+    assert "LA110 reinstalls-parent-package " in summary

@@ -754,3 +754,87 @@ def test_a_tag_two_sources_give_to_two_files_still_loads(tmp_path: Path) -> None
     assert any("is built from both a/Dockerfile and b/Dockerfile" in p for p in found.problems)
     write_config(tmp_path, found)
     assert sorted(i.key for i in load_workspace(tmp_path).images) == ["a:1", "b:1"]
+
+
+def test_requirement_files_followed_from_pip_back_through_copy(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "backend/Dockerfile": "FROM python:3.11-slim\nWORKDIR /app\n"
+        "COPY ./requirements/default.txt /tmp/requirements.txt\n"
+        "COPY requirements/ee.txt ./extra/\n"
+        "COPY ./onyx /app/onyx\n"
+        "RUN pip install -r /tmp/requirements.txt -r extra/ee.txt -c onyx/pins.txt\n",
+        "backend/requirements/default.txt": "fastapi==0.110.0\n",
+        "backend/requirements/ee.txt": "stripe==8.0.0\n",
+        "backend/onyx/pins.txt": "httpx==0.27.0\n",
+        "backend/onyx/sandbox/requirements.txt": "not-this==1\n",
+        "deploy/docker-compose.yml": "services:\n  api_server:\n"
+        "    build: {context: ../backend}\n    image: onyx/backend:latest\n",
+    })
+    [image] = discover_workspace(tmp_path).images
+    assert image.context == "backend"
+    assert image.requirements == (
+        "backend/requirements/default.txt", "backend/requirements/ee.txt", "backend/onyx/pins.txt",
+    )
+
+
+def test_reusable_workflow_inputs_ternaries_and_variant_subfolders(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        # a chain built by a reusable workflow that each calling job gives an image and a variant
+        "images/base-notebook/Dockerfile": "FROM ubuntu:24.04\n",
+        "images/pytorch-notebook/Dockerfile": "ARG REGISTRY=quay.io\nARG OWNER=jupyter\n"
+        "FROM $REGISTRY/$OWNER/base-notebook\n",
+        "images/pytorch-notebook/cuda12/Dockerfile": "FROM nvidia/cuda:12.8.1-base-ubuntu24.04\n",
+        ".github/workflows/build-one.yml": """\
+on:
+  workflow_call:
+    inputs:
+      image: {type: string, required: true}
+      variant: {type: string, default: default}
+env:
+  REGISTRY: quay.io
+  OWNER: ${{ github.repository_owner }}
+jobs:
+  build:
+    runs-on: ubuntu-24.04
+    steps:
+      - run: |
+          docker build \\
+            --tag ${{ env.REGISTRY }}/${{ env.OWNER }}/${{ inputs.image }} \\
+            images/${{ inputs.image }}/${{ inputs.variant != 'default' && inputs.variant || '.' }}/
+""",
+        ".github/workflows/docker.yml": """\
+on: push
+jobs:
+  base:
+    uses: ./.github/workflows/build-one.yml
+    with: {image: base-notebook}
+  torch:
+    strategy:
+      matrix:
+        variant: [default, cuda12]
+    uses: ./.github/workflows/build-one.yml
+    with:
+      image: pytorch-notebook
+      variant: ${{ matrix.variant }}
+""",
+    })
+    found = discover_workspace(tmp_path)
+    by_file = {image.dockerfile: image for image in found.images}
+    torch = by_file["images/pytorch-notebook/Dockerfile"]
+    cuda = by_file["images/pytorch-notebook/cuda12/Dockerfile"]
+    assert (torch.name, cuda.name, cuda.tag) == ("pytorch-notebook", "pytorch-notebook", "cuda12")
+    assert cuda.context == "images/pytorch-notebook/cuda12"
+    assert by_file["images/base-notebook/Dockerfile"].context == "images/base-notebook"
+    assert torch.parent == by_file["images/base-notebook/Dockerfile"].key
+    assert cuda.variant is Variant.CUDA
+
+
+def test_github_expressions() -> None:
+    from lockaudit.workspace.discover._ci import _Scope
+
+    scope = _Scope({"v": "cuda12"}, {"E": "x"}, {"flag": "false"})
+    assert scope.value("matrix.v != 'default' && matrix.v || '.'") == "cuda12"
+    assert scope.value("inputs.flag && 'yes' || 'no'") == "no"
+    assert scope.value("env.E == 'x'") == "true"
+    assert "\x00" in scope.value("github.sha")
+    assert "\x00" in scope.value("format('{0}', matrix.v)")

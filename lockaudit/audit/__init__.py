@@ -14,6 +14,7 @@ a file it cannot trace are findings. Bad input (an unparsable Dockerfile line) r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from lockaudit.audit import shellrules  # noqa: F401  (registers the shell rules)
 from lockaudit.audit.replay import (
@@ -26,19 +27,18 @@ from lockaudit.audit.replay import (
     Unreachable,
     replay_workspace,
 )
-from lockaudit.audit.rules import AUDIT_RULES, AuditContext, Saving, run_audit_rules
+from lockaudit.audit.rules import AuditContext, Saving, audit_rules, run_audit_rules
 from lockaudit.audit.sarif import to_sarif
 from lockaudit.audit.sizes import SizeReport, format_bytes, format_tree, image_sizes
 from lockaudit.audit.svg import hierarchy_svg
 from lockaudit.audit.tuning import Tuning
-from lockaudit.findings import Finding
 from lockaudit.index.client import IndexClient
 from lockaudit.index.vulns import VulnerabilityService
-from lockaudit.rules import CheckContext
+from lockaudit.rules.context import CheckContext
+from lockaudit.rules.findings import SCHEMA_VERSION, Finding
 from lockaudit.workspace.model import Workspace
 
 __all__ = [
-    "AUDIT_RULES",
     "AuditResult",
     "ImageReplay",
     "Installed",
@@ -50,6 +50,7 @@ __all__ = [
     "Step",
     "Tuning",
     "Unreachable",
+    "audit_rules",
     "audit_workspace",
     "format_bytes",
     "format_tree",
@@ -58,6 +59,20 @@ __all__ = [
     "replay_workspace",
     "to_sarif",
 ]
+
+
+if TYPE_CHECKING:
+    from lockaudit.audit.rules import AuditRule
+
+    AUDIT_RULES: tuple[AuditRule, ...]
+
+
+def __getattr__(name: str) -> Any:
+    # ``AUDIT_RULES``, the former list, for callers that still import it: the registry's
+    # audit rules (every audit rule module's), read when asked.
+    if name == "AUDIT_RULES":
+        return audit_rules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -79,10 +94,12 @@ class AuditResult:
     def as_json(self) -> dict[str, object]:
         """``check``'s ``findings`` schema, plus sizes and savings."""
         return {
+            "schema_version": SCHEMA_VERSION,
             "findings": [f.as_json() for f in self.findings],
             "sizes": self.sizes.as_json(),
             "savings": [
                 {
+                    "code": s.finding.code or None,
                     "rule": s.finding.rule,
                     "image": s.finding.image,
                     "package": s.finding.package,
@@ -107,7 +124,7 @@ def audit_workspace(
     ``tuning`` selects and re-ranks the findings; by default ``[tool.lockaudit.audit]``'s.
     Savings follow the findings they belong to.
     """
-    tuning = tuning or Tuning.of(workspace, (rule.id for rule in AUDIT_RULES))
+    tuning = tuning or Tuning.of(workspace, audit_rules())
     check = CheckContext.load(workspace)
     replays = replay_workspace(workspace, client, ctx=check, reporter=reporter)
     ctx = AuditContext(

@@ -70,8 +70,8 @@ from lockaudit.resolve import (
     RootRequirement,
     resolve,
 )
-from lockaudit.rules import CheckContext
-from lockaudit.rules._installs import image_installs
+from lockaudit.rules.context import CheckContext
+from lockaudit.rules.installs import image_installs
 from lockaudit.workspace.model import Image, Target, Workspace, normalize
 
 __all__ = [

@@ -1,7 +1,8 @@
 """Audit findings: what the replayed images tell a maintainer, in ``check``'s finding schema.
 
 Each rule is a small function ``(AuditContext) -> Iterable[Finding]`` listed in
-:data:`AUDIT_RULES` with its id, default severity and description. Rules read the replay only;
+:func:`audit_rules` (the one registry of :mod:`lockaudit.rules`, ``command="audit"``) with
+its name, code, default severity and description. Rules read the replay only;
 the two that need the index again (``matrix-conflict`` resolves ``versions.txt``,
 ``vulnerable-pin`` asks the vulnerability service) get it from the context.
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
@@ -41,12 +43,13 @@ from packaging.version import Version
 from lockaudit.audit.replay import ImageReplay, Installed, LayerReplay
 from lockaudit.audit.sizes import format_bytes
 from lockaudit.errors import IndexFetchError, Location, OfflineMissError
-from lockaudit.findings import Finding, RuleSpec, Severity
 from lockaudit.index.types import MetadataSource, Vulnerability
 from lockaudit.index.urls import MIRRORS_ENV
 from lockaudit.index.vulns import VulnerabilityService
 from lockaudit.resolve import Conflict, Origin, RequirementKind, RootRequirement, explain_all
-from lockaudit.rules import CheckContext
+from lockaudit.rules import Rule, registered_rules, rule
+from lockaudit.rules.context import CheckContext
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import (
     INSTALLER_TOOLS,
     Image,
@@ -56,7 +59,7 @@ from lockaudit.workspace.model import (
     normalize,
 )
 
-__all__ = ["AUDIT_RULES", "AuditContext", "AuditRule", "Saving", "run_audit_rules"]
+__all__ = ["AuditContext", "AuditRule", "Saving", "audit_rules", "run_audit_rules"]
 
 
 @dataclass(frozen=True)
@@ -90,31 +93,39 @@ class Saving:
     bytes: int
 
 
-@dataclass(frozen=True)
-class AuditRule(RuleSpec):
-    function: Callable[[AuditContext], Iterable[Finding | Saving]]
-
-
-AUDIT_RULES: list[AuditRule] = []
+AuditRule = Rule[AuditContext, Finding | Saving]
 
 
 def _rule(
     id: str, severity: Severity, description: str
 ) -> Callable[[Callable[[AuditContext], Iterable[Finding | Saving]]], AuditRule]:
-    def register(function: Callable[[AuditContext], Iterable[Finding | Saving]]) -> AuditRule:
-        made = AuditRule(id, severity, description, function)
-        AUDIT_RULES.append(made)
-        return made
+    """Register an audit rule in the one registry (:func:`lockaudit.rules.rule`)."""
+    return rule(id, severity, description, command="audit")
 
-    return register
+
+def audit_rules() -> tuple[AuditRule, ...]:
+    """Every audit rule, in name order (this module's and other audit rule modules')."""
+    return registered_rules("audit")
+
+
+if TYPE_CHECKING:
+    AUDIT_RULES: tuple[AuditRule, ...]
+
+
+def __getattr__(name: str) -> Any:
+    # ``AUDIT_RULES``, the former list, kept for callers: the registry's audit rules, read
+    # when asked so that rules registered by other modules are in it too.
+    if name == "AUDIT_RULES":
+        return audit_rules()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_audit_rules(ctx: AuditContext) -> tuple[tuple[Finding, ...], tuple[Saving, ...]]:
     """Every audit rule; findings sorted worst first, and the savings some of them carry."""
     findings: set[Finding] = set()
     savings: list[Saving] = []
-    for audit_rule in AUDIT_RULES:
-        for item in audit_rule.function(ctx):
+    for audit_rule in audit_rules():
+        for item in audit_rule(ctx):
             if isinstance(item, Saving):
                 savings.append(item)
                 findings.add(item.finding)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from lockaudit import __version__
-from lockaudit.findings import Finding, Severity
+from lockaudit.rules.findings import Finding, Severity
 
 __all__ = ["SARIF_SCHEMA", "to_sarif"]
 
@@ -75,6 +75,11 @@ def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
         "message": {"text": text},
         "locations": [{"physicalLocation": physical}],
         "partialFingerprints": {"lockaudit/v1": hashlib.sha256(key.encode()).hexdigest()[:32]},
-        "properties": {"image": finding.image, "package": finding.package, "hint": finding.hint},
+        "properties": {
+            "code": finding.code or None,
+            "image": finding.image,
+            "package": finding.package,
+            "hint": finding.hint,
+        },
     }
     return result

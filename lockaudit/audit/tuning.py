@@ -2,9 +2,10 @@
 
 Sources, in order: ``[tool.lockaudit.audit]`` (:class:`~lockaudit.workspace.model.AuditSettings`),
 then the command line. ``--select`` replaces the configured selection, ``--ignore`` adds to the
-configured ignores (as ruff's ``--select``/``--extend-ignore``). A selector is a rule name or a
-prefix of one; a selector that names no rule is an input error, so a typo never silently turns
-a rule off.
+configured ignores (as ruff's ``--select``/``--extend-ignore``). A selector is a rule code
+(``LA401``), a code prefix (``LA4``), a rule name or a prefix of one
+(:func:`lockaudit.rules.matches`); a selector that names no rule is an input error, so a typo
+never silently turns a rule off. A ``severity`` key is a code or a name.
 
 Order of application: select, ignore, then severity overrides; ``fail-on`` is compared with
 the overridden severity.
@@ -17,7 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from lockaudit.errors import InputError, Location, UsageError
-from lockaudit.findings import Finding, Severity
+from lockaudit.rules import RuleSpec, matches, selects_any
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import AuditSettings, Workspace
 
 __all__ = ["Tuning", "split_selectors", "summary_line"]
@@ -34,7 +36,7 @@ class Tuning:
     def of(
         cls,
         workspace: Workspace,
-        rules: Iterable[str],
+        rules: Iterable[RuleSpec],
         *,
         select: Sequence[str] = (),
         ignore: Sequence[str] = (),
@@ -46,12 +48,13 @@ class Tuning:
         _check_config(settings, known, workspace.config_location.path)
         cli_select, cli_ignore = split_selectors(select), split_selectors(ignore)
         for selector in (*cli_select, *cli_ignore):
-            if not _names_a_rule(selector, known):
-                raise UsageError(f"{selector!r} names no audit rule (known: {', '.join(known)})")
+            if not selects_any(selector, known):
+                raise UsageError(f"{selector!r} names no audit rule (known: {_listing(known)})")
+        by_code = {spec.code: spec.id for spec in known if spec.code}
         return cls(
             select=cli_select or settings.select,
             ignore=(*settings.ignore, *cli_ignore),
-            severity=settings.severity,
+            severity=tuple((by_code.get(key.upper(), key), s) for key, s in settings.severity),
             fail_on=fail_on or settings.fail_on,
         )
 
@@ -60,9 +63,9 @@ class Tuning:
         overrides = dict(self.severity)
         kept = []
         for finding in findings:
-            if self.select and not _matches(finding.rule, self.select):
+            if self.select and not matches(finding, self.select):
                 continue
-            if _matches(finding.rule, self.ignore):
+            if matches(finding, self.ignore):
                 continue
             severity = overrides.get(finding.rule, finding.severity)
             kept.append(replace(finding, severity=severity))
@@ -78,8 +81,8 @@ def split_selectors(values: Sequence[str]) -> tuple[str, ...]:
 
 
 def summary_line(findings: Sequence[Finding], *, hidden_infos: int) -> str:
-    """Counts per rule, most frequent first, and how many infos the text output left out."""
-    counts = Counter(f.rule for f in findings)
+    """Counts per rule (code and name), most frequent first, and how many infos were hidden."""
+    counts = Counter(f"{f.code} {f.rule}".strip() for f in findings)
     if not counts:
         return "by rule: none\n"
     parts = [f"{rule} {n}" for rule, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -89,21 +92,20 @@ def summary_line(findings: Sequence[Finding], *, hidden_infos: int) -> str:
     return line + "\n"
 
 
-def _matches(rule: str, selectors: Iterable[str]) -> bool:
-    return any(rule == s or rule.startswith(s) for s in selectors)
+def _listing(known: Sequence[RuleSpec]) -> str:
+    return ", ".join(f"{spec.code} {spec.id}".strip() for spec in known)
 
 
-def _names_a_rule(selector: str, known: Sequence[str]) -> bool:
-    return any(_matches(rule, (selector,)) for rule in known)
-
-
-def _check_config(settings: AuditSettings, known: Sequence[str], path: str) -> None:
+def _check_config(settings: AuditSettings, known: Sequence[RuleSpec], path: str) -> None:
     lines = dict(settings.lines)
     exact = {rule for rule, _ in settings.severity}
+    names = {spec.id for spec in known} | {spec.code for spec in known if spec.code}
     for name in (*settings.select, *settings.ignore, *sorted(exact)):
-        if not (name in known if name in exact else _names_a_rule(name, known)):
+        if not (
+            name in names or name.upper() in names if name in exact else selects_any(name, known)
+        ):
             raise InputError(
                 Location(path, lines.get(name, 1)),
                 f"{name!r} in [tool.lockaudit.audit] names no audit rule",
-                hint="known rules: " + ", ".join(known),
+                hint="known rules: " + _listing(known),
             )

@@ -57,7 +57,7 @@ from lockaudit.builder.runner import (
 from lockaudit.builder.sizes import measure
 from lockaudit.builder.smoke import SmokeResult, layer_distributions, run_smoke
 from lockaudit.errors import LockauditError
-from lockaudit.findings import Finding, Severity
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.sizelog import SizeRecord, append_records
 from lockaudit.workspace.model import Workspace
 

@@ -42,7 +42,7 @@ from lockaudit.parsing.requirements import (
     parse_requirements,
 )
 from lockaudit.parsing.versions import parse_versions
-from lockaudit.rules._installs import ImageInstalls, Install, image_installs
+from lockaudit.rules.installs import ImageInstalls, Install, image_installs
 from lockaudit.workspace.config import parse_config
 from lockaudit.workspace.model import Image, Workspace
 

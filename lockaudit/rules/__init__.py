@@ -1,8 +1,8 @@
-"""The static ``check`` rules: a registry, the parsed inputs they share, and the runner.
+"""The one rule registry of ``check`` and ``audit``: codes, names, severities, selectors.
 
-A rule is a small function ``(ctx: CheckContext) -> Iterable[Finding]``, registered with
-:func:`rule`, which turns it into a :class:`Rule` carrying its id, default severity and a
-one-line description::
+A rule is a small function over its command's context, registered with :func:`rule`, which
+turns it into a :class:`Rule` carrying its name, default severity, one-line description and
+the stable code of :mod:`lockaudit.rules.catalog`::
 
     @rule("from-mismatch", Severity.ERROR, "the final FROM is not the declared parent")
     def from_mismatch(ctx: CheckContext) -> Iterator[Finding]:
@@ -10,360 +10,189 @@ one-line description::
         yield from_mismatch.finding("FROM names ...", location, image=image.key, hint="...")
 
 Inside the body the rule's own name is the :class:`Rule` object, so ``.finding()`` fills in
-the id and the default severity (pass ``severity=`` to override it for one finding).
+the name, the code and the default severity (pass ``severity=`` to override it for one
+finding). ``check`` rules take a :class:`~lockaudit.rules.context.CheckContext` and run in
+:func:`~lockaudit.rules.runner.run_checks`; ``audit`` rules (``command="audit"``) take the
+audit's context and are run by :mod:`lockaudit.audit`.
 
-Every input is parsed once, in :meth:`CheckContext.load`; a parse error propagates as
-:class:`~lockaudit.errors.InputError` (exit 2 at the CLI). Rules never read files and never
-touch the network, so the whole ``check`` stays fast enough for a pre-commit hook.
+A selector (``--select``, ``--ignore``, ``[tool.lockaudit.audit]``, an inline ignore) is a
+code (``LA401``), a code prefix (``LA4``), a name (``install-conflict``) or a name prefix
+(``lock-``): :func:`matches`.
 
 Decisions:
 
+* This module stays light (the catalogue and the finding types only): the workspace model
+  imports severities from below, and a warm ``check`` answers from its cache without loading a
+  rule. :class:`CheckContext`, :func:`run_checks` and the install tracing are loaded on first
+  use of their names here (they live in ``context.py``, ``runner.py``, ``installs.py``).
 * Built-in rule modules are imported on first use (:func:`registered_rules`), not at import
-  time, so ``import lockaudit.rules`` stays cheap and rule modules may import from here.
-* ``rules/locks.py`` is registered when it exists; until it lands, its rules are simply absent.
-* The workspace's ``registry`` and ``image-prefix`` are *defaults*: they fill ``REGISTRY`` /
-  ``IMAGE_PREFIX`` only when the Dockerfile's own ARG has no value (as a build script that
-  passes them would), never overriding an ARG default or an image's build args.
-* A ``versions``/``common`` path that does not exist is treated as absent (the config defaults
-  name them even in repositories that have none); an image's own requirement files must exist.
+  time, so rule modules may import from here.
+* A rule the catalogue does not know yet registers without a code (a new rule lands before its
+  number is assigned); ``docs/rules.md`` lists it as such.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import importlib
-import importlib.util
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from functools import cached_property
-from types import MappingProxyType
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from lockaudit.errors import InputError, Location, LockauditError
-from lockaudit.findings import Finding, RuleSpec, Severity
-from lockaudit.locks import LockMemo, LockText, lock_requirements, read_workspace_locks
-from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
-from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
-from lockaudit.parsing.versions import VersionsFile, parse_versions
-from lockaudit.rules._installs import ImageInstalls, Install, image_installs
-from lockaudit.workspace.config import require_dockerfile, require_requirement_files
-from lockaudit.workspace.graph import lock_view
-from lockaudit.workspace.model import Image, Workspace
-from lockaudit.workspace.tree import repository_dockerfiles
+from lockaudit.rules.findings import Finding, RuleSpec, Severity
+
+if TYPE_CHECKING:
+    from lockaudit.rules.context import CheckContext, Unchecked, distinct_dockerfiles
+    from lockaudit.rules.installs import ImageInstalls, Install
+    from lockaudit.rules.runner import run_checks
 
 __all__ = [
     "CheckContext",
+    "Finding",
     "ImageInstalls",
     "Install",
     "Rule",
     "RuleFunction",
+    "RuleSpec",
+    "Severity",
     "Unchecked",
     "distinct_dockerfiles",
+    "find_rule",
+    "matches",
+    "register_spec",
     "registered_rules",
     "rule",
+    "rule_specs",
     "run_checks",
+    "selects_any",
 ]
 
-RuleFunction = Callable[["CheckContext"], Iterable[Finding]]
-T = TypeVar("T")
+C = TypeVar("C")
+O = TypeVar("O")  # noqa: E741 - the item type a rule yields (Finding, or the audit's Saving too)
 
-# Modules whose import registers the built-in rules (relative to this package).
-_BUILTIN_MODULES = ("dockerfile", "pins", "graph", "locks", "coverage", "direct")
+# Modules whose import registers the built-in rules, per command (absolute names).
+_BUILTIN_MODULES = {
+    "check": (
+        "lockaudit.rules.dockerfile",
+        "lockaudit.rules.pins",
+        "lockaudit.rules.graph",
+        "lockaudit.rules.locks",
+        "lockaudit.rules.coverage",
+        "lockaudit.rules.direct",
+    ),
+    "audit": ("lockaudit.audit.rules", "lockaudit.audit.shellrules"),
+}
 
-# Build args the workspace supplies when a Dockerfile's ARG has no value of its own.
-_WORKSPACE_ARGS = {"REGISTRY": "registry", "IMAGE_PREFIX": "image_prefix"}
+# Names re-exported lazily (see the module docstring), with the module that defines them.
+_LAZY = {
+    "CheckContext": "lockaudit.rules.context",
+    "Unchecked": "lockaudit.rules.context",
+    "distinct_dockerfiles": "lockaudit.rules.context",
+    "ImageInstalls": "lockaudit.rules.installs",
+    "Install": "lockaudit.rules.installs",
+    "run_checks": "lockaudit.rules.runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(frozen=True)
-class Rule(RuleSpec):
-    """A registered check: its id, severity and description, and the function."""
+class Rule(RuleSpec, Generic[C, O]):
+    """A registered rule: its spec and the function that yields its findings."""
 
-    function: RuleFunction
+    function: Callable[[C], Iterable[O]]
 
-    def __call__(self, ctx: CheckContext) -> Iterable[Finding]:
+    def __call__(self, ctx: C) -> Iterable[O]:
         return self.function(ctx)
 
 
-_REGISTRY: dict[str, Rule] = {}
+RuleFunction = Callable[["CheckContext"], Iterable[Finding]]
+
+_REGISTRY: dict[str, RuleSpec] = {}
 
 
-def rule(id: str, severity: Severity, description: str) -> Callable[[RuleFunction], Rule]:
-    """Register the decorated function as the rule ``id``; ids are unique."""
+def register_spec(spec: RuleSpec) -> RuleSpec:
+    """Register ``spec`` under its name; a name is registered once (by one function)."""
+    known = _REGISTRY.get(spec.id)
+    if known is not None and known != spec:
+        same_function = (
+            isinstance(known, Rule) and isinstance(spec, Rule) and known.function is spec.function
+        )
+        if not same_function:
+            raise ValueError(f"rule {spec.id!r} is registered twice")
+    _REGISTRY[spec.id] = spec
+    return spec
 
-    def register(function: RuleFunction) -> Rule:
-        if id in _REGISTRY and _REGISTRY[id].function is not function:
-            raise ValueError(f"rule {id!r} is registered twice")
-        registered = Rule(id, severity, description, function)
-        _REGISTRY[id] = registered
-        return registered
+
+def rule(
+    id: str, severity: Severity, description: str, *, command: str = "check"
+) -> Callable[[Callable[[C], Iterable[O]]], Rule[C, O]]:
+    """Register the decorated function as the rule named ``id``, its code from the catalogue."""
+
+    def register(function: Callable[[C], Iterable[O]]) -> Rule[C, O]:
+        from lockaudit.rules.catalog import code_of  # only once rules load, not for a warm check
+
+        made: Rule[C, O] = Rule(
+            id, severity, description, function, code=code_of(id), command=command
+        )
+        register_spec(made)
+        return made
 
     return register
 
 
-def registered_rules() -> tuple[Rule, ...]:
-    """Every rule, built-in modules loaded, in id order."""
-    for module in _BUILTIN_MODULES:
-        name = f"{__name__}.{module}"
+def registered_rules(command: str = "check") -> tuple[Rule[Any, Any], ...]:
+    """Every rule function of ``command``, built-in modules loaded, in name order."""
+    _load(command)
+    found = (s for s in _REGISTRY.values() if s.command == command and isinstance(s, Rule))
+    return tuple(sorted(found, key=lambda r: r.id))
+
+
+def rule_specs() -> tuple[RuleSpec, ...]:
+    """Every rule of every command (functions and spec-only rules), in code order; uncoded last."""
+    for command in _BUILTIN_MODULES:
+        _load(command)
+    return tuple(sorted(_REGISTRY.values(), key=lambda s: (not s.code, s.code, s.id)))
+
+
+def find_rule(name_or_code: str) -> RuleSpec | None:
+    """The registered rule with this name or code (built-in modules of both commands loaded)."""
+    for spec in rule_specs():
+        if name_or_code in (spec.id, spec.code):
+            return spec
+    return None
+
+
+def _load(command: str) -> None:
+    import importlib.util
+
+    for name in _BUILTIN_MODULES.get(command, ()):
         if importlib.util.find_spec(name) is not None:
             importlib.import_module(name)
-    return tuple(_REGISTRY[key] for key in sorted(_REGISTRY))
 
 
-@dataclass(frozen=True)
-class Unchecked:
-    """An image the rules cannot check: its Dockerfile, or an ancestor's, cannot be read.
+def matches(spec: RuleSpec | Finding, selectors: Iterable[str]) -> bool:
+    """Whether a selector names this rule: its code, a code prefix, its name or a name prefix.
 
-    ``location`` and ``message`` are the parse error; ``because_of`` is the key of the
-    ancestor whose Dockerfile failed, None when it is the image's own.
+    A code prefix is matched case-insensitively (``la4`` is ``LA4``); names are lower case.
     """
-
-    image: Image
-    location: Location
-    message: str
-    because_of: str | None = None
-
-
-@dataclass(frozen=True)
-class CheckContext:
-    """The workspace and every input the rules read, each parsed exactly once.
-
-    ``dockerfiles`` maps an image key to its Dockerfile parsed with that image's build args
-    (a CPU fallback shares its twin's file but not its args). ``requirement_files`` maps a
-    workspace-relative path to the parsed file, for every file an image declares, a Dockerfile
-    installs (``-r``/``-c`` traced back through COPY), the common file and constraint files.
-    ``installs`` maps an image key to what its Dockerfile installs, requirement files expanded.
-    ``locks`` maps the path of every lock file that exists (each image's full and layer lock)
-    to the parsed lock, or to the error that makes it unreadable (a rule reports it).
-    ``unchecked`` holds the images whose Dockerfile (or an ancestor's) cannot be parsed: they
-    are left out of ``workspace`` (a rule reports them), so the other rules never see half an
-    image. ``configured`` is every image of the configuration, those included;
-    ``repository_dockerfiles`` every Dockerfile of the repository (``workspace/tree.py``).
-    """
-
-    workspace: Workspace
-    dockerfiles: Mapping[str, Dockerfile]
-    requirement_files: Mapping[str, RequirementsFile]
-    versions: VersionsFile | None = None
-    common: RequirementsFile | None = None
-    constraints: Mapping[str, RequirementsFile] = field(
-        default_factory=lambda: MappingProxyType({})
-    )
-    installs: Mapping[str, ImageInstalls] = field(default_factory=lambda: MappingProxyType({}))
-    locks: Mapping[str, LockText | InputError] = field(default_factory=lambda: MappingProxyType({}))
-    unchecked: tuple[Unchecked, ...] = ()
-    configured: tuple[Image, ...] = ()
-    repository_dockerfiles: tuple[str, ...] = ()
-    _derived: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def derived(self, key: object, compute: Callable[[], T]) -> T:
-        """``compute()`` once per context: what several rules derive from the same inputs."""
-        if key not in self._derived:
-            self._derived[key] = compute()
-        found: T = self._derived[key]
-        return found
-
-    @classmethod
-    def load(cls, workspace: Workspace) -> CheckContext:
-        """Parse every input of ``workspace``; raises InputError on the first bad line."""
-        root = workspace.root
-        configured = workspace.images
-        dockerfiles, unchecked = _parse_dockerfiles(workspace)
-        if unchecked:
-            left_out = {u.image.key for u in unchecked}
-            workspace = replace(
-                workspace, images=tuple(i for i in workspace.images if i.key not in left_out)
-            )
-        memo = LockMemo()
-        read = read_workspace_locks(workspace, memo)
-        locks = read.texts
-        files: dict[str, RequirementsFile] = {}
-
-        def load_requirements(path: str) -> RequirementsFile:
-            if path in files:
-                return files[path]
-            found = locks.get(path)
-            if path in read.requirements:
-                files[path] = read.requirements[path]  # a layer lock, viewed with the parse
-            elif isinstance(found, LockText) and not found.tampered:
-                files[path] = lock_requirements(found, memo)  # another lock: read once too
-            else:
-                files[path] = parse_requirements(root, path)
-            return files[path]
-
-        common = _optional(workspace, workspace.common)
-        common_file = load_requirements(common) if common else None
-        constraints = {path: load_requirements(path) for _, path in workspace.constraints}
-        for image in workspace.images:
-            require_requirement_files(workspace, image)
-            for path in image.requirements:
-                load_requirements(path)
-        installs = {
-            image.key: image_installs(workspace, image, dockerfiles[image.key], load_requirements)
-            for image in workspace.images
-        }
-        for found in installs.values():
-            for path in found.constraint_files:
-                constraints.setdefault(path, load_requirements(path))
-        versions = _optional(workspace, workspace.versions)
-        return cls(
-            workspace=workspace,
-            dockerfiles=MappingProxyType(dockerfiles),
-            requirement_files=MappingProxyType(files),
-            versions=parse_versions(root, versions) if versions else None,
-            common=common_file,
-            constraints=MappingProxyType(constraints),
-            installs=MappingProxyType(installs),
-            locks=MappingProxyType(locks),
-            unchecked=unchecked,
-            configured=configured,
-            repository_dockerfiles=repository_dockerfiles(root),
-        )
-
-    def is_lock(self, path: str) -> bool:
-        """True for a file under the workspace's locks directory (a generated lock)."""
-        return self._locks_prefix != "/" and path.startswith(self._locks_prefix)
-
-    @cached_property
-    def lockable(self) -> Workspace:
-        """The workspace the lock rules check: its Python images (``workspace.graph.lock_view``)."""
-        return lock_view(self.workspace)
-
-    @cached_property
-    def _locks_prefix(self) -> str:
-        return self.workspace.locks_dir.strip("/") + "/"
-
-    def image_files(self, image: Image) -> tuple[RequirementsFile, ...]:
-        """The parsed requirement files ``image`` declares, in declaration order."""
-        return tuple(self.requirement_files[path] for path in image.requirements)
+    name = spec.id if isinstance(spec, RuleSpec) else spec.rule
+    code = spec.code
+    for selector in selectors:
+        if name == selector or name.startswith(selector):
+            return True
+        if code and code.startswith(selector.upper()) and _looks_like_code(selector):
+            return True
+    return False
 
 
-def distinct_dockerfiles(ctx: CheckContext) -> Iterator[tuple[Image, Dockerfile]]:
-    """Each Dockerfile once, with the first image built from it (a fallback shares its twin's
-    file: rules about the file's text report it once)."""
-    seen: set[str] = set()
-    for image in ctx.workspace.images:
-        if image.dockerfile not in seen:
-            seen.add(image.dockerfile)
-            yield image, ctx.dockerfiles[image.key]
+def selects_any(selector: str, specs: Sequence[RuleSpec]) -> bool:
+    return any(matches(spec, (selector,)) for spec in specs)
 
 
-def run_checks(
-    workspace: Workspace,
-    *,
-    select: Iterable[str] | None = None,
-    ignore: Iterable[str] | None = None,
-) -> tuple[Finding, ...]:
-    """Run the selected rules over ``workspace``; findings sorted worst first.
-
-    ``select`` keeps only these rule ids (all when None); ``ignore`` drops rule ids. An id no
-    rule has is a usage error, so a typo never silently disables a check.
-    """
-    rules = _selected(registered_rules(), select, ignore)
-    with _collector_paused():
-        ctx = CheckContext.load(workspace)
-        found = {finding for selected in rules for finding in selected(ctx)}
-    return tuple(sorted(found, key=_order))
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a check runs.
-
-    A check builds a few hundred thousand small objects (parsed locks, requirement lines) that
-    all live until it ends and form no cycles: the collector would only scan them again and
-    again (a tenth of the run on a 200-image workspace). Reference counting still frees the rest.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        # Age them straight into the oldest generation (freeze, then unfreeze): enabling the
-        # collector would otherwise scan every one of them at the next allocation.
-        gc.freeze()
-        gc.unfreeze()
-        if enabled:
-            gc.enable()
-
-
-def _order(finding: Finding) -> tuple[tuple[int, str, str, int, str], str]:
-    return (finding.sort_key(), finding.message)
-
-
-def _selected(
-    rules: tuple[Rule, ...], select: Iterable[str] | None, ignore: Iterable[str] | None
-) -> tuple[Rule, ...]:
-    known = {r.id for r in rules}
-    chosen = set(select) if select is not None else set(known)
-    dropped = set(ignore or ())
-    unknown = sorted((chosen | dropped) - known)
-    if unknown:
-        raise LockauditError(
-            f"unknown rule id {unknown[0]!r}", hint="known rules: " + ", ".join(sorted(known))
-        )
-    return tuple(r for r in rules if r.id in chosen and r.id not in dropped)
-
-
-def _optional(workspace: Workspace, path: str | None) -> str | None:
-    """``path`` when it names an existing file, else None (see the module docstring)."""
-    return path if path and workspace.path(path).is_file() else None
-
-
-def _parse_dockerfiles(workspace: Workspace) -> tuple[dict[str, Dockerfile], tuple[Unchecked, ...]]:
-    """Each image's parsed Dockerfile, and the images left unchecked: a Dockerfile that cannot
-    be parsed is a finding (never a crash of the gate), and its descendants, built on an image
-    nobody can describe, are not checked either. Images come parents first."""
-    parsed: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile] = {}
-    dockerfiles: dict[str, Dockerfile] = {}
-    unchecked: dict[str, Unchecked] = {}
-    for image in workspace.images:
-        cause = unchecked.get(image.parent) if image.parent is not None else None
-        if cause is not None:
-            root_cause = cause.because_of or cause.image.key
-            unchecked[image.key] = Unchecked(image, cause.location, cause.message, root_cause)
-            continue
-        require_dockerfile(workspace, image)
-        try:
-            dockerfiles[image.key] = _parse_image_dockerfile(workspace, image, parsed)
-        except InputError as e:
-            unchecked[image.key] = Unchecked(image, e.location, e.message)
-    return dockerfiles, tuple(unchecked.values())
-
-
-def _parse_image_dockerfile(
-    workspace: Workspace,
-    image: Image,
-    cache: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile],
-) -> Dockerfile:
-    """The Dockerfile with the image's build args, workspace defaults filling empty ARGs.
-
-    ``cache`` shares one parse between images built from one file with the same args (a CPU
-    fallback made by a rewrite has no args of its own).
-    """
-    args = dict(image.build_args)
-    parsed = _parse_cached(workspace, image.dockerfile, args, cache)
-    defaults = {
-        arg: getattr(workspace, attr)
-        for arg, attr in _WORKSPACE_ARGS.items()
-        if getattr(workspace, attr) and arg not in args and _lacks_value(parsed, arg)
-    }
-    if not defaults:
-        return parsed
-    return _parse_cached(workspace, image.dockerfile, {**defaults, **args}, cache)
-
-
-def _parse_cached(
-    workspace: Workspace,
-    path: str,
-    args: dict[str, str],
-    cache: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile],
-) -> Dockerfile:
-    key = (path, tuple(sorted(args.items())))
-    if key not in cache:
-        cache[key] = parse_dockerfile(workspace.root, path, args)
-    return cache[key]
-
-
-def _lacks_value(dockerfile: Dockerfile, name: str) -> bool:
-    return any(name in stage.from_line.unresolved for stage in dockerfile.stages)
+def _looks_like_code(selector: str) -> bool:
+    return len(selector) >= 2 and selector[:2].upper() == "LA" and selector[2:].isdigit()

@@ -28,7 +28,6 @@ import posixpath
 import re
 from collections.abc import Iterator
 
-from lockaudit.findings import Finding, Severity
 from lockaudit.parsing.dockerfile import (
     Copy,
     Dockerfile,
@@ -39,6 +38,7 @@ from lockaudit.parsing.dockerfile import (
     Stage,
 )
 from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import Image, Workspace
 
 _VERSION_TAIL = re.compile(r"^=*\s*v?\d[\w.*+!,<>=~-]*$")

@@ -36,9 +36,9 @@ from types import MappingProxyType
 from packaging.utils import NormalizedName
 
 from lockaudit.errors import Location
-from lockaudit.findings import Finding, Severity
 from lockaudit.parsing.requirements import RequirementLine
 from lockaudit.rules import CheckContext, rule
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import INSTALLER_TOOLS, Image
 
 

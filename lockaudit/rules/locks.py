@@ -43,7 +43,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lockaudit.errors import InputError, Location
-from lockaudit.findings import Finding, Severity
 from lockaudit.locks import (
     FORMAT_INPUT,
     INDEXES_INPUT,
@@ -65,6 +64,7 @@ from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.redact import bare_url as _bare
 from lockaudit.redact import redact
 from lockaudit.rules import CheckContext, rule
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import Image, normalize
 from lockaudit.workspace.parsecache import cached_in_slot
 

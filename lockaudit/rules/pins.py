@@ -29,9 +29,9 @@ from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import Location
-from lockaudit.findings import Finding, Severity
 from lockaudit.parsing.requirements import RequirementLine
 from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import normalize
 
 _BUILD_TOOLS = frozenset({"pip", "setuptools", "wheel"})

@@ -19,9 +19,10 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from lockaudit.errors import Location
-from lockaudit.findings import Finding, Severity
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.parsecache import code_fingerprint, default_cache_dir
 from lockaudit.workspace.tree import repository_files
 
@@ -73,7 +74,7 @@ def _folder() -> Path:
     return default_cache_dir() / "check"
 
 
-def _finding(item: dict[str, str | None]) -> Finding:
+def _finding(item: dict[str, Any]) -> Finding:
     path, _, line = str(item["location"]).rpartition(":")
     location = (
         Location(path, int(line)) if path and line.isdigit() else Location(str(item["location"]))
@@ -86,4 +87,6 @@ def _finding(item: dict[str, str | None]) -> Finding:
         image=item.get("image"),
         package=item.get("package"),
         hint=item.get("hint"),
+        related=tuple(Location(str(r["path"]), int(r["line"])) for r in item.get("related", ())),
+        code=str(item.get("code") or ""),
     )

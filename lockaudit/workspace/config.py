@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lockaudit.errors import InputError, Location
-from lockaudit.findings import Severity
+from lockaudit.rules.findings import Severity
 from lockaudit.workspace.model import (
     DEFAULT_HEAVY,
     AuditSettings,

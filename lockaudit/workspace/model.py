@@ -17,7 +17,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 
 from lockaudit.errors import Location
-from lockaudit.findings import Severity
+from lockaudit.rules.findings import Severity
 
 # Names or fnmatch patterns of packages that cost gigabytes when an image installs them twice.
 DEFAULT_HEAVY = ("torch", "torchaudio", "torchvision", "triton", "nvidia-*")

@@ -60,15 +60,62 @@ class _Scope:
     inputs: Mapping[str, str]
 
     def value(self, expression: str) -> str:
+        """An expression's value: context values, string literals, ``==``/``!=`` and the
+        ``cond && a || b`` idiom; anything else is unknown."""
+        if "(" in expression or "[" in expression:
+            return UNKNOWN  # function calls, indexing: not evaluated
+        for alternative in _split(expression, "||"):
+            values = [self._compare(part) for part in _split(alternative, "&&")]
+            if UNKNOWN in values:
+                return UNKNOWN
+            if all(_truthy(v) for v in values):
+                return values[-1]
+        return ""
+
+    def _compare(self, text: str) -> str:
+        for op in ("!=", "=="):
+            left, found, right = text.partition(op)
+            if found:
+                a, b = self._operand(left), self._operand(right)
+                if UNKNOWN in (a, b):
+                    return UNKNOWN
+                return "true" if (a == b) == (op == "==") else "false"
+        return self._operand(text)
+
+    def _operand(self, text: str) -> str:
+        text = text.strip()
+        if len(text) >= 2 and text[0] == text[-1] == "'":
+            return text[1:-1].replace("''", "'")
+        if text in ("true", "false"):
+            return text
         for prefix, values in (("matrix.", self.matrix), ("env.", self.env),
                                ("inputs.", self.inputs)):
-            if expression.startswith(prefix):
-                found = values.get(expression.removeprefix(prefix))
+            if text.startswith(prefix):
+                found = values.get(text.removeprefix(prefix))
                 return found if found is not None and is_static(found) else UNKNOWN
         return UNKNOWN
 
     def substitute(self, text: str) -> str:
         return _EXPRESSION.sub(lambda m: self.value(m.group(1)), text)
+
+
+def _split(text: str, op: str) -> list[str]:
+    """``text`` split at ``op`` outside quotes."""
+    parts, current, quoted, i = [], "", False, 0
+    while i < len(text):
+        if text[i] == "'":
+            quoted = not quoted
+        if not quoted and text.startswith(op, i):
+            parts.append(current)
+            current, i = "", i + len(op)
+            continue
+        current += text[i]
+        i += 1
+    return [*parts, current]
+
+
+def _truthy(value: str) -> bool:
+    return value not in ("", "false", "0", "null")
 
 
 def _env(node: Node | None, scope: _Scope) -> dict[str, str]:
@@ -169,12 +216,33 @@ def gitlab_matrix(job: dict[str, Node]) -> list[Combination]:
 
 
 def scan_github(root: Path, path: str) -> list[BuildFact]:
+    return _unique(_workflow_facts(root, path, None, frozenset({path})))
+
+
+def _workflow_facts(
+    root: Path, path: str, given: dict[str, str] | None, calling: frozenset[str]
+) -> list[BuildFact]:
+    """A workflow's facts; ``given`` are the inputs a calling job passes (``with:``)."""
     doc = _yaml.mapping(_yaml.load(root, path))
-    inputs = _input_defaults(doc.get("on") or doc.get("true"))
+    inputs = {**_input_defaults(doc.get("on") or doc.get("true")), **(given or {})}
     facts: list[BuildFact] = []
-    for job in _yaml.mapping(doc.get("jobs")).values():
-        facts += _job_facts(path, doc, _yaml.mapping(job), inputs)
-    return _unique(facts)
+    for job_node in _yaml.mapping(doc.get("jobs")).values():
+        job = _yaml.mapping(job_node)
+        called = _local_workflow(_yaml.scalar(job.get("uses")) or "")
+        if called is None:
+            facts += _job_facts(path, doc, job, inputs)
+        elif called not in calling and len(calling) < 4 and (root / called).is_file():
+            for combo in github_matrix(_yaml.mapping(job.get("strategy")).get("matrix")) or [{}]:
+                scope = _Scope(combo, _env(doc.get("env"), _Scope(combo, {}, inputs)), inputs)
+                passed = _env(job.get("with"), scope)
+                facts += _workflow_facts(root, called, passed, calling | {called})
+    return facts
+
+
+def _local_workflow(uses: str) -> str | None:
+    """``./.github/workflows/build.yml`` of a job that calls a workflow of this repository."""
+    path = uses.removeprefix("./")
+    return path if uses.startswith("./") and is_workflow(path) else None
 
 
 def _input_defaults(on: Node | None) -> dict[str, str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from lockaudit.parsing.dockerfile import Dockerfile
 from lockaudit.workspace.discover._builds import Build, BuildId, Decider
 from lockaudit.workspace.discover._facts import BuildFact, Ref, parse_ref
+from lockaudit.workspace.discover._installed import installed_files
 from lockaudit.workspace.discover._names import by_path, valid_name, valid_tag
 from lockaudit.workspace.discover._results import FoundFallback, FoundImage
 from lockaudit.workspace.discover._scan import DockerInfo
@@ -157,25 +158,42 @@ def _own_name(build: Build, decider: Decider, settings: Settings) -> tuple[str, 
     )
 
 
-def _path_names(decider: Decider, settings: Settings) -> dict[BuildId, str]:
-    """Names for builds of different Dockerfiles that would share one: by their paths. A name
-    the sources give with its tag collides only with the same tag; one whose tag the variant
-    decides collides with every other file of that name."""
+def _path_names(
+    decider: Decider, settings: Settings
+) -> dict[BuildId, tuple[str, str | None]]:
+    """(name, tag) for builds of different Dockerfiles that would share a name. A file in a
+    sub-folder of the other's folder is its variant (``pytorch-notebook/cuda12/`` is
+    ``pytorch-notebook:cuda12``); others are named by their paths. A name the sources give
+    with its tag collides only with the same tag; one whose tag the variant decides collides
+    with every other file of that name."""
     own = {b.id: _own_name(b, decider, settings) for b in decider.all_builds()}
     users: dict[str, list[tuple[str, str | None]]] = {}
     for bid, (name, tag, _) in own.items():
         users.setdefault(name, []).append((bid[0], tag))
-    out: dict[BuildId, str] = {}
+    out: dict[BuildId, tuple[str, str | None]] = {}
     for name, uses in users.items():
         files = {path for path, _ in uses}
         clash = files if any(tag is None for _, tag in uses) and len(files) > 1 else set()
         for tag in {tag for _, tag in uses if tag is not None}:
             same = {path for path, t in uses if t == tag}
             clash |= same if len(same) > 1 else set()
-        renamed = by_path(clash)
-        out.update({bid: renamed[bid[0]] for bid, mine in own.items()
-                    if bid[0] in renamed and mine[0] == name})
+        variants = _subfolder_variants(clash)
+        renamed = by_path(clash - set(variants))
+        for bid, mine in own.items():
+            if mine[0] == name and bid[0] in variants:
+                out[bid] = (name, variants[bid[0]])
+            elif mine[0] == name and bid[0] in renamed:
+                out[bid] = (renamed[bid[0]], mine[1])
     return out
+
+
+def _subfolder_variants(files: set[str]) -> dict[str, str]:
+    """Files one folder below another file of the set: their folder names their variant."""
+    folders = {posixpath.dirname(f) for f in files}
+    return {
+        f: posixpath.basename(posixpath.dirname(f)) for f in files
+        if posixpath.dirname(posixpath.dirname(f)) in folders and posixpath.dirname(f)
+    }
 
 
 def _image(
@@ -184,7 +202,7 @@ def _image(
     settings: Settings,
     done: Mapping[BuildId, FoundImage],
     problems: list[str],
-    names: Mapping[BuildId, str],
+    names: Mapping[BuildId, tuple[str, str | None]],
 ) -> FoundImage:
     info, fact = build.info, build.fact
     evidence: list[str] = []
@@ -193,7 +211,7 @@ def _image(
     name, tag, why = _own_name(build, decider, settings)
     if build.id in names:
         why = f"{why}; named by its path, as other Dockerfiles are {name} too"
-        name = names[build.id]
+        name, tag = names[build.id][0], names[build.id][1] or tag
     evidence.append(why)
     name, tag = valid_name(name), valid_tag(tag if tag is not None else parent_variant.value)
     variant = _variant(f"{name}:{tag}", parent_variant)
@@ -349,7 +367,7 @@ def _requirements(
 ) -> tuple[str, ...]:
     """Requirement files the Dockerfile copies in (COPY sources or bind mounts)."""
     assert info.dockerfile is not None
-    found: list[str] = []
+    found = installed_files(root, info.dockerfile, context)
     for stage in info.dockerfile.stages:
         for copy in stage.copies:
             if copy.from_stage:
@@ -398,8 +416,8 @@ def _requirement_files(root: Path, source: str) -> Iterator[str]:
     path = root / source
     if path.is_file() and _is_requirements_name(path.name):
         yield source
-    elif path.is_dir():
-        for child in sorted(path.rglob("*requirements*.txt")):
+    elif path.is_dir():  # its own files only: a tree copied whole holds others' requirements
+        for child in sorted(path.glob("*requirements*.txt")):
             yield child.relative_to(root).as_posix()
 
 
