@@ -268,12 +268,11 @@ def _shell_words(text: str, location: Location) -> list[str]:
 
 def is_local_path(text: str) -> bool:
     """True for an argument pip would treat as a local directory or archive (``.``,
-    ``./pkg``, ``/src/pkg``, ``.[extra]``, ``dist/x-1.0-py3-none-any.whl``) rather than a
-    requirement."""
+    ``./pkg``, ``/src/pkg``, ``dist/x-1.0-py3-none-any.whl``) rather than a requirement."""
     if _URL_SCHEME.match(text) or _VCS_PREFIX.match(text) or _NAMED_URL.match(text):
         return False
     head = text.split(";", 1)[0].strip()
-    head = re.sub(r"\[[^\]]*\]$", "", head)  # `.[complete]`: a local project with extras
+    head = re.sub(r"\[[^\]]*\]$", "", head)  # `.[extra]`: the project here, with extras
     return (
         head in (".", "..")
         or head.startswith(("./", "../", "/", "~"))
