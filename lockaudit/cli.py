@@ -67,10 +67,18 @@ def _fail(exc: LockauditError, fmt: object = Format.TEXT) -> NoReturn:
     raise typer.Exit(EXIT_FINDINGS if isinstance(exc, ResolutionError) else EXIT_INPUT)
 
 
+class CheckFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    GITHUB = "github"  # workflow commands: annotations on a pull request's diff
+
+
 @app.command()
 def check(
     workspace: WorkspaceOpt = Path("."),
-    fmt: FormatOpt = Format.TEXT,
+    fmt: Annotated[
+        CheckFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = CheckFormat.TEXT,
     select: Annotated[
         list[str] | None, typer.Option("--select", help="Only these rule ids.")
     ] = None,
@@ -99,7 +107,10 @@ def check(
         checkcache.store(key, found, ignored)
     else:
         found, ignored = cached
-    render.findings(found, fmt, ignored=ignored)
+    if fmt is CheckFormat.GITHUB:
+        render.github_annotations(found)
+    else:
+        render.findings(found, Format(fmt.value), ignored=ignored)
     if any(f.severity is Severity.ERROR for f in found):
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -150,6 +161,7 @@ class AuditFormat(StrEnum):
     TEXT = "text"
     JSON = "json"
     SARIF = "sarif"
+    GITHUB = "github"
 
 
 @app.command()
@@ -206,6 +218,8 @@ def audit(
         render.emit_json(to_sarif(result.findings, rules))
     elif fmt is AuditFormat.JSON:
         render.emit_json(result.as_json())
+    elif fmt is AuditFormat.GITHUB:
+        render.github_annotations(result.findings)
     else:
         # infos (hoist candidates, mostly) are many and never fail a gate: shown on request
         shown = [f for f in result.findings if show_info or f.severity is not Severity.INFO]

@@ -53,6 +53,13 @@ def console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def github_annotations(items: Sequence[Finding]) -> None:
+    """Findings as GitHub Actions workflow commands, worst first (``--format github``)."""
+    from lockaudit.output.github import workflow_commands
+
+    sys.stdout.write(redact_text(workflow_commands(sorted(items, key=Finding.sort_key))))
+
+
 def emit_json(data: Any) -> None:
     sys.stdout.write(redact_text(json.dumps(data, indent=2, sort_keys=False)) + "\n")
 
@@ -166,7 +173,8 @@ def graph(
     image's Dockerfile and base say about its target, and why, when ``inferred`` is given)."""
     if fmt is Format.JSON:
         found = inferred or {}
-        emit_json({"images": [_image_json(i, found.get(i.key)) for i in workspace.images]})
+        images = [_image_json(i, found.get(i.key)) for i in workspace.images]
+        emit_json({"schema_version": SCHEMA_VERSION, "images": images})
         return
     out = out or console()
     from rich.tree import Tree
@@ -186,7 +194,10 @@ def _grow(workspace: Workspace, image: Image, node: Tree) -> None:
 def _label(image: Image) -> str:
     extra = f" [dim]FROM {escape(image.base_image)}[/dim]" if image.base_image else ""
     fallback = f" [dim](CPU fallback of {image.variant_of})[/dim]" if image.variant_of else ""
-    return f"[bold]{escape(image.key)}[/bold] [dim]{image.dockerfile}[/dim]{extra}{fallback}"
+    python = "" if image.python else " [dim](no Python: not locked)[/dim]"
+    return (
+        f"[bold]{escape(image.key)}[/bold] [dim]{image.dockerfile}[/dim]{extra}{fallback}{python}"
+    )
 
 
 def _image_json(image: Image, inferred: TargetFacts | None) -> dict[str, Any]:
@@ -218,7 +229,11 @@ def error(exc: LockauditError, fmt: str = "text") -> None:
     Under ``--format json`` (or ``sarif``) stdout also gets the error as a JSON document, so a
     machine reading stdout sees why there is no result instead of an empty stream.
     """
-    if fmt != "text":
+    if fmt == "github":
+        from lockaudit.output.github import error_annotation
+
+        sys.stdout.write(error_annotation(error_json(exc)))
+    elif fmt != "text":
         emit_json({"schema_version": ERROR_SCHEMA_VERSION, "error": error_json(exc)})
     err = console(stderr=True)
     err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
@@ -284,7 +299,9 @@ def discovery(found: Discovery, *, written: bool, out: Console | None = None) ->
 def compile_result(result: CompileResult, fmt: Format, *, out: Console | None = None) -> None:
     """Per image: written / unchanged / failed, and every conflict explained."""
     if fmt is Format.JSON:
-        emit_json({"images": [_compile_json(r) for r in result.results]})
+        emit_json(
+            {"schema_version": SCHEMA_VERSION, "images": [_compile_json(r) for r in result.results]}
+        )
         return
     out = out or console()
     styles = {"written": "green", "unchanged": "dim", "not-written": "yellow"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -364,3 +365,25 @@ def test_sarif_and_json_outputs(run_audit: Callable[..., AuditResult]) -> None:
     data = json.loads(json.dumps(result.as_json()))
     assert {f["rule"] for f in data["findings"]} >= {"reinstalls-parent-package"}
     assert data["sizes"]["duplicated_bytes"] == result.sizes.duplicated > 0
+
+
+def test_sarif_output_is_valid_sarif_2_1_0(run_audit: Callable[..., AuditResult]) -> None:
+    """The standard's own schema is the oracle; a path with a space is a percent-encoded URI."""
+    import jsonschema
+
+    schema_file = Path(__file__).parent / "data" / "sarif" / "sarif-schema-2.1.0.json"
+    schema = json.loads(schema_file.read_text())
+    result = run_audit(NEWER_TORCH)
+    rules = [(r.id, r.severity, r.description) for r in AUDIT_RULES]
+    odd = replace(result.findings[0], location=Location("docker/my stage/Dockerfile#1", 3))
+    log = to_sarif([*result.findings, odd], rules)
+    jsonschema.Draft4Validator(schema).validate(log)
+    uris = [
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+        for r in log["runs"][0]["results"]
+    ]
+    assert "docker/my%20stage/Dockerfile%231" in uris
+    broken = json.loads(json.dumps(log))
+    broken["runs"][0]["results"][0]["level"] = "fatal"  # not a SARIF level: the oracle says so
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft4Validator(schema).validate(broken)

@@ -28,7 +28,12 @@ def lockaudit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProces
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, "-m", "lockaudit", *args],
-        capture_output=True, text=True, env=env, cwd=cwd, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        check=False,
+        timeout=60,
     )
 
 
@@ -92,7 +97,7 @@ def test_no_help_text_loses_words_to_rich_markup() -> None:
 
 def test_an_error_under_format_json_is_a_json_document(tmp_path: Path) -> None:
     """A machine reading stdout learns why there is no result: kind, path and line apart."""
-    (tmp_path / "pyproject.toml").write_text('[tool.lockaudit]\nlocks = 3\n')
+    (tmp_path / "pyproject.toml").write_text("[tool.lockaudit]\nlocks = 3\n")
     for command in ("check", "graph", "audit"):
         done = lockaudit(command, "--format", "json", "--workspace", str(tmp_path))
         assert done.returncode == 2, (command, done.stderr)
@@ -105,7 +110,42 @@ def test_an_error_under_format_json_is_a_json_document(tmp_path: Path) -> None:
 
 
 def test_an_error_in_text_mode_leaves_stdout_empty(tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.lockaudit]\nlocks = 3\n')
+    (tmp_path / "pyproject.toml").write_text("[tool.lockaudit]\nlocks = 3\n")
     done = lockaudit("check", "--workspace", str(tmp_path))
     assert (done.returncode, done.stdout) == (2, "")
     assert "pyproject.toml:2: `locks` must be a string" in done.stderr
+
+
+def test_check_format_github_prints_one_workflow_command_per_finding(tmp_path: Path) -> None:
+    """The runner's syntax: ::error file=…,line=…,title=…::message, escaped where it must be."""
+    from lockaudit.errors import Location
+    from lockaudit.output.github import workflow_commands
+    from lockaudit.rules.findings import Finding, Severity
+
+    finding = Finding(
+        "lock-stale",
+        Severity.ERROR,
+        "50% stale\nsecond line",
+        Location("locks/a,b.txt", 7),
+        hint="run compile",
+    )
+    assert workflow_commands([finding]) == (
+        "::error file=locks/a%2Cb.txt,line=7,title=LA202 lock-stale::"
+        "50%25 stale%0Asecond line%0Ahint: run compile\n"
+    )
+    info = Finding("hoist-candidate", Severity.INFO, "m", Location("versions.txt"))
+    assert info.code.startswith("LA")  # the registry's code leads the title
+    expected = f"::notice file=versions.txt,title={info.code} hoist-candidate::m\n"
+    assert workflow_commands([info]) == expected
+
+
+def test_check_format_github_on_a_broken_workspace(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.lockaudit]\nlocks = 3\n")
+    done = lockaudit("check", "--format", "github", "--workspace", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stdout.startswith("::error file=pyproject.toml,line=2::`locks` must be a string")
+
+
+def test_check_format_github_on_this_repository_is_silent() -> None:
+    done = lockaudit("check", "--format", "github", cwd=Path(__file__).resolve().parents[1])
+    assert (done.returncode, done.stdout) == (0, "")

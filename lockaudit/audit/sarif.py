@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from lockaudit import __version__
 from lockaudit.rules.findings import Finding, Severity
@@ -60,7 +61,8 @@ def _rule(rule_id: str, severity: Severity, text: str) -> dict[str, Any]:
 
 def _result(finding: Finding, rule_index: int) -> dict[str, Any]:
     physical: dict[str, Any] = {
-        "artifactLocation": {"uri": finding.location.path, "uriBaseId": "%SRCROOT%"}
+        # a relative URI reference: spaces, '#', '%' and non-ASCII must be percent-encoded
+        "artifactLocation": {"uri": quote(finding.location.path), "uriBaseId": "%SRCROOT%"}
     }
     if finding.location.line > 0:
         physical["region"] = {"startLine": finding.location.line}

@@ -450,13 +450,20 @@ class IndexClient:
         return await self._once(("doc", url), lambda: self._cached_page(url, what, accept))
 
     async def _cached_page(self, url: str, what: str, accept: str) -> PageEntry:
-        """A mutable document through the page cache (freshness window, then revalidation)."""
-        cached = self.cache.get_page(url)
+        """A mutable document through the page cache (freshness window, then revalidation).
+
+        Cached under the URL it is really fetched from (after mirrors): what a page says is a
+        fact of that URL, so a mirror added, changed or removed can never answer from a page
+        another place served (a warm cache once kept the default index's torch for the
+        PyTorch index after its mirror was removed). Which index a name is looked up on, the
+        target and this program's version act on the parsed page, never cached.
+        """
+        fetch_url = self.options.mirrors.rewrite(url)
+        cached = self.cache.get_page(fetch_url)
         fresh = cached is not None and not self.options.refresh and self.cache.is_fresh(cached)
         if cached is not None and (fresh or self.options.offline):
             self.reporter.on_cache_hit(url)
             return cached
-        fetch_url = self.options.mirrors.rewrite(url)
         if self.options.offline and not fetch_url.startswith("file:"):
             raise OfflineMissError(url, what)
         headers = {"Accept": accept}
@@ -482,7 +489,7 @@ class IndexClient:
         now = time.time()
         if response.status == 304 and cached is not None:
             entry = PageEntry(
-                url,
+                fetch_url,
                 cached.status,
                 cached.body,
                 cached.content_type,
@@ -492,7 +499,7 @@ class IndexClient:
             )
         else:
             entry = PageEntry(
-                url,
+                fetch_url,
                 404 if response.status in (404, 410) else 200,
                 response.body if response.status == 200 else b"",
                 response.content_type,

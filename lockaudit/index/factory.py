@@ -7,7 +7,10 @@ up only there, so a same-named package on another index (dependency confusion: a
 its ``find-links``, and the workspace's indexes that route no package; releases are merged by
 version.
 
-TLS trusts ``cert`` from pip's configuration, else ``$SSL_CERT_FILE``, else the system store.
+TLS trusts ``cert`` from pip's configuration, else ``$REQUESTS_CA_BUNDLE`` or
+``$CURL_CA_BUNDLE`` (which pip honours through requests), else ``$SSL_CERT_FILE``, else the
+system store; pip's ``client-cert`` is presented, its ``trusted-host``s are not verified, its
+``timeout`` and ``retries`` set the retry policy unless the caller gives one.
 Credentials come from index URLs' userinfo (remembered per host, stripped from every URL that
 is logged, cached or reported) or from ``~/.netrc``.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -90,21 +94,45 @@ def build_index_client(
         offline=offline,
         refresh=refresh,
         page_ttl=page_ttl_from_env(),
-        retry=retry or RetryPolicy(),
+        retry=retry or _retry_policy(config),
         mirrors=_mirrors(workspace, config, mirrors),
         reviewed=_reviewed(workspace),
         limits=limits_from(dict(workspace.limits) if workspace is not None else None),
     )
-    cafile = config.cert or os.environ.get("SSL_CERT_FILE") or None
     fetcher = Fetcher(
         retry=options.retry,
-        cafile=cafile,  # the context is built on the first https request, if there is one
+        cafile=ca_bundle(config),  # the context is built on the first https request, if any
+        client_cert=config.client_cert,
+        trusted_hosts=config.trusted_hosts,
         credentials=creds,
         reporter=reporter,
         offline=offline,
         limits=options.limits,
     )
     return IndexClient(routing, options, fetcher=fetcher, reporter=reporter)
+
+
+def ca_bundle(config: PipConfig, environ: Mapping[str, str] | None = None) -> str | None:
+    """The CA bundle pip would verify against (None: the system store)."""
+    env = os.environ if environ is None else environ
+    for value in (
+        config.cert,
+        env.get("REQUESTS_CA_BUNDLE"),
+        env.get("CURL_CA_BUNDLE"),
+        env.get("SSL_CERT_FILE"),
+    ):
+        if value:
+            return value
+    return None
+
+
+def _retry_policy(config: PipConfig) -> RetryPolicy:
+    policy = RetryPolicy()
+    if config.timeout is not None and config.timeout > 0:
+        policy = replace(policy, connect_timeout=config.timeout, read_timeout=config.timeout)
+    if config.retries is not None:
+        policy = replace(policy, attempts=config.retries + 1)
+    return policy
 
 
 def _reviewed(

@@ -6,8 +6,9 @@ global (``/etc/xdg/pip/pip.conf``, ``/etc/pip.conf``), user (``~/.pip/pip.conf``
 ``PIP_CONFIG_FILE=os.devnull`` disables every file; an existing ``PIP_CONFIG_FILE`` replaces the
 user files (pip's rule). In each file ``[global]`` is read, then the command's section
 (``[install]`` by default: the Dockerfiles run ``pip install``). Environment variables
-(``PIP_INDEX_URL``, ``PIP_EXTRA_INDEX_URL``, ``PIP_FIND_LINKS``, ``PIP_CERT``, ``PIP_NO_INDEX``)
-override files. Multi-valued options are whitespace separated and replace, never append.
+(``PIP_INDEX_URL``, ``PIP_EXTRA_INDEX_URL``, ``PIP_FIND_LINKS``, ``PIP_CERT``, ``PIP_NO_INDEX``,
+``PIP_TIMEOUT``, ``PIP_RETRIES``, ``PIP_TRUSTED_HOST``, ``PIP_CLIENT_CERT``) override files.
+Multi-valued options are whitespace separated and replace, never append.
 
 When nothing names an index, pip's own default is asked of the installed pip at run time:
 lockaudit does not hard-code any index.
@@ -20,12 +21,24 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from lockaudit.errors import IndexFetchError
 
 __all__ = ["PipConfig", "config_files", "default_index_url", "read_pip_config"]
 
-_KEYS = ("index-url", "extra-index-url", "find-links", "cert", "no-index")
+_KEYS = (
+    "index-url",
+    "extra-index-url",
+    "find-links",
+    "cert",
+    "no-index",
+    "timeout",
+    "default-timeout",  # pip's other name of --timeout
+    "retries",
+    "trusted-host",
+    "client-cert",
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,10 @@ class PipConfig:
     find_links: tuple[str, ...] = ()
     cert: str | None = None
     no_index: bool = False
+    timeout: float | None = None  # seconds, per connect and per read (pip's socket timeout)
+    retries: int | None = None  # retries after a failed attempt (pip's default: 5)
+    trusted_hosts: tuple[str, ...] = ()  # host or host:port: TLS not verified, as pip does
+    client_cert: str | None = None  # PEM file with the client's key and certificate
     files: tuple[Path, ...] = field(default=(), compare=False)  # files that were read
 
 
@@ -108,8 +125,21 @@ def read_pip_config(
         find_links=tuple(values.get("find-links", "").split()),
         cert=values.get("cert", "").strip() or None,
         no_index=_truthy(values.get("no-index", "")),
+        timeout=_number(values.get("timeout", values.get("default-timeout")), float),
+        retries=_number(values.get("retries"), int),
+        trusted_hosts=tuple(values.get("trusted-host", "").split()),
+        client_cert=values.get("client-cert", "").strip() or None,
         files=read,
     )
+
+
+def _number(text: str | None, kind: type[float] | type[int]) -> Any:
+    """A non-negative number pip would accept; None (pip's default) for anything else."""
+    try:
+        value = kind(text.strip()) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and value >= 0 else None
 
 
 def default_index_url() -> str:

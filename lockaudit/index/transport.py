@@ -138,6 +138,8 @@ class Fetcher:
         cafile: str | None = None,
         credentials: Mapping[str, Credentials] | None = None,
         netrc_path: Path | None = None,
+        client_cert: str | None = None,
+        trusted_hosts: tuple[str, ...] = (),
         reporter: IndexReporter | None = None,
         offline: bool = False,
         max_streams: int | None = None,
@@ -155,10 +157,13 @@ class Fetcher:
         # Loading the CA store costs tens of milliseconds: only when an https URL needs it.
         self._ssl = ssl_context
         self._cafile = cafile or os.environ.get("SSL_CERT_FILE") or None
+        self._client_cert = client_cert
+        self._trusted = frozenset(trusted_hosts)
         self._thread = _LoopThread()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         self._plain_origins: dict[tuple[str, str], bool] = {}
         self._client: httpx.AsyncClient | None = None
+        self._unverified: httpx.AsyncClient | None = None  # for pip's trusted hosts
         self._plain = PlainPool(
             connect_timeout=self.retry.connect_timeout,
             read_timeout=self.retry.read_timeout,
@@ -181,32 +186,68 @@ class Fetcher:
     def close(self) -> None:
         if self._closed:
             return
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                self._thread.submit(self._client.aclose()).result(timeout=5)
+        with contextlib.suppress(Exception):
+            self._thread.submit(_cancel_pending()).result(timeout=5)
+        for client in (self._client, self._unverified):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    self._thread.submit(client.aclose()).result(timeout=5)
         with contextlib.suppress(Exception):
             self._thread.submit(self._plain.aclose()).result(timeout=5)
         self._closed = True
         self._thread.stop()
 
     # requests ----------------------------------------------------------------------------
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # Imported here: ~0.15 s of start-up that a run against plain-http indexes never needs.
-            import httpx
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS context: the CA bundle pip would use, and pip's client certificate."""
+        if self._ssl is None:
+            try:
+                context = ssl.create_default_context(cafile=self._cafile)
+            except (OSError, ssl.SSLError) as e:
+                raise IndexFetchError(
+                    str(self._cafile),
+                    f"cannot load this CA bundle: {_reason(e)}",
+                    hint="check pip's `cert` (PIP_CERT), REQUESTS_CA_BUNDLE and SSL_CERT_FILE",
+                ) from None
+            if self._client_cert:
+                try:
+                    context.load_cert_chain(self._client_cert)
+                except (OSError, ssl.SSLError) as e:
+                    raise IndexFetchError(
+                        self._client_cert,
+                        f"cannot load this client certificate: {_reason(e)}",
+                        hint="pip's `client-cert` (PIP_CLIENT_CERT) must be a PEM file holding "
+                        "the private key and the certificate",
+                    ) from None
+            self._ssl = context
+        return self._ssl
 
-            if self._ssl is None:
-                self._ssl = ssl.create_default_context(cafile=self._cafile)
-            self._client = httpx.AsyncClient(
-                http2=True,  # used where ALPN agrees (https); plain http stays HTTP/1.1
-                verify=self._ssl,
-                timeout=httpx.Timeout(self.retry.read_timeout, connect=self.retry.connect_timeout),
-                limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
-                follow_redirects=True,
-                headers={"User-Agent": f"lockaudit/{lockaudit.__version__}"},
-                trust_env=True,  # proxies from the environment; netrc is handled here
-            )
+    def _http(self, url: str = "") -> httpx.AsyncClient:
+        host = urlsplit(url)
+        trusted = bool(self._trusted) and (
+            host.netloc in self._trusted or host.hostname in self._trusted
+        )
+        if trusted:
+            if self._unverified is None:
+                self._unverified = self._new_client(False)
+            return self._unverified
+        if self._client is None:
+            self._client = self._new_client(self._tls())
         return self._client
+
+    def _new_client(self, verify: ssl.SSLContext | bool) -> httpx.AsyncClient:
+        # Imported here: ~0.15 s of start-up that a run against plain-http indexes never needs.
+        import httpx
+
+        return httpx.AsyncClient(
+            http2=True,  # used where ALPN agrees (https); plain http stays HTTP/1.1
+            verify=verify,
+            timeout=httpx.Timeout(self.retry.read_timeout, connect=self.retry.connect_timeout),
+            limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
+            follow_redirects=True,
+            headers={"User-Agent": f"lockaudit/{lockaudit.__version__}"},
+            trust_env=True,  # proxies from the environment; netrc is handled here
+        )
 
     def _semaphore(self, url: str) -> asyncio.Semaphore:
         parts = urlsplit(url)
@@ -368,7 +409,7 @@ class Fetcher:
     ) -> Response:
         sent = {**headers, "Authorization": auth} if auth else headers
         # Streamed, so that an answer over a limit is dropped before it is held.
-        async with self._http().stream("GET", url, headers=sent) as raw:
+        async with self._http(url).stream("GET", url, headers=sent) as raw:
             declared = raw.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit.wire:
                 raise limit.exceeded(f"a body of {declared} bytes")
@@ -384,6 +425,22 @@ class Fetcher:
                     raise limit.exceeded("the body")
                 parts.append(part)
             return Response(url, raw.status_code, dict(raw.headers), b"".join(parts))
+
+
+async def _cancel_pending() -> None:
+    """Cancel what still runs on the loop (memoised fetches nobody waits for after an error),
+    and let it unwind, so that no task is destroyed pending when the loop closes."""
+    current = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ssl.SSLError):
+        return error.reason or str(error)
+    return error.strerror or str(error) if isinstance(error, OSError) else str(error)
 
 
 def _origin(url: str) -> tuple[str, str]:

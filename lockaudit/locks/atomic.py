@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from lockaudit.errors import InputError, Location
+
 
 def write_atomically(root: Path, files: Mapping[str, bytes]) -> tuple[str, ...]:
     """Write ``files`` (relative path → bytes) all or nothing; return the paths that changed.
@@ -18,14 +20,24 @@ def write_atomically(root: Path, files: Mapping[str, bytes]) -> tuple[str, ...]:
     replaced and the temporaries are removed.
     """
     changed = [path for path, data in sorted(files.items()) if _current_bytes(root / path) != data]
+    for path in changed:
+        if (root / path).is_dir():  # os.replace would fail only after other locks moved
+            raise InputError(Location(path), "is a directory, not a lock file: nothing written")
     prepared: list[tuple[str, Path]] = []
+    path = ""
     try:
         for path in changed:
             prepared.append((path, _write_temp(root / path, files[path])))
-    except BaseException:
+    except BaseException as e:
         for _, temp in prepared:
             with contextlib.suppress(OSError):
                 temp.unlink()
+        if isinstance(e, OSError):  # a read-only folder, a full disk, a quota
+            raise InputError(
+                Location(path),
+                f"cannot write: {e.strerror or e}: nothing written",
+                hint="make the folder writable, or free some space, and compile again",
+            ) from None
         raise
     directories: set[Path] = set()
     for path, temp in prepared:
