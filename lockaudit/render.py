@@ -134,7 +134,8 @@ def graph(
     image's Dockerfile and base say about its target, and why, when ``inferred`` is given)."""
     if fmt is Format.JSON:
         found = inferred or {}
-        emit_json({"images": [_image_json(i, found.get(i.key)) for i in workspace.images]})
+        images = [_image_json(i, found.get(i.key)) for i in workspace.images]
+        emit_json({"schema_version": SCHEMA_VERSION, "images": images})
         return
     out = out or console()
     from rich.tree import Tree
@@ -154,7 +155,10 @@ def _grow(workspace: Workspace, image: Image, node: Tree) -> None:
 def _label(image: Image) -> str:
     extra = f" [dim]FROM {escape(image.base_image)}[/dim]" if image.base_image else ""
     fallback = f" [dim](CPU fallback of {image.variant_of})[/dim]" if image.variant_of else ""
-    return f"[bold]{escape(image.key)}[/bold] [dim]{image.dockerfile}[/dim]{extra}{fallback}"
+    python = "" if image.python else " [dim](no Python: not locked)[/dim]"
+    return (
+        f"[bold]{escape(image.key)}[/bold] [dim]{image.dockerfile}[/dim]{extra}{fallback}{python}"
+    )
 
 
 def _image_json(image: Image, inferred: TargetFacts | None) -> dict[str, Any]:
@@ -256,7 +260,9 @@ def discovery(found: Discovery, *, written: bool, out: Console | None = None) ->
 def compile_result(result: CompileResult, fmt: Format, *, out: Console | None = None) -> None:
     """Per image: written / unchanged / failed, and every conflict explained."""
     if fmt is Format.JSON:
-        emit_json({"images": [_compile_json(r) for r in result.results]})
+        emit_json(
+            {"schema_version": SCHEMA_VERSION, "images": [_compile_json(r) for r in result.results]}
+        )
         return
     out = out or console()
     styles = {"written": "green", "unchanged": "dim", "not-written": "yellow"}

@@ -838,3 +838,22 @@ def test_github_expressions() -> None:
     assert scope.value("env.E == 'x'") == "true"
     assert "\x00" in scope.value("github.sha")
     assert "\x00" in scope.value("format('{0}', matrix.v)")
+
+
+def test_hostile_yaml_builds_nothing_and_never_crashes(tmp_path: Path) -> None:
+    lol = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcde", "bcdef", strict=True)
+    )
+    _write(tmp_path, {
+        "a/Dockerfile": "FROM python:3.12-slim\n",
+        "compose.yaml": lol + "services:\n  x: &x\n    <<: *x\n    build: a\n    profiles: *f\n"
+        "    extends: x\n",
+        ".github/workflows/w.yml": "jobs: &j\n  b:\n    <<: *j\n    strategy: {matrix: "
+        "{x: [1,2,3,4,5,6,7], y: [1,2,3,4,5,6,7], z: [1,2,3,4,5,6,7]}}\n"
+        "    steps: [{run: 'docker build -t acme/a:${{ matrix.x }} a'}]\n",
+        ".gitlab-ci.yml": "!!python/object/apply:os.system [echo]\n",
+        "docker-bake.hcl": 'target "t" {\n  tags = [\n',
+    })
+    found = discover_workspace(tmp_path)
+    [image] = found.images  # the 343-cell matrix is too large to be known: no tag from it
+    assert (image.name, image.context) == ("x", "a")

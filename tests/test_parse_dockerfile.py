@@ -643,3 +643,9 @@ def test_if_branches_follow_the_build_args() -> None:
     assert [p.reached for p in cuda.runs[0].packages] == [False, True]
     assert [i.location.line for i in cuda.pip_installs] == [5]
     assert [i.location.line for i in cpu.pip_installs] == [4]
+
+
+def test_local_project_with_extras_is_a_local_argument() -> None:
+    install = one_install('FROM b\nRUN pip install -e ".[complete]" "./sub[a, b]" six\n')
+    assert install.local_args == (".[complete]", "./sub[a, b]")
+    assert pins(install) == [("six", "", 2)]

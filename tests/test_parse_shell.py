@@ -304,6 +304,16 @@ MASKING_CASES = [
     ("if true; then if true; then pip install T; fi; rm x; else echo; fi", "sequence"),
     ("if true; then if true; then pip install T; fi; else rm x; fi", None),
     ("pip install T; if true; then rm x; fi", "sequence"),
+    # An `if` inside an && list is one command of it; its operator applies to either branch.
+    ('pip install T && if [ -n "" ]; then echo a && rm b; fi && rm x', None),
+    ('if [ -z "" ]; then pip install T; else pip install b; fi && rm x', None),
+    ('if [ -z "" ]; then pip install T; else pip install b; fi || true', "fallback"),
+    ('if [ -z "" ]; then pip install T; else pip install b; fi; rm x', "sequence"),
+    ("set -e; if true; then pip install T; fi; rm x", None),
+    ("pip install b && { pip install T; } || true", "fallback"),
+    ("pip install T && { echo a; } && { rm b; }; echo c", "sequence"),
+    ("pip install T && (echo a) && (rm b)", None),
+    ("{ pip install T; echo a; } || exit 1", "sequence"),
 ]
 _STUBS = (
     'pip() { for a in "$@"; do [ "$a" = T ] && return 3; done; return 0; }; '

@@ -7,6 +7,7 @@ The browser check of the trend chart is in ``tests/test_report_html.py``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -89,10 +90,19 @@ def test_a_blocked_upgrade_names_its_hold_next_to_the_what_if(report_ws: ReportW
     section = render_markdown(tried).split("### numpy", 1)[1]
     assert section.startswith(f" {numpy.current} → 2.0.0 (base:cuda, blocked-major)")
     assert "Held back by `numpy<2` at constraints/cuda121.txt:2" in section
-    # Every image the change touches has a row, whatever the what-if decides for it.
-    keys = {i.key for i in tried.upgrades[2].result.images}
-    assert {"base:cuda", "base:cpu"} <= keys
-    assert all(f"| {key} | " in section for key in keys)
+    # Every image the change touches is in the table, whatever the what-if decides for it:
+    # a row of its own when something moves or breaks, else in the row it shares.
+    result = tried.upgrades[2].result
+    assert {"base:cuda", "base:cpu"} <= {i.key for i in result.images}
+    table = re.split(r"\n\n#+ ", section, maxsplit=1)[0]
+    for image in result.images:
+        own = f"| {image.key} | " in table
+        shared = any(
+            re.match(r"\| \d+ images? \|", line) and image.key in line.split(" | ")[-1]
+            for line in table.splitlines()
+        )
+        assert own != shared, image.key
+        assert own == bool(image.moves or image.broken or image.size_delta), image.key
 
 
 # -------------------------------------------------------------------------------- sizes

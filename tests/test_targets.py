@@ -272,3 +272,13 @@ def test_init_marks_non_python_images_and_writes_what_it_left_out(tmp_path: Path
         text = text.replace(f"# {commented}", commented)
     (root / "pyproject.toml").write_text(text)
     assert CliRunner().invoke(app, args, env=env).exit_code == 0
+
+
+def test_graph_text_says_which_images_are_not_locked(tmp_path: Path) -> None:
+    root = _mixed(tmp_path / "ws")
+    result = CliRunner().invoke(app, ["graph", "--workspace", str(root)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    web = next(line for line in lines if "web:cpu" in line)
+    api = next(line for line in lines if "api:cpu" in line)
+    assert "no Python: not locked" in web and "no Python" not in api

@@ -272,6 +272,7 @@ def is_local_path(text: str) -> bool:
     if _URL_SCHEME.match(text) or _VCS_PREFIX.match(text) or _NAMED_URL.match(text):
         return False
     head = text.split(";", 1)[0].strip()
+    head = re.sub(r"\[[^\]]*\]$", "", head)  # `.[extra]`: the project here, with extras
     return (
         head in (".", "..")
         or head.startswith(("./", "../", "/", "~"))

@@ -30,7 +30,6 @@ __all__ = [
 
 TREND_COLOUR = "#8250df"  # the trend lines; the screenshot test counts this colour
 GROWTH_COLOUR = "#cf222e"
-_MAX_CONFLICT_LINES = 3  # a break's explanation, shortened: the what-if command has it all
 _TREND_POINTS = 6  # builds shown in the Markdown trend column
 
 
@@ -38,23 +37,45 @@ _TREND_POINTS = 6  # builds shown in the Markdown trend column
 
 
 def _outcome_rows(trial: UpgradeTrial) -> list[tuple[str, str, str, str]]:
-    """(image, result, what moves, why it breaks) for every image the change touches."""
+    """(image, result, what moves, why it breaks) for every image the change touches; the
+    images where nothing moves share one row, and so do those not tried because their parent
+    breaks (they add nothing new)."""
     rows = []
+    skipped, unmoved = [], []
     for image in trial.result.images:
         if image.skipped:
-            rows.append((image.key, "skipped", "", image.skipped))
+            skipped.append(image.key)
+            continue
+        if image.ok and not image.moves and not image.size_delta:
+            unmoved.append(image.key)
             continue
         moves = ", ".join(f"{m.name} {m.before or '-'} → {m.after or '-'}" for m in image.moves)
         if image.broken:
-            lines = [line.strip() for lines in image.broken for line in lines if line.strip()]
-            why = " / ".join(lines[:_MAX_CONFLICT_LINES])
-            rows.append((image.key, "breaks", moves, why))
+            rows.append((image.key, "breaks", moves, _why(image.broken)))
         else:
             sign = "+" if image.size_delta >= 0 else "-"
-            rows.append(
-                (image.key, f"ok, layer {sign}{human_size(abs(image.size_delta))}", moves, "")
-            )
+            size = f"ok, layer {sign}{human_size(abs(image.size_delta))}"
+            rows.append((image.key, size, moves, ""))
+    if unmoved:
+        rows.append((_count(unmoved), "ok, nothing moves", "", ", ".join(unmoved)))
+    if skipped:
+        why = "built on an image that breaks: " + ", ".join(skipped)
+        rows.append((_count(skipped), "not tried", "", why))
     return rows
+
+
+def _count(keys: list[str]) -> str:
+    return f"{len(keys)} image{'s' if len(keys) != 1 else ''}"
+
+
+def _why(conflicts: tuple[tuple[str, ...], ...]) -> str:
+    """Each conflict's summary and its last step (which names the file and line to edit)."""
+    parts = []
+    for lines in conflicts:
+        kept = [line.strip() for line in lines if line.strip()]
+        if kept:
+            parts.append(kept[0] if len(kept) == 1 else f"{kept[0]} ({kept[-1]})")
+    return " / ".join(parts)
 
 
 def _trial_title(trial: UpgradeTrial) -> str:

@@ -1,35 +1,39 @@
 """``lockaudit init``: propose a ``[tool.lockaudit]`` for a repository that has never had one.
 
-Discovery reads, never runs: every Dockerfile (``Dockerfile``, ``*.Dockerfile``,
-``Dockerfile.*``), the ``docker build`` lines of build scripts (``*.sh``, ``*.bat``/``*.cmd``,
-Makefiles) and compose files. It then decides, for each Dockerfile, which image it builds and
-which image its final FROM names. Evidence is weighed in this order:
+Discovery reads, never runs. Every Dockerfile (``Dockerfile``, ``*.Dockerfile``,
+``Dockerfile.*``), and every place the repository says how its images are built, each read by
+its own module into one kind of fact (``_facts.BuildFact``: Dockerfile, tag, context, build args,
+target, named contexts, and the ``path:line`` it came from):
 
-1. a build script or compose file that tags the Dockerfile (``docker build -t X -f F``);
-2. naming: directory ``docker/base-ml/`` builds ``…-base-ml:<tag>``; ``docker/base-cuda/``
-   builds ``…-base:cuda`` (a directory named ``{name}-{tag}`` beats one named ``{name}``);
-3. for an image nobody names (a leaf stage), its directory gives the name and its variant the tag.
+- ``_scan``: build scripts (``*.sh``, ``*.bat``/``*.cmd``) and Makefiles (``include``s, ``cd``,
+  ``for`` loops, ``sed`` rewrites), as sh would expand them;
+- ``_compose``: compose files (``build``, ``image``, ``args``, ``target``, ``extends``, ``.env``);
+- ``_ci``: GitHub Actions (``run:``, ``docker/build-push-action``, matrices, reusable workflows)
+  and GitLab CI (``script:``, ``parallel: matrix``, ``extends``);
+- ``_bake``: ``docker-bake.hcl``/``.json`` (targets, variables, ``target:`` contexts).
 
-The image prefix is the part common to the workspace's image names (``cp-whisperx-app-``); the
-registry is the default of ``ARG REGISTRY`` (or the namespace the FROM lines share).
+A value only a run knows (``$(date)``, ``${{ github.sha }}``, an unset variable) is unknown:
+never pasted into a name. ``_builds`` groups the facts into builds (one image per reference a
+Dockerfile is pushed as; a CI matrix over cpu/cuda builds two) and matches each FROM, resolved
+with that build's args, to the build that makes it: full reference, then ``repo:tag``, then
+naming (directory ``docker/base-ml/`` builds ``…-base-ml:<tag>``; ``{name}-{tag}`` beats
+``{name}``). Each edge records where its parent came from (``build.yml:46 --build-arg
+BASE_IMAGE``); init prints it and writes it into the TOML as a comment.
 
-A ``sed 's/base-ml:cuda/base:cpu/' F | docker build -t …-asr:cpu -f - .`` line reveals a CPU
-fallback: image ``asr`` gets ``fallback = {tag = "cpu", parent = "base:cpu"}``. When a global
-ARG holds the replaced text, the fallback gets that ARG as a build arg; otherwise the TOML says
-so in a comment (lockaudit builds fallbacks from the same file, never a rewritten one, and
-``check`` will report the FROM until the Dockerfile takes the parent as an ARG).
+``_decide`` makes the images: names from the repository's own tags, compose services, bake
+targets or folders (``_names``: valid, unique by path, ``smarthome/api``), requirement files
+followed from ``pip -r`` back through COPY (``_installed``), targets, CPU fallbacks (a CPU build
+of the same name with other build args, or a ``sed 's/base-ml:cuda/base:cpu/' F | docker
+build -f -`` line). The image prefix is the part common to the names; the registry the default
+of ``ARG REGISTRY``, else the namespace the built images share.
 
 Whatever cannot be decided — a FROM that looks internal but matches no Dockerfile, two
 Dockerfiles that fit one image, an ARG without a default, two ``versions.txt`` — is reported in
-``Discovery.problems``; never a silent guess. The generated TOML still loads: an undecidable
-parent is written as ``base-image`` with a comment saying why.
+``Discovery.problems``; never a silent guess. The generated TOML still loads.
 
 :func:`write_config` appends (or, with ``force``, replaces) the ``[tool.lockaudit]`` section of
-``pyproject.toml`` atomically, checking with ``tomllib`` that nothing else of the file changed.
-
-Layout: ``_scan`` reads the repository (tree, FROM lines, build scripts, compose files),
-``_decide`` turns what was read into images and settings, ``_toml`` renders and writes the
-configuration, ``_results`` holds the public result types.
+``pyproject.toml`` atomically, checking with ``tomllib`` that nothing else of the file changed;
+``_toml`` renders, ``_results`` holds the public result types.
 """
 
 from __future__ import annotations

@@ -34,9 +34,10 @@ def line(node: Node) -> int:
     return start
 
 
-def mapping(node: Node | None) -> dict[str, Node]:
-    """A mapping's entries by key, merge keys applied (explicit keys win), else empty."""
-    if not isinstance(node, MappingNode):
+def mapping(node: Node | None, _seen: frozenset[int] = frozenset()) -> dict[str, Node]:
+    """A mapping's entries by key, merge keys applied (explicit keys win), else empty. A
+    mapping that merges itself (``x: &x {<<: *x}``) is read without its own merge."""
+    if not isinstance(node, MappingNode) or id(node) in _seen:
         return {}
     merged: dict[str, Node] = {}
     own: dict[str, Node] = {}
@@ -46,7 +47,7 @@ def mapping(node: Node | None) -> dict[str, Node]:
         if key.tag == "tag:yaml.org,2002:merge" or key.value == "<<":
             bases = value.value if isinstance(value, SequenceNode) else [value]
             for base in bases:
-                for name, item in mapping(base).items():
+                for name, item in mapping(base, _seen | {id(node)}).items():
                     merged.setdefault(name, item)
         else:
             own[str(key.value)] = value
