@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.migrate import MigrationPlan, NoteKind, apply_migration, plan_migration
 from lockaudit.rules import run_checks
-from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.config import load_workspace, parse_config
+from lockaudit.workspace.model import Workspace
 from tests.indexserver import IndexServer
 from tests.migrate_repo import API, ML, make_repo, scenario
 
@@ -48,6 +50,10 @@ def _apply(plan: MigrationPlan, server: IndexServer, cache: Path) -> object:
     return apply_migration(
         plan, lambda ws: build_index_client(ws, cache_dir=cache, pip_config=config)
     )
+
+
+def load_workspace_text(root: Path, config: str) -> Workspace:
+    return parse_config(tomllib.loads(config)["tool"]["lockaudit"], root=root)
 
 
 def _changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
@@ -261,3 +267,35 @@ def test_bad_input_is_named_and_nothing_is_written(tmp_path: Path, hermetic_pip:
     assert done.returncode == 2
     assert "docker/ml/Dockerfile:" in done.stderr and "Traceback" not in done.stderr
     assert _snapshot(root) == before
+
+
+def test_build_stages_keep_their_installs(tmp_path: Path) -> None:
+    api = (
+        "FROM python:3.11.14-slim-bookworm AS build\n"
+        "RUN pip install build==1.2.2 && python -m build --wheel --outdir /dist /src\n"
+        "FROM example/app-base:cpu\n"
+        "COPY --from=build /dist /dist\n"
+        "RUN pip install numpy==1.26.4\n"
+    )
+    plan = plan_migration(make_repo(tmp_path, {"docker/api/Dockerfile": api}))
+    change = plan.change("docker/api/Dockerfile")
+    removed, _ = _changed_lines(api, change.new)
+    assert removed == ["RUN pip install numpy==1.26.4\n"]
+    (note,) = [n for n in plan.notes if n.kind is NoteKind.NOT_REWRITTEN]
+    assert str(note.location) == "docker/api/Dockerfile:2" and "build stage" in note.message
+    assert "build" not in plan.change("docker/api/requirements.in").new.split("# from")[0]
+
+
+def test_an_extra_index_of_an_install_becomes_a_workspace_index(tmp_path: Path) -> None:
+    api = API.replace(
+        "RUN pip install filelock && echo done\n",
+        "RUN pip install --extra-index-url https://wheels.example.invalid/simple filelock "
+        "&& echo done\n",
+    )
+    plan = plan_migration(make_repo(tmp_path, {"docker/api/Dockerfile": api}))
+    config = plan.change("pyproject.toml").new
+    assert 'url = "https://wheels.example.invalid/simple"' in config
+    workspace = load_workspace_text(tmp_path, config)
+    assert [i.url for i in workspace.indexes] == ["https://wheels.example.invalid/simple"]
+    assert workspace.indexes[0].packages == ()  # an extra index: every package may come from it
+

@@ -33,8 +33,8 @@ KNOWN_WRONG: dict[str, str] = {
         "docker.yaml's parent-image/base-image"
     ),
     "aiidateam__aiida-core": (
-        "contexts '.' instead of the bake targets' folders; Python 3.10.13 (bake variable from "
-        "build.json) not inferred; the molecule test container proposed as an image"
+        "Python 3.10.13 (bake variable from build.json, micromamba) not inferred; the molecule "
+        "test container proposed as an image"
     ),
     "cnstark__pytorch-docker": (
         "FROM ${BASE_IMAGE} left unresolved though every build script passes it; named 'ubuntu' "
@@ -42,40 +42,38 @@ KNOWN_WRONG: dict[str, str] = {
         "Dockerfile nothing builds proposed as an image"
     ),
     "huggingface__text-generation-inference": (
-        "images named after their Dockerfiles, not the one name with hardware tags; the "
-        "Intel cpu/xpu pair (one Dockerfile, PLATFORM arg from the CI's case) seen once; "
-        "Python versions and accelerators not inferred"
+        "five of seven hardware variants not found (Dockerfile and PLATFORM chosen by the CI's "
+        "shell case); names from files; every server/requirements_*.txt given to the CUDA image "
+        "instead of server/uv.lock; accelerators not inferred"
     ),
     "jupyter__docker-stacks": (
-        "contexts '.' instead of images/<name>; Python 3.13 (micromamba) not inferred; CUDA "
-        "variants in sub-folders named 'cuda', taken for CPU; minimal-notebook's parent is the "
-        "examples' base-notebook; docs, binder and devcontainer Dockerfiles proposed as images"
+        "CUDA variants in sub-folders taken for CPU; minimal-notebook's parent is the examples' "
+        "base-notebook; docs recipes, binder, devcontainer and examples proposed as images"
     ),
     "kserve__kserve": (
-        "no requirement file found (uv.lock / pyproject of the synced projects); contexts '.' "
-        "not python/ (the Makefile cds first); Go images taken for Python images"
+        "no requirement file found (uv.lock / pyproject of the synced projects); "
+        "storage-initializer not found; the CUDA server taken for CPU; samples nothing builds "
+        "proposed as images"
     ),
     "mamba-org__micromamba-docker": (
         "names from file names (debian, alpine, fedora) not micromamba; the stage1 cache images "
-        "not found; no Python in these images; examples and test fixtures proposed as images"
+        "not found; examples and test fixtures proposed as images"
     ),
     "mem0ai__mem0": (
-        "compose's context '..' and the Makefile's cd server not used for contexts; names from "
-        "folders; the Node dashboard taken for a Python image"
+        "the compose image (context '..', dockerfile server/dev.Dockerfile) not found; the "
+        "dashboard named 'mem0-api-mem0-dashboard'"
     ),
     "mlrun__mlrun": (
         "7 of 11 images not found (FROM with ARG defaults, parents by Makefile build args); "
-        "names from Makefile variables ('$(MLRUN_BASE_IMAGE_NAME_TAGGED)...', 'docker'); "
-        "every requirement file of the repository given to the Go log-collector"
+        "ml-base:unstable-core named 'base:cpu'"
     ),
     "onyx-dot-app__onyx": (
-        "the runtime stage (compose/CI --target runtime) not found, the dev stage taken instead; "
-        "names from folders; the sandbox image not found; model server not seen as CUDA"
+        "the dev stage (CI --target dev) and the sandbox image not found; model server not seen "
+        "as CUDA; load-test Dockerfiles nothing builds proposed as images"
     ),
     "open-telemetry__opentelemetry-demo": (
-        "names not the compose service names (every service 'demo', from the image: "
-        "reference; the protoc images all 'genproto'); Go/.NET/Java/Node/nginx images taken "
-        "for Python images"
+        "the cypress test image named 'demo'; telemetry-docs given the requirement file of a "
+        "build stage; the react-native APK build (--output) proposed as an image"
     ),
     "pytorch__serve": (
         "the script's flags (-g, -bt ci/dev) not followed: one image of the last stage on the "
@@ -83,9 +81,8 @@ KNOWN_WRONG: dict[str, str] = {
         "taken for an external base; requirement files followed through no script"
     ),
     "rapidsai__docker": (
-        "one image per Dockerfile (last stage) instead of the --target stages base and "
-        "notebooks; contexts '.' not 'context'; matrix values of the CI (notset defaults) "
-        "not applied: 'nvidia/cuda:notset-base-notset'"
+        "the notebooks stage not found, names from folders; matrix values of the CI (notset "
+        "defaults) not applied to the bases; Python and CUDA versions not inferred"
     ),
 }
 

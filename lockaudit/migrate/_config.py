@@ -24,16 +24,23 @@ class ConfigEdits:
     build_args: dict[str, tuple[str, str]] = field(default_factory=dict)  # image key → (ARG, value)
     versions: str | None = None  # set `versions` (the workspace had none)
     new_images: list[dict[str, Any]] = field(default_factory=list)  # tables to append
+    # (name, url, variant, routed packages) of indexes to add
+    indexes: list[tuple[str, str, str, tuple[str, ...]]] = field(default_factory=list)
 
 
 def edit_config(text: str, edits: ConfigEdits) -> str:
     """``text`` with ``edits`` applied; unchanged text when there is nothing to do."""
-    if not (edits.requirements or edits.build_args or edits.versions or edits.new_images):
+    if not (
+        edits.requirements or edits.build_args or edits.versions or edits.new_images
+        or edits.indexes
+    ):
         return text
     doc = tomlkit.parse(text)
     section = _lockaudit(doc)
     if edits.versions is not None:
         section["versions"] = edits.versions
+    if edits.indexes:
+        _add_indexes(section, edits.indexes)
     images = section.get("images")
     if edits.new_images:
         if images is None:
@@ -52,6 +59,18 @@ def edit_config(text: str, edits: ConfigEdits) -> str:
             table["build-args"] = args
         args[name] = value
     return tomlkit.dumps(doc)
+
+
+def _add_indexes(section: Table, indexes: list[tuple[str, str, str, tuple[str, ...]]]) -> None:
+    tables = section.get("indexes")
+    if tables is None:
+        tables = tomlkit.aot()
+        section.append("indexes", tables)
+    for name, url, variant, packages in indexes:
+        entry: dict[str, Any] = {"name": name, "url": url, "variant": variant}
+        if packages:
+            entry["packages"] = list(packages)
+        tables.append(_table(entry))
 
 
 def _lockaudit(doc: Any) -> Table:

@@ -34,7 +34,7 @@ from lockaudit.locks import lock_paths
 from lockaudit.migrate._config import ConfigEdits, edit_config
 from lockaudit.migrate._model import FileChange, MigrationPlan, Note, NoteKind, apply_edits
 from lockaudit.migrate._rewrite import InstallPlan, LockRef, rewrite
-from lockaudit.parsing.dockerfile import Dockerfile, PipInstall, parse_dockerfile_text
+from lockaudit.parsing.dockerfile import Dockerfile, PipInstall, Stage, parse_dockerfile_text
 from lockaudit.parsing.requirements import (
     RequirementLine,
     RequirementsFile,
@@ -69,7 +69,7 @@ def plan_migration(root: Path) -> MigrationPlan:
     old_config = _read(pyproject) if pyproject.is_file() else None
     notes: list[Note] = []
     config, discovered = _with_section(root, old_config, notes)
-    workspace = _workspace(root, config)
+    workspace = _workspace(root, config, discovered=discovered)
     loaded: dict[str, RequirementsFile] = {}
 
     def load(path: str) -> RequirementsFile:
@@ -85,13 +85,20 @@ def plan_migration(root: Path) -> MigrationPlan:
         text = _read(root / dockerfile)
         parsed = parse_dockerfile_text(text, dockerfile, dict(primary.build_args))
         installs = image_installs(workspace, primary, parsed, load)
-        planned = _classify(workspace, parsed, installs, notes)
+        chain = _image_stages(parsed)
+        planned = _classify(workspace, chain, installs, notes)
+        _build_stage_notes(parsed, chain, notes)
+        if discovered:  # discovery's guesses of requirement files give way to what is installed
+            for image in images:
+                if image.variant_of is None:
+                    edits.requirements[image.key] = ()
         if not planned.plans:
             continue
         lock = _lock_ref(workspace, images, parsed, edits, notes)
         if lock is None:
             continue
-        new_edits, rewrite_notes = rewrite(dockerfile, text, parsed, planned.plans, lock)
+        _add_indexes(workspace, primary, planned, edits)
+        new_edits, rewrite_notes = rewrite(text, chain, planned.plans, lock)
         notes.extend(rewrite_notes)
         if not new_edits:
             continue
@@ -104,7 +111,9 @@ def plan_migration(root: Path) -> MigrationPlan:
             changes.append(FileChange(in_path, None, text_in))
         for image in images:
             if image.variant_of is None:
-                edits.requirements[image.key] = _requirements(workspace, image, planned, in_path)
+                edits.requirements[image.key] = _requirements(
+                    workspace, image, planned, in_path, discovered=discovered
+                )
     versions_change = _hoist(root, workspace, found, edits, notes)
     if versions_change is not None:
         changes.append(versions_change)
@@ -140,9 +149,19 @@ def _with_section(root: Path, old: str | None, notes: list[Note]) -> tuple[str, 
     return (head + "\n\n" if head else "") + discovery.config_toml, True
 
 
-def _workspace(root: Path, config: str) -> Workspace:
+def _workspace(root: Path, config: str, *, discovered: bool) -> Workspace:
     section = tomllib.loads(config).get("tool", {}).get("lockaudit", {})
-    return parse_config(section, root=root)
+    try:
+        return parse_config(section, root=root)
+    except InputError as e:
+        if not discovered:
+            raise
+        raise InputError(
+            Location("pyproject.toml"),
+            f"the configuration discovery proposes does not load: {e.message}",
+            hint="see it with `lockaudit init --print`, write it fixed into pyproject.toml, "
+            "then run `lockaudit migrate` again",
+        ) from e
 
 
 def _by_dockerfile(workspace: Workspace) -> dict[str, list[Image]]:
@@ -156,12 +175,41 @@ def _by_dockerfile(workspace: Workspace) -> dict[str, list[Image]]:
 # -- classifying installs -------------------------------------------------------------------------
 
 
+def _image_stages(dockerfile: Dockerfile) -> list[Stage]:
+    """The stages the image is made of: the final one and the ones it is built FROM (by
+    alias), in file order. Other stages are build stages: only what they COPY out counts."""
+    aliases = {s.from_line.alias.lower(): s for s in dockerfile.stages if s.from_line.alias}
+    chain = [dockerfile.final]
+    while True:
+        earlier = aliases.get(chain[-1].from_line.image.lower())
+        if earlier is None or earlier in chain:
+            break
+        chain.append(earlier)
+    return [stage for stage in dockerfile.stages if stage in chain]
+
+
+def _build_stage_notes(dockerfile: Dockerfile, chain: list[Stage], notes: list[Note]) -> None:
+    for stage in dockerfile.stages:
+        if stage in chain:
+            continue
+        for install in stage.pip_installs:
+            if install.requirements or install.requirement_files:
+                notes.append(
+                    Note(
+                        NoteKind.NOT_REWRITTEN,
+                        install.location,
+                        "pip install in a build stage (the image copies files out of it, not "
+                        "its packages): kept as written, not in the image's lock",
+                    )
+                )
+
+
 def _classify(
-    workspace: Workspace, dockerfile: Dockerfile, installs: ImageInstalls, notes: list[Note]
+    workspace: Workspace, chain: list[Stage], installs: ImageInstalls, notes: list[Note]
 ) -> _Image:
     out = _Image()
     blocked = {location for location, _ in (*installs.untraced, *installs.missing)}
-    for stage in dockerfile.stages:
+    for stage in chain:
         for install in stage.pip_installs:
             items = [i for i in installs.items if i.via.location == install.location]
             if install.location in blocked or install.unparsed:
@@ -258,6 +306,34 @@ def _unlockable(line: RequirementLine) -> Note:
     )
 
 
+def _add_indexes(workspace: Workspace, image: Image, planned: _Image, edits: ConfigEdits) -> None:
+    """Index URLs the rewritten installs used and the workspace does not know become indexes of
+    the workspace: the lock records them, and pip reads them from the lock's option lines."""
+    known = {index.url.rstrip("/") for index in workspace.indexes}
+    known |= {url.rstrip("/") for _, url, _, _ in edits.indexes}
+    for plan in planned.plans.values():
+        install = plan.install
+        urls = [(install.index_url, True)] if install.index_url else []
+        urls += [(url, False) for url in install.extra_index_urls]
+        for url, routed in urls:
+            if not url or "$" in url or url.rstrip("/") in known:
+                continue
+            known.add(url.rstrip("/"))
+            packages = tuple(str(line.name) for line in install.requirements) if routed else ()
+            name = _index_name(url, workspace, edits)
+            edits.indexes.append((name, url, image.variant.value, packages))
+
+
+def _index_name(url: str, workspace: Workspace, edits: ConfigEdits) -> str:
+    host = url.split("://", 1)[-1].split("/", 1)[0].split(":")[0].split("@")[-1]
+    base = "-".join(part for part in host.split(".")[:2] if part) or "index"
+    taken = {name for name, _, _, _ in edits.indexes} | {i.name for i in workspace.indexes}
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
 # -- lock names, .in files, requirements ----------------------------------------------------------
 
 
@@ -324,13 +400,15 @@ def _in_text(image: Image, dockerfile: str, in_path: str, planned: _Image) -> st
 
 
 def _requirements(
-    workspace: Workspace, image: Image, planned: _Image, in_path: str | None
+    workspace: Workspace, image: Image, planned: _Image, in_path: str | None, *, discovered: bool
 ) -> tuple[str, ...]:
-    """The image's inputs after migrating: configured files it did not install, the common
-    file if it installed it, and its ``.in``."""
+    """The image's inputs after migrating: the configured files it did not install (a
+    configuration discovery just proposed has none worth keeping), the common file if it
+    installed it, and its ``.in``."""
     installed = set(planned.installed_files)
-    kept = [path for path in image.requirements if path not in installed or
-            path == workspace.common]
+    kept = [] if discovered else [
+        path for path in image.requirements if path not in installed or path == workspace.common
+    ]
     if planned.common and workspace.common:
         kept.append(workspace.common)
     return tuple(dict.fromkeys([*kept, *([in_path] if in_path else [])]))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from lockaudit.errors import Location
 from lockaudit.migrate._model import Edit, Note, NoteKind
 from lockaudit.migrate._spans import Command, Lines, RunText, escape_of, run_text
-from lockaudit.parsing.dockerfile import Dockerfile, Instruction, PipInstall, Stage
+from lockaudit.parsing.dockerfile import Instruction, PipInstall, Stage
 from lockaudit.parsing.shell import SimpleCommand
 
 # Options that say where or how quietly pip installs, not what: kept on the lock command.
@@ -73,22 +73,25 @@ class InstallPlan:
 
 
 def rewrite(
-    path: str,
     text: str,
-    dockerfile: Dockerfile,
+    stages: Sequence[Stage],
     plans: Mapping[Location, InstallPlan],
     lock: LockRef,
 ) -> tuple[tuple[Edit, ...], tuple[Note, ...]]:
-    """The edits that make ``text`` install ``lock`` instead of the planned installs."""
+    """The edits that make ``text`` install ``lock`` instead of the planned installs.
+
+    ``stages`` are the stages the image is made of (the final one and those it is built FROM,
+    in file order): the lock is installed once, at the first planned install among them.
+    """
     lines = Lines.of(text)
     escape = escape_of(lines)
     edits: list[Edit] = []
     notes: list[Note] = []
-    for stage in dockerfile.stages:
+    first = True
+    for stage in stages:
         stage_plans = [plans[i.location] for i in stage.pip_installs if i.location in plans]
         if not any(p.locked for p in stage_plans):
             continue
-        first = True
         for instruction in _runs_with(stage, stage_plans):
             here = [p for p in stage_plans if _inside(p.install, instruction)]
             run = _run(lines, instruction, escape, here)

@@ -142,6 +142,7 @@ def expected_fields(image: dict[str, Any]) -> dict[str, Any]:
     python = bool(image.get("python", True))
     return {
         "name": image["name"],
+        "aliases": list(image.get("aliases", [])),
         "tag": image.get("tag", ""),  # compared only when given
         "context": _norm_dir(image.get("context", ".")),
         "stage": image.get("stage", ""),
@@ -222,8 +223,10 @@ def pair_images(
     for key, wants in wanted.items():
         candidates = found.pop(key, [])
         for want in wants:
-            same = [c for c in candidates if _matches("name", want["name"], c.name)
-                    or _matches("name", want["name"], prefix + c.name)]
+            names = [want["name"], *want.get("aliases", [])]
+            same = [c for c in candidates
+                    if any(_matches("name", n, c.name) or _matches("name", n, prefix + c.name)
+                           for n in names)]
             if same:
                 pairs[id(want)] = same[0]
                 candidates.remove(same[0])
@@ -290,6 +293,8 @@ def _field_right(
         return True  # said once, by the python field
     if name == "tag" and not want["tag"]:
         return True  # compared only when expected.toml gives one
+    if name == "name" and any(_matches("name", alias, got["name"]) for alias in want["aliases"]):
+        return True  # another name the repository's files justify as well
     if name == "parent" and want["parent"]:
         # right when it points at the image found for the expected parent (names are compared
         # on their own line)
