@@ -94,20 +94,23 @@ def check(
     from lockaudit.workspace import checkcache
 
     key = checkcache.workspace_key(workspace, [*(select or ()), "|", *(ignore or ())])
-    found = None if no_cache else checkcache.load(key)
-    if found is None:
-        from lockaudit.rules import run_checks
+    cached = None if no_cache else checkcache.load_result(key)
+    if cached is None:
+        from lockaudit.rules.runner import check_workspace
         from lockaudit.workspace.config import load_workspace
 
         try:
-            found = run_checks(load_workspace(workspace), select=select, ignore=ignore)
+            result = check_workspace(load_workspace(workspace), select=select, ignore=ignore)
         except LockauditError as e:
             _fail(e, fmt)
-        checkcache.store(key, found)
+        found, ignored = result.findings, result.ignored
+        checkcache.store(key, found, ignored)
+    else:
+        found, ignored = cached
     if fmt is CheckFormat.GITHUB:
         render.github_annotations(found)
     else:
-        render.findings(found, Format(fmt.value))
+        render.findings(found, Format(fmt.value), ignored=ignored)
     if any(f.severity is Severity.ERROR for f in found):
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -196,13 +199,13 @@ def audit(
     from lockaudit.audit import Tuning, audit_rules, audit_workspace, format_tree, to_sarif
     from lockaudit.audit.tuning import summary_line
     from lockaudit.report.sources import open_sources
+    from lockaudit.rules.ignores import UNUSED_IGNORE
     from lockaudit.workspace.config import load_workspace
 
     try:
         ws = load_workspace(workspace)
-        tuning = Tuning.of(
-            ws, audit_rules(), select=select or (), ignore=ignore or (), fail_on=fail_on
-        )
+        known = (*audit_rules(), UNUSED_IGNORE)
+        tuning = Tuning.of(ws, known, select=select or (), ignore=ignore or (), fail_on=fail_on)
         with (
             open_sources(ws, offline=offline) as (client, vulns),
             render.audit_progress() as progress,
@@ -222,7 +225,7 @@ def audit(
         shown = [f for f in result.findings if show_info or f.severity is not Severity.INFO]
         render.findings(shown, Format.TEXT)
         hidden = len(result.findings) - len(shown)
-        sys.stdout.write(summary_line(result.findings, hidden_infos=hidden))
+        sys.stdout.write(summary_line(result.findings, hidden_infos=hidden, ignored=result.ignored))
         sys.stdout.write(format_tree(ws, result.sizes))
     if result.failed:
         raise typer.Exit(EXIT_FINDINGS)

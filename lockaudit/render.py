@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -63,13 +64,29 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(redact_text(json.dumps(data, indent=2, sort_keys=False)) + "\n")
 
 
-def findings(items: Sequence[Finding], fmt: Format, *, out: Console | None = None) -> None:
-    """Findings grouped by image, worst first (JSON: the documented ``findings`` schema)."""
+def findings(
+    items: Sequence[Finding],
+    fmt: Format,
+    *,
+    out: Console | None = None,
+    ignored: Sequence[Finding] = (),
+) -> None:
+    """Findings grouped by image, worst first (JSON: the documented ``findings`` schema).
+
+    ``ignored`` are the findings inline ignores silenced: counted per code in the summary
+    (listed under ``ignored_inline`` in JSON), never shown as findings.
+    """
     ordered = sorted(items, key=Finding.sort_key)
     if fmt is Format.JSON:
-        emit_json({"schema_version": SCHEMA_VERSION, "findings": [f.as_json() for f in ordered]})
+        emit_json(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "findings": [f.as_json() for f in ordered],
+                "ignored_inline": [f.as_json() for f in ignored],
+            }
+        )
         return
-    segments = _finding_segments(ordered)
+    segments = _finding_segments(ordered, ignored)
     if out is None and not _styled(sys.stdout):
         # a hook or a pipe: nothing to style, so rich is not even imported
         sys.stdout.write(redact_text("".join(text for text, _ in segments)) + "\n")
@@ -84,10 +101,12 @@ def findings(items: Sequence[Finding], fmt: Format, *, out: Console | None = Non
     (out or console()).print(styled)
 
 
-def _finding_segments(ordered: Sequence[Finding]) -> list[tuple[str, str | None]]:
+def _finding_segments(
+    ordered: Sequence[Finding], ignored: Sequence[Finding] = ()
+) -> list[tuple[str, str | None]]:
     """The text of :func:`findings` as (text, rich style) pieces."""
     if not ordered:
-        return [("no findings", "green")]
+        return [("no findings" + _ignored_note(ignored), "green")]
     groups: dict[str, list[Finding]] = {}
     for finding in ordered:
         groups.setdefault(finding.image or "(shared files)", []).append(finding)
@@ -101,12 +120,32 @@ def _finding_segments(ordered: Sequence[Finding]) -> list[tuple[str, str | None]
                 (f"{finding.severity.value:<7}", _STYLE[finding.severity]),
                 (f" {finding.location} ", None),
                 (f"{finding.code} {finding.rule}".lstrip(), "dim"),
-                (f": {finding.message}\n", None),
+                (f": {terminal_text(finding.message)}\n", None),
             ]
+            if finding.related:
+                also = ", ".join(str(place) for place in finding.related)
+                out.append((f"           also: {also}\n", "dim"))
             if finding.hint:
-                out.append((f"           hint: {finding.hint}\n", "dim"))
-    out.append((_summary(ordered), None))
+                out.append((f"           hint: {terminal_text(finding.hint)}\n", "dim"))
+    out.append((_summary(ordered) + _ignored_note(ignored), None))
     return out
+
+
+def _ignored_note(ignored: Sequence[Finding]) -> str:
+    if not ignored:
+        return ""
+    from lockaudit.rules.ignores import counts
+
+    return f" ({len(ignored)} ignored inline: {counts(ignored)})"
+
+
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def terminal_text(text: str) -> str:
+    """Markdown code spans as a terminal shows them: quoted, without raw backticks (JSON and
+    SARIF keep the text as written)."""
+    return _CODE_SPAN.sub(r"'\1'", text)
 
 
 def _styled(stream: TextIO) -> bool:

@@ -263,3 +263,21 @@ def test_codes_select_ignore_and_override_like_names(audit_cli: Callable[..., tu
     text = run().stdout
     summary = next(line for line in text.splitlines() if line.startswith("by rule:"))
     assert "LA110 reinstalls-parent-package " in summary
+
+
+def test_an_inline_ignore_silences_an_audit_finding(audit_cli: Callable[..., tuple]) -> None:
+    stage = "# lockaudit: ignore[LA110] torch is replaced on purpose here\n" + NEWER_TORCH["asr"]
+    _, run = audit_cli({"asr": stage})
+    data = json.loads(run("-f", "json").stdout)
+    assert "reinstalls-parent-package" not in {f["rule"] for f in data["findings"]}
+    assert [f["code"] for f in data["ignored_inline"]] == ["LA110"]
+    assert data["ignored_inline"][0]["path"] == "docker/asr/Dockerfile"
+    summary = next(line for line in run().stdout.splitlines() if line.startswith("by rule:"))
+    assert summary.endswith("; ignored inline: LA110 1")
+    # an ignore naming an audit rule that reports nothing there is unused (an info)
+    stale_stage = "# lockaudit: ignore[LA501] stale\nRUN pip install requests==2.32.3\n"
+    _, stale = audit_cli({"asr": stale_stage})
+    unused = [f for f in json.loads(stale("-f", "json").stdout)["findings"] if f["code"] == "LA902"]
+    assert [(f["path"], f["line"], f["severity"]) for f in unused] == [
+        ("docker/asr/Dockerfile", 2, "info")
+    ]

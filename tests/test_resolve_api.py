@@ -31,6 +31,7 @@ def test_exported_names() -> None:
         "ResolveReporter",
         "RootRequirement",
         "explain_all",
+        "explain_every",
         "resolve",
     ]
     assert issubclass(ResolutionFailed, ResolutionError)

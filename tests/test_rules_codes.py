@@ -68,6 +68,7 @@ CODES = {
     "LA502": "cuda-mismatch",
     "LA503": "torch-family-mismatch",
     "LA901": "index-unreachable",
+    "LA902": "unused-ignore",
 }
 
 

@@ -36,6 +36,7 @@ from lockaudit.index.client import IndexClient
 from lockaudit.index.vulns import VulnerabilityService
 from lockaudit.rules.context import CheckContext
 from lockaudit.rules.findings import SCHEMA_VERSION, Finding
+from lockaudit.rules.ignores import UNUSED_IGNORE, apply_ignores, workspace_ignores
 from lockaudit.workspace.model import Workspace
 
 __all__ = [
@@ -82,6 +83,7 @@ class AuditResult:
     savings: tuple[Saving, ...]  # bytes a suggested fix saves, per finding
     sizes: SizeReport
     tuning: Tuning = field(default_factory=Tuning)  # how ``findings`` were selected, and what fails
+    ignored: tuple[Finding, ...] = ()  # silenced by inline ignores (not in ``findings``)
 
     @property
     def failed(self) -> bool:
@@ -96,6 +98,7 @@ class AuditResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "findings": [f.as_json() for f in self.findings],
+            "ignored_inline": [f.as_json() for f in self.ignored],
             "sizes": self.sizes.as_json(),
             "savings": [
                 {
@@ -124,7 +127,7 @@ def audit_workspace(
     ``tuning`` selects and re-ranks the findings; by default ``[tool.lockaudit.audit]``'s.
     Savings follow the findings they belong to.
     """
-    tuning = tuning or Tuning.of(workspace, audit_rules())
+    tuning = tuning or Tuning.of(workspace, (*audit_rules(), UNUSED_IGNORE))
     check = CheckContext.load(workspace)
     replays = replay_workspace(workspace, client, ctx=check, reporter=reporter)
     ctx = AuditContext(
@@ -135,7 +138,11 @@ def audit_workspace(
         vulns=vulns,
     )
     raw, raw_savings = run_audit_rules(ctx)
-    findings = tuning.apply(raw)
+    # inline ignores apply to what the tuning keeps; the unused-ignore infos they add are
+    # selected like any rule's findings
+    active = tuple(r for r in audit_rules() if tuning.selects(r))
+    applied = apply_ignores(tuning.apply(raw), workspace_ignores(check), active)
+    findings = tuning.apply(applied.kept)
     kept = {(f.rule, f.location, f.image, f.package, f.message): f for f in findings}
     savings = tuple(
         Saving(kept[key], s.bytes)
@@ -151,4 +158,6 @@ def audit_workspace(
         )
         in kept
     )
-    return AuditResult(replays, findings, savings, image_sizes(replays), tuning)
+    return AuditResult(
+        replays, findings, savings, image_sizes(replays), tuning, applied.silenced
+    )

@@ -33,20 +33,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
-from lockaudit.audit.replay import ImageReplay, Installed, LayerReplay
+from lockaudit.audit.replay import ImageReplay, Installed, LayerReplay, Replacement
 from lockaudit.audit.sizes import format_bytes
 from lockaudit.errors import IndexFetchError, Location, OfflineMissError
 from lockaudit.index.types import MetadataSource, Vulnerability
 from lockaudit.index.urls import MIRRORS_ENV
 from lockaudit.index.vulns import VulnerabilityService
-from lockaudit.resolve import Conflict, Origin, RequirementKind, RootRequirement, explain_all
+from lockaudit.resolve import Conflict, Origin, RequirementKind, RootRequirement, explain_every
 from lockaudit.rules import Rule, registered_rules, rule
 from lockaudit.rules.context import CheckContext
 from lockaudit.rules.findings import Finding, Severity
@@ -155,30 +155,70 @@ def _who(item: Installed) -> str:
     "a layer replaces a release its parent image provides (its bytes are then stored twice)",
 )
 def reinstalls_parent_package(ctx: AuditContext) -> Iterator[Saving]:
+    """One finding per replaced release of a parent, however many children replace it."""
+    groups: dict[tuple[str, NormalizedName, Version], list[tuple[LayerReplay, Replacement]]] = {}
     for replay, layer in _layers(ctx):
         for change in layer.replaced:
             before, after = change.before, change.after
             if before.layer == replay.image or after.name in INSTALLER_TOOLS:
                 continue
-            severity = Severity.ERROR if ctx.heavy(after.name) else Severity.WARNING
-            message = (
-                f"{layer.step.location} replaces {before.name} {before.version} (from "
-                f"{before.layer}) with {after.version}{_who(after)}: "
-                f"{format_bytes(before.size)} duplicated"
+            groups.setdefault((before.layer, before.name, before.version), []).append(
+                (layer, change)
             )
-            hint = (
-                f"keep {before.name} {before.version}: pin the requirement at {after.where} to "
-                f"a release that accepts it, or change {before.name} in {before.layer}"
-            )
-            finding = reinstalls_parent_package.finding(
-                message,
-                after.where,
-                image=replay.image,
-                package=after.name,
-                hint=hint,
-                severity=severity,
-            )
-            yield Saving(finding, before.size)
+    for changes in groups.values():
+        yield _replaced(ctx, sorted(changes, key=lambda lc: lc[1].after.layer))
+
+
+def _replaced(ctx: AuditContext, changes: list[tuple[LayerReplay, Replacement]]) -> Saving:
+    layer, first = changes[0]
+    before, after = first.before, first.after
+    severity = Severity.ERROR if ctx.heavy(after.name) else Severity.WARNING
+    duplicated = before.size * len(changes)
+    if len(changes) == 1:
+        message = (
+            f"{layer.step.location} replaces {before.name} {before.version} (from "
+            f"{before.layer}) with {after.version}{_who(after)}: "
+            f"{format_bytes(before.size)} duplicated"
+        )
+        hint = (
+            f"keep {before.name} {before.version}: pin the requirement at {after.where} to "
+            f"a release that accepts it, or change {before.name} in {before.layer}"
+        )
+        image = after.layer
+    else:
+        by_version: dict[Version, list[str]] = {}
+        for _, change in changes:
+            by_version.setdefault(change.after.version, []).append(change.after.layer)
+        where = "; ".join(
+            f"{_and(images)} (by {version})" for version, images in by_version.items()
+        )
+        message = (
+            f"{before.name} {before.version} of {before.layer} is replaced in {where}: "
+            f"{format_bytes(duplicated)} duplicated"
+        )
+        hint = (
+            f"keep {before.name} {before.version}: pin the requirements that replace it to "
+            f"releases that accept it, or change {before.name} in {before.layer}"
+        )
+        image = before.layer
+    related = tuple(
+        dict.fromkeys(c.after.where for _, c in changes[1:] if c.after.where != after.where)
+    )
+    finding = reinstalls_parent_package.finding(
+        message,
+        after.where,
+        image=image,
+        package=after.name,
+        hint=hint,
+        severity=severity,
+        related=related,
+    )
+    return Saving(finding, duplicated)
+
+
+def _and(items: Sequence[str]) -> str:
+    """``a, b and c``."""
+    return " and ".join((", ".join(items[:-1]), items[-1])) if len(items) > 1 else "".join(items)
 
 
 def _broken(replay: ImageReplay, target: Target) -> dict[tuple[str, str], tuple[str, Location]]:
@@ -237,19 +277,33 @@ def install_conflict(ctx: AuditContext) -> Iterator[Finding]:
         if layer.step.masked is not None and not layer.step.masked.rethrows:
             continue  # the build goes on: install-failure-hidden (shellrules) reports it
         for conflict in layer.conflicts:
-            where = conflict.origins[0] if conflict.origins else layer.step.location
             yield install_conflict.finding(
                 _conflict_text(conflict),
-                where,
+                _blamed(conflict, layer.step.location),
                 image=replay.image,
-                package=conflict.packages[0] if conflict.packages else None,
+                package=_contested(conflict),
                 hint=conflict.suggestion,
+                related=conflict.related,
             )
 
 
 def _conflict_text(conflict: Conflict) -> str:
-    chain = "; ".join(conflict.chain)
-    return f"{conflict.summary}: {chain}" if chain else conflict.summary
+    """The summary, and the links it leaves out (``a selects b``, ``b requires c``): each said
+    once, never the chain repeated under its own summary."""
+    return "; ".join((conflict.summary, *conflict.via))
+
+
+def _blamed(conflict: Conflict, fallback: Location) -> Location:
+    """The line of the requirement that conflicts (not merely the first file in order)."""
+    if conflict.blame is not None:
+        return conflict.blame
+    return conflict.origins[0] if conflict.origins else fallback
+
+
+def _contested(conflict: Conflict) -> str | None:
+    if conflict.contested:
+        return conflict.contested
+    return conflict.packages[0] if conflict.packages else None
 
 
 # --------------------------------------------------------------------------- the matrix
@@ -275,16 +329,15 @@ def matrix_conflict(ctx: AuditContext) -> Iterator[Finding]:
             for pin in versions.pins
             if not pin.requirement.url
         ]
-        try:
-            conflicts = explain_all(ctx.source, target, roots)
-        except (IndexFetchError, OfflineMissError) as e:
+        conflicts, failure = explain_every(ctx.source, target, roots)
+        if failure is not None:
+            rest = " beyond the conflicts below" if conflicts else ""
             yield index_unreachable.finding(
-                f"{e.url} could not be reached ({e.message}): the matrix is unverified on "
-                f"{target.describe()}",
+                f"{failure.url} could not be reached ({failure.message}): the matrix is "
+                f"unverified on {target.describe()}{rest}",
                 Location(versions.path),
-                hint=_mirror_hint(e.url),
+                hint=_mirror_hint(failure.url),
             )
-            continue
         for conflict in conflicts:
             text = _conflict_text(conflict)
             seen.setdefault(text, []).append(target.describe())
@@ -292,22 +345,15 @@ def matrix_conflict(ctx: AuditContext) -> Iterator[Finding]:
                 text,
                 matrix_conflict.finding(
                     text,
-                    conflict.origins[0] if conflict.origins else Location(versions.path),
-                    package=conflict.packages[0] if conflict.packages else None,
+                    _blamed(conflict, Location(versions.path)),
+                    package=_contested(conflict),
                     hint=conflict.suggestion,
+                    related=conflict.related,
                 ),
             )
     for text, finding in found.items():
         on = "; ".join(seen[text])
-        yield Finding(
-            finding.rule,
-            finding.severity,
-            f"{finding.message} (on {on})",
-            finding.location,
-            None,
-            finding.package,
-            finding.hint,
-        )
+        yield replace(finding, message=f"{finding.message} (on {on})")
 
 
 def _targets(workspace: Workspace) -> list[Target]:
@@ -374,26 +420,55 @@ def hoist_candidate(ctx: AuditContext) -> Iterator[Saving]:
 
 
 def _siblings(ctx: AuditContext) -> Iterator[Saving]:
+    """One finding per parent and set of children: the releases they all install alike."""
     for parent in ctx.replays.values():
         same: dict[tuple[NormalizedName, Version], list[Installed]] = {}
         for child in ctx.workspace.children(parent.image):
             replay = ctx.replays.get(child.key)
             for item in _fresh(ctx, replay) if replay else ():
                 same.setdefault((item.name, item.version), []).append(item)
-        for (name, version), items in sorted(same.items()):
-            if len(items) < 2:
-                continue
-            saved = (len(items) - 1) * items[0].size
-            finding = hoist_candidate.finding(
-                f"{name} {version} is installed by {len(items)} children of {parent.image} "
-                f"({', '.join(i.layer for i in items)}): installing it once in {parent.image} "
-                f"saves {format_bytes(saved)}",
-                items[0].where,
-                image=parent.image,
-                package=name,
-                hint=f"move {name}=={version} into {parent.image}",
-            )
-            yield Saving(finding, saved)
+        by_children: dict[tuple[str, ...], list[list[Installed]]] = {}
+        for _, items in sorted(same.items()):
+            if len(items) >= 2:
+                by_children.setdefault(tuple(i.layer for i in items), []).append(items)
+        for children, groups in by_children.items():
+            yield _hoist(parent.image, children, groups)
+
+
+def _hoist(parent: str, children: tuple[str, ...], groups: list[list[Installed]]) -> Saving:
+    saved = sum((len(items) - 1) * items[0].size for items in groups)
+    first = groups[0][0]
+    if len(groups) == 1:
+        message = (
+            f"{first.name} {first.version} is installed by {len(children)} children of {parent} "
+            f"({', '.join(children)}): installing it once in {parent} saves {format_bytes(saved)}"
+        )
+        hint = f"move {first.name}=={first.version} into {parent}"
+    else:
+        names = [f"{items[0].name} {items[0].version}" for items in groups]
+        message = (
+            f"{len(groups)} releases are installed alike by {len(children)} children of "
+            f"{parent} ({', '.join(children)}): {_truncated(names)}; installing them once in "
+            f"{parent} saves {format_bytes(saved)}"
+        )
+        hint = f"move them into {parent}"
+    finding = hoist_candidate.finding(
+        message,
+        first.where,
+        image=parent,
+        package=first.name if len(groups) == 1 else None,
+        hint=hint,
+    )
+    return Saving(finding, saved)
+
+
+_SHOWN = 8  # names listed before a long list is cut
+
+
+def _truncated(names: Sequence[str]) -> str:
+    """The first names, then an ellipsis and how many were left out."""
+    rest = len(names) - _SHOWN
+    return ", ".join(names[:_SHOWN]) + (f", ... ({rest} more)" if rest > 0 else "")
 
 
 def _unused_in_base(ctx: AuditContext) -> Iterator[Saving]:
@@ -456,6 +531,8 @@ def _is_cuda_wheel(item: Installed) -> bool:
 
 @_rule("cuda-in-cpu-image", Severity.ERROR, "a CPU image installs CUDA wheels")
 def cuda_in_cpu_image(ctx: AuditContext) -> Iterator[Saving]:
+    """One finding per set of CUDA wheels, however many CPU images install that same set."""
+    groups: dict[tuple[tuple[str, str], ...], list[tuple[str, LayerReplay, list[Installed]]]] = {}
     for replay in ctx.replays.values():
         if ctx.image(replay.image).variant is not Variant.CPU:
             continue
@@ -468,21 +545,41 @@ def cuda_in_cpu_image(ctx: AuditContext) -> Iterator[Saving]:
                 ),
                 key=lambda i: -i.size,
             )
-            if not cuda:
-                continue
-            total = sum(item.size for item in cuda)
-            names = ", ".join(f"{item.name} {item.version}" for item in cuda)
-            first = next((i for i in cuda if i.name.startswith("torch")), cuda[0])
-            finding = cuda_in_cpu_image.finding(
-                f"{layer.step.location} installs CUDA wheels into a CPU image: {names} "
-                f"({format_bytes(total)})",
-                first.where,
-                image=replay.image,
-                package=first.name,
-                hint="install torch from the CPU wheel index in CPU images "
-                "(--index-url of the +cpu builds), so no nvidia-* wheel is pulled in",
-            )
-            yield Saving(finding, total)
+            if cuda:
+                key = tuple(sorted((i.name, str(i.version)) for i in cuda))
+                groups.setdefault(key, []).append((replay.image, layer, cuda))
+    for members in groups.values():
+        yield _cuda_in_cpu(sorted(members, key=lambda m: m[0]))
+
+
+def _cuda_in_cpu(members: list[tuple[str, LayerReplay, list[Installed]]]) -> Saving:
+    image, layer, cuda = members[0]
+    each = sum(item.size for item in cuda)
+    names = _truncated([f"{item.name} {item.version}" for item in cuda])
+    first = next((i for i in cuda if i.name.startswith("torch")), cuda[0])
+    if len(members) == 1:
+        message = (
+            f"{layer.step.location} installs CUDA wheels into a CPU image: {names} "
+            f"({format_bytes(each)})"
+        )
+    else:
+        images = _and([m[0] for m in members])
+        message = (
+            f"{images} install the same CUDA wheels into CPU images: {names} "
+            f"({format_bytes(each)} each)"
+        )
+    places = (next((i for i in m[2] if i.name == first.name), m[2][0]).where for m in members)
+    related = tuple(dict.fromkeys(p for p in places if p != first.where))
+    finding = cuda_in_cpu_image.finding(
+        message,
+        first.where,
+        image=image if len(members) == 1 else None,
+        package=first.name,
+        hint="install torch from the CPU wheel index in CPU images "
+        "(--index-url of the +cpu builds), so no nvidia-* wheel is pulled in",
+        related=related,
+    )
+    return Saving(finding, each * len(members))
 
 
 def base_cuda(ctx: AuditContext, image: Image) -> str | None:
@@ -645,35 +742,49 @@ def has_compiler(ctx: AuditContext, image: Image) -> bool:
     "needs-build", Severity.WARNING, "a package needs a source build on an image without a compiler"
 )
 def needs_build(ctx: AuditContext) -> Iterator[Finding]:
+    """One finding per release and reason, listing every image without a compiler."""
+    groups: dict[tuple[str, str, str], list[tuple[Image, Location, str]]] = {}
     for replay in ctx.replays.values():
         image = ctx.image(replay.image)
         if has_compiler(ctx, image):
             continue
         for layer in replay.layers:
             for skipped in layer.needs_build:
-                yield needs_build.finding(
-                    f"{skipped.name} {skipped.version} can only be installed from source "
-                    f"({skipped.reason}) and {image.key} has no compiler",
-                    layer.step.location,
-                    image=image.key,
-                    package=skipped.name,
-                    hint="pin a release with a wheel for the target, or add build tools",
-                )
+                key = (skipped.name, str(skipped.version), f"({skipped.reason})")
+                groups.setdefault(key, []).append((image, layer.step.location, "source"))
             reported = {(b.name, b.version) for b in layer.needs_build}
             for item in (*layer.installed, *(r.after for r in layer.replaced)):
                 if (item.name, item.version) in reported:
                     continue
                 if item.candidate.files and not item.candidate.has_wheel:
-                    yield needs_build.finding(
-                        f"{item.name} {item.version} has no wheel for {image.target.describe()}"
-                        f"{_who(item)}: pip builds it from source, and {image.key} has no "
-                        "compiler",
-                        item.where,
-                        image=image.key,
-                        package=item.name,
-                        hint="pin a release with a wheel for the target, or add build tools "
-                        "in a builder stage",
-                    )
+                    why = f"no wheel for {image.target.describe()}{_who(item)}"
+                    key = (item.name, str(item.version), why)
+                    groups.setdefault(key, []).append((image, item.where, "wheel"))
+    for (name, version, why), sites in groups.items():
+        yield _needs_build(name, version, why, sorted(sites, key=lambda site: site[0].key))
+
+
+def _needs_build(
+    name: str, version: str, why: str, sites: list[tuple[Image, Location, str]]
+) -> Finding:
+    images = [image.key for image, _, _ in sites]
+    who = f"{images[0]} has" if len(images) == 1 else f"{_and(images)} have"
+    image, where, kind = sites[0]
+    if kind == "source":
+        message = f"{name} {version} can only be installed from source {why} and {who} no compiler"
+        hint = "pin a release with a wheel for the target, or add build tools"
+    else:
+        message = f"{name} {version} has {why}: pip builds it from source, and {who} no compiler"
+        hint = "pin a release with a wheel for the target, or add build tools in a builder stage"
+    related = tuple(dict.fromkeys(w for _, w, _ in sites[1:] if w != where))
+    return needs_build.finding(
+        message,
+        where,
+        image=image.key if len(sites) == 1 else None,
+        package=normalize(name),
+        hint=hint,
+        related=related,
+    )
 
 
 @_rule("yanked-pin", Severity.WARNING, "an install picks a yanked release")

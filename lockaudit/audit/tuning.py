@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from lockaudit.errors import InputError, Location, UsageError
 from lockaudit.rules import RuleSpec, matches, selects_any
 from lockaudit.rules.findings import Finding, Severity
+from lockaudit.rules.ignores import counts as inline_counts
 from lockaudit.workspace.model import AuditSettings, Workspace
 
 __all__ = ["Tuning", "split_selectors", "summary_line"]
@@ -71,6 +72,10 @@ class Tuning:
             kept.append(replace(finding, severity=severity))
         return tuple(sorted(kept, key=lambda f: (f.sort_key(), f.message)))
 
+    def selects(self, spec: RuleSpec) -> bool:
+        """Whether this tuning runs the rule ``spec`` (its findings can be kept)."""
+        return (not self.select or matches(spec, self.select)) and not matches(spec, self.ignore)
+
     def fails(self, findings: Iterable[Finding]) -> bool:
         return any(f.severity.rank <= self.fail_on.rank for f in findings)
 
@@ -80,15 +85,18 @@ def split_selectors(values: Sequence[str]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
-def summary_line(findings: Sequence[Finding], *, hidden_infos: int) -> str:
-    """Counts per rule (code and name), most frequent first, and how many infos were hidden."""
+def summary_line(
+    findings: Sequence[Finding], *, hidden_infos: int, ignored: Sequence[Finding] = ()
+) -> str:
+    """Counts per rule (code and name), most frequent first, how many infos were hidden, and
+    what inline ignores silenced, per code."""
     counts = Counter(f"{f.code} {f.rule}".strip() for f in findings)
-    if not counts:
-        return "by rule: none\n"
     parts = [f"{rule} {n}" for rule, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    line = "by rule: " + ", ".join(parts)
+    line = "by rule: " + (", ".join(parts) or "none")
     if hidden_infos:
         line += f" ({hidden_infos} info{'s' if hidden_infos != 1 else ''} hidden: --show-info)"
+    if ignored:
+        line += f"; ignored inline: {inline_counts(ignored)}"
     return line + "\n"
 
 

@@ -18,7 +18,7 @@ from lockaudit.resolve._model import (
     RootRequirement,
 )
 from lockaudit.resolve._reporter import ResolveReporter
-from lockaudit.resolve._resolver import explain_all, resolve
+from lockaudit.resolve._resolver import explain_all, explain_every, resolve
 
 __all__ = [
     "Conflict",
@@ -30,5 +30,6 @@ __all__ = [
     "ResolveReporter",
     "RootRequirement",
     "explain_all",
+    "explain_every",
     "resolve",
 ]

@@ -5,21 +5,32 @@ walked back, through the requirements the provider saw, to a root requirement wi
 line; the other side of the conflict is another cause, a constraint or parent pin on the same
 name, or a plain reason (not on the index, only yanked or pre-releases, needs a build).
 
-Suggestions come from looking at versions, never from re-running the resolver: for the package
-whose requirement conflicts, the newest release whose own requirement accepts the other side, or
-else the oldest release of the contested package it would need.
+Blame: the *sides* of a conflict are the requirements on the contested name (each chain's last
+link, and the constraints and parent pins that matter). A side is a *culprit* when every other
+side together still admits a release: dropping it alone would end the conflict. The finding is
+filed at the culprit's root line (a requirement that is merely present, such as librosa's numpy
+range that accepts both versions in play, is never blamed); the sides that reject the culprit
+are its *opposition*, named in the summary and kept as related locations.
+
+Fixes come from looking at versions: for the culprit package, the newest release whose own
+requirement accepts what every other side allows; for a root pin that is a culprit, the newest
+release every other side accepts. Each is a :class:`Fix` that :mod:`._resolver` tries by
+resolving again, and only a fix that ends the conflict is suggested (else the suggestion says
+none was found). A change to the parent image or a constraint file cannot be tried in the
+layer: it is stated as what would be needed.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
+from packaging.version import Version
 
-from lockaudit.errors import Location
+from lockaudit.errors import IndexFetchError, Location, OfflineMissError
 from lockaudit.index.types import Candidate, CoreMetadata, NeedsBuild
 from lockaudit.resolve._model import Conflict, RequirementKind, RootRequirement
 from lockaudit.resolve._nodes import PYTHON_NAME, Cand, Req, requirement_text
@@ -30,9 +41,60 @@ SHOW_VERSIONS = 5
 
 
 @dataclass(frozen=True)
+class Fix:
+    """A change of one root requirement that would end the conflict, to be tried.
+
+    ``root_index`` is the root to pin to ``name==version`` instead (its position in the resolved
+    root list; its extras and marker stay), or None to add that pin as a new root (a package the
+    roots only reach transitively).
+    """
+
+    text: str
+    name: NormalizedName
+    version: Version
+    root_index: int | None
+
+
+@dataclass(frozen=True)
 class Explained:
     conflict: Conflict
-    roots: frozenset[int]  # indexes of the REQUIREMENT roots the chains start from
+    roots: frozenset[int]  # indexes of the REQUIREMENT roots to set aside (the culprits')
+    fixes: tuple[Fix, ...] = ()  # to be tried, nearest first; the conflict's text stands if none
+    contested: NormalizedName | None = None
+    culprits: frozenset[NormalizedName] = frozenset()  # packages of the culprit and opposition
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One requirement on the contested name: a chain's last link, or a constraint/parent pin."""
+
+    spec: SpecifierSet
+    chain: _Chain | None = None
+    constraint: RootRequirement | None = None
+
+    @property
+    def location(self) -> Location | None:
+        if self.constraint is not None:
+            return self.constraint.origin.location
+        origin = self.chain.root.origin if self.chain else None
+        return origin.location if origin else None
+
+    @property
+    def who(self) -> str:
+        """Who asks: the requiring release, or the file and line of a root or constraint."""
+        if self.chain is not None and self.chain.last[0] is not None:
+            return str(self.chain.last[0])
+        return str(self.location) if self.location else self.text
+
+    @property
+    def text(self) -> str:
+        if self.constraint is not None:
+            return requirement_text(self.constraint.requirement)
+        return self.chain.last[1].text if self.chain else ""
+
+    @property
+    def transitive(self) -> bool:
+        return self.chain is not None and self.chain.last[0] is not None
 
 
 @dataclass(frozen=True)
@@ -62,6 +124,19 @@ class _Chain:
         )
         lines = [f"{lead} requires {second.text}"]
         lines.extend(f"{cand} requires {req.text}" for cand, req in self.links[2:])
+        return lines
+
+    def via(self) -> list[str]:
+        """What :meth:`short` leaves out: how the root reaches the package that requires."""
+        if len(self.links) == 1:
+            return []
+        root = self.root
+        first, _ = self.links[1]
+        assert first is not None
+        same = root.name == first.name and str(root.specifier) == f"=={first.version}"
+        where = f"{root.origin.location} " if root.origin else ""
+        lines = [] if same else [f"{where}{root.text} selects {first}"]
+        lines.extend(f"{cand} requires {req.text}" for cand, req in self.links[1:-1])
         return lines
 
     def short(self) -> str:
@@ -117,6 +192,34 @@ class _Builder:
         self.chains = [c for c in chains if c.links]
         self.specs = [c.last[1].specifier for c in self.chains]
         self.constraints = self._relevant_constraints()
+        self.sides = [_Side(c.last[1].specifier, chain=c) for c in self.chains] + [
+            _Side(c.requirement.specifier, constraint=c) for c in self.constraints
+        ]
+        self.focus, self.opposition = self._blame()
+
+    def fits(self, sides: Sequence[_Side]) -> bool:
+        """Whether some release of the contested name satisfies every one of ``sides``."""
+        return any(
+            all(side.spec.contains(r.version, prereleases=True) for side in sides)
+            for r in self.provider.releases(self.contested)
+        )
+
+    def _blame(self) -> tuple[_Side | None, tuple[_Side, ...]]:
+        """The culprit to file the conflict against, and the sides that reject it.
+
+        None when no single side explains it (the sides do agree on a release, which is then
+        unusable for another reason, or only several sides together exclude every release).
+        """
+        if self.contested == PYTHON_NAME or len(self.sides) < 2 or self.fits(self.sides):
+            return None, ()  # nothing else disagrees: the release is missing or unusable
+        culprits = [s for s in self.sides if self.fits([o for o in self.sides if o is not s])]
+        with_chain = [s for s in culprits if s.chain is not None]
+        if not with_chain:
+            return None, ()
+        focus = next((s for s in with_chain if s.transitive), with_chain[0])
+        against = tuple(s for s in self.sides if s is not focus and not self.fits([focus, s]))
+        against = against or tuple(s for s in self.sides if s is not focus and s.spec)
+        return (focus, against) if against else (None, ())
 
     def _relevant_constraints(self) -> tuple[RootRequirement, ...]:
         """Constraints on the contested name that reject a release the requirements accept."""
@@ -156,29 +259,64 @@ class _Builder:
             lines.extend(chain_lines)
         partner = self._partner()
         lines.append(f"but {partner}")
-        shorts = [c.short() for c in self.chains]
-        summary = f"{self._label()}: {', '.join(shorts)}, but {partner.split(' (')[0]}"
+        suggester = _Suggester(self)
         conflict = Conflict(
-            summary=summary,
+            summary=self._summary(partner),
             chain=tuple(lines),
             with_parent=self.with_parent,
             packages=self._packages(),
-            suggestion=_Suggester(self).suggest(),
+            suggestion=suggester.suggest(),
             origins=self._origins(),
+            blame=self.focus.location if self.focus else None,
+            related=self._related(),
+            contested="" if self.contested == PYTHON_NAME else self.contested,
+            via=self._via(),
         )
-        return Explained(conflict, self._root_indexes())
+        return Explained(
+            conflict, self._root_indexes(), suggester.fixes(), self.contested, self._culprits()
+        )
+
+    def _culprits(self) -> frozenset[NormalizedName]:
+        sides = (self.focus, *self.opposition) if self.focus else self.sides
+        chains = [s.chain for s in sides if s is not None and s.chain is not None]
+        names = {cand.name for c in chains for cand, _ in c.links if cand is not None}
+        names |= {c.root.name for c in chains}
+        return frozenset(names - {PYTHON_NAME})
+
+    def _summary(self, partner: str) -> str:
+        """``name: <culprit> requires X, but <what rejects it>`` (every chain when no culprit)."""
+        if self.focus is None or self.focus.chain is None:
+            shorts = ", ".join(dict.fromkeys(c.short() for c in self.chains))
+            return f"{self._label()}: {shorts}, but {partner.split(' (')[0]}"
+        against = [s.chain.short() for s in self.opposition if s.chain is not None]
+        if any(s.constraint is not None for s in self.opposition):
+            against.append(self._partner(only=self.opposition).split(" (")[0])
+        rejected = _and(against)
+        return f"{self._label()}: {self.focus.chain.short()}, but {rejected}"
+
+    def _via(self) -> tuple[str, ...]:
+        sides = (self.focus, *self.opposition) if self.focus else self.sides
+        chains = [s.chain for s in sides if s is not None and s.chain is not None]
+        return tuple(dict.fromkeys(line for chain in chains for line in chain.via()))
+
+    def _related(self) -> tuple[Location, ...]:
+        blamed = self.focus.location if self.focus else None
+        places = (s.location for s in self.opposition)
+        return tuple(dict.fromkeys(p for p in places if p is not None and p != blamed))
 
     def _label(self) -> str:
         return "Python" if self.contested == PYTHON_NAME else self.contested
 
-    def _partner(self) -> str:
-        parents = [c for c in self.constraints if c.origin.kind is RequirementKind.PARENT]
-        where = "; ".join(str(c.origin.location) for c in self.constraints)
+    def _partner(self, only: Sequence[_Side] = ()) -> str:
+        chosen = [s.constraint for s in only if s.constraint is not None] or self.constraints
+        constraints = tuple(chosen)
+        parents = [c for c in constraints if c.origin.kind is RequirementKind.PARENT]
+        where = "; ".join(dict.fromkeys(str(c.origin.location) for c in constraints))
         if parents:
             image = parents[0].origin.image or "the parent image"
             return f"{image}'s lock pins {requirement_text(parents[0].requirement)} ({where})"
-        if self.constraints:
-            texts = " and ".join(requirement_text(c.requirement) for c in self.constraints)
+        if constraints:
+            texts = _and(requirement_text(c.requirement) for c in constraints)
             return f"the constraints allow only {texts} ({where})"
         if self.contested == PYTHON_NAME:
             return f"the target runs Python {self.provider.target.python}"
@@ -197,7 +335,19 @@ class _Builder:
         return tuple(sorted(found))
 
     def _root_indexes(self) -> frozenset[int]:
-        return frozenset(c.root.root_index for c in self.chains if c.root.root_index >= 0)
+        """The roots to set aside to look for the next conflict: the culprit's and its
+        opposition's when there is a culprit (an innocent requirement stays in, so that a
+        conflict of its own is still found), else every chain's."""
+        chains = [s.chain for s in (self.focus, *self.opposition) if s and s.chain]
+        if self.focus is None:
+            chains = self.chains
+        return frozenset(c.root.root_index for c in chains if c.root.root_index >= 0)
+
+
+def _and(texts: Iterable[str]) -> str:
+    """``a, b and c``, each text once (three files pinning torch==2.1.0 say it once)."""
+    items = list(dict.fromkeys(texts))
+    return " and ".join((", ".join(items[:-1]), items[-1])) if len(items) > 1 else "".join(items)
 
 
 class _Reasons:
@@ -217,7 +367,8 @@ class _Reasons:
         ]
         if not matching:
             shown = ", ".join(str(r.version) for r in releases[:SHOW_VERSIONS])
-            more = ", ..." if len(releases) > SHOW_VERSIONS else ""
+            rest = len(releases) - SHOW_VERSIONS
+            more = f", ... ({rest} more)" if rest > 0 else ""
             return f"no release of {self.name} matches (available: {shown}{more})"
         return self._skipped(matching)
 
@@ -239,36 +390,162 @@ class _Reasons:
                 " (a root requirement must pin it with == to accept it)"
             )
         shown = ", ".join(str(r.version) for r in matching[:SHOW_VERSIONS])
-        return f"none of {self.name} {shown} fits with the rest of the requirements"
+        rest = len(matching) - SHOW_VERSIONS
+        more = f", ... ({rest} more)" if rest > 0 else ""
+        return f"none of {self.name} {shown}{more} fits with the rest of the requirements"
 
 
 class _Suggester:
-    """The nearest fix found by looking at the versions of the packages in the conflict."""
+    """The nearest fixes found by looking at the versions of the packages in the conflict.
+
+    :meth:`suggest` is the text before any fix is tried; :meth:`fixes` the changes the resolver
+    tries (the suggestion becomes the first that ends the conflict).
+    """
 
     def __init__(self, builder: _Builder):
         self.builder = builder
         self.provider = builder.provider
+        self._found: list[Fix] = []
+        self._text: str | None = None
+        self._done = False
+        self._unread = False  # a release was skipped because its metadata could not be read
 
     def suggest(self) -> str | None:
-        focus = next((c for c in self.builder.chains if c.last[0] is not None), None)
-        if focus is None:
+        self._compute()
+        return self._text
+
+    def fixes(self) -> tuple[Fix, ...]:
+        self._compute()
+        return tuple(self._found)
+
+    def _compute(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        focus = self.builder.focus
+        if self.builder.contested == PYTHON_NAME or focus is None or focus.chain is None:
+            self._text = self._without_culprit()
+            return
+        if focus.transitive:
+            parent, req = focus.chain.last
+            assert parent is not None
+            self._found.extend(self._newer_dependent(focus, parent))
+            self._found.extend(self._root_pins(self.builder.opposition))
+            if self.builder.with_parent:
+                needed = self._oldest_needed(parent, req)  # a parent change: cannot be tried
+            else:
+                needed = (
+                    f"none found: no release of {parent.name} accepts "
+                    f"{self._texts(self.builder.opposition)}, and no release of "
+                    f"{self.builder.contested} satisfies every requirement on it"
+                )
+        else:
+            self._found.extend(self._root_pins((focus,)))
+            needed = (
+                f"none found: no release of {self.builder.contested} satisfies every "
+                "other requirement on it"
+            )
+        if not self._found and self._unread and needed and needed.startswith("none found"):
+            needed += " (some releases were not looked at: their metadata could not be read)"
+        self._text = self._found[0].text if self._found else needed
+
+    def _without_culprit(self) -> str | None:
+        """No single requirement explains it: the former nearest-fix search, unverified."""
+        chain = next((c for c in self.builder.chains if c.last[0] is not None), None)
+        if chain is None:
             return self._for_roots()
-        parent, req = focus.last
+        parent, req = chain.last
         assert parent is not None
         if self.builder.contested == PYTHON_NAME:
             return self._newest_for_python(parent)
-        return self._newest_accepting(focus, parent, req)
+        usable = self._usable(next(s for s in self.builder.sides if s.chain is chain))
+        for release in self._scan(parent.name, parent):
+            wants = self._wants(release, parent, self.builder.contested)
+            if wants is not None and any(
+                all(s.contains(v, prereleases=True) for s in wants) for v in usable
+            ):
+                if release.version == parent.version:
+                    break
+                others = [s for s in self.builder.sides if s.chain is not chain]
+                return (
+                    f"{parent.name}=={release.version} is the newest {parent.name} that accepts "
+                    f"{self._texts(others)}"
+                )
+        return self._oldest_needed(parent, req)
 
     def _for_roots(self) -> str | None:
         chains = self.builder.chains
         if self.builder.constraints and chains and chains[0].root.origin:
             where = chains[0].root.origin.location
-            texts = " and ".join(requirement_text(c.requirement) for c in self.builder.constraints)
+            texts = _and(requirement_text(c.requirement) for c in self.builder.constraints)
             return f"change {where} to accept {texts}"
         if len(chains) > 1:
-            places = " and ".join(str(c.root.origin.location) for c in chains if c.root.origin)
+            places = _and(str(c.root.origin.location) for c in chains if c.root.origin)
             return f"make {places} agree on {self.builder.contested}"
         return None
+
+    def _usable(self, without: _Side) -> list[Version]:
+        """Releases of the contested name every side but ``without`` accepts."""
+        others = [s for s in self.builder.sides if s is not without]
+        return [
+            r.version
+            for r in self.provider.releases(self.builder.contested)
+            if all(s.spec.contains(r.version, prereleases=True) for s in others)
+        ]
+
+    def _texts(self, sides: Iterable[_Side]) -> str:
+        """The sides' requirements as text, each once (a bare name says nothing: left out)."""
+        texts = [s.text for s in sides]
+        return _and(t for t in texts if t != self.builder.contested) or self.builder.contested
+
+    def _newer_dependent(self, focus: _Side, parent: Cand) -> Iterator[Fix]:
+        """The newest release of the culprit package whose requirement accepts the others."""
+        assert focus.chain is not None
+        usable = self._usable(focus)
+        for release in self._scan(parent.name, parent):
+            wants = self._wants(release, parent, self.builder.contested)
+            if wants is None or not any(
+                all(s.contains(v, prereleases=True) for s in wants) for v in usable
+            ):
+                continue
+            if release.version == parent.version:
+                return
+            root = focus.chain.root
+            replaces = root.root_index if root.name == parent.name and root.origin else None
+            name = parent.name
+            yield Fix(
+                f"{name}=={release.version} is the newest {name} that accepts "
+                f"{self._texts(self.builder.opposition)}",
+                name,
+                release.version,
+                replaces if replaces is not None and replaces >= 0 else None,
+            )
+            return
+
+    def _root_pins(self, sides: Iterable[_Side]) -> Iterator[Fix]:
+        """For each side that is a root requirement on the contested name itself: the newest
+        release every other side accepts."""
+        contested = self.builder.contested
+        for side in sides:
+            chain = side.chain
+            if chain is None or len(chain.links) != 1 or chain.root.root_index < 0:
+                continue
+            usable = self._usable(side)
+            stable = [v for v in usable if not v.is_prerelease] or usable
+            if not stable:
+                continue
+            where = chain.root.origin.location if chain.root.origin else "the requirement"
+            others = [s for s in self.builder.sides if s is not side and s.spec]
+            if not others:
+                continue
+            verb = "accepts" if len(others) == 1 else "accept"
+            yield Fix(
+                f"change {where} to {contested}=={stable[0]}: the newest {contested} that "
+                f"{_and(sorted(s.who for s in others))} {verb}",
+                contested,
+                stable[0],
+                chain.root.root_index,
+            )
 
     def _scan(self, name: NormalizedName, current: Cand) -> list[Candidate]:
         """The releases of ``name`` worth proposing, newest first, metadata prefetched."""
@@ -283,7 +560,10 @@ class _Suggester:
     def _newest_for_python(self, parent: Cand) -> str | None:
         python = self.provider.python
         for release in self._scan(parent.name, parent):
-            metadata = self.provider.metadata(release)
+            try:
+                metadata = self.provider.metadata(release)
+            except (IndexFetchError, OfflineMissError):
+                continue
             if isinstance(metadata, CoreMetadata) and (
                 metadata.requires_python is None
                 or metadata.requires_python.contains(python, prereleases=True)
@@ -294,41 +574,16 @@ class _Suggester:
                 )
         return f"no release of {parent.name} supports Python {python}"
 
-    def _other_side(self, focus: _Chain) -> tuple[list[SpecifierSet], str]:
-        constraints = self.builder.constraints
-        if constraints:
-            specs = [c.requirement.specifier for c in constraints]
-            texts = [requirement_text(c.requirement) for c in constraints]
-        else:
-            others = [c.last[1] for c in self.builder.chains if c is not focus]
-            specs = [r.specifier for r in others]
-            texts = [r.text for r in others]
-        return specs, " and ".join(dict.fromkeys(texts)) or self.builder.contested
-
-    def _newest_accepting(self, focus: _Chain, parent: Cand, req: Req) -> str | None:
-        contested = self.builder.contested
-        specs, other = self._other_side(focus)
-        usable = [
-            r.version
-            for r in self.provider.releases(contested)
-            if all(s.contains(r.version, prereleases=True) for s in specs)
-        ]
-        for release in self._scan(parent.name, parent):
-            wants = self._wants(release, parent, contested)
-            if wants is None:
-                continue
-            if any(all(s.contains(v, prereleases=True) for s in wants) for v in usable):
-                if release.version == parent.version:
-                    break
-                name = parent.name
-                return f"{name}=={release.version} is the newest {name} that accepts {other}"
-        return self._oldest_needed(parent, req)
-
     def _wants(
         self, release: Candidate, parent: Cand, contested: NormalizedName
     ) -> list[SpecifierSet] | None:
-        """What ``release`` requires of the contested name; None when it is unusable here."""
-        metadata = self.provider.metadata(release)
+        """What ``release`` requires of the contested name; None when it is unusable here (or
+        its metadata cannot be had: offline, the cache lacks it)."""
+        try:
+            metadata = self.provider.metadata(release)
+        except (IndexFetchError, OfflineMissError):
+            self._unread = True
+            return None
         if isinstance(metadata, NeedsBuild):
             return None
         python = metadata.requires_python

@@ -81,7 +81,11 @@ class Conflict:
 
     ``chain`` reads top-down from a root requirement (``file:line``) to the disagreement.
     ``with_parent`` is True when one side is the frozen parent environment: fixing it in this
-    layer would mean reinstalling a parent package.
+    layer would mean reinstalling a parent package. ``blame`` is the root line of the
+    requirement that conflicts (None when no single one does), ``related`` the lines of the
+    requirements that reject it, ``contested`` the package they disagree on ("" for Python).
+    ``via`` are the links of those requirements' chains that ``summary`` leaves out (a root
+    that selects another name, the packages between a root and the one that requires).
     """
 
     summary: str
@@ -90,6 +94,10 @@ class Conflict:
     packages: tuple[NormalizedName, ...]
     suggestion: str | None
     origins: tuple[Location, ...]
+    blame: Location | None = None
+    related: tuple[Location, ...] = ()
+    contested: str = ""
+    via: tuple[str, ...] = ()
 
     def lines(self) -> tuple[str, ...]:
         """The conflict as indented text lines (summary, chain, suggestion)."""

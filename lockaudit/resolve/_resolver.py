@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from packaging.requirements import Requirement
 from packaging.utils import NormalizedName
 from packaging.version import Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 from resolvelib.resolvers import Result
 from resolvelib.structs import State
 
+from lockaudit.errors import IndexFetchError, Location, OfflineMissError
 from lockaudit.index.types import CoreMetadata, MetadataSource, NeedsBuild
-from lockaudit.resolve._explain import Explained, explain
+from lockaudit.resolve._explain import Explained, Fix, explain
 from lockaudit.resolve._model import (
     Conflict,
+    Origin,
     Pin,
     RequirementKind,
     Resolution,
@@ -28,6 +31,7 @@ from lockaudit.workspace.model import Target
 
 MAX_ROUNDS = 200_000  # pip's bound; a real image set needs a few hundred
 MAX_EXPLAINED = 25  # explain_all stops after this many independent conflicts
+MAX_FIXES_TRIED = 3  # resolutions spent per conflict to prove a suggested fix
 
 
 def resolve(
@@ -47,7 +51,8 @@ def resolve(
     if isinstance(outcome, Resolution):
         return outcome
     explained, unresolvable = outcome
-    raise ResolutionFailed(_image_of(roots, target), (explained.conflict,), unresolvable)
+    conflict = _proven(explained, source, target, roots, preferences, upgrade)
+    raise ResolutionFailed(_image_of(roots, target), (conflict,), unresolvable)
 
 
 def explain_all(
@@ -61,27 +66,105 @@ def explain_all(
 ) -> tuple[Conflict, ...]:
     """Every independent conflict, not only the first; empty when ``roots`` resolve.
 
-    After explaining one conflict, the root requirements its chains start from are set aside and
-    the rest is resolved again, until it resolves (at most ``MAX_EXPLAINED`` rounds). Parent pins
-    and constraints are never set aside: they are the fixed world the requirements must fit.
+    After explaining one conflict, the root requirements of its culprit (and of what rejects
+    it) are set aside and the rest is resolved again, until it resolves (at most
+    ``MAX_EXPLAINED`` rounds). Parent pins and constraints are never set aside: they are the
+    fixed world the requirements must fit. An index that cannot be reached raises.
     """
+    conflicts, failure = explain_every(
+        source, target, roots, preferences=preferences, upgrade=upgrade, reporter=reporter
+    )
+    if failure is not None:
+        raise failure
+    return conflicts
+
+
+def explain_every(
+    source: MetadataSource,
+    target: Target,
+    roots: Sequence[RootRequirement],
+    *,
+    preferences: Mapping[NormalizedName, Version] | None = None,
+    upgrade: bool | frozenset[NormalizedName] = False,
+    reporter: ResolveReporter | None = None,
+) -> tuple[tuple[Conflict, ...], IndexFetchError | OfflineMissError | None]:
+    """:func:`explain_all`, keeping the conflicts found before an index failed: they are true
+    whatever the rest says (the error says what is left unverified)."""
     conflicts: list[Conflict] = []
     aside: set[int] = set()
     for _ in range(MAX_EXPLAINED):
         active = [root for index, root in enumerate(roots) if index not in aside]
         positions = [index for index in range(len(roots)) if index not in aside]
-        outcome = _attempt(source, target, active, preferences, upgrade, reporter)
+        try:
+            outcome = _attempt(source, target, active, preferences, upgrade, reporter)
+        except (IndexFetchError, OfflineMissError) as e:
+            return tuple(conflicts), e
         if isinstance(outcome, Resolution):
             break
         explained, _ = outcome
-        conflicts.append(explained.conflict)
+        conflicts.append(_proven(explained, source, target, active, preferences, upgrade))
         offending = {positions[i] for i in explained.roots} or _naming(
             roots, aside, explained.conflict.packages
         )
         if not offending:
             break
         aside.update(offending)
-    return tuple(conflicts)
+    return tuple(conflicts), None
+
+
+def _proven(
+    explained: Explained,
+    source: MetadataSource,
+    target: Target,
+    roots: Sequence[RootRequirement],
+    preferences: Mapping[NormalizedName, Version] | None,
+    upgrade: bool | frozenset[NormalizedName],
+) -> Conflict:
+    """The conflict with the first of its fixes that ends it, resolving again to know.
+
+    A fix ends the conflict when the changed roots resolve, or fail on a conflict that neither
+    involves the changed package nor the contested one (a conflict of its own, reported
+    separately). When no fix tried does, the suggestion says so instead of pointing at a
+    version that does not help.
+    """
+    conflict = explained.conflict
+    tried: list[Fix] = []
+    for fix in explained.fixes[:MAX_FIXES_TRIED]:
+        try:
+            outcome = _attempt(source, target, _with_fix(roots, fix), preferences, upgrade, None)
+        except (IndexFetchError, OfflineMissError):
+            continue  # cannot be tried here (offline): neither proven nor disproven
+        if isinstance(outcome, Resolution) or _elsewhere(outcome[0], explained, fix):
+            return replace(conflict, suggestion=fix.text)
+        tried.append(fix)
+    if not tried:
+        if explained.fixes:  # none could be tried
+            return replace(conflict, suggestion=f"{conflict.suggestion} (not verified)")
+        return conflict
+    names = " or ".join(f"{f.name}=={f.version}" for f in tried)
+    return replace(
+        conflict, suggestion=f"no change of one version was found that resolves it (tried {names})"
+    )
+
+
+def _elsewhere(after: Explained, before: Explained, fix: Fix) -> bool:
+    """Whether the conflict left after ``fix`` is another one, not caused by the fix."""
+    involved = set(after.culprits) | {after.contested}
+    return after.contested != before.contested and not involved & {fix.name, before.contested}
+
+
+def _with_fix(roots: Sequence[RootRequirement], fix: Fix) -> list[RootRequirement]:
+    changed = list(roots)
+    if fix.root_index is None or changed[fix.root_index].name != fix.name:
+        origin = Origin(Location("<suggested fix>"), None, RequirementKind.REQUIREMENT)
+        changed.append(RootRequirement(Requirement(f"{fix.name}=={fix.version}"), origin))
+        return changed
+    old = changed[fix.root_index]
+    extras = f"[{','.join(sorted(old.requirement.extras))}]" if old.requirement.extras else ""
+    marker = f"; {old.requirement.marker}" if old.requirement.marker else ""
+    pinned = Requirement(f"{old.requirement.name}{extras}=={fix.version}{marker}")
+    changed[fix.root_index] = RootRequirement(pinned, old.origin)
+    return changed
 
 
 def _naming(

@@ -441,6 +441,15 @@ _DOCS = (
         "$ lockaudit audit             # or a mirror in [tool.lockaudit.mirrors]\n",
         bad_file="text",
     ),
+    RuleDoc(
+        "LA902",
+        "unused-ignore",
+        "An inline `# lockaudit: ignore[...]` that silences nothing: the problem it was "
+        "written for is gone, its code names no rule, or it is not where it applies. A stale "
+        "ignore would hide the next problem on that line.",
+        "# lockaudit: ignore[LA302] quoted since\nRUN pip install 'fastapi>=0.100'\n",
+        "RUN pip install 'fastapi>=0.100'\n",
+    ),
 )
 
 _BY_NAME = {doc.name: doc for doc in _DOCS}

@@ -35,7 +35,11 @@ def render_rules_page(specs: tuple[RuleSpec, ...]) -> str:
         "Every finding of `lockaudit check` and `lockaudit audit` carries the code and the name "
         "of its rule. Either selects it in `--select`/`--ignore` (a code prefix such as `LA4` "
         "or a name prefix such as `lock-` selects a group), in `[tool.lockaudit.audit]` "
-        '(`select`, `ignore`, `severity = {LA110 = "error"}`).',
+        '(`select`, `ignore`, `severity = {LA110 = "error"}`) and in an inline ignore: '
+        "`# lockaudit: ignore[LA302] reason` on a comment line directly above a Dockerfile "
+        "instruction, or at the end of a requirements line (codes or names, comma-separated). "
+        "An inline ignore that silences nothing is reported as LA902; the summary counts what "
+        "inline ignores silenced, per code.",
         "",
         "| code | name | command | default severity | what it reports |",
         "|---|---|---|---|---|",

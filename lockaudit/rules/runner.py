@@ -5,14 +5,22 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from lockaudit.errors import LockauditError
 from lockaudit.rules import Rule, matches, registered_rules, selects_any
 from lockaudit.rules.context import CheckContext
 from lockaudit.rules.findings import Finding
+from lockaudit.rules.ignores import UNUSED_IGNORE, apply_ignores, workspace_ignores
 from lockaudit.workspace.model import Workspace
 
-__all__ = ["run_checks"]
+__all__ = ["CheckResult", "check_workspace", "run_checks"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    findings: tuple[Finding, ...]  # worst first, unused inline ignores included
+    ignored: tuple[Finding, ...] = ()  # silenced by an inline ignore
 
 
 def run_checks(
@@ -21,17 +29,36 @@ def run_checks(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
 ) -> tuple[Finding, ...]:
-    """Run the selected rules over ``workspace``; findings sorted worst first.
+    """The findings of :func:`check_workspace`."""
+    return check_workspace(workspace, select=select, ignore=ignore).findings
+
+
+def check_workspace(
+    workspace: Workspace,
+    *,
+    select: Iterable[str] | None = None,
+    ignore: Iterable[str] | None = None,
+) -> CheckResult:
+    """Run the selected rules over ``workspace``, then its inline ignores; worst first.
 
     ``select`` keeps only the rules these selectors name (all when None); ``ignore`` drops the
     rules they name (codes, code prefixes, names or name prefixes). A selector that names no
-    rule is a usage error, so a typo never silently disables a check.
+    rule is a usage error, so a typo never silently disables a check. ``unused-ignore``
+    (LA902) is selected like a rule.
     """
-    rules = _selected(registered_rules(), select, ignore)
+    chosen = list(select) if select is not None else None
+    dropped = list(ignore or ())
+    rules = _selected(registered_rules(), chosen, dropped)
     with _collector_paused():
         ctx = CheckContext.load(workspace)
         found = {finding for selected in rules for finding in selected(ctx)}
-    return tuple(sorted(found, key=_order))
+        ignores = workspace_ignores(ctx)
+    applied = apply_ignores(sorted(found, key=_order), ignores, rules)
+    wanted = (chosen is None or matches(UNUSED_IGNORE, chosen)) and not matches(
+        UNUSED_IGNORE, dropped
+    )
+    kept = [f for f in applied.kept if wanted or f.rule != UNUSED_IGNORE.id]
+    return CheckResult(tuple(sorted(kept, key=_order)), applied.silenced)
 
 
 @contextlib.contextmanager
@@ -66,11 +93,12 @@ def _selected(
 ) -> tuple[Rule[CheckContext, Finding], ...]:
     chosen = list(select) if select is not None else None
     dropped = list(ignore or ())
-    unknown = [s for s in (*(chosen or ()), *dropped) if not selects_any(s, rules)]
+    known = (*rules, UNUSED_IGNORE)
+    unknown = [s for s in (*(chosen or ()), *dropped) if not selects_any(s, known)]
     if unknown:
-        known = sorted(f"{r.code} {r.id}".strip() for r in rules)
+        listing = sorted(f"{r.code} {r.id}".strip() for r in known)
         raise LockauditError(
-            f"unknown rule id {unknown[0]!r}", hint="known rules: " + ", ".join(known)
+            f"unknown rule id {unknown[0]!r}", hint="known rules: " + ", ".join(listing)
         )
     return tuple(
         r for r in rules if (chosen is None or matches(r, chosen)) and not matches(r, dropped)

@@ -52,19 +52,28 @@ def _files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
 
 
 def load(key: str) -> tuple[Finding, ...] | None:
+    found = load_result(key)
+    return found[0] if found is not None else None
+
+
+def load_result(key: str) -> tuple[tuple[Finding, ...], tuple[Finding, ...]] | None:
+    """The stored findings, and those inline ignores silenced (for the summary's counts)."""
     try:
         raw = json.loads((_folder() / key).read_text(encoding="utf-8"))
-        return tuple(_finding(item) for item in raw)
-    except (OSError, ValueError, KeyError, TypeError):
+        items = [(bool(item.get("ignored")), _finding(item)) for item in raw]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    shown = tuple(f for ignored, f in items if not ignored)
+    return shown, tuple(f for ignored, f in items if ignored)
 
 
-def store(key: str, findings: Sequence[Finding]) -> None:
+def store(key: str, findings: Sequence[Finding], ignored: Sequence[Finding] = ()) -> None:
     folder = _folder()
+    rows = [f.as_json() for f in findings] + [{**f.as_json(), "ignored": True} for f in ignored]
     try:
         folder.mkdir(parents=True, exist_ok=True)
         temp = folder / f".{key}.{os.getpid()}"
-        temp.write_text(json.dumps([f.as_json() for f in findings]), encoding="utf-8")
+        temp.write_text(json.dumps(rows), encoding="utf-8")
         os.replace(temp, folder / key)
     except OSError:
         pass  # a read-only cache only costs speed
