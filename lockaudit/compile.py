@@ -32,7 +32,7 @@ from pathlib import Path
 
 from packaging.utils import NormalizedName
 
-from lockaudit.errors import InputError
+from lockaudit.errors import IndexFetchError, InputError
 from lockaudit.index.coremeta import requirement as parse_requirement
 from lockaudit.index.types import Candidate, DistFile, MetadataSource
 from lockaudit.index.urls import redact
@@ -594,6 +594,17 @@ def _locked_package(
     reason.
     """
     named = {_strip(index.url) for index in workspace.indexes}
+    for file in candidate.files:
+        if file.sha256 is None:
+            # A hash of another type or shape is no hash: a lock without one would install
+            # unverified (or fail --require-hashes at build time), so it is never written.
+            raise IndexFetchError(
+                redact(file.url),
+                f"{candidate.name} {candidate.version}: the index lists {file.filename} "
+                "without a usable sha256 (none, another type, or not 64 hex digits)",
+                hint="a hash-pinned lock needs each file's sha256 from the index; "
+                "ask its maintainers, or pin another version",
+            )
 
     def index_of(url: str) -> str:
         return url if _strip(url) in named else DEFAULT_INDEX

@@ -857,3 +857,31 @@ def test_hostile_yaml_builds_nothing_and_never_crashes(tmp_path: Path) -> None:
     found = discover_workspace(tmp_path)
     [image] = found.images  # the 343-cell matrix is too large to be known: no tag from it
     assert (image.name, image.context) == ("x", "a")
+
+
+def test_stages_built_by_target_are_images_of_their_own(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "Dockerfile": "ARG CUDA_VER=notset\nFROM nvidia/cuda:${CUDA_VER}-base-ubuntu24.04 AS base\n"
+        "COPY condarc /opt/conda/.condarc\nFROM base AS notebooks\nRUN pip install jupyterlab\n"
+        "FROM base AS dev\n",
+        ".github/workflows/build.yml": """\
+jobs:
+  build:
+    steps:
+      - uses: docker/build-push-action@v6
+        with:
+          context: context
+          file: Dockerfile
+          target: base
+          build-args: ${{ steps.args.outputs.ARGS }}
+          tags: ${{ inputs.BASE_TAG }}
+      - uses: docker/build-push-action@v6
+        with: {context: context, file: Dockerfile, target: notebooks, tags: "${{ inputs.NB }}"}
+""",
+    })
+    by_name = {image.name: image for image in discover_workspace(tmp_path).images}
+    assert set(by_name) == {"base", "notebooks"}
+    assert (by_name["notebooks"].stage, by_name["notebooks"].context) == ("notebooks", "context")
+    assert by_name["notebooks"].parent == by_name["base"].key
+    assert by_name["notebooks"].edge == "Dockerfile:4 FROM base"
+    assert by_name["base"].base_image == "nvidia/cuda:notset-base-ubuntu24.04"

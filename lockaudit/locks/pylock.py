@@ -132,7 +132,7 @@ def read_pylock(path: Path, *, display: str | None = None) -> Lock:
         raise InputError(Location(shown, 1), f"not a TOML file: {e}") from e
     try:
         return _pylock_lock(data)
-    except (KeyError, TypeError, ValueError, InvalidVersion) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, InvalidVersion) as e:
         raise InputError(
             Location(shown, 1),
             f"not a pylock written by lockaudit ({type(e).__name__}: {e})",
@@ -193,7 +193,14 @@ def pylock_packages(raw: bytes) -> dict[NormalizedName, LockedPackage]:
     """The packages of a pylock by name (empty when it cannot be read: compile rewrites it)."""
     try:
         lock = _pylock_lock(tomllib.loads(raw.decode("utf-8")))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, ValueError):
+    except (
+        UnicodeDecodeError,
+        tomllib.TOMLDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,  # a table where a string was written, or the other way round
+    ):
         return {}
     return {p.name: p for p in lock.packages}
 

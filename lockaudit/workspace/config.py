@@ -148,7 +148,8 @@ def load_workspace(root: Path) -> Workspace:
         line = getattr(e, "lineno", 0) or _line_from_message(str(e))
         raise InputError(Location(CONFIG_FILE, line), f"invalid TOML: {e}") from e
     doc = _Doc(CONFIG_FILE, tuple(text.splitlines()))
-    section = data.get("tool", {}).get("lockaudit")
+    tool = data.get("tool", {})
+    section = tool.get("lockaudit") if isinstance(tool, dict) else None  # `tool = 1`: no table
     if not isinstance(section, dict):
         raise InputError(
             Location(CONFIG_FILE, 1),
@@ -493,7 +494,7 @@ def _excludes(section: Mapping[str, Any], doc: _Doc) -> tuple[Exclude, ...]:
     after = doc.line_of("exclude", after=doc.line_of("tool.lockaudit"))
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
         raise doc.error(
-            "`exclude` must be a list of tables like {path = \"...\", reason = \"...\"}",
+            '`exclude` must be a list of tables like {path = "...", reason = "..."}',
             "exclude",
             hint="one table per Dockerfile (or glob) that is deliberately not an image",
         )
@@ -504,8 +505,11 @@ def _excludes(section: Mapping[str, Any], doc: _Doc) -> tuple[Exclude, ...]:
         where = Location(doc.path, line)
         unknown = sorted(set(item) - {"path", "reason"})
         if unknown:
-            raise InputError(where, f"unknown key {unknown[0]!r} in an `exclude` entry",
-                             hint="allowed: path, reason")
+            raise InputError(
+                where,
+                f"unknown key {unknown[0]!r} in an `exclude` entry",
+                hint="allowed: path, reason",
+            )
         if not isinstance(pattern, str) or not pattern.strip():
             raise InputError(where, "an `exclude` entry needs `path`, a non-empty string")
         if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
@@ -517,7 +521,7 @@ def _excludes(section: Mapping[str, Any], doc: _Doc) -> tuple[Exclude, ...]:
             raise InputError(
                 where,
                 f"exclude {pattern!r} needs a `reason`",
-                hint="say why this Dockerfile is not an image, e.g. reason = \"test data\"",
+                hint='say why this Dockerfile is not an image, e.g. reason = "test data"',
             )
         found.append(Exclude(pattern, reason.strip(), where))
     return tuple(found)

@@ -85,10 +85,11 @@ def group_builds(
 def _group_for(groups: list[list[BuildFact]], fact: BuildFact) -> list[BuildFact] | None:
     """The image a fact without a static tag belongs to: the one of the same name, else the
     one built with the same args (the same content), else for an unnamed fact the file's own
-    (its name is unknown, so it cannot tell another image)."""
+    image of the same stage (its name is unknown, so it cannot tell another image)."""
     same_args = [g for g in groups if any(_same_args(o, fact) for o in g)]
     named = [g for g in groups if fact.name is not None and _named(g) == fact.name]
-    fallback = groups if fact.name is None else []
+    same_stage = [g for g in groups if any(o.target == fact.target for o in g)]
+    fallback = same_stage if fact.name is None else []  # another stage is another image
     return next(iter(named or same_args or fallback), None)
 
 

@@ -127,8 +127,9 @@ def _parents_first(decider: Decider) -> list[Build]:
     def depth(build: Build, seen: frozenset[BuildId]) -> int:
         if build.id not in depths:
             ref = build.info.from_ref
-            parent = decider.lookup(ref) if ref is not None else None
-            if parent is None or parent.path == build.path or parent.id in seen:
+            stage = _stage_build(build.info, decider)
+            parent = stage[0] if stage else decider.lookup(ref) if ref is not None else None
+            if parent is None or parent.id == build.id or parent.id in seen:
                 depths[build.id] = 0
             else:
                 depths[build.id] = depth(parent, seen | {build.id}) + 1
@@ -153,6 +154,8 @@ def _own_name(build: Build, decider: Decider, settings: Settings) -> tuple[str, 
         )
     if fact is not None and fact.name is not None:
         return fact.name, None, f"named after {fact.source} at {fact.location}"
+    if fact is not None and fact.target and len(decider.builds[build.path]) > 1:
+        return fact.target, None, f"named after the stage {fact.source} at {fact.location} builds"
     return info.stems[0], None, (
         f"named after {posixpath.dirname(build.path) or '.'}; tag from its variant"
     )
@@ -229,7 +232,7 @@ def _image(
         context=context,
         evidence=tuple(evidence),
         notes=tuple(notes),
-        edge=info.from_source,
+        edge=stage[1] if (stage := _stage_build(info, decider)) and parent else info.from_source,
         build_args=_own_args(info, fact),
         stage=fact.target or "" if fact is not None else "",
     )
@@ -294,7 +297,8 @@ def _parent(
         )
         notes.append(f"FROM needs ARG {names}, which has no default: base-image is a placeholder")
         return None, info.from_raw.split(None, 1)[-1], Variant.CPU
-    parent_build = decider.lookup(ref)
+    stage = _stage_build(info, decider)
+    parent_build = stage[0] if stage is not None else decider.lookup(ref)
     if parent_build is not None and parent_build.id in done:
         parent = done[parent_build.id]
         # One build may be tagged twice (-t x:1 -t x:latest): the image is its first tag.
@@ -306,6 +310,17 @@ def _parent(
         )
         notes.append(f"FROM {ref.text} matches no Dockerfile of the repository")
     return None, ref.text, Variant.CUDA if _is_cuda_ref(ref) else Variant.CPU
+
+
+def _stage_build(info: DockerInfo, decider: Decider) -> tuple[Build, str] | None:
+    """The build of an earlier stage of the same file that this build's stage is FROM
+    (``--target notebooks`` on ``FROM base AS notebooks``, ``base`` built with ``--target``),
+    with the FROM line that says so."""
+    for alias, location in info.from_stages:
+        for build in decider.builds.get(info.path, []):
+            if build.fact is not None and (build.fact.target or "").lower() == alias:
+                return build, f"{location} FROM {alias}"
+    return None
 
 
 def _sed_fallback(
@@ -472,8 +487,12 @@ def with_targets(
             if key != "cuda" and target.get(key) != value and not _refines(found, key, target)
         )
         notes = list(image.notes)
-        if image.base_image is not None:
-            notes += [f"{key} {value}: {reason}" for key, value, reason in _reasons(found)]
+        own_file = f"{image.dockerfile}:"  # a child's notes: what its own Dockerfile changes
+        notes += [
+            f"{key} {value}: {reason}"
+            for key, value, reason in _reasons(found)
+            if image.base_image is not None or reason.startswith(own_file)
+        ]
         if not found.python_image:
             notes.append(f"not a Python image: {found.is_python.reason}")
         image = replace(image, target=own, notes=tuple(notes), python=found.python_image)

@@ -71,6 +71,8 @@ class DockerInfo:
     dockerfile: Dockerfile | None = None
     # where the FROM's value comes from: the FROM line, or the build source that set its ARG
     from_source: str = ""
+    # the stages the built one is built on (``FROM base AS notebooks``: ``base``), nearest first
+    from_stages: tuple[tuple[str, Location], ...] = ()
 
 
 @dataclass
@@ -178,6 +180,7 @@ def scan_dockerfile(
     unresolved = line.unresolved
     defaults = tuple((name, value) for name, value, _ in parsed.global_args if value is not None)
     ref = None if unresolved else static_ref(line.image)
+    chain = _stage_chain(parsed, target)
     named = dict(fact.contexts) if fact else {}
     image = named.get(line.image, "")
     if fact is not None and image.startswith("docker-image://"):
@@ -195,7 +198,19 @@ def scan_dockerfile(
         arg_defaults=defaults,
         dockerfile=parsed,
         from_source=source,
+        from_stages=chain,
     )
+
+
+def _stage_chain(dockerfile: Dockerfile, target: str | None) -> tuple[tuple[str, Location], ...]:
+    """The aliases the built stage's FROM chain passes through, with the FROM that names each."""
+    stages = {s.from_line.alias.lower(): s for s in dockerfile.stages if s.from_line.alias}
+    stage = stages.get((target or "").lower()) or dockerfile.final
+    chain: list[tuple[str, Location]] = []
+    while stage.from_line.image.lower() in stages and len(chain) < len(stages):
+        chain.append((stage.from_line.image.lower(), stage.from_line.location))
+        stage = stages[stage.from_line.image.lower()]
+    return tuple(chain)
 
 
 def _args_used(raw: str, args: tuple[tuple[str, str], ...]) -> list[str]:

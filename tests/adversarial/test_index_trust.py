@@ -1,0 +1,85 @@
+"""Index trust: hashes of the wrong type or shape, and a package routed to one index.
+
+A file the index lists with an ``md5=`` hash, a sha256 that is not 64 hex digits, or no hash
+at all cannot be hash-pinned: compile refuses the release with an error naming the file's URL,
+exit 2, and writes nothing (it once wrote ``sha256=-`` into the lock and exited 0). The page
+formats are both served (PEP 691 JSON and PEP 503 HTML), since each carries hashes its own way.
+Dependency confusion: the default index also serves ``torch 9.9.9``; the routed torch wins.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.corpus.harness import Cli, cli_env, lock_bytes, make_workspace, reliability_scenario
+from tests.corpus.harness import snapshot as workspace_snapshot
+from tests.indexserver import IndexServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[IndexServer]:
+    with IndexServer(reliability_scenario()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory, server: IndexServer) -> Path:
+    root = make_workspace(tmp_path_factory.mktemp("trust") / "ws", server)
+    ran = Cli(root, cli_env(server, root.parent / "cache")).run("compile", "--all")
+    assert ran.returncode == 0, ran.stderr
+    return root
+
+
+@pytest.fixture
+def root(compiled: Path, tmp_path: Path, server: IndexServer) -> Iterator[Path]:
+    copy = tmp_path / "ws"
+    shutil.copytree(compiled, copy)
+    yield copy
+    server.clear_faults()
+
+
+@pytest.mark.parametrize(
+    ("fragment", "json_pages"),
+    [
+        ("md5=0123456789abcdef0123456789abcdef", True),
+        ("sha256=0123456789abcdef", True),
+        ("sha512=" + "ab" * 64, True),
+        ("sha256=" + "g" * 64, False),
+    ],
+    ids=["md5-json", "short-json", "sha512-json", "not-hex-html"],
+)
+def test_wrong_hash_makes_the_file_unusable(
+    root: Path, tmp_path: Path, server: IndexServer, fragment: str, json_pages: bool
+) -> None:
+    pinned = sorted(server.filenames("default", "rich"))[0]  # the constraints pin 14.1.0
+    server.hash_fragment(pinned, fragment)
+    server.json(json_pages)
+    locks = lock_bytes(root)
+    before = workspace_snapshot(root)
+
+    ran = Cli(root, cli_env(server, tmp_path / "cold")).run("compile", "--all", "--upgrade")
+
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {server.base_url}{server.file_path('default', pinned)}: rich 14.1.0: the index "
+        f"lists {pinned} without a usable sha256 (none, another type, or not 64 hex digits)"
+    ], ran.stderr
+    assert lock_bytes(root) == locks
+    assert workspace_snapshot(root) == before
+
+
+def test_routed_package_never_comes_from_another_index(compiled: Path, server: IndexServer) -> None:
+    """torch 9.9.9 on the default index (higher than any routed build) is never chosen, and
+    the lock records the routed index each torch came from."""
+    for slug, local in (("base-ml-cuda", "cu121"), ("asr-cuda", "cu121"), ("asr-cpu", "cpu")):
+        text = (compiled / "locks" / f"{slug}.txt").read_text(encoding="utf-8")
+        entry = text.split("\ntorch==", 1)[1].split("\n\n", 1)[0]
+        assert entry.startswith(f"2.1.0+{local} "), entry
+        assert f"# index: {server.index_url('pytorch-' + local)}" in entry, entry
+        assert "9.9.9" not in text
