@@ -51,21 +51,21 @@ KNOWN_WRONG: dict[str, str] = {
         "base-notebook; docs recipes, binder, devcontainer and examples proposed as images"
     ),
     "kserve__kserve": (
-        "no requirement file found (uv.lock / pyproject of the synced projects); "
-        "storage-initializer not found; the CUDA server taken for CPU; samples nothing builds "
-        "proposed as images"
+        "no requirement file found (uv.lock / pyproject of the synced projects); the CUDA "
+        "server taken for CPU; samples nothing builds proposed as images"
     ),
     "mamba-org__micromamba-docker": (
         "names from file names (debian, alpine, fedora) not micromamba; the stage1 cache images "
         "not found; examples and test fixtures proposed as images"
     ),
     "mem0ai__mem0": (
-        "the compose image (context '..', dockerfile server/dev.Dockerfile) not found; the "
-        "dashboard named 'mem0-api-mem0-dashboard'"
+        "names get the prefix 'mem0-api-' (mem0-api-mem0, mem0-api-mem0-dashboard); the "
+        "package's own pyproject (pip install -e .) not counted as installed"
     ),
     "mlrun__mlrun": (
-        "7 of 11 images not found (FROM with ARG defaults, parents by Makefile build args); "
-        "ml-base:unstable-core named 'base:cpu'"
+        "every requirement file of the repository given to each image; the common image's "
+        "parent from its ARG default (mlrun:unstable-core), not the Makefile's build arg; "
+        "names from folders (gpu, base, common)"
     ),
     "onyx-dot-app__onyx": (
         "the dev stage (CI --target dev) and the sandbox image not found; model server not seen "

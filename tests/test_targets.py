@@ -17,6 +17,7 @@ from lockaudit.errors import InputError
 from lockaudit.parsing.dockerfile import parse_dockerfile_text
 from lockaudit.rules import run_checks
 from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.discover import discover_workspace
 from lockaudit.workspace.targets import TargetFacts, infer_target
 
 
@@ -282,3 +283,22 @@ def test_graph_text_says_which_images_are_not_locked(tmp_path: Path) -> None:
     web = next(line for line in lines if "web:cpu" in line)
     api = next(line for line in lines if "api:cpu" in line)
     assert "no Python: not locked" in web and "no Python" not in api
+
+
+def test_init_writes_the_reason_a_child_changes_its_python(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    files = {
+        "base/Dockerfile": "FROM ubuntu:22.04\nRUN apt-get install -y python3 python3-pip\n",
+        "app/Dockerfile": "ARG BASE=base:cpu\nFROM ${BASE}\n"
+        "RUN add-apt-repository ppa:deadsnakes/ppa && apt-get install -y python3.12\n",
+    }
+    for path, text in files.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_text(text)
+    found = {image.dockerfile: image for image in discover_workspace(root).images}
+    app_image = found["app/Dockerfile"]
+    assert app_image.parent is not None  # built on the base image of the repository
+    assert dict(app_image.target)["python"] == "3.12.0"
+    assert any(note.startswith("python 3.12.0: app/Dockerfile:3: installs python3.12 from "
+                               "deadsnakes") for note in app_image.notes), app_image.notes
+    assert not any(note.startswith("glibc") for note in app_image.notes)  # inherited: not said

@@ -487,8 +487,12 @@ def with_targets(
             if key != "cuda" and target.get(key) != value and not _refines(found, key, target)
         )
         notes = list(image.notes)
-        if image.base_image is not None:
-            notes += [f"{key} {value}: {reason}" for key, value, reason in _reasons(found)]
+        own_file = f"{image.dockerfile}:"  # a child's notes: what its own Dockerfile changes
+        notes += [
+            f"{key} {value}: {reason}"
+            for key, value, reason in _reasons(found)
+            if image.base_image is not None or reason.startswith(own_file)
+        ]
         if not found.python_image:
             notes.append(f"not a Python image: {found.is_python.reason}")
         image = replace(image, target=own, notes=tuple(notes), python=found.python_image)
