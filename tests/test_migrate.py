@@ -299,3 +299,29 @@ def test_an_extra_index_of_an_install_becomes_a_workspace_index(tmp_path: Path) 
     assert [i.url for i in workspace.indexes] == ["https://wheels.example.invalid/simple"]
     assert workspace.indexes[0].packages == ()  # an extra index: every package may come from it
 
+
+
+def test_a_local_project_is_installed_without_deps_and_its_dependencies_locked(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    api = API + "COPY docker/api/proj /src\nRUN pip install -e '/src[fast]'\n"
+    project = (
+        '[project]\nname = "api"\nversion = "1"\ndependencies = ["idna>=3"]\n'
+        '[project.optional-dependencies]\nfast = ["colorama==0.4.6", "api[other]"]\n'
+    )
+    root = make_repo(
+        tmp_path / "repo",
+        {"docker/api/Dockerfile": api, "docker/api/proj/pyproject.toml": project},
+    )
+    plan = plan_migration(root)
+    new = plan.change("docker/api/Dockerfile").new
+    assert new.endswith("RUN pip install --no-deps -e '/src[fast]'\n")
+    text = plan.change("docker/api/requirements.in").new
+    origin = "# from docker/api/proj/pyproject.toml [project] dependencies of /src[fast]"
+    assert f"idna>=3  {origin}" in text and f"colorama==0.4.6  {origin}" in text
+    assert "api[other]" not in text  # the project naming itself is not a dependency
+    assert not [n for n in plan.notes if n.kind is NoteKind.UNLOCKABLE]
+    assert _apply(plan, server, tmp_path / "cache").ok  # type: ignore[attr-defined]
+    errors = [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR]
+    assert errors == []
+    assert "colorama==0.4.6" in (root / "locks/api-cpu.layer.txt").read_text()

@@ -33,6 +33,7 @@ from lockaudit.errors import InputError, Location
 from lockaudit.locks import lock_paths
 from lockaudit.migrate._config import ConfigEdits, edit_config
 from lockaudit.migrate._model import FileChange, MigrationPlan, Note, NoteKind, apply_edits
+from lockaudit.migrate._project import local_project
 from lockaudit.migrate._rewrite import InstallPlan, LockRef, rewrite
 from lockaudit.parsing.dockerfile import Dockerfile, PipInstall, Stage, parse_dockerfile_text
 from lockaudit.parsing.requirements import (
@@ -86,7 +87,7 @@ def plan_migration(root: Path) -> MigrationPlan:
         parsed = parse_dockerfile_text(text, dockerfile, dict(primary.build_args))
         installs = image_installs(workspace, primary, parsed, load)
         chain = _image_stages(parsed)
-        planned = _classify(workspace, chain, installs, notes)
+        planned = _classify(workspace, primary, chain, installs, notes)
         _build_stage_notes(parsed, chain, notes)
         if discovered:  # discovery's guesses of requirement files give way to what is installed
             for image in images:
@@ -205,7 +206,11 @@ def _build_stage_notes(dockerfile: Dockerfile, chain: list[Stage], notes: list[N
 
 
 def _classify(
-    workspace: Workspace, chain: list[Stage], installs: ImageInstalls, notes: list[Note]
+    workspace: Workspace,
+    image: Image,
+    chain: list[Stage],
+    installs: ImageInstalls,
+    notes: list[Note],
 ) -> _Image:
     out = _Image()
     blocked = {location for location, _ in (*installs.untraced, *installs.missing)}
@@ -215,7 +220,7 @@ def _classify(
             if install.location in blocked or install.unparsed:
                 notes.append(_kept(install, installs))
                 continue
-            plan = _plan_install(workspace, install, items, out, notes)
+            plan = _plan_install(workspace, image, stage, install, items, out, notes)
             if plan is not None:
                 out.plans[install.location] = plan
     out.constraints = installs.constraint_files
@@ -235,6 +240,8 @@ def _kept(install: PipInstall, installs: ImageInstalls) -> Note:
 
 def _plan_install(
     workspace: Workspace,
+    image: Image,
+    stage: Stage,
     install: PipInstall,
     items: list[Install],
     out: _Image,
@@ -255,24 +262,44 @@ def _plan_install(
             notes.append(_unlockable(line))
         else:
             lockable.append(item)
+    projects: list[str] = []
+    project_lines: list[str] = []
     for local in install.local_args:
-        residual.append(local)
-        notes.append(
-            Note(
-                NoteKind.UNLOCKABLE,
-                install.location,
-                f"{local} is a local path: installed as written, its dependencies unlocked",
+        found = local_project(workspace.root, image.context, stage, install, local)
+        if found is None:
+            residual.append(local)
+            notes.append(
+                Note(
+                    NoteKind.UNLOCKABLE,
+                    install.location,
+                    f"{local} is a local path whose dependencies lockaudit cannot read (no "
+                    "pyproject.toml with static [project] dependencies copied there): installed "
+                    "as written, its dependencies unlocked",
+                )
             )
-        )
-    if not lockable and not install.requirement_files:
-        return None  # `pip install --upgrade pip`, `pip install .`: nothing to lock here
+            continue
+        path, dependencies = found
+        projects.append(("-e " if _editable_word(install, local) else "") + local)
+        origin = f"{path} [project] dependencies of {local}, installed at {install.location}"
+        project_lines += [f"{dependency}  # from {origin}" for dependency in dependencies]
+    if not lockable and not install.requirement_files and not projects:
+        return None  # `pip install --upgrade pip`: nothing to lock here
     for item in lockable:
         origin = str(item.line.location)
         out.lines.append(f"{item.line.requirement}  # from {origin}")
         if item.line.pinned_version is not None:
             out.pins.append((item.line, origin))
+    out.lines.extend(project_lines)
     out.installed_files.extend(i.file for i in items if i.file is not None)
-    return InstallPlan(install, True, tuple(residual))
+    return InstallPlan(install, True, tuple(residual), tuple(projects))
+
+
+def _editable_word(install: PipInstall, local: str) -> bool:
+    argv = install.argv
+    return any(
+        word == local and i > 0 and argv[i - 1] in ("-e", "--editable")
+        for i, word in enumerate(argv)
+    ) or f"-e{local}" in argv or f"--editable={local}" in argv
 
 
 def _installs_a_lock(workspace: Workspace, install: PipInstall, items: list[Install]) -> bool:

@@ -70,6 +70,7 @@ class InstallPlan:
     install: PipInstall
     locked: bool  # its lockable requirements are in the lock now
     residual: tuple[str, ...] = ()  # shell words still installed as written
+    projects: tuple[str, ...] = ()  # local projects whose dependencies are in the lock now
 
 
 def rewrite(
@@ -189,6 +190,9 @@ def _replacement(command: Command, plan: InstallPlan, lock: LockRef, *, first: b
         parts.append(
             " ".join([*prefix, *kept, "--no-deps", "--require-hashes", "-r", lock.container])
         )
+    if plan.projects:
+        words = [w for p in plan.projects for w in (["-e", p[3:]] if p.startswith("-e ") else [p])]
+        parts.append(" ".join([*prefix, *kept, "--no-deps", *(shlex.quote(w) for w in words)]))
     if plan.residual:
         routing = _routing(plan.install)
         upgrade = ["--upgrade"] if plan.install.upgrade else []

@@ -588,6 +588,9 @@ def _unlocked_runs(ctx: CheckContext, image: Image, skip: set[Location]) -> list
             if run.location in skip:
                 continue
             names = {line.requirement.name.lower() for line in run.requirements}
-            if run.requirement_files or run.local_args or names - _TOOLING:
+            # `pip install --no-deps .` resolves nothing: the project's dependencies come
+            # from the lock (the direct-reference rule asks for exactly that).
+            local = run.local_args and not run.no_deps
+            if run.requirement_files or local or names - _TOOLING:
                 runs.append(run)
     return runs
