@@ -191,3 +191,15 @@ def test_check_json_carries_schema_version_and_codes(root: Path) -> None:
         app, ["check", "--workspace", str(root), "--no-cache", "--select", "LA210"]
     )
     assert "app/requirements.txt:1 LA210 unpinned-install: " in text.stdout
+
+
+def test_sarif_rules_carry_the_catalogue_entry() -> None:
+    from lockaudit.audit.sarif import to_sarif
+
+    spec = find_rule("LA302")
+    assert spec is not None
+    log = to_sarif([], [(spec.id, spec.severity, spec.description)])
+    (entry,) = log["runs"][0]["tool"]["driver"]["rules"]
+    assert entry["properties"]["code"] == "LA302"
+    assert entry["fullDescription"]["text"].startswith("An unquoted `>` or `<`")
+    assert "RUN pip install 'fastapi>=0.100'" in entry["help"]["markdown"]

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from lockaudit import __version__
+from lockaudit.rules.catalog import doc_of
 from lockaudit.rules.findings import Finding, Severity
 
 __all__ = ["SARIF_SCHEMA", "to_sarif"]
@@ -51,12 +52,23 @@ def to_sarif(
 
 
 def _rule(rule_id: str, severity: Severity, text: str) -> dict[str, Any]:
-    return {
+    """A SARIF rule; a catalogued rule also carries its code, why it matters and its examples
+    (the entry of docs/rules.md)."""
+    rule: dict[str, Any] = {
         "id": rule_id,
         "name": "".join(part.capitalize() for part in rule_id.split("-")),
         "shortDescription": {"text": text},
         "defaultConfiguration": {"level": _LEVEL[severity]},
     }
+    doc = doc_of(rule_id)
+    if doc is not None:
+        rule["fullDescription"] = {"text": doc.why}
+        rule["help"] = {
+            "text": f"{doc.why}\n\nBad:\n{doc.bad}\nGood:\n{doc.good}",
+            "markdown": f"{doc.why}\n\nBad:\n\n```\n{doc.bad}```\n\nGood:\n\n```\n{doc.good}```",
+        }
+        rule["properties"] = {"code": doc.code}
+    return rule
 
 
 def _result(finding: Finding, rule_index: int) -> dict[str, Any]:

@@ -436,6 +436,16 @@ class IndexClient:
             raise IndexFetchError(
                 page_url, f"the project page of {name}: {e}", hint="is this a simple index URL?"
             ) from e
+        if not fetched.startswith("file:"):
+            local = next((f for f in files if f.url.startswith("file:")), None)
+            if local is not None:
+                # A remote page must not point at this machine's files (a credential file, a
+                # planted wheel): pip would follow it; a gate refuses it loudly.
+                raise IndexFetchError(
+                    page_url,
+                    f"the project page of {name} links to a local file ({local.url}): refused",
+                    hint="only a file: index may list file: URLs; report the index",
+                )
         most = self.options.limits.links_per_page
         if len(files) > most:
             over = LimitExceeded(f"a page of {len(files)} links", most, "links_per_page")

@@ -83,3 +83,21 @@ def test_routed_package_never_comes_from_another_index(compiled: Path, server: I
         assert entry.startswith(f"2.1.0+{local} "), entry
         assert f"# index: {server.index_url('pytorch-' + local)}" in entry, entry
         assert "9.9.9" not in text
+
+
+def test_link_to_a_local_file_is_refused(root: Path, tmp_path: Path, server: IndexServer) -> None:
+    planted = tmp_path / "rich-99.0-py3-none-any.whl"
+    planted.write_bytes(b"not a wheel")
+    server.extra_links("default", "rich", planted.as_uri())
+    locks = lock_bytes(root)
+
+    ran = Cli(root, cli_env(server, tmp_path / "cold")).run("compile", "--all", "--upgrade")
+
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {server.index_url('default')}/rich/: the project page of rich links to a "
+        f"local file ({planted.as_uri()}): refused"
+    ], ran.stderr
+    assert lock_bytes(root) == locks
