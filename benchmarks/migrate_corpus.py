@@ -23,12 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lockaudit.errors import LockauditError  # noqa: E402
-from lockaudit.findings import Severity  # noqa: E402
 from lockaudit.index.factory import build_index_client  # noqa: E402
 from lockaudit.migrate import FileChange, apply_migration, plan_migration  # noqa: E402
 from lockaudit.migrate._spans import Lines, escape_of, run_text  # noqa: E402
 from lockaudit.parsing.dockerfile import parse_dockerfile_text  # noqa: E402
 from lockaudit.rules import run_checks  # noqa: E402
+from lockaudit.rules.findings import Severity  # noqa: E402
 from lockaudit.workspace.config import load_workspace  # noqa: E402
 
 _MIRRORS = "https://download.pytorch.org=default"

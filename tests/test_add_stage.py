@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from lockaudit.errors import UsageError
-from lockaudit.findings import Severity
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.migrate import apply_migration, plan_migration
 from lockaudit.migrate.stage import StageRequest, add_stage_files, plan_stage
 from lockaudit.rules import run_checks
+from lockaudit.rules.findings import Severity
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Variant
 from tests.indexserver import IndexServer

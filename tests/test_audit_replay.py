@@ -19,12 +19,12 @@ import pytest
 from lockaudit.audit import AuditResult, audit_workspace, format_tree, hierarchy_svg, to_sarif
 from lockaudit.audit.rules import AUDIT_RULES
 from lockaudit.errors import Location
-from lockaudit.findings import Finding
 from lockaudit.index.client import IndexClient
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.index.transport import RetryPolicy
 from lockaudit.index.vulns import JsonApiVulnerabilityService
+from lockaudit.rules.findings import Finding
 from lockaudit.workspace.config import load_workspace
 from tests.indexserver import (
     FileSpec,

@@ -14,7 +14,7 @@ import pytest
 
 from lockaudit.audit import AUDIT_RULES, AuditResult
 from lockaudit.audit.shellrules import apt_python_name, conda_name
-from lockaudit.findings import Finding
+from lockaudit.rules.findings import Finding
 from tests import test_audit_replay
 
 # The replay tests' workspace, index and audit runner, shared as fixtures.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lockaudit.errors import Location
-from lockaudit.findings import Finding, Severity
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace import checkcache
 
 

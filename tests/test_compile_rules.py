@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from lockaudit.findings import Finding, Severity
 from lockaudit.locks import Lock, lock_paths, read_lock, render_all, render_layer_lock
 from lockaudit.rules import run_checks
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.config import load_workspace
 from tests.test_compile import Env, compiled, server  # noqa: F401  (fixtures)
 

@@ -17,10 +17,10 @@ from rich.console import Console
 
 from lockaudit import render
 from lockaudit.errors import InputError, Location
-from lockaudit.findings import Finding, Severity
 from lockaudit.locks import LockMemo, load_lock, lock_requirements, parse_lock, render_lock
 from lockaudit.parsing.requirements import parse_requirements
 from lockaudit.rules import run_checks
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace import parsecache
 from lockaudit.workspace.config import load_workspace
 from tests.test_lockfile import _lock

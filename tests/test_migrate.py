@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.findings import Severity
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.migrate import MigrationPlan, NoteKind, apply_migration, plan_migration
 from lockaudit.rules import run_checks
+from lockaudit.rules.findings import Severity
 from lockaudit.workspace.config import load_workspace, parse_config
 from lockaudit.workspace.model import Workspace
 from tests.indexserver import IndexServer

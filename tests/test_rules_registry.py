@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lockaudit.errors import InputError, Location, LockauditError
-from lockaudit.findings import Finding, Severity
 from lockaudit.rules import CheckContext, Rule, registered_rules, rule, run_checks
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.config import load_workspace
 
 DATA = Path(__file__).parent / "data" / "rules"

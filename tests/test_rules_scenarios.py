@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lockaudit.findings import Finding
 from lockaudit.rules import run_checks
+from lockaudit.rules.findings import Finding
 from lockaudit.workspace.config import load_workspace
 
 DATA = Path(__file__).parent / "data" / "rules"

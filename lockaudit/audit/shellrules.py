@@ -51,9 +51,9 @@ from lockaudit.audit.replay import ImageReplay, Installed, LayerReplay, Step, st
 from lockaudit.audit.rules import AuditContext, Saving, _rule
 from lockaudit.audit.sizes import format_bytes
 from lockaudit.errors import Location
-from lockaudit.findings import Finding, Severity
 from lockaudit.parsing.dockerfile import PackageCommand, Run
 from lockaudit.parsing.shell import Masking, always_succeeds
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import INSTALLER_TOOLS, Image, normalize
 
 __all__ = [

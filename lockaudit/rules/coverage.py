@@ -18,8 +18,8 @@ import posixpath
 from collections.abc import Iterator
 
 from lockaudit.errors import Location
-from lockaudit.findings import Finding, Severity
 from lockaudit.rules import CheckContext, rule
+from lockaudit.rules.findings import Finding, Severity
 
 
 @rule(

@@ -23,9 +23,9 @@ import re
 from collections.abc import Iterator
 
 from lockaudit.errors import Location
-from lockaudit.findings import Finding, Severity
 from lockaudit.parsing.requirements import RequirementLine, is_direct_url
 from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
+from lockaudit.rules.findings import Finding, Severity
 from lockaudit.rules.pins import file_owners, sites
 
 _VCS = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
