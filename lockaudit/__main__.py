@@ -1,5 +1,5 @@
-"""``python -m lockaudit`` runs the command line."""
+"""``python -m lockaudit`` runs the command line (as the console script does)."""
 
-from lockaudit.cli import main
+from lockaudit.launch import main
 
 main()

@@ -93,7 +93,7 @@ def check(
     from lockaudit.rules.findings import Severity
     from lockaudit.workspace import checkcache
 
-    key = checkcache.workspace_key(workspace, [*(select or ()), "|", *(ignore or ())])
+    key = checkcache.check_key(workspace, select or (), ignore or ())
     cached = None if no_cache else checkcache.load_result(key)
     if cached is None:
         from lockaudit.rules.runner import check_workspace

@@ -149,3 +149,45 @@ def test_check_format_github_on_a_broken_workspace(tmp_path: Path) -> None:
 def test_check_format_github_on_this_repository_is_silent() -> None:
     done = lockaudit("check", "--format", "github", cwd=Path(__file__).resolve().parents[1])
     assert (done.returncode, done.stdout) == (0, "")
+
+
+def _check_with_imports(cwd: Path, cache: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+    env = {**os.environ, "LOCKAUDIT_CACHE_DIR": str(cache), "NO_COLOR": "1"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "lockaudit", "check"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    imported = " ".join(line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines())
+    return done, imported
+
+
+def test_a_clean_cached_check_answers_without_loading_the_cli(tmp_path: Path) -> None:
+    """The hook's case: the second plain `check` is answered from the cache, typer unloaded."""
+    root = Path(__file__).resolve().parents[1]
+    first, imported = _check_with_imports(root, tmp_path / "cache")
+    assert (first.returncode, first.stdout) == (0, "no findings\n")
+    assert "typer" in imported.split()  # the first run builds the answer through the CLI
+    second, imported = _check_with_imports(root, tmp_path / "cache")
+    assert (second.returncode, second.stdout) == (0, "no findings\n")
+    assert "typer" not in imported.split() and "rich" not in imported.split()
+
+
+def test_a_cached_check_with_findings_goes_through_the_cli(tmp_path: Path) -> None:
+    """Only a clean answer takes the short way; findings are printed (and exit 1) by the CLI."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.lockaudit]\n\n[[tool.lockaudit.images]]\nname = "app"\ntag = "cpu"\n'
+        'dockerfile = "Dockerfile"\nbase-image = "python:3.11-slim"\n'
+        'requirements = ["requirements.txt"]\n'
+    )
+    (tmp_path / "Dockerfile").write_text("FROM python:3.11-slim\nRUN pip install rich\n")
+    (tmp_path / "requirements.txt").write_text("rich==14.1.0\n")
+    runs = [_check_with_imports(tmp_path, tmp_path / ".cache") for _ in range(2)]
+    assert runs[0][0].returncode == runs[1][0].returncode == 1
+    assert runs[0][0].stdout == runs[1][0].stdout and "lock-missing" in runs[1][0].stdout
+    assert "typer" in runs[1][1].split()

@@ -19,14 +19,20 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lockaudit.errors import Location
-from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.parsecache import code_fingerprint, default_cache_dir
 from lockaudit.workspace.tree import repository_files
 
+if TYPE_CHECKING:
+    from lockaudit.rules.findings import Finding
+
 _RACY_NS = 5_000_000_000  # files touched this recently are keyed by content as well
+
+
+def check_key(root: Path, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> str:
+    """The key of one `check` run: the workspace's files and the rule selection."""
+    return workspace_key(root, [*select, "|", *ignore])
 
 
 def workspace_key(root: Path, options: Sequence[str]) -> str:
@@ -84,6 +90,10 @@ def _folder() -> Path:
 
 
 def _finding(item: dict[str, Any]) -> Finding:
+    # imported here: a hook run whose cached answer is clean never builds a Finding
+    from lockaudit.errors import Location
+    from lockaudit.rules.findings import Finding, Severity
+
     path, _, line = str(item["location"]).rpartition(":")
     location = (
         Location(path, int(line)) if path and line.isdigit() else Location(str(item["location"]))

@@ -17,7 +17,6 @@ import functools
 import hashlib
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -73,6 +72,8 @@ def _store(entry: Path, digest: bytes, value: object) -> None:
     temp = None
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when writing: a check answered from its cache never writes
+
         fd, temp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-")
         with os.fdopen(fd, "wb") as handle:
             handle.write(digest)
