@@ -30,25 +30,11 @@ from lockaudit.index.cache import Cache
 from lockaudit.index.factory import ca_bundle
 from lockaudit.index.pipconf import PipConfig, read_pip_config
 from lockaudit.locks import atomic
-from tests.corpus.harness import Cli, cli_env, lock_bytes, make_workspace, reliability_scenario
+from tests.corpus.harness import Cli, cli_env, lock_bytes
 from tests.corpus.harness import snapshot as workspace_snapshot
 from tests.indexserver import IndexServer
 
 UNREACHABLE_HTTPS = "https://127.0.0.1:9/simple"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IndexServer]:
-    with IndexServer(reliability_scenario()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory, server: IndexServer) -> Path:
-    root = make_workspace(tmp_path_factory.mktemp("faults") / "ws", server)
-    ran = Cli(root, cli_env(server, root.parent / "cache")).run("compile", "--all")
-    assert ran.returncode == 0, ran.stderr
-    return root
 
 
 @pytest.fixture

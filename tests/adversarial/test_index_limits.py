@@ -13,9 +13,7 @@ on, and recompiles everything (``--upgrade``, with a cold cache, so every answer
 
 from __future__ import annotations
 
-import shutil
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,33 +22,11 @@ from lockaudit.index import wheelmeta
 from lockaudit.index.http1 import inflate
 from lockaudit.index.limits import LIMIT_KEYS, LimitExceeded, Limits, limits_from
 from lockaudit.workspace.config import LIMIT_KEYS as CONFIG_LIMIT_KEYS
-from tests.corpus.harness import Cli, cli_env, lock_bytes, make_workspace, reliability_scenario
+from tests.corpus.harness import Cli, cli_env, lock_bytes
 from tests.corpus.harness import snapshot as workspace_snapshot
 from tests.indexserver import IndexServer
 
 MiB = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IndexServer]:
-    with IndexServer(reliability_scenario()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory, server: IndexServer) -> Path:
-    root = make_workspace(tmp_path_factory.mktemp("limits") / "ws", server)
-    ran = Cli(root, cli_env(server, root.parent / "cache")).run("compile", "--all")
-    assert ran.returncode == 0, ran.stderr
-    return root
-
-
-@pytest.fixture
-def root(compiled: Path, tmp_path: Path, server: IndexServer) -> Iterator[Path]:
-    copy = tmp_path / "ws"
-    shutil.copytree(compiled, copy)
-    yield copy
-    server.clear_faults()
 
 
 def recompile(root: Path, server: IndexServer, **env: str) -> tuple[int, str]:

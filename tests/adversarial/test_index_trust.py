@@ -9,37 +9,13 @@ Dependency confusion: the default index also serves ``torch 9.9.9``; the routed 
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.corpus.harness import Cli, cli_env, lock_bytes, make_workspace, reliability_scenario
+from tests.corpus.harness import Cli, cli_env, lock_bytes
 from tests.corpus.harness import snapshot as workspace_snapshot
 from tests.indexserver import IndexServer
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[IndexServer]:
-    with IndexServer(reliability_scenario()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def compiled(tmp_path_factory: pytest.TempPathFactory, server: IndexServer) -> Path:
-    root = make_workspace(tmp_path_factory.mktemp("trust") / "ws", server)
-    ran = Cli(root, cli_env(server, root.parent / "cache")).run("compile", "--all")
-    assert ran.returncode == 0, ran.stderr
-    return root
-
-
-@pytest.fixture
-def root(compiled: Path, tmp_path: Path, server: IndexServer) -> Iterator[Path]:
-    copy = tmp_path / "ws"
-    shutil.copytree(compiled, copy)
-    yield copy
-    server.clear_faults()
 
 
 @pytest.mark.parametrize(
