@@ -22,6 +22,8 @@ from lockaudit.rules.findings import Severity
 from lockaudit.workspace.model import BuildBackend, Variant
 
 if TYPE_CHECKING:
+    from lockaudit.index.client import IndexClient
+    from lockaudit.index.reporter import IndexReporter
     from lockaudit.workspace.model import Workspace
 from lockaudit.render import Format
 
@@ -417,7 +419,7 @@ def compile_(
 ) -> None:
     """Resolve images into hash-pinned locks layered on their parents' locks."""
     from lockaudit.compile import CompileOptions, compile_workspace
-    from lockaudit.index.factory import build_index_client
+    from lockaudit.index.lazy import LazySource
     from lockaudit.output import progress
     from lockaudit.workspace.config import load_workspace
     from lockaudit.workspace.model import normalize
@@ -435,7 +437,7 @@ def compile_(
         show = progress.wanted(quiet=quiet)
         with (
             progress.compile_progress(total, enabled=show) as reporter,
-            build_index_client(ws, offline=offline, reporter=reporter) as source,
+            LazySource(lambda: _index_client(ws, offline, reporter)) as source,
         ):
             result = compile_workspace(ws, source, options, reporter)
     except LockauditError as e:
@@ -443,6 +445,12 @@ def compile_(
     render.compile_result(result, fmt)
     if not result.ok:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _index_client(ws: Workspace, offline: bool, reporter: IndexReporter) -> IndexClient:
+    from lockaudit.index.factory import build_index_client  # only when the index is asked
+
+    return build_index_client(ws, offline=offline, reporter=reporter)
 
 
 def _image_keys(workspace: Workspace, names: list[str]) -> tuple[str, ...]:

@@ -303,27 +303,45 @@ def compile_result(result: CompileResult, fmt: Format, *, out: Console | None = 
             {"schema_version": SCHEMA_VERSION, "images": [_compile_json(r) for r in result.results]}
         )
         return
-    out = out or console()
+    _print_segments(_compile_segments(result), out)
+
+
+def _compile_segments(result: CompileResult) -> list[tuple[str, str | None]]:
+    """The compile summary as (text, style) pieces, newlines included."""
     styles = {"written": "green", "unchanged": "dim", "not-written": "yellow"}
+    out: list[tuple[str, str | None]] = []
     for item in result.results:
-        style = styles.get(item.status.value, "bold red")
         packages = f" ({len(item.lock.packages)} packages)" if item.lock else ""
-        out.print(f"[{style}]{item.status.value:<11}[/{style}] {escape(item.image)}{packages}")
+        out.append((f"{item.status.value:<11}", styles.get(item.status.value, "bold red")))
+        out.append((f" {item.image}{packages}\n", None))
         if item.reason:
-            out.print(f"            [dim]{escape(item.reason)}[/dim]")
+            out.append((f"            {item.reason}\n", "dim"))
         for conflict in item.conflicts:
             where = "with the parent image" if conflict.with_parent else "inside the image"
-            out.print(f"  [bold red]conflict {where}:[/bold red] {escape(conflict.summary)}")
-            for line in conflict.chain:
-                out.print(f"    {escape(line)}")
+            out.append((f"  conflict {where}:", "bold red"))
+            out.append((f" {conflict.summary}\n", None))
+            out.extend((f"    {line}\n", None) for line in conflict.chain)
             if conflict.with_parent and item.reinstall:
                 names = ", ".join(item.reinstall)
-                out.print(
-                    f"    [dim]fixing it in this layer would reinstall {escape(names)} "
-                    f"({format_bytes(item.reinstall_bytes)})[/dim]"
-                )
+                text = f"    fixing it in this layer would reinstall {names} "
+                out.append((text + f"({format_bytes(item.reinstall_bytes)})\n", "dim"))
             if conflict.suggestion:
-                out.print(f"    [cyan]hint:[/cyan] {escape(conflict.suggestion)}")
+                out.append(("    hint:", "cyan"))
+                out.append((f" {conflict.suggestion}\n", None))
+    return out
+
+
+def _print_segments(segments: Sequence[tuple[str, str | None]], out: Console | None) -> None:
+    """Plain text to a pipe (rich not even imported), one styled Text to a terminal."""
+    if out is None and not _styled(sys.stdout):
+        sys.stdout.write(redact_text("".join(text for text, _ in segments)))
+        return
+    from rich.text import Text
+
+    styled = Text()
+    for text, style in segments:
+        styled.append(redact_text(text), style=style)
+    (out or console()).print(styled, end="")
 
 
 def _compile_json(item: Any) -> dict[str, Any]:
