@@ -141,7 +141,8 @@ def _layers(ctx: AuditContext) -> Iterator[tuple[ImageReplay, LayerReplay]]:
             yield replay, layer
 
 
-def _who(item: Installed) -> str:
+def required_by(item: Installed) -> str:
+    """`` (required by a, b)`` for what asked for ``item`` by name (not files, not images)."""
     asked = [entry for entry in item.required_by if ":" not in entry and "/" not in entry]
     return f" (required by {', '.join(asked)})" if asked else ""
 
@@ -177,7 +178,7 @@ def _replaced(ctx: AuditContext, changes: list[tuple[LayerReplay, Replacement]])
     if len(changes) == 1:
         message = (
             f"{layer.step.location} replaces {before.name} {before.version} (from "
-            f"{before.layer}) with {after.version}{_who(after)}: "
+            f"{before.layer}) with {after.version}{required_by(after)}: "
             f"{format_bytes(before.size)} duplicated"
         )
         hint = (
@@ -707,7 +708,7 @@ def _mixed_cuda(replay: ImageReplay, torch: Installed) -> Iterator[Finding]:
         minor = ".".join(item.version.public.split(".")[:2])
         if minor != cuda:
             yield torch_family_mismatch.finding(
-                f"{item.name} {item.version} is a CUDA {minor} wheel{_who(item)}, but torch "
+                f"{item.name} {item.version} is a CUDA {minor} wheel{required_by(item)}, but torch "
                 f"{torch.version} runs on CUDA {cuda}",
                 item.where,
                 image=replay.image,
@@ -757,7 +758,7 @@ def needs_build(ctx: AuditContext) -> Iterator[Finding]:
                 if (item.name, item.version) in reported:
                     continue
                 if item.candidate.files and not item.candidate.has_wheel:
-                    why = f"no wheel for {image.target.describe()}{_who(item)}"
+                    why = f"no wheel for {image.target.describe()}{required_by(item)}"
                     key = (item.name, str(item.version), why)
                     groups.setdefault(key, []).append((image, item.where, "wheel"))
     for (name, version, why), sites in groups.items():

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName
 
 from lockaudit.audit.replay import ImageReplay, Installed, LayerReplay, Step, stages_in_image
-from lockaudit.audit.rules import AuditContext, Saving, _rule
+from lockaudit.audit.rules import AuditContext, Saving, _rule, required_by
 from lockaudit.audit.sizes import format_bytes
 from lockaudit.errors import Location
 from lockaudit.parsing.dockerfile import PackageCommand, Run
@@ -222,7 +222,7 @@ def replaced_by_later_install(ctx: AuditContext) -> Iterator[Finding | Saving]:
                 )
                 finding = replaced_by_later_install.finding(
                     f"{layer.step.location} replaces {before.name} {before.version}, installed by "
-                    f"{before.where}, with {after.version}{_asked(after)}, {cost}",
+                    f"{before.where}, with {after.version}{required_by(after)}, {cost}",
                     after.where,
                     image=replay.image,
                     package=after.name,
@@ -232,11 +232,6 @@ def replaced_by_later_install(ctx: AuditContext) -> Iterator[Finding | Saving]:
                     severity=Severity.ERROR if ctx.heavy(after.name) else None,
                 )
                 yield finding if same_run else Saving(finding, before.size)
-
-
-def _asked(item: Installed) -> str:
-    asked = [entry for entry in item.required_by if ":" not in entry and "/" not in entry]
-    return f" (required by {', '.join(asked)})" if asked else ""
 
 
 @_rule(
