@@ -31,16 +31,11 @@ KNOWN_MISSES: dict[str, str] = {
         "wheels on the 12.4 base are not seen"
     ),
     "kserve__kserve": "build sources that disagree on the base image: no rule yet",
-    "mamba-org__micromamba-docker": (
-        "orphan-requirements (warning) on a host tool's requirements.txt nothing copies"
-    ),
-    "mem0ai__mem0": "an extra the local project does not define; poetry.lock copied, never read",
     "mlrun__mlrun": "a requirement file that drifted from the one it copies: no rule yet",
     "onyx-dot-app__onyx": "bake building another stage than compose under one name: no rule yet",
     "open-telemetry__opentelemetry-demo": (
         "cuid==0.4 (sdist only) is not reported: the agent and mcp images install a compiler"
     ),
-    "pytorch__serve": "pip install -r <URL>: a requirement file from outside the context",
 }
 
 REPOS = corpus_repos()

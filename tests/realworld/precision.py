@@ -33,15 +33,15 @@ from tests.realworld.compare import Expected, data_root, expected_fields, load_e
 # expected.toml's rule classes -> the registry codes that report them. A class with no code yet
 # maps to (): every finding of it counts as missed until a rule reports it.
 RULE_CODES: dict[str, tuple[str, ...]] = {
-    "requirements-not-installed": (),
+    "requirements-not-installed": ("LA104",),
     "parent-package-replaced": ("LA110",),
     "cuda-wheels-newer-than-base": ("LA502",),
     "build-sources-disagree": (),
-    "unknown-extra": (),
-    "lock-not-used": (),
+    "unknown-extra": ("LA325",),
+    "lock-not-used": ("LA208",),
     "requirements-copy-drift": (),
     "needs-build": ("LA310",),
-    "remote-requirements": (),
+    "remote-requirements": ("LA214",),
 }
 
 # Requirement files the workspace model reads as requirement files (uv.lock and pyproject.toml
