@@ -521,6 +521,9 @@ def _asked_by(replay: ImageReplay) -> set[NormalizedName]:
 
 _CUDA_LABEL = re.compile(r"^cu(\d+)(\d)$")
 _CUDA_TAG = re.compile(r"cuda:(\d+)\.(\d+)")
+# the CUDA runtime a torch build pins: nvidia-cuda-runtime-cu12 (CUDA 12), the CUDA 13 names
+# (nvidia-cuda-runtime-cu13, nvidia-cuda-runtime) and the cuda-toolkit meta-package
+_CUDA_RUNTIME = re.compile(r"^(nvidia-cuda-runtime(-cu\d+)?|cuda-toolkit)$")
 _CUDA_VERSIONED = re.compile(r"^nvidia-(cuda-[a-z]+|cublas)-cu\d+$")
 
 
@@ -599,12 +602,13 @@ def base_cuda(ctx: AuditContext, image: Image) -> str | None:
 
 
 def torch_cuda(item: Installed) -> str | None:
-    """CUDA version of a torch build: its ``+cuXYZ`` label, else its nvidia runtime pin."""
+    """CUDA version of a torch build: its ``+cuXYZ`` label, else its CUDA runtime pin (the
+    index's torch carries no label: 2.7.0 pins nvidia-cuda-runtime-cu12==12.6.77)."""
     match = _CUDA_LABEL.match(item.version.local or "")
     if match:
         return f"{match.group(1)}.{match.group(2)}"
     for requirement in item.metadata.requires_dist if item.metadata else ():
-        if normalize(requirement.name) == "nvidia-cuda-runtime-cu12":
+        if _CUDA_RUNTIME.match(normalize(requirement.name)):
             for spec in requirement.specifier:
                 if spec.operator == "==":
                     return ".".join(spec.version.split(".")[:2])
