@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 from packaging.requirements import Requirement
 from packaging.tags import Tag
 from packaging.utils import (
@@ -47,6 +48,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from lockaudit import __version__ as lockaudit_version
 from lockaudit.errors import IndexFetchError, OfflineMissError
 from lockaudit.index import coremeta, wheelmeta
 from lockaudit.index.cache import DEFAULT_PAGE_TTL, Cache, PageEntry, ProjectEntry
@@ -254,7 +256,7 @@ class IndexClient:
         # key is the one every caller sees (one consistent view of the index per session).
         self._listings: dict[tuple[str, ...], Listing] = {}
         self._known_meta: dict[str, CoreMetadata | NeedsBuild] = {}
-        self._projects: dict[tuple[NormalizedName, Variant], Project] = {}
+        self._projects: dict[tuple[object, ...], Project] = {}
         self._usable_memo: dict[tuple[NormalizedName, Target], list[Candidate]] = {}
 
     def with_routing(self, routing: Routing) -> IndexClient:
@@ -264,6 +266,7 @@ class IndexClient:
         view._tasks = self._tasks  # keyed by URL only, so valid under any routing
         view._listings = self._listings
         view._known_meta = self._known_meta
+        view._projects = self._projects  # keyed by the listings they merge
         return view
 
     # MetadataSource ----------------------------------------------------------------------
@@ -444,22 +447,31 @@ class IndexClient:
         return found
 
     def _project_now(self, name: NormalizedName, variant: Variant) -> Project | None:
-        project = self._projects.get((name, variant))
+        sources = self.routing.sources(name, variant)
+        key = (name, *(_listing_key(s, name) for s in sources))
+        project = self._projects.get(key)
         if project is not None:
             return project
         listings: list[Listing] = []
-        for source in self.routing.sources(name, variant):
+        for source in sources:
             listing = self._listing_now(source, name)
             if listing is None:
                 return None
             listings.append(listing)
-        return self._projects.setdefault((name, variant), Project(name, listings))
+        return self._projects.setdefault(key, Project(name, listings))
 
     def _listing_now(self, source: IndexSource, name: NormalizedName) -> Listing | None:
         key = _listing_key(source, name)
         known = self._listings.get(key)
-        if known is not None or source.kind == "find-links":
-            return known  # find-links: the loop reads them (local hashing, HTML pages)
+        if known is not None:
+            return known
+        if source.kind == "find-links":
+            local = _local_path(source.url)
+            if local is None:
+                return None  # a remote find-links page: the loop fetches it
+            # Disk only (hashes cached by path, size and mtime): read here, not on the loop.
+            listing = Listing(self._local_dir(local, name), source.url, _unchanged)
+            return self._listings.setdefault(key, listing)
         page_url = key[1]
         fetch_url = self.options.mirrors.rewrite(page_url)
         if self.options.refresh or fetch_url.startswith("file:"):
@@ -507,11 +519,12 @@ class IndexClient:
         return found
 
     async def _project(self, name: NormalizedName, variant: Variant) -> Project:
-        project = self._projects.get((name, variant))
+        sources = self.routing.sources(name, variant)
+        key = (name, *(_listing_key(s, name) for s in sources))
+        project = self._projects.get(key)
         if project is None:
-            sources = self.routing.sources(name, variant)
             listings = await asyncio.gather(*(self._listing(s, name) for s in sources))
-            project = self._projects.setdefault((name, variant), Project(name, listings))
+            project = self._projects.setdefault(key, Project(name, listings))
         return project
 
     async def _listing(self, source: IndexSource, name: NormalizedName) -> Listing:
@@ -748,19 +761,22 @@ class IndexClient:
             return decoded
         if self.options.offline and not file.url.startswith("file:"):
             raise OfflineMissError(file.url, what)
-        record: dict[str, object]
         try:
             if file.is_wheel:
                 raw = await self._wheel_metadata(candidate, file, what)
-                record = {"kind": "wheel", "metadata": raw.decode("utf-8", "replace")}
-                result: CoreMetadata | NeedsBuild = _parse_or_unusable(raw, candidate)
+                try:
+                    record = _StoredMeta("wheel", coremeta.read_fields(raw))
+                except MetadataError as e:
+                    record = _StoredMeta("wheel", None, _unusable(e))
             else:
                 pkg_info = await self._sdist_pkg_info(file, what)
-                result = coremeta.sdist_metadata(pkg_info, candidate.name, candidate.version)
-                record = {
-                    "kind": "sdist",
-                    "metadata": pkg_info.decode("utf-8", "replace") if pkg_info else None,
-                }
+                found = coremeta.sdist_fields(pkg_info, candidate.name, candidate.version)
+                if isinstance(found, NeedsBuild):
+                    record = _StoredMeta("sdist", None, found.reason)
+                else:
+                    record = _StoredMeta("sdist", found)
+                    coremeta.from_fields(found)  # broken metadata raises here, not cached
+            result = _outcome(record, candidate)
         except (MetadataError, wheelmeta.ZipFormatError) as e:
             raise IndexFetchError(
                 file.url, f"{what}: {e}", hint="the file on the index looks broken; report it"
@@ -773,7 +789,7 @@ class IndexClient:
                 f"{what}: the file's metadata says {result.name} {result.version}",
                 hint="the index serves a file whose name does not match its metadata",
             )
-        self.cache.put_blob("meta", key, json.dumps(record).encode())
+        self.cache.put_blob("meta", key, _META_ENCODER.encode(record))
         return result
 
     async def _wheel_metadata(self, candidate: Candidate, file: DistFile, what: str) -> bytes:
@@ -919,31 +935,50 @@ def _check_length(response: Response, expected: int) -> None:
         raise ValueError(f"range answer of {len(response.body)} bytes, asked for {expected}")
 
 
-def _parse_or_unusable(raw: bytes, candidate: Candidate) -> CoreMetadata | NeedsBuild:
-    """Wheel METADATA that does not parse makes the release unusable, as pip treats it.
+class _StoredMeta(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A metadata cache entry: the fields resolving reads, or why the release is unusable."""
 
-    pip skips a release whose metadata is invalid (an old ``PyYAML (>=5.1.*)`` specifier, say)
-    and goes on with the next one; so does the resolver, given this :class:`NeedsBuild` value.
-    """
+    kind: Literal["wheel", "sdist"]
+    fields: coremeta.MetadataFields | None
+    needs_build: str | None = None  # the reason, when the fields are not usable
+    lockaudit: str = lockaudit_version  # an entry of another version is refetched
+
+
+_META_ENCODER = msgspec.msgpack.Encoder()
+_META_DECODER = msgspec.msgpack.Decoder(_StoredMeta)
+
+
+def _unusable(error: MetadataError) -> str:
+    # pip skips a release whose metadata is invalid (an old ``PyYAML (>=5.1.*)`` specifier,
+    # say) and goes on with the next one; so does the resolver, given a NeedsBuild value.
+    return f"invalid metadata, skipped as pip skips it: {error}"
+
+
+def _outcome(record: _StoredMeta, candidate: Candidate) -> CoreMetadata | NeedsBuild:
+    """What a cache entry says of ``candidate``; an sdist's broken fields raise MetadataError."""
+    if record.fields is None:
+        return NeedsBuild(candidate.name, candidate.version, record.needs_build or "")
+    if record.kind == "sdist":
+        return coremeta.from_fields(record.fields)
     try:
-        return coremeta.parse_core_metadata(raw)
+        return coremeta.from_fields(record.fields)
     except MetadataError as e:
-        return NeedsBuild(
-            candidate.name,
-            candidate.version,
-            f"invalid metadata, skipped as pip skips it: {e}",
-        )
+        return NeedsBuild(candidate.name, candidate.version, _unusable(e))
 
 
 def _decode_stored(stored: bytes, candidate: Candidate) -> CoreMetadata | NeedsBuild | None:
+    """A cache entry's answer, or None (not ours, another version's, or not about this
+    release): refetched."""
     try:
-        record = json.loads(stored)
-        text = record.get("metadata")
-        raw = text.encode() if isinstance(text, str) else None
-        if record.get("kind") == "wheel" and raw is not None:
-            return _parse_or_unusable(raw, candidate)
-        if record.get("kind") == "sdist":
-            return coremeta.sdist_metadata(raw, candidate.name, candidate.version)
-    except (ValueError, AttributeError):
-        pass  # an entry from another version of lockaudit: refetch
-    return None
+        record = _META_DECODER.decode(stored)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if record.lockaudit != lockaudit_version:
+        return None
+    try:
+        result = _outcome(record, candidate)
+    except MetadataError:
+        return None
+    if (result.name, result.version) != (candidate.name, candidate.version):
+        return None
+    return result

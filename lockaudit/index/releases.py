@@ -81,6 +81,7 @@ class Project:
 
     def __init__(self, name: NormalizedName, listings: Sequence[Listing]) -> None:
         self.name = name
+        self._usable: dict[Target, list[Candidate]] = {}
         # Each non-empty source with its groups and the filenames of the sources before it
         # (a file on two indexes, a mirror or a local copy: the first one wins).
         self._sources: list[tuple[Listing, _Groups, _Groups, set[str] | None]] = []
@@ -116,6 +117,12 @@ class Project:
     def usable(self, target: Target) -> list[Candidate]:
         """Releases with a file installable on ``target``, newest first; in each, its usable
         files best first (wheels by tag rank; an sdist only when no wheel fits)."""
+        found = self._usable.get(target)
+        if found is None:
+            found = self._usable.setdefault(target, self._filter(target))
+        return found
+
+    def _filter(self, target: Target) -> list[Candidate]:
         python_ok: dict[str | None, bool] = {None: True}
         ranks: dict[str | None, int | None] = {None: _SDIST_RANK}
         result: list[Candidate] = []
