@@ -58,7 +58,7 @@ from lockaudit.index.reporter import IndexReporter, NullReporter
 from lockaudit.index.tags import best_rank
 from lockaudit.index.transport import Fetcher, Response, RetryPolicy
 from lockaudit.index.types import Candidate, CoreMetadata, CrawlPlan, DistFile, NeedsBuild
-from lockaudit.index.urls import Mirrors
+from lockaudit.index.urls import Mirrors, host_of
 from lockaudit.workspace.model import Target, Variant
 
 __all__ = ["ClientOptions", "IndexClient", "IndexSource", "Routing"]
@@ -112,6 +112,8 @@ class ClientOptions:
     mirrors: Mirrors = field(default_factory=Mirrors)
     max_streams: int | None = None
     limits: Limits = field(default_factory=Limits)
+    # index URL -> hosts besides its own (and its mirror's) its pages may link files on
+    link_hosts: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # (name, version) -> Requires-Dist a maintainer declared for an sdist that needs a build
     reviewed: Mapping[tuple[NormalizedName, Version], tuple[Requirement, ...]] = field(
         default_factory=dict
@@ -437,20 +439,45 @@ class IndexClient:
                 page_url, f"the project page of {name}: {e}", hint="is this a simple index URL?"
             ) from e
         if not fetched.startswith("file:"):
-            local = next((f for f in files if f.url.startswith("file:")), None)
-            if local is not None:
-                # A remote page must not point at this machine's files (a credential file, a
-                # planted wheel): pip would follow it; a gate refuses it loudly.
-                raise IndexFetchError(
-                    page_url,
-                    f"the project page of {name} links to a local file ({local.url}): refused",
-                    hint="only a file: index may list file: URLs; report the index",
-                )
+            self._refuse_foreign_links(source, name, page_url, fetched, files)
         most = self.options.limits.links_per_page
         if len(files) > most:
             over = LimitExceeded(f"a page of {len(files)} links", most, "links_per_page")
             raise IndexFetchError(page_url, f"the project page of {name}: {over}", hint=over.hint)
         return files
+
+    def _refuse_foreign_links(
+        self,
+        source: IndexSource,
+        name: NormalizedName,
+        page_url: str,
+        fetched: str,
+        files: Sequence[DistFile],
+    ) -> None:
+        """A remote page may link files only on its own host, its mirror's, or a host the
+        index's ``link-hosts`` allow. pip would follow any link: a page that points at this
+        machine's files (a credential file, a planted wheel) or at a host nobody vouched for
+        (a compromised or confused index sending the download elsewhere) is refused loudly."""
+        local = next((f for f in files if f.url.startswith("file:")), None)
+        if local is not None:
+            raise IndexFetchError(
+                page_url,
+                f"the project page of {name} links to a local file ({local.url}): refused",
+                hint="only a file: index may list file: URLs; report the index",
+            )
+        allowed = {host_of(fetched), host_of(source.url)}
+        allowed |= {host_of(dest) for _, dest in self.options.mirrors.prefixes}
+        allowed |= self.options.link_hosts.get(source.url, frozenset())
+        foreign = next((f for f in files if host_of(f.url) not in allowed), None)
+        if foreign is not None:
+            host = host_of(foreign.url)
+            raise IndexFetchError(
+                page_url,
+                f"the project page of {name} links {foreign.filename} on another host "
+                f"({host}): refused",
+                hint=f'if that host is the index\'s own file store, add link-hosts = ["{host}"] '
+                "to its [[tool.lockaudit.indexes]] entry (docs/CONFIG.md)",
+            )
 
     async def fetch_document(self, url: str, what: str, accept: str) -> PageEntry:
         """A mutable document (a page, a JSON API answer) through the page cache.
