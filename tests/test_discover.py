@@ -923,3 +923,93 @@ def test_without_any_build_source_nothing_is_excluded_by_folder(tmp_path: Path) 
     assert {image.dockerfile for image in found.images} == {
         "app/Dockerfile", "examples/demo/Dockerfile"
     }
+
+
+BUILD_SCRIPT = """\
+#!/bin/bash
+TAG="acme/app:latest-cpu"
+BASE="ubuntu:22.04"
+TYPE="production"
+USE_CUSTOM=false
+for arg in "$@"
+do
+    case $arg in
+        -h|--help)
+          echo "usage"
+          exit 0
+          ;;
+        -g|--gpu)
+          TAG="acme/app:latest-gpu"
+          BASE="nvidia/cuda:12.1.1-base-ubuntu22.04"
+          shift
+          ;;
+        -bt|--buildtype)
+          TYPE="$2"
+          shift; shift
+          ;;
+        -t|--tag)
+          CUSTOM="$2"
+          USE_CUSTOM=true
+          shift; shift
+          ;;
+    esac
+done
+if [ "${TYPE}" == "dev" ] && ! $USE_CUSTOM ;
+then
+  TAG="acme/app:dev"
+fi
+if [ "$USE_CUSTOM" = true ]; then
+  TAG=${CUSTOM}
+fi
+if [ "${TYPE}" == "production" ]; then
+  DOCKER_BUILDKIT=1 docker build --file Dockerfile --build-arg BASE="${BASE}" -t "${TAG}" \\
+    --target production ../
+elif [ "${TYPE}" == "dev" ]; then
+  docker build --file Dockerfile --build-arg BASE="${BASE}" -t "${TAG}" --target dev ../
+else
+  docker build --file Dockerfile.other -t "${TAG}" ../
+fi
+"""
+
+
+def test_build_script_flags_and_branches_give_one_build_per_option(tmp_path: Path) -> None:
+    from lockaudit.workspace.discover._scan import scan_script
+
+    _write(tmp_path, {
+        "docker/Dockerfile": "ARG BASE=ubuntu:rolling\nFROM ${BASE} AS production\n"
+        "FROM production AS dev\n",
+        "docker/Dockerfile.other": "FROM python:3.12-slim\n",
+        "docker/build.sh": BUILD_SCRIPT,
+    })
+    facts = scan_script(tmp_path, "docker/build.sh")
+    builds = {(f.ref.text if f.ref else None, f.target, dict(f.build_args).get("BASE"))
+              for f in facts}
+    # run from its own folder (the Dockerfile is only there), the context ../ is the root;
+    # no options, -g, and -bt with each value the script compares TYPE with
+    assert builds == {
+        ("acme/app:latest-cpu", "production", "ubuntu:22.04"),
+        ("acme/app:latest-gpu", "production", "nvidia/cuda:12.1.1-base-ubuntu22.04"),
+        ("acme/app:dev", "dev", "ubuntu:22.04"),
+    }
+    assert {(f.dockerfile, f.context) for f in facts} == {("docker/Dockerfile", ".")}
+    found = discover_workspace(tmp_path)
+    keys = {image.key: image for image in found.images if image.dockerfile == "docker/Dockerfile"}
+    assert set(keys) == {"app:latest-cpu", "app:latest-gpu", "app:dev"}
+    assert keys["app:latest-gpu"].base_image == "nvidia/cuda:12.1.1-base-ubuntu22.04"
+    assert keys["app:dev"].stage == "dev"
+
+
+def test_shell_conditions_and_case_words() -> None:
+    from lockaudit.workspace.discover._flow import Flow, evaluate
+
+    env = {"A": "x", "T": "true", "E": ""}
+    assert evaluate('[ "$A" == "x" ] && ! $T', 1, env) is False
+    assert evaluate('[[ $A = y || -z "$E" ]]', 1, env) is True
+    assert evaluate('[ "$UNSET" == "x" ]', 1, env) is None
+    assert evaluate('[ -f somefile ]', 1, env) is None
+    flow = Flow()
+    lines = ["case $HW in", "cuda)", "F=Dockerfile", ";;", "rocm) F=Dockerfile_amd ;;",
+             "esac", "case $(uname -m) in", "x86_64) ARCH=amd64 ;;", "arm64) ARCH=arm ;;", "esac"]
+    ran = [flow.step(n, text, {"HW": "rocm"}) for n, text in enumerate(lines, 1)]
+    # a static word takes its arm only; a word only a run knows takes every arm
+    assert [r for r in ran if r] == ["F=Dockerfile_amd", "ARCH=amd64", "ARCH=arm"]

@@ -76,9 +76,9 @@ KNOWN_WRONG: dict[str, str] = {
         "build stage; the react-native APK build (--output) proposed as an image"
     ),
     "pytorch__serve": (
-        "the script's flags (-g, -bt ci/dev) not followed: one image of the last stage on the "
-        "ARG default ubuntu:rolling; the KServe wrapper's parent (BASE_IMAGE from its script) "
-        "taken for an external base; requirement files followed through no script"
+        "the ci image (build_image.sh -bt ci -t pytorch/torchserve:ci, called by a workflow) "
+        "not found; requirement files followed through no script; Dockerfile.cpp, which no "
+        "build line reaches, proposed as an image"
     ),
     "rapidsai__docker": (
         "the notebooks stage not found, names from folders; matrix values of the CI (notset "

@@ -29,6 +29,7 @@ from lockaudit.workspace.discover._facts import (
     static_name,
     static_ref,
 )
+from lockaudit.workspace.discover._flow import Flow, option_runs, option_variables
 from lockaudit.workspace.tree import is_dockerfile
 
 __all__ = ["BuildFact", "DockerInfo", "Ref", "parse_ref", "scan_dockerfile", "scan_script", "walk"]
@@ -284,12 +285,37 @@ def _expand_loops(lines: list[tuple[int, str]]) -> Iterator[tuple[int, str, dict
 
 
 def scan_script(root: Path, path: str) -> list[BuildFact]:
+    """A script's facts; a shell script that parses its own options gives those of each
+    option run too (``build.sh -g``), see ``_flow``."""
     kind = "bat" if path.endswith((".bat", ".cmd")) else "sh"
     env: dict[str, str] = {}
     if posixpath.basename(path) in _MAKEFILES or path.endswith(".mk"):
         kind = "make"
         env = make_includes(root, path, {}, frozenset({path}))
-    return shell_facts(_script_lines(root, path), path, kind, env)
+    lines = _script_lines(root, path)
+    if kind != "sh":
+        return shell_facts(lines, path, kind, env)
+    option_vars = option_variables(lines)
+    facts: list[BuildFact] = []
+    for run in option_runs(lines):
+        facts += shell_facts(lines, path, kind, env, Flow(run, option_vars))
+    return _from_own_folder(root, path, facts, lines, option_vars)
+
+
+def _from_own_folder(
+    root: Path, path: str, facts: list[BuildFact], lines: list[tuple[int, str]],
+    option_vars: frozenset[str],
+) -> list[BuildFact]:
+    """A script whose Dockerfiles exist only relative to its own folder is run from there
+    (``cd docker && ./build_image.sh``): its facts read again from that folder."""
+    home = posixpath.dirname(path)
+    if not home or not facts or any((root / f.dockerfile).is_file() for f in facts):
+        return list(dict.fromkeys(facts))
+    again: list[BuildFact] = []
+    for run in option_runs(lines):
+        again += shell_facts(lines, path, "sh", {}, Flow(run, option_vars), home)
+    found = [f for f in again if (root / f.dockerfile).is_file()]
+    return list(dict.fromkeys(found or facts))
 
 
 _INCLUDE = re.compile(r"^\s*-?include\s+(.+?)\s*$")
@@ -316,22 +342,31 @@ def make_includes(
 
 
 def shell_facts(
-    lines: list[tuple[int, str]], path: str, kind: str, env: dict[str, str]
+    lines: list[tuple[int, str]], path: str, kind: str, env: dict[str, str],
+    flow: Flow | None = None, start: str = ".",
 ) -> list[BuildFact]:
     """The ``docker build`` facts of logical shell lines (``kind``: sh, make or bat).
 
     ``env`` holds the variables whose value is static; whatever else a line expands is unknown.
+    sh lines follow ``flow`` (a fresh one when not given): branches that static values rule
+    out are skipped. ``start`` is the directory a script runs in until its first ``cd``.
     """
     env = dict(env)
     facts: list[BuildFact] = []
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}  # sed outputs
     # make runs each recipe line in a shell of its own, in the Makefile's directory; a script's
     # `cd` holds for the lines after it (paths are relative to the repository root until then)
-    home = posixpath.dirname(path) if kind == "make" else "."
+    home = posixpath.dirname(path) if kind == "make" else start
     cwd = [home]
+    if flow is None and kind == "sh":
+        flow = Flow()
     for number, text, loop_env in _expand_loops(lines):
         if kind == "make":
             cwd = [home]
+        elif flow is not None:
+            text = flow.step(number, text, env, loop_env)
+            if not text:
+                continue
         location = Location(path, number)
         if kind == "bat":
             converted = _bat_to_sh(text, env)
@@ -381,10 +416,19 @@ def _known(text: str, env: Mapping[str, str]) -> dict[str, str]:
 def _assign(text: str, env: dict[str, str], location: Location) -> bool:
     """Record a shell ``NAME=value`` line in ``env`` (value expanded as sh would)."""
     match = _SH_ASSIGN.match(text)
-    if match is None:
+    if match is None or _runs_a_command(text, location):
         return False
     _set(env, match.group(1), match.group(2), location)
     return True
+
+
+def _runs_a_command(text: str, location: Location) -> bool:
+    """``DOCKER_BUILDKIT=1 docker build …`` sets a variable for a command: not an assignment."""
+    try:
+        commands = split_commands(text, location, _known(text, {}))
+    except InputError:
+        return False
+    return any(command.argv for command in commands)
 
 
 def _set(env: dict[str, str], name: str, text: str, location: Location) -> None:
@@ -532,6 +576,7 @@ def _build_fact(
     tags: list[str] = []
     build_args: list[tuple[str, str, int]] = []
     dockerfile: str | None = None
+    target: str | None = None
     positional: list[str] = []
     i = 0
     while i < len(args):
@@ -543,6 +588,8 @@ def _build_fact(
                 tags.append(value)
             elif name in ("-f", "--file"):
                 dockerfile = value
+            elif name == "--target":
+                target = value
             elif name == "--build-arg" and "=" in value:
                 key, _, arg_value = value.partition("=")
                 build_args.append((key, arg_value, lines[min(i, len(lines) - 1)]))
@@ -571,6 +618,7 @@ def _build_fact(
     fact = BuildFact(
         dockerfile, None, context, Location(path, command.line), known_args, substitutions,
         source="docker build", arg_lines=arg_lines,
+        target=target if target and is_static(target) else None,
     )
     refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
     hints = [hint for tag in tags if (hint := static_name(tag)) is not None]
