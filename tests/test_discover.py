@@ -1013,3 +1013,57 @@ def test_shell_conditions_and_case_words() -> None:
     ran = [flow.step(n, text, {"HW": "rocm"}) for n, text in enumerate(lines, 1)]
     # a static word takes its arm only; a word only a run knows takes every arm
     assert [r for r in ran if r] == ["F=Dockerfile_amd", "ARCH=amd64", "ARCH=arm"]
+
+
+def test_ci_step_picks_the_dockerfile_by_case_and_passes_it_through_github_env(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, {
+        "Dockerfile": "FROM nvidia/cuda:12.4.1-base-ubuntu22.04\n",
+        "Dockerfile_amd": "FROM rocm/dev-ubuntu-22.04:6.2\n",
+        ".github/workflows/build.yml": """\
+on: push
+jobs:
+  build:
+    strategy:
+      matrix:
+        hardware: [cuda, rocm]
+    steps:
+      - name: variables
+        run: |
+          case ${{ matrix.hardware }} in
+            cuda)
+                export dockerfile="Dockerfile"
+                export label="";;
+            rocm)
+                export dockerfile="Dockerfile_amd"
+                export label="-rocm"
+                ;;
+          esac
+          echo "DOCKERFILE=${dockerfile}" >> $GITHUB_ENV
+          echo "LABEL=${label}" >> $GITHUB_ENV
+      - id: meta
+        uses: docker/metadata-action@v5
+        with:
+          images: |
+            ghcr.io/acme/server
+          tags: |
+            type=semver,pattern={{version}}${{ env.LABEL }}
+            type=raw,value=latest${{ env.LABEL }}
+            type=raw,value=sha-${{ github.sha }}${{ env.LABEL }}
+      - uses: docker/build-push-action@v6
+        with:
+          context: .
+          file: ${{ env.DOCKERFILE }}
+          tags: ${{ steps.meta.outputs.tags }}
+""",
+    })
+    from lockaudit.workspace.discover._ci import scan_github
+
+    facts = scan_github(tmp_path, ".github/workflows/build.yml")
+    assert {(f.dockerfile, f.ref.text if f.ref else None) for f in facts} == {
+        ("Dockerfile", "ghcr.io/acme/server:latest"),
+        ("Dockerfile_amd", "ghcr.io/acme/server:latest-rocm"),
+    }
+    found = discover_workspace(tmp_path)
+    assert {image.dockerfile for image in found.images} == {"Dockerfile", "Dockerfile_amd"}

@@ -41,9 +41,10 @@ KNOWN_WRONG: dict[str, str] = {
         "Dockerfile nothing builds proposed as an image"
     ),
     "huggingface__text-generation-inference": (
-        "five of seven hardware variants not found (Dockerfile and PLATFORM chosen by the CI's "
-        "shell case); names from files; every server/requirements_*.txt given to the CUDA image "
-        "instead of server/uv.lock; accelerators not inferred"
+        "tags latest-<hardware> (the metadata-action's raw tag) where expected.toml says "
+        "<hardware>; the trtllm ci-runtime stage not paired; every server/requirements_*.txt "
+        "given to the CUDA image instead of server/uv.lock; accelerators not inferred; "
+        "Dockerfile_llamacpp and Dockerfile.nix, which no workflow builds, proposed as images"
     ),
     "jupyter__docker-stacks": (
         "the CUDA version of the sub-folder variants (cu128/cu130 wheel index, 12 for "

@@ -343,13 +343,15 @@ def make_includes(
 
 def shell_facts(
     lines: list[tuple[int, str]], path: str, kind: str, env: dict[str, str],
-    flow: Flow | None = None, start: str = ".",
+    flow: Flow | None = None, start: str = ".", exports: dict[str, str] | None = None,
 ) -> list[BuildFact]:
     """The ``docker build`` facts of logical shell lines (``kind``: sh, make or bat).
 
     ``env`` holds the variables whose value is static; whatever else a line expands is unknown.
     sh lines follow ``flow`` (a fresh one when not given): branches that static values rule
     out are skipped. ``start`` is the directory a script runs in until its first ``cd``.
+    ``exports`` receives what the lines append to :data:`CI_ENV_FILE` (``echo "K=V" >>
+    $GITHUB_ENV``): the variables of the CI job's later steps.
     """
     env = dict(env)
     facts: list[BuildFact] = []
@@ -383,7 +385,7 @@ def shell_facts(
             commands = split_commands(text, location, _known(text, {**env, **loop_env}))
         except InputError:
             continue  # a line sh itself could not split builds nothing we can know
-        facts.extend(_commands_facts(commands, path, env, pending, cwd))
+        facts.extend(_commands_facts(commands, path, env, pending, cwd, exports))
     return facts
 
 
@@ -461,10 +463,19 @@ def _commands_facts(
     env: dict[str, str],
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]],
     cwd: list[str],
+    exports: dict[str, str] | None = None,
 ) -> Iterator[BuildFact]:
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None = None
     for command in commands:
         argv = command.argv
+        if exports is not None and argv[:1] == ("echo",) and any(
+            r.op == ">>" and r.target == CI_ENV_FILE for r in command.redirects
+        ):
+            for word in argv[1:]:
+                name, eq, value = word.partition("=")
+                if eq and re.fullmatch(r"[A-Za-z_]\w*", name):
+                    exports[name] = value if is_static(value) else UNKNOWN
+            continue
         if argv[:1] == ("cd",) or argv[:1] == ("pushd",):
             cwd[0] = _cd(cwd[0], argv[1] if len(argv) > 1 else ".", path)
             continue
@@ -484,6 +495,10 @@ def _commands_facts(
             yield from _build_fact(command, path, previous_sed, pending, cwd[0])
         previous_sed = None
 
+
+# What $GITHUB_ENV stands for while a CI step is read: a file whose lines set the variables of
+# the job's later steps.
+CI_ENV_FILE = "/ci/github-env"
 
 _SCRIPT_DIR = re.compile(r"^\$\(\s*dirname\s+\S*(?:\$0|BASH_SOURCE)\S*\s*\)")
 
