@@ -461,6 +461,19 @@ _DOCS = (
         "RUN pip install torch==2.1.0 torchaudio==2.2.0\n",
         "RUN pip install torch==2.1.0 torchaudio==2.1.0\n",
     ),
+    RuleDoc(
+        "LA504",
+        "base-image-incompatible",
+        "Some GPU wheels load the CUDA and cuDNN libraries of the image instead of bringing "
+        "their own (CTranslate2, onnxruntime-gpu, TensorFlow without `and-cuda`): a release "
+        "built for a newer CUDA or cuDNN than the base image ships fails to load on the GPU. "
+        "The facts are a small table per package and release range, each row citing the "
+        "project's release notes (`lockaudit/audit/basecompat.py`).",
+        "FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nRUN pip install "
+        "ctranslate2==4.5.0   # built for cuDNN 9\n",
+        "FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nRUN pip install "
+        "ctranslate2==4.4.0   # CUDA 12, cuDNN 8\n",
+    ),
     # ------------------------------------------------------------------ LA9: lockaudit itself
     RuleDoc(
         "LA901",
