@@ -86,5 +86,5 @@ def test_a_pyproject_without_declared_dependencies_is_refused_at_its_line(
 
 def test_a_uv_lock_without_its_project_is_refused(tmp_path: Path) -> None:
     (tmp_path / "uv.lock").write_text(UV_LOCK)
-    with pytest.raises(InputError, match="no pyproject.toml beside"):
+    with pytest.raises(InputError, match=r"no pyproject\.toml beside"):
         parse_requirements(tmp_path, "uv.lock")
