@@ -591,7 +591,7 @@ def _build_fact(
     tags: list[str] = []
     build_args: list[tuple[str, str, int]] = []
     dockerfile: str | None = None
-    target: str | None = None
+    stage: str | None = None  # --target: a static stage name, else the last stage
     positional: list[str] = []
     i = 0
     while i < len(args):
@@ -603,8 +603,8 @@ def _build_fact(
                 tags.append(value)
             elif name in ("-f", "--file"):
                 dockerfile = value
-            elif name == "--target":
-                target = value
+            elif name == "--target" and is_static(value):
+                stage = value
             elif name == "--build-arg" and "=" in value:
                 key, _, arg_value = value.partition("=")
                 build_args.append((key, arg_value, lines[min(i, len(lines) - 1)]))
@@ -632,8 +632,7 @@ def _build_fact(
     known_args, arg_lines = static_args(build_args)
     fact = BuildFact(
         dockerfile, None, context, Location(path, command.line), known_args, substitutions,
-        source="docker build", arg_lines=arg_lines,
-        target=target if target and is_static(target) else None,
+        source="docker build", arg_lines=arg_lines, target=stage,
     )
     refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
     hints = [hint for tag in tags if (hint := static_name(tag)) is not None]
