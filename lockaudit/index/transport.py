@@ -357,6 +357,15 @@ class Fetcher:
                     response = await self._send(bare, dict(headers or {}), auth, limit)
             except BadBody as e:
                 problem = str(e)
+            except ssl.SSLError as e:
+                # A TLS alert after the handshake (TLS 1.3 sends "certificate required" with
+                # the first read) reaches here unwrapped; asking again cannot change it.
+                raise IndexFetchError(
+                    bare,
+                    f"{what}: TLS failed: {_reason(e)}",
+                    hint="check pip's cert / client-cert settings (or PIP_CERT, "
+                    "PIP_CLIENT_CERT) for this index",
+                ) from e
             except Exception as e:
                 # httpx's errors, told apart by name so that httpx is imported only when used.
                 kind = _httpx_error(e)

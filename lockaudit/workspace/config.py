@@ -87,6 +87,7 @@ _IMAGE_KEYS = {
     "cache-from",
     "cache-to",
     "python",
+    "stage",
 }
 _FALLBACK_KEYS = {
     "tag",
@@ -324,6 +325,7 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
         cache_from=_cache_specs(raw, "cache-from", doc, after),
         cache_to=_cache_specs(raw, "cache-to", doc, after),
         python=_bool(raw, "python", doc, True, after=after),
+        stage=_opt_str(raw, "stage", doc, None, after=after),
     )
     result = [image]
     fallback = raw.get("fallback")
@@ -357,6 +359,7 @@ def _fallback(
         build_args=_build_args(raw, doc, after),
         inherits_common=image.inherits_common,
         context=image.context,
+        stage=image.stage,  # the same Dockerfile and stage, other build args
         # The twin's cache specs, unless the fallback sets its own: placeholders make them
         # the fallback's own references.
         cache_from=_cache_specs(raw, "cache-from", doc, after) or image.cache_from,

@@ -141,6 +141,7 @@ class Image:
     cache_from: tuple[str, ...] | None = None
     cache_to: tuple[str, ...] | None = None
     python: bool = True  # False: no Python in the image (node, nginx...): built, never locked
+    stage: str | None = None  # the Dockerfile stage built (``--target``); None: the last one
 
     @cached_property  # the lookup key of every rule and map: built once
     def key(self) -> str:
