@@ -131,7 +131,7 @@ def audit_workspace(
     check = CheckContext.load(workspace)
     replays = replay_workspace(workspace, client, ctx=check, reporter=reporter)
     ctx = AuditContext(
-        workspace=workspace,
+        workspace=check.workspace,  # without the images whose Dockerfile cannot be parsed
         check=check,
         replays={replay.image: replay for replay in replays},
         source=client,

@@ -78,6 +78,7 @@ _BUILTIN_MODULES = {
         "lockaudit.rules.locks",
         "lockaudit.rules.coverage",
         "lockaudit.rules.direct",
+        "lockaudit.rules.unread",
         "lockaudit.rules.ignores",
     ),
     "audit": ("lockaudit.audit.rules", "lockaudit.audit.shellrules"),
