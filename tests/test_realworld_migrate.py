@@ -17,7 +17,7 @@ from tests.realworld.compare import corpus_repos, data_root
 from tests.realworld.migrate_measure import migrate_copy, outside_bytes
 
 # Corpus repositories whose migration passes `check` (no error) today.
-PASSING = ("mem0ai__mem0", "open-telemetry__opentelemetry-demo")
+PASSING = ("aiidateam__aiida-core", "mem0ai__mem0", "open-telemetry__opentelemetry-demo")
 
 
 def _copy(repo: str, tmp_path: Path) -> Path:
