@@ -90,13 +90,15 @@ class PackageIndex:
 
     A package listed in ``packages`` is looked up **only** on this index (for images of
     ``variant``, or of every variant when ``variant`` is None): a same-named package on another
-    index can never be chosen.
+    index can never be chosen. ``link_hosts``: other hosts (``host`` or ``host:port``) its
+    pages may link files on; a link to any other host is refused.
     """
 
     name: str
     url: str
     packages: tuple[NormalizedName, ...] = ()
     variant: Variant | None = None
+    link_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class Image:
     # This image's locks folder, when its build context does not contain the workspace's
     # (the Dockerfile must COPY its layer lock from the context); None: the workspace's.
     locks_dir: str | None = None
+    stage: str | None = None  # the Dockerfile stage built (``--target``); None: the last one
 
     @cached_property  # the lookup key of every rule and map: built once
     def key(self) -> str:
