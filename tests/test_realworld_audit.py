@@ -33,9 +33,6 @@ KNOWN_MISSES: dict[str, str] = {
     "kserve__kserve": "build sources that disagree on the base image: no rule yet",
     "mlrun__mlrun": "a requirement file that drifted from the one it copies: no rule yet",
     "onyx-dot-app__onyx": "bake building another stage than compose under one name: no rule yet",
-    "open-telemetry__opentelemetry-demo": (
-        "cuid==0.4 (sdist only) is not reported: the agent and mcp images install a compiler"
-    ),
 }
 
 REPOS = corpus_repos()

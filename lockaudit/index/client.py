@@ -72,7 +72,7 @@ from lockaudit.index.reporter import IndexReporter, NullReporter
 from lockaudit.index.tags import best_rank
 from lockaudit.index.transport import Fetcher, Response, RetryPolicy
 from lockaudit.index.types import Candidate, CoreMetadata, CrawlPlan, DistFile, NeedsBuild
-from lockaudit.index.urls import Mirrors
+from lockaudit.index.urls import Mirrors, host_of
 from lockaudit.workspace.model import Target, Variant
 
 __all__ = ["ClientOptions", "IndexClient", "IndexSource", "Routing"]
@@ -126,6 +126,8 @@ class ClientOptions:
     mirrors: Mirrors = field(default_factory=Mirrors)
     max_streams: int | None = None
     limits: Limits = field(default_factory=Limits)
+    # index URL -> hosts besides its own (and its mirrors') its pages may link files on
+    link_hosts: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # (name, version) -> Requires-Dist a maintainer declared for an sdist that needs a build
     reviewed: Mapping[tuple[NormalizedName, Version], tuple[Requirement, ...]] = field(
         default_factory=dict
@@ -182,6 +184,26 @@ def _local_link(page: PageRecord, mirrors: Mirrors) -> str | None:
     # Only a mirror from or to a local directory changes whether a URL is local.
     urls = (mirrors.rewrite(row.url) for row in page.rows())
     return next((url for url in urls if url.startswith("file:")), None)
+
+
+def _foreign_link(
+    rows: Sequence[FileRow], mirrors: Mirrors, allowed: frozenset[str]
+) -> tuple[FileRow, str] | None:
+    """The first row of ``rows`` whose file (after mirrors) lives on a host not ``allowed``,
+    with that host. Hosts are worked out once per distinct ``scheme://netloc`` prefix: a page
+    of ten thousand files names one or two."""
+    verdicts: dict[str, str | None] = {}
+    for row in rows:
+        url = mirrors.rewrite(row.url) if mirrors.prefixes else row.url
+        end = url.find("/", url.find("//") + 2) if "//" in url else -1
+        prefix = url if end < 0 else url[:end]
+        if prefix not in verdicts:
+            host = host_of(url)
+            verdicts[prefix] = None if host in allowed else host
+        foreign = verdicts[prefix]
+        if foreign is not None:
+            return row, foreign
+    return None
 
 
 def _is_json(content_type: str) -> bool:
@@ -596,11 +618,33 @@ class IndexClient:
                     f"the project page of {name} links to a local file ({local}): refused",
                     hint="only a file: index may list file: URLs; report the index",
                 )
+            self._refuse_foreign_host(source, name, page_url, listing.rows)
         most = self.options.limits.links_per_page
         if page.links > most:
             over = LimitExceeded(f"a page of {page.links} links", most, "links_per_page")
             raise IndexFetchError(page_url, f"the project page of {name}: {over}", hint=over.hint)
         return listing
+
+    def _refuse_foreign_host(
+        self, source: IndexSource, name: NormalizedName, page_url: str, rows: Sequence[FileRow]
+    ) -> None:
+        """A remote page may link files only on its own host, its mirrors', or a host its
+        index's ``link-hosts`` allow: pip would follow any link, and a compromised or confused
+        index could send the download anywhere nobody vouched for."""
+        mirrors = self.options.mirrors
+        allowed = {host_of(mirrors.rewrite(page_url)), host_of(source.url)}
+        allowed |= {host_of(dest) for _, dest in mirrors.prefixes}
+        allowed |= self.options.link_hosts.get(source.url, frozenset())
+        found = _foreign_link(rows, mirrors, frozenset(allowed))
+        if found is not None:
+            row, host = found
+            raise IndexFetchError(
+                page_url,
+                f"the project page of {name} links {row.filename} on another host "
+                f"({host}): refused",
+                hint=f'if that host is the index\'s own file store, add link-hosts = ["{host}"] '
+                "to its [[tool.lockaudit.indexes]] entry (docs/CONFIG.md)",
+            )
 
     async def _cached_project(self, url: str, what: str) -> ProjectEntry:
         """A project page through the cache of rows (freshness window, then revalidation).

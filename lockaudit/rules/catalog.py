@@ -304,6 +304,20 @@ _DOCS = (
         "RUN pip install requests==2.25.0\n",
         "RUN pip install requests==2.32.3   # the first fixed release or later\n",
     ),
+    RuleDoc(
+        "LA222",
+        "index-confusion",
+        "A package is listed on more than one index (dependency confusion: a same-named "
+        "release on the default index or an extra one). Routed, the lock takes it from its "
+        "index only (an info); not routed, pip takes the highest version from any index that "
+        "lists it (a warning).",
+        "[[tool.lockaudit.indexes]]\nname = \"company\"\nurl = \"https://pypi.company.example"
+        "/simple\"\n# company-utils is on this index and on the default index\n",
+        "[[tool.lockaudit.indexes]]\nname = \"company\"\nurl = \"https://pypi.company.example"
+        "/simple\"\npackages = [\"company-utils\"]\n",
+        bad_file="text",
+        good_file="text",
+    ),
     # ------------------------------------------------------------------ LA3: Dockerfile, installs
     RuleDoc(
         "LA301",
@@ -460,6 +474,19 @@ _DOCS = (
         "build); a mismatched pair fails at import or at run time.",
         "RUN pip install torch==2.1.0 torchaudio==2.2.0\n",
         "RUN pip install torch==2.1.0 torchaudio==2.1.0\n",
+    ),
+    RuleDoc(
+        "LA504",
+        "base-image-incompatible",
+        "Some GPU wheels load the CUDA and cuDNN libraries of the image instead of bringing "
+        "their own (CTranslate2, onnxruntime-gpu, TensorFlow without `and-cuda`): a release "
+        "built for a newer CUDA or cuDNN than the base image ships fails to load on the GPU. "
+        "The facts are a small table per package and release range, each row citing the "
+        "project's release notes (`lockaudit/audit/basecompat.py`).",
+        "FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nRUN pip install "
+        "ctranslate2==4.5.0   # built for cuDNN 9\n",
+        "FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nRUN pip install "
+        "ctranslate2==4.4.0   # CUDA 12, cuDNN 8\n",
     ),
     # ------------------------------------------------------------------ LA9: lockaudit itself
     RuleDoc(

@@ -7,7 +7,8 @@ trimmed files are copied to a scratch folder and a ``[tool.lockaudit]`` table ma
 ``[[images]]`` is added to its ``pyproject.toml`` (kept when the repository has one: a package's
 own pyproject is an input some rules read).
 
-A finding matches an expected one when it is at the same ``file:line`` and its code is one of
+A finding matches an expected one when it is at the same ``file:line`` (its location or one of
+its ``related`` places: one finding groups the images a cause shows up in) and its code is one of
 the codes :data:`RULE_CODES` gives the expected ``rule`` class (the one place the classes of
 expected.toml meet the registry). A non-defect is reported when a finding at warning or error
 sits at its ``file:line``.
@@ -27,6 +28,7 @@ from typing import Any
 
 import tomlkit
 
+from lockaudit.errors import Location
 from lockaudit.rules.findings import Finding, Severity
 from tests.realworld.compare import Expected, data_root, expected_fields, load_expected
 
@@ -197,12 +199,17 @@ def measure_precision(repo: str, *, offline: bool = False) -> Precision:
 def _match(entry: dict[str, Any], findings: Sequence[Finding], codes: tuple[str, ...] | None
            ) -> Match:
     where = entry["where"]
-    here = tuple(f for f in findings if str(f.location) == where
-                 or (f.location.line == 0 and f"{f.location.path}:1" == where))
+    # a finding grouped by cause names the other places in ``related``: each one is reported
+    here = tuple(f for f in findings
+                 if any(_at(location, where) for location in (f.location, *f.related)))
     if codes is None:  # a non-defect: anything loud at its place
         return Match(entry, here)
     hit = tuple(f for f in here if f.code in codes)
     return Match(entry, hit, tuple(f for f in here if f not in hit))
+
+
+def _at(location: Location, where: str) -> bool:
+    return str(location) == where or (location.line == 0 and f"{location.path}:1" == where)
 
 
 def render_precision(result: Precision) -> str:
