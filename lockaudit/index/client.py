@@ -187,7 +187,7 @@ def _local_link(page: PageRecord, mirrors: Mirrors) -> str | None:
 
 
 def _foreign_link(
-    rows: Sequence[FileRow], mirrors: Mirrors, allowed: frozenset[str]
+    rows: Iterable[FileRow], mirrors: Mirrors, allowed: frozenset[str]
 ) -> tuple[FileRow, str] | None:
     """The first row of ``rows`` whose file (after mirrors) lives on a host not ``allowed``,
     with that host. Hosts are worked out once per distinct ``scheme://netloc`` prefix: a page
@@ -618,7 +618,7 @@ class IndexClient:
                     f"the project page of {name} links to a local file ({local}): refused",
                     hint="only a file: index may list file: URLs; report the index",
                 )
-            self._refuse_foreign_host(source, name, page_url, listing.rows)
+            self._refuse_foreign_host(source, name, page_url, page)
         most = self.options.limits.links_per_page
         if page.links > most:
             over = LimitExceeded(f"a page of {page.links} links", most, "links_per_page")
@@ -626,7 +626,7 @@ class IndexClient:
         return listing
 
     def _refuse_foreign_host(
-        self, source: IndexSource, name: NormalizedName, page_url: str, rows: Sequence[FileRow]
+        self, source: IndexSource, name: NormalizedName, page_url: str, page: PageRecord
     ) -> None:
         """A remote page may link files only on its own host, its mirrors', or a host its
         index's ``link-hosts`` allow: pip would follow any link, and a compromised or confused
@@ -635,7 +635,7 @@ class IndexClient:
         allowed = {host_of(mirrors.rewrite(page_url)), host_of(source.url)}
         allowed |= {host_of(dest) for _, dest in mirrors.prefixes}
         allowed |= self.options.link_hosts.get(source.url, frozenset())
-        found = _foreign_link(rows, mirrors, frozenset(allowed))
+        found = _foreign_link(page.rows(), mirrors, frozenset(allowed))
         if found is not None:
             row, host = found
             raise IndexFetchError(
