@@ -134,7 +134,7 @@ class LockPaths:
 
 
 def lock_paths(workspace: Workspace, image: Image) -> LockPaths:
-    base = workspace.locks_dir.rstrip("/")
+    base = (image.locks_dir or workspace.locks_dir).rstrip("/")
     return LockPaths(
         full=f"{base}/{image.slug}.txt",
         layer=f"{base}/{image.slug}.layer.txt",
