@@ -639,6 +639,12 @@ class IndexClient:
         allowed = {host_of(mirrors.rewrite(page_url)), host_of(source.url)}
         allowed |= {host_of(dest) for _, dest in mirrors.prefixes}
         allowed |= self.options.link_hosts.get(source.url, frozenset())
+        # A mirror that serves this index from another one (a PyTorch index mirrored to the
+        # default index) brings that index's file stores along: its pages link them.
+        fetched = mirrors.rewrite(page_url)
+        for index_url, hosts in self.options.link_hosts.items():
+            if fetched.startswith(index_url.rstrip("/") + "/"):
+                allowed |= hosts
         found = _foreign_link(page.rows(), mirrors, frozenset(allowed))
         if found is not None:
             row, host = found

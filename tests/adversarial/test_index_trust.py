@@ -142,3 +142,33 @@ def test_link_to_an_allowed_host_is_followed(
     lock = (root / "locks" / "base-cpu.txt").read_text(encoding="utf-8")
     entry = lock.split("\ntqdm==", 1)[1].split("\n\n", 1)[0]
     assert f"# file: {filename} " in entry and f"url={href.split('#')[0]}" in entry, entry
+
+
+def test_a_mirror_brings_the_link_hosts_of_the_index_it_serves_from(
+    root: Path, tmp_path: Path, server: IndexServer, other_host: IndexServer
+) -> None:
+    """pip's index is mirrored to the loopback index, whose entry allows the other host: the
+    mirrored page links files there (as a PyTorch index mirrored to the default index links
+    the default index's file store), so the link is followed, not refused."""
+    filename, href = _link_to(other_host)
+    server.extra_links("default", "tqdm", href)
+    server.json(False)
+    host = other_host.base_url.removeprefix("http://")
+    config = root / "pyproject.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'\n[[tool.lockaudit.indexes]]\nname = "store"\nurl = "{server.index_url()}"\n'
+        f'link-hosts = ["{host}"]\n',
+        encoding="utf-8",
+    )
+    env = cli_env(server, tmp_path / "cold")
+    unserved = "http://127.0.0.1:9/unserved/simple"  # the discard port: never asked
+    env["PIP_INDEX_URL"] = unserved
+    env["LOCKAUDIT_INDEX_MIRRORS"] = f"{unserved}={server.index_url()}"
+
+    ran = Cli(root, env).run("compile", "--all")
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    lock = (root / "locks" / "base-cpu.txt").read_text(encoding="utf-8")
+    assert f"# file: {filename} " in lock, lock
+    assert other_host.total_requests() > 0
