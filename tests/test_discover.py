@@ -885,3 +885,41 @@ jobs:
     assert by_name["notebooks"].parent == by_name["base"].key
     assert by_name["notebooks"].edge == "Dockerfile:4 FROM base"
     assert by_name["base"].base_image == "nvidia/cuda:notset-base-ubuntu24.04"
+
+
+def test_dockerfiles_nothing_builds_under_example_and_test_folders_are_excluded(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, {
+        "images/app/Dockerfile": "FROM python:3.12-slim\n",
+        "images/app/cuda12/Dockerfile": "FROM nvidia/cuda:12.8.1-base-ubuntu24.04\n",
+        "examples/deploy/Dockerfile": "FROM acme/app:latest\n",
+        "docs/recipes/pip.dockerfile": "FROM acme/app:latest\nRUN pip install x\n",
+        "tests/fixture.Dockerfile": "FROM acme/app:latest\n",
+        # built by a source: an image, even under tests/
+        "tests/mock/Dockerfile": "FROM python:3.12-slim\n",
+        "build.sh": "docker build -t acme/app:latest images/app\n"
+        "docker build -t acme/app:cuda12 images/app/cuda12\n"
+        "docker build -t acme/mock tests/mock\n",
+    })
+    found = discover_workspace(tmp_path)
+    by_file = {image.dockerfile: image for image in found.images}
+    assert set(by_file) == {"images/app/Dockerfile", "images/app/cuda12/Dockerfile",
+                            "tests/mock/Dockerfile"}
+    assert by_file["images/app/cuda12/Dockerfile"].variant is Variant.CUDA
+    excludes = tomllib.loads(found.config_toml)["tool"]["lockaudit"]["exclude"]
+    assert {e["path"] for e in excludes} == {
+        "examples/deploy/Dockerfile", "docs/recipes/pip.dockerfile", "tests/fixture.Dockerfile"
+    }
+    assert all("no build file of the repository builds it" in e["reason"] for e in excludes)
+
+
+def test_without_any_build_source_nothing_is_excluded_by_folder(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "app/Dockerfile": "FROM python:3.12-slim\n",
+        "examples/demo/Dockerfile": "FROM python:3.12-slim\n",
+    })
+    found = discover_workspace(tmp_path)
+    assert {image.dockerfile for image in found.images} == {
+        "app/Dockerfile", "examples/demo/Dockerfile"
+    }

@@ -33,8 +33,7 @@ KNOWN_WRONG: dict[str, str] = {
         "docker.yaml's parent-image/base-image"
     ),
     "aiidateam__aiida-core": (
-        "Python 3.10.13 (bake variable from build.json, micromamba) not inferred; the molecule "
-        "test container proposed as an image"
+        "Python 3.10.13 (bake variable from build.json, micromamba) not inferred"
     ),
     "cnstark__pytorch-docker": (
         "FROM ${BASE_IMAGE} left unresolved though every build script passes it; named 'ubuntu' "
@@ -47,12 +46,13 @@ KNOWN_WRONG: dict[str, str] = {
         "instead of server/uv.lock; accelerators not inferred"
     ),
     "jupyter__docker-stacks": (
-        "CUDA variants in sub-folders taken for CPU; minimal-notebook's parent is the examples' "
-        "base-notebook; docs recipes, binder, devcontainer and examples proposed as images"
+        "the CUDA version of the sub-folder variants (cu128/cu130 wheel index, 12 for "
+        "tensorflow[and-cuda]) not inferred"
     ),
     "kserve__kserve": (
         "no requirement file found (uv.lock / pyproject of the synced projects); the CUDA "
-        "server taken for CPU; samples nothing builds proposed as images"
+        "server taken for CPU; the python/custom_tokenizer.Dockerfile sample nothing builds "
+        "proposed as an image"
     ),
     "mamba-org__micromamba-docker": (
         "names from file names (debian, alpine, fedora) not micromamba; the stage1 cache images "
@@ -69,7 +69,7 @@ KNOWN_WRONG: dict[str, str] = {
     ),
     "onyx-dot-app__onyx": (
         "the dev stage (CI --target dev) and the sandbox image not found; model server not seen "
-        "as CUDA; load-test Dockerfiles nothing builds proposed as images"
+        "as CUDA"
     ),
     "open-telemetry__opentelemetry-demo": (
         "the cypress test image named 'demo'; telemetry-docs given the requirement file of a "

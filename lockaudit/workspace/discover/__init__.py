@@ -27,6 +27,10 @@ of the same name with other build args, or a ``sed 's/base-ml:cuda/base:cpu/' F 
 build -f -`` line). The image prefix is the part common to the names; the registry the default
 of ``ARG REGISTRY``, else the namespace the built images share.
 
+A Dockerfile that no source builds, under a folder of examples, tests or docs, is no image of
+the family: ``_coverage`` writes it as an exclusion with that reason (only when the sources
+build something, so that there is evidence).
+
 Whatever cannot be decided — a FROM that looks internal but matches no Dockerfile, two
 Dockerfiles that fit one image, an ARG without a default, two ``versions.txt`` — is reported in
 ``Discovery.problems``; never a silent guess. The generated TOML still loads.
@@ -45,7 +49,11 @@ from lockaudit.workspace.discover._bake import scan_bake
 from lockaudit.workspace.discover._builds import Decider, default_registry, image_prefix
 from lockaudit.workspace.discover._ci import scan_github, scan_gitlab
 from lockaudit.workspace.discover._compose import scan_compose
-from lockaudit.workspace.discover._coverage import exclude_entries, render_excludes
+from lockaudit.workspace.discover._coverage import (
+    exclude_entries,
+    render_excludes,
+    side_dockerfiles,
+)
 from lockaudit.workspace.discover._decide import (
     Settings,
     build_images,
@@ -84,7 +92,11 @@ def discover_workspace(root: Path) -> Discovery:
     facts += [fact for workflow in tree.workflows for fact in scan_github(root, workflow)]
     facts += [fact for ci in tree.gitlab for fact in scan_gitlab(root, ci)]
     facts += [fact for bake in tree.bake for fact in scan_bake(root, bake)]
-    infos = {path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles}
+    side = side_dockerfiles(tree.dockerfiles, (fact.dockerfile for fact in facts))
+    infos = {
+        path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles
+        if path not in side
+    }
 
     def rescan(path: str, fact: BuildFact) -> DockerInfo:
         return scan_dockerfile(root, path, [], fact)
@@ -111,5 +123,7 @@ def discover_workspace(root: Path) -> Discovery:
         path: problem for problem in problems for path in tree.dockerfiles
         if problem.startswith(f"{path}:")
     }
-    text += render_excludes(exclude_entries(root, [i.dockerfile for i in images], unread))
+    text += render_excludes(
+        exclude_entries(root, [i.dockerfile for i in images], unread, side)
+    )
     return Discovery(text, tuple(images), tuple(dict.fromkeys(problems)))

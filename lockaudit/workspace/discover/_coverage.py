@@ -2,7 +2,11 @@
 (``workspace/tree.py``) that the proposal makes no image of.
 
 Dockerfiles under folders discovery never proposes images from (test data, fixtures, build
-output, vendored code) are excluded outright, one entry per folder, with that reason. Any other
+output, vendored code) are excluded outright, one entry per folder, with that reason. So is a
+Dockerfile that no build source of the repository builds while the sources build others, when
+it lies under a folder of examples, tests, docs or editor tooling (:func:`side_dockerfiles`):
+two independent signs that it is not an image of the family; one entry per file, so that a new
+Dockerfile there is still counted. Any other
 Dockerfile left out (one init could not read, or could not place) is written as a *commented*
 entry with the reason: the gate fails on it until the user decides — uncomment the exclusion
 or declare the image — so nothing is silently dropped.
@@ -23,19 +27,50 @@ _DATA_FOLDERS = ("testdata", "fixtures", "__fixtures__", "build", "dist", "venv"
 _DATA_PATHS = ("tests/data", "test/data")
 
 
+# Folder names whose Dockerfiles serve something beside the image family: examples, tests,
+# documentation recipes, benchmarks and load tests, editor and notebook-service environments.
+_SIDE_FOLDERS = frozenset(
+    {"example", "examples", "sample", "samples", "test", "tests", "e2e", "doc", "docs",
+     "hack", "loadtest", "loadtests", ".devcontainer", "binder", ".molecule", "molecule"}
+)
+
+
+def side_dockerfiles(dockerfiles: Iterable[str], built: Iterable[str]) -> dict[str, str]:
+    """Dockerfile -> why it is excluded, for those no build source builds (``built``: the
+    Dockerfiles the sources build) under a side folder; none when no source builds anything
+    (then there is no evidence either way)."""
+    built_set = {posixpath.normpath(path) for path in built}
+    if not built_set:
+        return {}
+    out: dict[str, str] = {}
+    for path in dockerfiles:
+        folders = path.split("/")[:-1]
+        side = next((f for f in folders if f.lower() in _SIDE_FOLDERS), None)
+        if side is not None and posixpath.normpath(path) not in built_set:
+            out[path] = (
+                f"no build file of the repository builds it, and it lies under {side}/ "
+                "(an example, test or tool, not an image of the family)"
+            )
+    return out
+
+
 def exclude_entries(
-    root: Path, imaged: Iterable[str], problems: Mapping[str, str]
+    root: Path, imaged: Iterable[str], problems: Mapping[str, str],
+    side: Mapping[str, str] | None = None,
 ) -> list[tuple[str, str, bool]]:
     """``(path, reason, decided)`` for each Dockerfile that no proposed image is built from;
     ``decided`` False for one the user must decide on (written commented out).
-    ``problems`` maps a Dockerfile to what discovery could not read in it."""
+    ``problems`` maps a Dockerfile to what discovery could not read in it; ``side`` the
+    Dockerfiles :func:`side_dockerfiles` excludes, with the reason."""
     built = {posixpath.normpath(path) for path in imaged}
     entries: dict[str, tuple[str, bool]] = {}
     for path in repository_dockerfiles(root):
         if path in built:
             continue
         folder = _data_folder(path)
-        if folder is not None:
+        if side and path in side:
+            entries[path] = (side[path], True)
+        elif folder is not None:
             entries.setdefault(
                 f"{folder}/**", (f"{folder}/: data or copies, not images (init skips it)", True)
             )

@@ -268,11 +268,12 @@ def _own_args(info: DockerInfo, fact: BuildFact | None) -> tuple[tuple[str, str]
 
 
 def _variant(key: str, inherited: Variant) -> Variant:
-    """``cuda``/``gpu`` or ``cpu`` as a word of the tag, else of the name, else the parent's."""
+    """``cuda``/``gpu`` or ``cpu`` as a word of the tag, else of the name, else the parent's;
+    ``cuda12`` and ``cuda12.8`` (a variant folder, a tag) count as ``cuda``."""
     name, _, tag = key.rpartition(":")
     for text in (tag, name):
-        words = set(re.split(r"[-_./]", text.lower()))
-        if words & {"cuda", "gpu"}:
+        words = set(re.split(r"[-_/]", text.lower()))
+        if words & {"gpu"} or any(re.fullmatch(r"cuda[\d.]*", word) for word in words):
             return Variant.CUDA
         if "cpu" in words:
             return Variant.CPU
