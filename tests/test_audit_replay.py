@@ -79,6 +79,12 @@ def _scenario() -> Scenario:
             _project("sdist-only", Release("0.5", files=(FileSpec("sdist"),))),
             # A torchaudio that declares no torch requirement at all.
             _project("torchaudio", Release("2.3.0")),
+            # CUDA 12 builds: cuDNN 8 up to 4.4, cuDNN 9 from 4.5 (test_audit_base.py)
+            _project(
+                "ctranslate2",
+                Release("4.4.0", files=(_wheel(MANYLINUX),)),
+                Release("4.5.0", files=(_wheel(MANYLINUX),)),
+            ),
         ),
     )
     cu121 = IndexSpec(

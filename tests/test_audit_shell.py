@@ -9,11 +9,13 @@ rule, severity, location, image and package.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from lockaudit.audit import AUDIT_RULES, AuditResult
 from lockaudit.audit.shellrules import apt_python_name, conda_name
+from lockaudit.errors import Location
 from lockaudit.rules.findings import Finding
 from tests import test_audit_replay
 
@@ -254,3 +256,21 @@ def test_only_the_branch_the_shell_takes_is_replayed(run_audit: Audit) -> None:
     requests = result.replay("asr:cuda").package("requests")
     assert requests is not None and str(requests.version) == "2.32.3"
     assert len(result.replay("asr:cuda").layers) == 1
+
+
+def test_with_a_compiler_only_a_hash_pinned_sdist_is_reported(
+    run_audit: Audit, tmp_path: Path
+) -> None:
+    """A compiler builds the sdist; under --require-hashes the build still runs the package's
+    code with build dependencies no hash checks: said at the requirement line."""
+    requirements = tmp_path / "ws/docker/asr/requirements.txt"
+    requirements.parent.mkdir(parents=True)
+    requirements.write_text(f"sdist-only==0.5 \\\n    --hash=sha256:{'0' * 64}\n")
+    compiler = "RUN apt-get update && apt-get install -y build-essential\n"
+    hashed = run_audit({"asr": compiler + "COPY docker/asr/requirements.txt /r.txt\n"
+                                "RUN pip install --require-hashes -r /r.txt\n"})
+    (finding,) = [f for f in hashed.findings if f.rule == "needs-build"]
+    assert finding.location == Location("docker/asr/requirements.txt", 1)
+    assert "checked by no hash" in finding.message and finding.package == "sdist-only"
+    plain = run_audit({"asr": compiler + "RUN pip install sdist-only==0.5\n"})
+    assert not [f for f in plain.findings if f.rule == "needs-build"]

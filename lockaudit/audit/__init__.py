@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lockaudit.audit import shellrules  # noqa: F401  (registers the shell rules)
+from lockaudit.audit import baserules, shellrules  # noqa: F401  (register their rules)
 from lockaudit.audit.replay import (
     ImageReplay,
     Installed,
@@ -134,7 +134,7 @@ def audit_workspace(
     check = CheckContext.load(inputs)
     replays = replay_workspace(inputs, client, ctx=check, reporter=reporter)
     ctx = AuditContext(
-        workspace=workspace,
+        workspace=check.workspace,  # without the images whose Dockerfile cannot be parsed
         check=check,
         replays={replay.image: replay for replay in replays},
         source=client,

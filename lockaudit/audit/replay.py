@@ -431,12 +431,15 @@ def replay_workspace(
     sources = _Sources(client)
     memo: dict[str, RequirementsFile] = {}
     done: dict[str, ImageReplay] = {}
-    for index, image in enumerate(workspace.images):
-        reporter.image_started(image.key, index, len(workspace.images))
+    # the context's images: one whose Dockerfile (or an ancestor's) cannot be parsed is left
+    # out there (``check`` reports it), and there is nothing to replay for it
+    images = ctx.workspace.images
+    for index, image in enumerate(images):
+        reporter.image_started(image.key, index, len(images))
         parent = done.get(image.parent) if image.parent else None
         steps = image_steps(ctx, image, memo)
         done[image.key] = _replay_image(image, steps, parent, sources, reporter)
-    return tuple(done[image.key] for image in workspace.images)
+    return tuple(done[image.key] for image in images)
 
 
 def _replay_image(

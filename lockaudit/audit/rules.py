@@ -21,9 +21,10 @@ Decisions:
   requirement at all; a declared requirement that is violated is ``broken-environment``.
   CUDA-versioned NVIDIA wheels (``nvidia-cuda-*-cu12``, ``nvidia-cublas-cu12``: their version
   starts with the CUDA version) of another CUDA minor than torch's are reported here too.
-- ``needs-build`` is reported only on images without a compiler: no ancestor Dockerfile installs
+- ``needs-build`` is reported on images without a compiler: no ancestor Dockerfile installs
   ``build-essential``/``gcc``/``g++``/``clang`` and the base image is a ``slim``/``alpine`` Python
-  image or a CUDA ``runtime``/``base`` image.
+  image or a CUDA ``runtime``/``base`` image. On an image with a compiler, only an sdist whose
+  requirement line is hash-pinned: pip builds it with build dependencies no hash checks.
 - ``vulnerable-pin`` is an error when a fixed release exists, a warning when none does.
 - ``index-unreachable`` is an error: an audit that could not see part of the images must not
   pass a gate silently.
@@ -520,6 +521,9 @@ def _asked_by(replay: ImageReplay) -> set[NormalizedName]:
 
 _CUDA_LABEL = re.compile(r"^cu(\d+)(\d)$")
 _CUDA_TAG = re.compile(r"cuda:(\d+)\.(\d+)")
+# the CUDA runtime a torch build pins: nvidia-cuda-runtime-cu12 (CUDA 12), the CUDA 13 names
+# (nvidia-cuda-runtime-cu13, nvidia-cuda-runtime) and the cuda-toolkit meta-package
+_CUDA_RUNTIME = re.compile(r"^(nvidia-cuda-runtime(-cu\d+)?|cuda-toolkit)$")
 _CUDA_VERSIONED = re.compile(r"^nvidia-(cuda-[a-z]+|cublas)-cu\d+$")
 
 
@@ -598,12 +602,13 @@ def base_cuda(ctx: AuditContext, image: Image) -> str | None:
 
 
 def torch_cuda(item: Installed) -> str | None:
-    """CUDA version of a torch build: its ``+cuXYZ`` label, else its nvidia runtime pin."""
+    """CUDA version of a torch build: its ``+cuXYZ`` label, else its CUDA runtime pin (the
+    index's torch carries no label: 2.7.0 pins nvidia-cuda-runtime-cu12==12.6.77)."""
     match = _CUDA_LABEL.match(item.version.local or "")
     if match:
         return f"{match.group(1)}.{match.group(2)}"
     for requirement in item.metadata.requires_dist if item.metadata else ():
-        if normalize(requirement.name) == "nvidia-cuda-runtime-cu12":
+        if _CUDA_RUNTIME.match(normalize(requirement.name)):
             for spec in requirement.specifier:
                 if spec.operator == "==":
                     return ".".join(spec.version.split(".")[:2])
@@ -743,26 +748,69 @@ def has_compiler(ctx: AuditContext, image: Image) -> bool:
     "needs-build", Severity.WARNING, "a package needs a source build on an image without a compiler"
 )
 def needs_build(ctx: AuditContext) -> Iterator[Finding]:
-    """One finding per release and reason, listing every image without a compiler."""
-    groups: dict[tuple[str, str, str], list[tuple[Image, Location, str]]] = {}
+    """One finding per release and reason, listing every image it concerns.
+
+    An image with a compiler builds the sdist: said only when the step is hash-pinned, since
+    pip then runs the package's build code with build dependencies no hash checks.
+    """
+    groups: dict[tuple[str, str, str, bool], list[tuple[Image, Location, str]]] = {}
+    key: tuple[str, str, str, bool]
     for replay in ctx.replays.values():
         image = ctx.image(replay.image)
-        if has_compiler(ctx, image):
-            continue
+        compiler = has_compiler(ctx, image)
         for layer in replay.layers:
+            present = {(i.name, i.version): i for i in (*layer.installed,
+                                                        *(r.after for r in layer.replaced))}
             for skipped in layer.needs_build:
-                key = (skipped.name, str(skipped.version), f"({skipped.reason})")
+                item = present.get((skipped.name, skipped.version))
+                if compiler:
+                    if item is None or not _hash_pinned(ctx, item.requested_at):
+                        continue
+                    why = f"no wheel ({skipped.reason}){required_by(item)}"
+                    key = (skipped.name, str(skipped.version), why, True)
+                    groups.setdefault(key, []).append((image, item.where, "source"))
+                    continue
+                key = (skipped.name, str(skipped.version), f"({skipped.reason})", False)
                 groups.setdefault(key, []).append((image, layer.step.location, "source"))
             reported = {(b.name, b.version) for b in layer.needs_build}
-            for item in (*layer.installed, *(r.after for r in layer.replaced)):
+            for item in present.values():
                 if (item.name, item.version) in reported:
                     continue
                 if item.candidate.files and not item.candidate.has_wheel:
+                    if compiler and not _hash_pinned(ctx, item.requested_at):
+                        continue
                     why = f"no wheel for {image.target.describe()}{required_by(item)}"
-                    key = (item.name, str(item.version), why)
+                    key = (item.name, str(item.version), why, compiler)
                     groups.setdefault(key, []).append((image, item.where, "wheel"))
-    for (name, version, why), sites in groups.items():
-        yield _needs_build(name, version, why, sorted(sites, key=lambda site: site[0].key))
+    for (name, version, why, compiler), sites in groups.items():
+        ordered = sorted(sites, key=lambda site: site[0].key)
+        yield (_built_unhashed if compiler else _needs_build)(name, version, why, ordered)
+
+
+def _hash_pinned(ctx: AuditContext, where: Location | None) -> bool:
+    """Whether the requirement line at ``where`` carries ``--hash`` values."""
+    parsed = ctx.check.requirement_files.get(where.path) if where else None
+    return parsed is not None and any(
+        line.location == where and line.hashes for line in parsed.requirements
+    )
+
+
+def _built_unhashed(
+    name: str, version: str, why: str, sites: list[tuple[Image, Location, str]]
+) -> Finding:
+    images = [image.key for image, _, _ in sites]
+    image, where, _ = sites[0]
+    return needs_build.finding(
+        f"{name} {version} has {why}: pip builds it from source in {_and(images)} — it runs "
+        "the package's build code, and the build dependencies it fetches are checked by no "
+        "hash of the hash-pinned file",
+        where,
+        image=image.key if len(sites) == 1 else None,
+        package=normalize(name),
+        hint="pin a release with a wheel for the target, or build the wheel once in a builder "
+        "stage and install that file by its hash",
+        related=tuple(dict.fromkeys(w for _, w, _ in sites[1:] if w != where)),
+    )
 
 
 def _needs_build(

@@ -1,10 +1,16 @@
 """The on-disk cache of index answers: ``<cache_dir>/v1/<kind>/<key[:2]>/<key>``.
 
-Two kinds of entries:
+Three kinds of entries:
 
 - **immutable** (``meta``: a file's METADATA / PKG-INFO, keyed by the file's sha256, or by
   the URL's hash when the index gives none): kept forever, since a file never changes under
   its hash;
+- **projects** (a project page as :class:`~lockaudit.index.pages.FileRow` records, msgpack,
+  keyed by the hash of the URL it was fetched from): what resolving needs of a page and nothing
+  else, read back without parsing JSON or a filename; the header names the record format and
+  lockaudit's version, and an entry of another one is a miss (refetched, never misread). The
+  rows are a fact of the page alone: mirrors, provenance, routing and the target act on them
+  after they are read, so none of those can be answered from a stale entry;
 - **pages** (project pages, JSON API answers, keyed by the URL's hash): fresh for a window
   (``page_ttl``, default 10 minutes, ``LOCKAUDIT_PAGE_TTL`` seconds), then revalidated with
   the ``ETag``/``Last-Modified`` the server sent, or refetched. The public index sends no
@@ -39,14 +45,31 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
+from lockaudit import __version__
+from lockaudit.index.pages import FileRow
 from lockaudit.workspace.parsecache import default_cache_dir
 
-__all__ = ["DEFAULT_PAGE_TTL", "Cache", "PageEntry", "default_cache_dir", "url_key"]
+__all__ = [
+    "DEFAULT_PAGE_TTL",
+    "Cache",
+    "PageEntry",
+    "ProjectEntry",
+    "default_cache_dir",
+    "url_key",
+]
 
 DEFAULT_PAGE_TTL = 600.0
 _MAGIC = b"lockaudit-cache 1\n"
 # Temporary-file serials, process-wide: two Cache objects may share a root (client views).
 _SERIAL = itertools.count()
+
+
+# Bumped whenever what a page decodes to changes: an older record is then refetched.
+RECORD_FORMAT = 1
+_ROWS = msgspec.msgpack.Decoder(tuple[FileRow, ...])
+_ROWS_ENCODER = msgspec.msgpack.Encoder()
 
 
 def page_ttl_from_env(environ: Mapping[str, str] | None = None) -> float:
@@ -68,6 +91,22 @@ class PageEntry:
     url: str
     status: int
     body: bytes = field(repr=False)
+    content_type: str = ""
+    stored_at: float = 0.0
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def age(self, now: float | None = None) -> float:
+        return (time.time() if now is None else now) - self.stored_at
+
+
+@dataclass(frozen=True)
+class ProjectEntry:
+    """A cached project page as rows, with what is needed to revalidate it."""
+
+    url: str
+    status: int
+    rows: tuple[FileRow, ...] = field(repr=False)
     content_type: str = ""
     stored_at: float = 0.0
     etag: str | None = None
@@ -231,7 +270,47 @@ class Cache:
         }
         self._write(self._path("pages", url_key(entry.url)), header, entry.body)
 
-    def is_fresh(self, entry: PageEntry) -> bool:
+    # project records -------------------------------------------------------------------
+    def get_project(self, url: str) -> ProjectEntry | None:
+        entry = self._read(self._path("projects", url_key(url)))
+        if entry is None:
+            return None
+        header, body = entry
+        if (
+            header.get("url") != url
+            or header.get("format") != RECORD_FORMAT
+            or header.get("lockaudit") != __version__
+        ):
+            return None
+        try:
+            rows = _ROWS.decode(body)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None  # whole but not ours (checksums right): refetch
+        return ProjectEntry(
+            url=url,
+            status=_int(header.get("status"), 200),
+            rows=rows,
+            content_type=str(header.get("content_type") or ""),
+            stored_at=_float(header.get("stored_at")),
+            etag=_str_or_none(header.get("etag")),
+            last_modified=_str_or_none(header.get("last_modified")),
+        )
+
+    def put_project(self, entry: ProjectEntry) -> None:
+        header: dict[str, object] = {
+            "url": entry.url,
+            "status": entry.status,
+            "content_type": entry.content_type,
+            "stored_at": entry.stored_at,
+            "etag": entry.etag,
+            "last_modified": entry.last_modified,
+            "format": RECORD_FORMAT,
+            "lockaudit": __version__,
+        }
+        body = _ROWS_ENCODER.encode(entry.rows)
+        self._write(self._path("projects", url_key(entry.url)), header, body)
+
+    def is_fresh(self, entry: PageEntry | ProjectEntry) -> bool:
         return 0 <= entry.age() < self.page_ttl
 
 

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import unquote, urlsplit
 
+import msgspec
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.tags import Tag
 from packaging.utils import (
     InvalidSdistFilename,
@@ -48,17 +48,28 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from lockaudit import __version__ as lockaudit_version
 from lockaudit.errors import IndexFetchError, OfflineMissError
 from lockaudit.index import coremeta, wheelmeta
-from lockaudit.index.cache import DEFAULT_PAGE_TTL, Cache, PageEntry
+from lockaudit.index.cache import DEFAULT_PAGE_TTL, Cache, PageEntry, ProjectEntry
 from lockaudit.index.coremeta import MetadataError
 from lockaudit.index.limits import LimitExceeded, Limits
-from lockaudit.index.pages import JSON_ACCEPT, PageError, parse_html_page, parse_page
+from lockaudit.index.pages import (
+    JSON_ACCEPT,
+    JSON_CONTENT_TYPE,
+    FileRow,
+    PageError,
+    PageSyntaxError,
+    local_row,
+    rows_of_html,
+    rows_of_page,
+)
+from lockaudit.index.releases import Listing, Project
 from lockaudit.index.reporter import IndexReporter, NullReporter
 from lockaudit.index.tags import best_rank
 from lockaudit.index.transport import Fetcher, Response, RetryPolicy
 from lockaudit.index.types import Candidate, CoreMetadata, CrawlPlan, DistFile, NeedsBuild
-from lockaudit.index.urls import Mirrors
+from lockaudit.index.urls import Mirrors, host_of
 from lockaudit.workspace.model import Target, Variant
 
 __all__ = ["ClientOptions", "IndexClient", "IndexSource", "Routing"]
@@ -112,6 +123,8 @@ class ClientOptions:
     mirrors: Mirrors = field(default_factory=Mirrors)
     max_streams: int | None = None
     limits: Limits = field(default_factory=Limits)
+    # index URL -> hosts besides its own (and its mirrors') its pages may link files on
+    link_hosts: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # (name, version) -> Requires-Dist a maintainer declared for an sdist that needs a build
     reviewed: Mapping[tuple[NormalizedName, Version], tuple[Requirement, ...]] = field(
         default_factory=dict
@@ -140,36 +153,6 @@ def _parse_filename(filename: str) -> _Parsed | None:
     return None
 
 
-@lru_cache(maxsize=4096)
-def _python_ok(requires_python: SpecifierSet, python: str) -> bool:
-    return requires_python.contains(python, prereleases=True)
-
-
-def _usable(files: Iterable[DistFile], name: NormalizedName, target: Target) -> list[Candidate]:
-    by_version: dict[Version, list[tuple[int, DistFile]]] = {}
-    index_of: dict[Version, str] = {}
-    sdist_rank = 1 << 30
-    for file in files:
-        parsed = _parse_filename(file.filename)
-        if parsed is None or parsed.name != name:
-            continue
-        rp = file.requires_python
-        if rp is not None and not _python_ok(rp, target.python):
-            continue
-        rank = sdist_rank if parsed.tags is None else best_rank(parsed.tags, target)
-        if rank is None:
-            continue
-        by_version.setdefault(parsed.version, []).append((rank, file))
-        index_of.setdefault(parsed.version, file.index)
-    result: list[Candidate] = []
-    for version in sorted(by_version, reverse=True):
-        ranked = sorted(by_version[version], key=lambda item: item[0])
-        wheels = [f for rank, f in ranked if rank != sdist_rank]
-        chosen = wheels or [f for _, f in ranked]
-        result.append(Candidate(name, version, tuple(chosen), index_of[version]))
-    return result
-
-
 def _best_file(candidate: Candidate, target: Target) -> DistFile:
     def rank(file: DistFile) -> int:
         parsed = _parse_filename(file.filename)
@@ -177,6 +160,65 @@ def _best_file(candidate: Candidate, target: Target) -> DistFile:
         return found if found is not None else 1 << 30
 
     return min(candidate.files, key=rank)
+
+
+def _listing_key(source: IndexSource, name: NormalizedName) -> tuple[str, ...]:
+    """The memo key of one source's listing of ``name`` (a page is keyed by its URL only, so
+    it is valid under any routing and shared by every view of the session)."""
+    if source.kind == "find-links":
+        return ("links-of", source.url, name)
+    return ("page", source.url.rstrip("/") + f"/{name}/")
+
+
+def _unchanged(url: str) -> str:
+    return url
+
+
+def _local_link(rows: Sequence[FileRow], mirrors: Mirrors) -> str | None:
+    """The first URL of ``rows`` that is a file on this machine, after mirrors."""
+    if any(u.startswith("file:") for prefix in mirrors.prefixes for u in prefix):
+        # Only a mirror from or to a local directory changes whether a URL is local.
+        urls = (mirrors.rewrite(row.url) for row in rows)
+    else:
+        urls = (row.url for row in rows)
+    return next((url for url in urls if url.startswith("file:")), None)
+
+
+def _foreign_link(
+    rows: Sequence[FileRow], mirrors: Mirrors, allowed: frozenset[str]
+) -> tuple[FileRow, str] | None:
+    """The first row of ``rows`` whose file (after mirrors) lives on a host not ``allowed``,
+    with that host. Hosts are worked out once per distinct ``scheme://netloc`` prefix: a page
+    of ten thousand files names one or two."""
+    verdicts: dict[str, str | None] = {}
+    for row in rows:
+        url = mirrors.rewrite(row.url) if mirrors.prefixes else row.url
+        end = url.find("/", url.find("//") + 2) if "//" in url else -1
+        prefix = url if end < 0 else url[:end]
+        if prefix not in verdicts:
+            host = host_of(url)
+            verdicts[prefix] = None if host in allowed else host
+        foreign = verdicts[prefix]
+        if foreign is not None:
+            return row, foreign
+    return None
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == JSON_CONTENT_TYPE
+
+
+def _revalidation(accept: str, cached: PageEntry | ProjectEntry | None) -> dict[str, str]:
+    headers = {"Accept": accept}
+    if cached is not None and cached.etag:
+        headers["If-None-Match"] = cached.etag
+    if cached is not None and cached.last_modified:
+        headers["If-Modified-Since"] = cached.last_modified
+    return headers
+
+
+def _meta_key(file: DistFile) -> str:
+    return file.sha256 or "url-" + _sha256_of(file.url.encode())
 
 
 def _local_path(url: str) -> Path | None:
@@ -230,6 +272,13 @@ class IndexClient:
         # Written in the background: file-system work off the I/O loop (see ``cache``).
         self.cache = Cache(self.options.cache_dir, page_ttl=self.options.page_ttl, background=True)
         self._tasks: dict[tuple[str, ...], asyncio.Future[Any]] = {}
+        # Answers already known, for either thread to read without a hop to the I/O loop:
+        # listings and metadata by URL (shared with views), projects and usable releases by
+        # name under this client's routing. Filled with setdefault, so the first answer for a
+        # key is the one every caller sees (one consistent view of the index per session).
+        self._listings: dict[tuple[str, ...], Listing] = {}
+        self._known_meta: dict[str, CoreMetadata | NeedsBuild] = {}
+        self._projects: dict[tuple[object, ...], Project] = {}
         self._usable_memo: dict[tuple[NormalizedName, Target], list[Candidate]] = {}
 
     def with_routing(self, routing: Routing) -> IndexClient:
@@ -237,17 +286,24 @@ class IndexClient:
         seen through other routing: what a `pip install --index-url ...` step sees."""
         view = IndexClient(routing, self.options, fetcher=self.fetcher, reporter=self.reporter)
         view._tasks = self._tasks  # keyed by URL only, so valid under any routing
+        view._listings = self._listings
+        view._known_meta = self._known_meta
+        view._projects = self._projects  # keyed by the listings they merge
         return view
 
     # MetadataSource ----------------------------------------------------------------------
     def candidates(self, name: NormalizedName, target: Target) -> Sequence[Candidate]:
-        known = self._usable_memo.get((canonicalize_name(name), target))
+        name = canonicalize_name(name)
+        known = self._candidates_now(name, target)
         if known is not None:
-            return known  # no hop to the I/O thread for what is already known
-        return self.fetcher.run(self._candidates(canonicalize_name(name), target))
+            return known  # no hop to the I/O thread for what needs no request
+        return self.fetcher.run(self._candidates(name, target))
 
     def metadata(self, candidate: Candidate, target: Target) -> CoreMetadata | NeedsBuild:
-        return self._vouched(candidate, self.fetcher.run(self._metadata(candidate, target)))
+        known = self._metadata_now(candidate, target)
+        if known is None:
+            known = self.fetcher.run(self._metadata(candidate, target))
+        return self._vouched(candidate, known)
 
     def _vouched(
         self, candidate: Candidate, result: CoreMetadata | NeedsBuild
@@ -260,7 +316,9 @@ class IndexClient:
 
     def prefetch(self, items: Iterable[NormalizedName | Candidate], target: Target) -> None:
         """Fetch pages / metadata concurrently; errors surface later, from the real call."""
-        self.fetcher.run(self._prefetch(list(items), target))
+        missing = [item for item in items if not self._known_now(item, target)]
+        if missing:
+            self.fetcher.run(self._prefetch(missing, target))
 
     def crawl(self, start: Iterable[G], target: Target, plan: CrawlPlan[G]) -> None:
         """Prefetch a likely closure without rounds (:class:`~lockaudit.index.types.Crawler`).
@@ -270,7 +328,25 @@ class IndexClient:
         per level, a dozen on a real image. Here each item goes page → pick → metadata →
         follow on its own, so requests stay in flight up to the per-origin limit throughout.
         """
-        self.fetcher.run(self._crawl(list(start), target, plan))
+        # What the cache answers is followed here, on the caller's thread; only the items
+        # that need a request go to the I/O loop (a warm run makes no hop at all).
+        queue, missing = list(start), []
+        while queue:
+            item = queue.pop()
+            found = self._candidates_now(canonicalize_name(plan.name_of(item)), target)
+            if found is None:
+                missing.append(item)
+                continue
+            release = plan.pick(item, found)
+            if release is None:
+                continue
+            metadata = self._metadata_now(release, target)
+            if metadata is None:
+                missing.append(item)
+                continue
+            queue.extend(plan.follow(item, release, self._vouched(release, metadata)))
+        if missing:
+            self.fetcher.run(self._crawl(missing, target, plan))
 
     # more facts --------------------------------------------------------------------------
     def top_level(self, candidate: Candidate, target: Target) -> tuple[str, ...]:
@@ -292,15 +368,11 @@ class IndexClient:
         What a lock needs to record hashes for all platforms; no tag filtering.
         """
 
-        async def collect() -> tuple[DistFile, ...]:
-            files = await self._files(canonicalize_name(name), target.variant)
-            return tuple(
-                f
-                for f in files
-                if (p := _parse_filename(f.filename)) is not None and p.version == version
-            )
-
-        return self.fetcher.run(collect())
+        name = canonicalize_name(name)
+        project = self._project_now(name, target.variant)
+        if project is None:
+            project = self.fetcher.run(self._project(name, target.variant))
+        return project.release(version)
 
     def close(self) -> None:
         self.fetcher.close()
@@ -379,6 +451,84 @@ class IndexClient:
         if errors:
             raise errors[0]
 
+    # answers without the network --------------------------------------------------------
+    def _known_now(self, item: NormalizedName | Candidate, target: Target) -> bool:
+        if isinstance(item, Candidate):
+            return not item.files or self._metadata_now(item, target) is not None
+        return self._candidates_now(canonicalize_name(item), target) is not None
+
+    def _candidates_now(self, name: NormalizedName, target: Target) -> list[Candidate] | None:
+        """The usable releases if no request is needed for them (memo or cache), else None."""
+        key = (name, target)
+        found = self._usable_memo.get(key)
+        if found is None:
+            project = self._project_now(name, target.variant)
+            if project is None:
+                return None
+            found = self._usable_memo.setdefault(key, project.usable(target))
+        return found
+
+    def _project_now(self, name: NormalizedName, variant: Variant) -> Project | None:
+        sources = self.routing.sources(name, variant)
+        key = (name, *(_listing_key(s, name) for s in sources))
+        project = self._projects.get(key)
+        if project is not None:
+            return project
+        listings: list[Listing] = []
+        for source in sources:
+            listing = self._listing_now(source, name)
+            if listing is None:
+                return None
+            listings.append(listing)
+        return self._projects.setdefault(key, Project(name, listings))
+
+    def _listing_now(self, source: IndexSource, name: NormalizedName) -> Listing | None:
+        key = _listing_key(source, name)
+        known = self._listings.get(key)
+        if known is not None:
+            return known
+        if source.kind == "find-links":
+            local = _local_path(source.url)
+            if local is None:
+                return None  # a remote find-links page: the loop fetches it
+            # Disk only (hashes cached by path, size and mtime): read here, not on the loop.
+            listing = Listing(self._local_dir(local, name), source.url, _unchanged)
+            return self._listings.setdefault(key, listing)
+        page_url = key[1]
+        fetch_url = self.options.mirrors.rewrite(page_url)
+        if self.options.refresh or fetch_url.startswith("file:"):
+            return None
+        cached = self.cache.get_project(fetch_url)
+        if cached is None or not (self.options.offline or self.cache.is_fresh(cached)):
+            return None
+        try:
+            listing = self._checked(source, name, page_url, cached)
+        except IndexFetchError:
+            return None  # the loop raises it again, memoised, to whoever needs it
+        self.reporter.on_cache_hit(page_url)
+        return self._listings.setdefault(key, listing)
+
+    def _metadata_now(
+        self, candidate: Candidate, target: Target
+    ) -> CoreMetadata | NeedsBuild | None:
+        if not candidate.files:
+            return None
+        file = _best_file(candidate, target)
+        known = self._known_meta.get(file.url)
+        if known is not None:
+            return known
+        decoded = self._stored_metadata(candidate, file)
+        return None if decoded is None else self._known_meta.setdefault(file.url, decoded)
+
+    def _stored_metadata(
+        self, candidate: Candidate, file: DistFile
+    ) -> CoreMetadata | NeedsBuild | None:
+        stored = self.cache.get_blob("meta", _meta_key(file))
+        decoded = None if stored is None else _decode_stored(stored, candidate)
+        if decoded is not None:
+            self.reporter.on_cache_hit(file.url)
+        return decoded
+
     # pages -------------------------------------------------------------------------------
     async def _candidates(self, name: NormalizedName, target: Target) -> list[Candidate]:
         # Filtering files by wheel tags costs milliseconds on big pages (torch, numpy), and every
@@ -386,71 +536,167 @@ class IndexClient:
         key = (name, target)
         found = self._usable_memo.get(key)
         if found is None:
-            found = _usable(await self._files(name, target.variant), name, target)
-            self._usable_memo[key] = found
+            project = await self._project(name, target.variant)
+            found = self._usable_memo.setdefault(key, project.usable(target))
         return found
 
-    async def _files(self, name: NormalizedName, variant: Variant) -> tuple[DistFile, ...]:
+    async def _project(self, name: NormalizedName, variant: Variant) -> Project:
         sources = self.routing.sources(name, variant)
-        pages = await asyncio.gather(*(self._source_files(s, name) for s in sources))
-        seen: set[str] = set()
-        merged: list[DistFile] = []
-        for files in pages:
-            for file in files:
-                # The same file on two indexes (a mirror, a local copy): the first source wins.
-                if file.filename not in seen:
-                    seen.add(file.filename)
-                    merged.append(file)
-        return tuple(merged)
+        key = (name, *(_listing_key(s, name) for s in sources))
+        project = self._projects.get(key)
+        if project is None:
+            listings = await asyncio.gather(*(self._listing(s, name) for s in sources))
+            project = self._projects.setdefault(key, Project(name, listings))
+        return project
 
-    async def _source_files(
-        self, source: IndexSource, name: NormalizedName
-    ) -> tuple[DistFile, ...]:
+    async def _listing(self, source: IndexSource, name: NormalizedName) -> Listing:
+        key = _listing_key(source, name)
+        known = self._listings.get(key)
+        if known is not None:
+            return known
+        listing = await self._once(key, lambda: self._fetch_listing(source, name, key))
+        return self._listings.setdefault(key, listing)
+
+    async def _fetch_listing(
+        self, source: IndexSource, name: NormalizedName, key: tuple[str, ...]
+    ) -> Listing:
         if source.kind == "find-links":
             local = _local_path(source.url)
             if local is not None:
                 # Hashing local files is blocking work: off the I/O loop, one project at a time.
-                return await self._once(
-                    ("local", source.url, name),
-                    lambda: asyncio.to_thread(self._local_dir, local, source.url, name),
-                )
-            listing = await self._once(("links", source.url), lambda: self._find_links(source))
-            return tuple(
-                f for f in listing if (p := _parse_filename(f.filename)) and p.name == name
-            )
-        page_url = source.url.rstrip("/") + f"/{name}/"
-        return await self._once(("page", page_url), lambda: self._page(source, name, page_url))
+                rows = await asyncio.to_thread(self._local_dir, local, name)
+                return Listing(rows, source.url, _unchanged)
+            rows = await self._once(("links", source.url), lambda: self._find_links(source))
+            own = tuple(row for row in rows if row.project == name)
+            return Listing(own, source.url, self.options.mirrors.rewrite)
+        page_url = key[1]
+        entry = await self._cached_project(page_url, f"the project page of {name}")
+        return self._checked(source, name, page_url, entry)
 
-    async def _page(
-        self, source: IndexSource, name: NormalizedName, page_url: str
-    ) -> tuple[DistFile, ...]:
+    def _checked(
+        self, source: IndexSource, name: NormalizedName, page_url: str, entry: ProjectEntry
+    ) -> Listing:
+        """A page's rows, refused when they break a rule (checked on every read, cached too,
+        so that a limit lowered since still holds)."""
         mirrors = self.options.mirrors
-        entry = await self._cached_page(page_url, f"the project page of {name}", JSON_ACCEPT)
-        if entry.status == 404:
-            return ()  # an unknown project is data: no candidates
-        # Relative links are relative to where the page was really fetched from (a mirror).
-        fetched = mirrors.rewrite(page_url)
-        try:
-            files = parse_page(entry.body, entry.content_type, fetched, source.url, mirrors.rewrite)
-        except PageError as e:
-            raise IndexFetchError(
-                page_url, f"the project page of {name}: {e}", hint="is this a simple index URL?"
-            ) from e
-        if not fetched.startswith("file:"):
-            local = next((f for f in files if f.url.startswith("file:")), None)
+        listing = Listing(entry.rows if entry.status != 404 else (), source.url, mirrors.rewrite)
+        if not mirrors.rewrite(page_url).startswith("file:"):
+            local = _local_link(listing.rows, mirrors)
             if local is not None:
                 # A remote page must not point at this machine's files (a credential file, a
                 # planted wheel): pip would follow it; a gate refuses it loudly.
                 raise IndexFetchError(
                     page_url,
-                    f"the project page of {name} links to a local file ({local.url}): refused",
+                    f"the project page of {name} links to a local file ({local}): refused",
                     hint="only a file: index may list file: URLs; report the index",
                 )
+            self._refuse_foreign_host(source, name, page_url, listing.rows)
         most = self.options.limits.links_per_page
-        if len(files) > most:
-            over = LimitExceeded(f"a page of {len(files)} links", most, "links_per_page")
+        if len(listing.rows) > most:
+            over = LimitExceeded(f"a page of {len(listing.rows)} links", most, "links_per_page")
             raise IndexFetchError(page_url, f"the project page of {name}: {over}", hint=over.hint)
-        return files
+        return listing
+
+    def _refuse_foreign_host(
+        self, source: IndexSource, name: NormalizedName, page_url: str, rows: Sequence[FileRow]
+    ) -> None:
+        """A remote page may link files only on its own host, its mirrors', or a host its
+        index's ``link-hosts`` allow: pip would follow any link, and a compromised or confused
+        index could send the download anywhere nobody vouched for."""
+        mirrors = self.options.mirrors
+        allowed = {host_of(mirrors.rewrite(page_url)), host_of(source.url)}
+        allowed |= {host_of(dest) for _, dest in mirrors.prefixes}
+        allowed |= self.options.link_hosts.get(source.url, frozenset())
+        found = _foreign_link(rows, mirrors, frozenset(allowed))
+        if found is not None:
+            row, host = found
+            raise IndexFetchError(
+                page_url,
+                f"the project page of {name} links {row.filename} on another host "
+                f"({host}): refused",
+                hint=f'if that host is the index\'s own file store, add link-hosts = ["{host}"] '
+                "to its [[tool.lockaudit.indexes]] entry (docs/CONFIG.md)",
+            )
+
+    async def _cached_project(self, url: str, what: str) -> ProjectEntry:
+        """A project page through the cache of rows (freshness window, then revalidation).
+
+        Cached under the URL it is really fetched from (after mirrors): what a page says is a
+        fact of that URL, so a mirror added, changed or removed can never answer from a page
+        another place served (a warm cache once kept the default index's torch for the
+        PyTorch index after its mirror was removed). Which index a name is looked up on, the
+        target and this program's version act on the rows, never cached.
+        """
+        fetch_url = self.options.mirrors.rewrite(url)
+        local = fetch_url.startswith("file:")
+        cached = None if local else self.cache.get_project(fetch_url)
+        fresh = cached is not None and not self.options.refresh and self.cache.is_fresh(cached)
+        if cached is not None and (fresh or self.options.offline):
+            self.reporter.on_cache_hit(url)
+            return cached
+        if self.options.offline and not local:
+            raise OfflineMissError(url, what)
+        decoded: list[tuple[FileRow, ...]] = []
+
+        def validate(response: Response) -> None:
+            # A truncated or garbled JSON body raises PageSyntaxError here: retried like a
+            # reset. The rows decoded here are the ones kept (the page is decoded once).
+            decoded.clear()
+            if response.status != 200 or "json" not in response.content_type:
+                return
+            if not _is_json(response.content_type):
+                json.loads(response.body)  # JSON of another kind: whole, at least
+                return
+            try:
+                decoded.append(rows_of_page(response.body, response.content_type, fetch_url))
+            except PageSyntaxError:
+                raise
+            except PageError:
+                pass  # not worth a retry: decoded again below, to name the problem
+
+        response = await self.fetcher.get(
+            fetch_url,
+            what=what,
+            headers=_revalidation(JSON_ACCEPT, cached),
+            expect=frozenset({200, 304, 404, 410}),
+            validate=validate,
+        )
+        now = time.time()
+        if response.status == 304 and cached is not None:
+            entry = ProjectEntry(
+                fetch_url,
+                cached.status,
+                cached.rows,
+                cached.content_type,
+                now,
+                cached.etag,
+                cached.last_modified,
+            )
+        else:
+            rows: tuple[FileRow, ...] = ()
+            if response.status == 200:
+                try:
+                    rows = (
+                        decoded[0]
+                        if decoded
+                        else rows_of_page(response.body, response.content_type, fetch_url)
+                    )
+                except PageError as e:
+                    raise IndexFetchError(
+                        url, f"{what}: {e}", hint="is this a simple index URL?"
+                    ) from e
+            entry = ProjectEntry(
+                fetch_url,
+                404 if response.status in (404, 410) else 200,
+                rows,
+                response.content_type,
+                now,
+                response.headers.get("etag"),
+                response.headers.get("last-modified"),
+            )
+        if not local:
+            self.cache.put_project(entry)
+        return entry
 
     async def fetch_document(self, url: str, what: str, accept: str) -> PageEntry:
         """A mutable document (a page, a JSON API answer) through the page cache.
@@ -460,14 +706,8 @@ class IndexClient:
         return await self._once(("doc", url), lambda: self._cached_page(url, what, accept))
 
     async def _cached_page(self, url: str, what: str, accept: str) -> PageEntry:
-        """A mutable document through the page cache (freshness window, then revalidation).
-
-        Cached under the URL it is really fetched from (after mirrors): what a page says is a
-        fact of that URL, so a mirror added, changed or removed can never answer from a page
-        another place served (a warm cache once kept the default index's torch for the
-        PyTorch index after its mirror was removed). Which index a name is looked up on, the
-        target and this program's version act on the parsed page, never cached.
-        """
+        """A mutable document through the page cache (freshness window, then revalidation),
+        cached under the URL it is really fetched from, as :meth:`_cached_project` explains."""
         fetch_url = self.options.mirrors.rewrite(url)
         cached = self.cache.get_page(fetch_url)
         fresh = cached is not None and not self.options.refresh and self.cache.is_fresh(cached)
@@ -476,11 +716,7 @@ class IndexClient:
             return cached
         if self.options.offline and not fetch_url.startswith("file:"):
             raise OfflineMissError(url, what)
-        headers = {"Accept": accept}
-        if cached is not None and cached.etag:
-            headers["If-None-Match"] = cached.etag
-        if cached is not None and cached.last_modified:
-            headers["If-Modified-Since"] = cached.last_modified
+        headers = _revalidation(accept, cached)
 
         def validate(response: Response) -> None:
             # A truncated or garbled body raises ValueError here: retried like a reset.
@@ -521,21 +757,18 @@ class IndexClient:
             self.cache.put_page(entry)
         return entry
 
-    async def _find_links(self, source: IndexSource) -> tuple[DistFile, ...]:
+    async def _find_links(self, source: IndexSource) -> tuple[FileRow, ...]:
         url = source.url
         entry = await self._cached_page(url, f"the find-links page {url}", "text/html")
         if entry.status == 404:
             return ()
-        rewrite = self.options.mirrors.rewrite
-        return parse_html_page(entry.body, rewrite(url), url, rewrite)
+        return rows_of_html(entry.body, self.options.mirrors.rewrite(url))
 
-    def _local_dir(
-        self, directory: Path, origin: str, name: NormalizedName
-    ) -> tuple[DistFile, ...]:
+    def _local_dir(self, directory: Path, name: NormalizedName) -> tuple[FileRow, ...]:
         """Files of ``name`` in a local directory, hashed here (nobody else lists hashes)."""
         if not directory.is_dir():
             return ()
-        files: list[DistFile] = []
+        files: list[FileRow] = []
         for path in sorted(directory.iterdir()):
             parsed = _parse_filename(path.name)
             if parsed is None or parsed.name != name or not path.is_file():
@@ -546,9 +779,7 @@ class IndexClient:
             digest = stored.decode() if stored else _hash_file(path)
             if stored is None:
                 self.cache.put_blob("local-sha256", key, digest.encode())
-            files.append(
-                DistFile(path.name, path.resolve().as_uri(), origin, digest, size=stat.st_size)
-            )
+            files.append(local_row(path.name, path.resolve().as_uri(), digest, stat.st_size))
         return tuple(files)
 
     # metadata ----------------------------------------------------------------------------
@@ -558,34 +789,38 @@ class IndexClient:
                 candidate.index, f"{candidate.name} {candidate.version} has no files"
             )
         file = _best_file(candidate, target)
-        return await self._once(("meta", file.url), lambda: self._file_metadata(candidate, file))
+        known = self._known_meta.get(file.url)
+        if known is not None:
+            return known
+        found = await self._once(("meta", file.url), lambda: self._file_metadata(candidate, file))
+        return self._known_meta.setdefault(file.url, found)
 
     async def _file_metadata(
         self, candidate: Candidate, file: DistFile
     ) -> CoreMetadata | NeedsBuild:
-        key = file.sha256 or "url-" + _sha256_of(file.url.encode())
-        stored = self.cache.get_blob("meta", key)
+        key = _meta_key(file)
         what = f"the metadata of {candidate.name} {candidate.version} ({file.filename})"
-        if stored is not None:
-            decoded = _decode_stored(stored, candidate)
-            if decoded is not None:
-                self.reporter.on_cache_hit(file.url)
-                return decoded
+        decoded = self._stored_metadata(candidate, file)
+        if decoded is not None:
+            return decoded
         if self.options.offline and not file.url.startswith("file:"):
             raise OfflineMissError(file.url, what)
-        record: dict[str, object]
         try:
             if file.is_wheel:
                 raw = await self._wheel_metadata(candidate, file, what)
-                record = {"kind": "wheel", "metadata": raw.decode("utf-8", "replace")}
-                result: CoreMetadata | NeedsBuild = _parse_or_unusable(raw, candidate)
+                try:
+                    record = _StoredMeta("wheel", coremeta.read_fields(raw))
+                except MetadataError as e:
+                    record = _StoredMeta("wheel", None, _unusable(e))
             else:
                 pkg_info = await self._sdist_pkg_info(file, what)
-                result = coremeta.sdist_metadata(pkg_info, candidate.name, candidate.version)
-                record = {
-                    "kind": "sdist",
-                    "metadata": pkg_info.decode("utf-8", "replace") if pkg_info else None,
-                }
+                found = coremeta.sdist_fields(pkg_info, candidate.name, candidate.version)
+                if isinstance(found, NeedsBuild):
+                    record = _StoredMeta("sdist", None, found.reason)
+                else:
+                    record = _StoredMeta("sdist", found)
+                    coremeta.from_fields(found)  # broken metadata raises here, not cached
+            result = _outcome(record, candidate)
         except (MetadataError, wheelmeta.ZipFormatError) as e:
             raise IndexFetchError(
                 file.url, f"{what}: {e}", hint="the file on the index looks broken; report it"
@@ -598,7 +833,7 @@ class IndexClient:
                 f"{what}: the file's metadata says {result.name} {result.version}",
                 hint="the index serves a file whose name does not match its metadata",
             )
-        self.cache.put_blob("meta", key, json.dumps(record).encode())
+        self.cache.put_blob("meta", key, _META_ENCODER.encode(record))
         return result
 
     async def _wheel_metadata(self, candidate: Candidate, file: DistFile, what: str) -> bytes:
@@ -744,31 +979,50 @@ def _check_length(response: Response, expected: int) -> None:
         raise ValueError(f"range answer of {len(response.body)} bytes, asked for {expected}")
 
 
-def _parse_or_unusable(raw: bytes, candidate: Candidate) -> CoreMetadata | NeedsBuild:
-    """Wheel METADATA that does not parse makes the release unusable, as pip treats it.
+class _StoredMeta(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A metadata cache entry: the fields resolving reads, or why the release is unusable."""
 
-    pip skips a release whose metadata is invalid (an old ``PyYAML (>=5.1.*)`` specifier, say)
-    and goes on with the next one; so does the resolver, given this :class:`NeedsBuild` value.
-    """
+    kind: Literal["wheel", "sdist"]
+    fields: coremeta.MetadataFields | None
+    needs_build: str | None = None  # the reason, when the fields are not usable
+    lockaudit: str = lockaudit_version  # an entry of another version is refetched
+
+
+_META_ENCODER = msgspec.msgpack.Encoder()
+_META_DECODER = msgspec.msgpack.Decoder(_StoredMeta)
+
+
+def _unusable(error: MetadataError) -> str:
+    # pip skips a release whose metadata is invalid (an old ``PyYAML (>=5.1.*)`` specifier,
+    # say) and goes on with the next one; so does the resolver, given a NeedsBuild value.
+    return f"invalid metadata, skipped as pip skips it: {error}"
+
+
+def _outcome(record: _StoredMeta, candidate: Candidate) -> CoreMetadata | NeedsBuild:
+    """What a cache entry says of ``candidate``; an sdist's broken fields raise MetadataError."""
+    if record.fields is None:
+        return NeedsBuild(candidate.name, candidate.version, record.needs_build or "")
+    if record.kind == "sdist":
+        return coremeta.from_fields(record.fields)
     try:
-        return coremeta.parse_core_metadata(raw)
+        return coremeta.from_fields(record.fields)
     except MetadataError as e:
-        return NeedsBuild(
-            candidate.name,
-            candidate.version,
-            f"invalid metadata, skipped as pip skips it: {e}",
-        )
+        return NeedsBuild(candidate.name, candidate.version, _unusable(e))
 
 
 def _decode_stored(stored: bytes, candidate: Candidate) -> CoreMetadata | NeedsBuild | None:
+    """A cache entry's answer, or None (not ours, another version's, or not about this
+    release): refetched."""
     try:
-        record = json.loads(stored)
-        text = record.get("metadata")
-        raw = text.encode() if isinstance(text, str) else None
-        if record.get("kind") == "wheel" and raw is not None:
-            return _parse_or_unusable(raw, candidate)
-        if record.get("kind") == "sdist":
-            return coremeta.sdist_metadata(raw, candidate.name, candidate.version)
-    except (ValueError, AttributeError):
-        pass  # an entry from another version of lockaudit: refetch
-    return None
+        record = _META_DECODER.decode(stored)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if record.lockaudit != lockaudit_version:
+        return None
+    try:
+        result = _outcome(record, candidate)
+    except MetadataError:
+        return None
+    if (result.name, result.version) != (candidate.name, candidate.version):
+        return None
+    return result

@@ -13,6 +13,7 @@ import zipfile
 from collections.abc import Sequence
 from functools import lru_cache
 
+import msgspec
 from packaging.markers import InvalidMarker, Marker
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
@@ -23,7 +24,16 @@ from packaging.version import InvalidVersion, Version
 from lockaudit.index.limits import LimitExceeded
 from lockaudit.index.types import CoreMetadata, NeedsBuild
 
-__all__ = ["MetadataError", "parse_core_metadata", "read_pkg_info", "sdist_metadata"]
+__all__ = [
+    "MetadataError",
+    "MetadataFields",
+    "from_fields",
+    "parse_core_metadata",
+    "read_fields",
+    "read_pkg_info",
+    "sdist_fields",
+    "sdist_metadata",
+]
 
 
 class MetadataError(ValueError):
@@ -34,7 +44,18 @@ class MetadataError(ValueError):
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
 
 
-def parse_core_metadata(raw: bytes, top_level: Sequence[str] = ()) -> CoreMetadata:
+class MetadataFields(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """The header values resolving reads, as written: what the metadata cache keeps, so a
+    warm run rebuilds :class:`CoreMetadata` without the email parser."""
+
+    name: str
+    version: str
+    requires_dist: tuple[str, ...]
+    requires_python: str | None
+    provides_extra: tuple[str, ...]
+
+
+def read_fields(raw: bytes) -> MetadataFields:
     # Only the header block: the body is the long description (a README, often tens of KB),
     # which nothing here reads and which the email parser spent most of its time on.
     end = _END_OF_HEADERS.search(raw)
@@ -42,25 +63,39 @@ def parse_core_metadata(raw: bytes, top_level: Sequence[str] = ()) -> CoreMetada
     name, version = fields.get("name"), fields.get("version")
     if not name or not version:
         raise MetadataError("METADATA lacks Name or Version")
+    return MetadataFields(
+        name,
+        version,
+        tuple(fields.get("requires_dist", [])),
+        fields.get("requires_python") or None,
+        tuple(fields.get("provides_extra", [])),
+    )
+
+
+def parse_core_metadata(raw: bytes, top_level: Sequence[str] = ()) -> CoreMetadata:
+    return from_fields(read_fields(raw), top_level)
+
+
+def from_fields(fields: MetadataFields, top_level: Sequence[str] = ()) -> CoreMetadata:
     try:
-        parsed_version = Version(version)
+        parsed_version = Version(fields.version)
     except InvalidVersion as e:
-        raise MetadataError(f"METADATA has an invalid Version {version!r}") from e
+        raise MetadataError(f"METADATA has an invalid Version {fields.version!r}") from e
     requires: list[Requirement] = []
-    for text in fields.get("requires_dist", []):
+    for text in fields.requires_dist:
         try:
             requires.append(requirement(text))
         except InvalidRequirement as e:
             raise MetadataError(f"METADATA has an invalid Requires-Dist {text!r}: {e}") from e
     requires_python: SpecifierSet | None = None
-    if fields.get("requires_python"):
+    if fields.requires_python:
         try:
-            requires_python = SpecifierSet(fields["requires_python"])
+            requires_python = SpecifierSet(fields.requires_python)
         except InvalidSpecifier:
             requires_python = None  # as pip does: a broken Requires-Python is ignored
-    extras = tuple(dict.fromkeys(canonicalize_name(e) for e in fields.get("provides_extra", [])))
+    extras = tuple(dict.fromkeys(canonicalize_name(e) for e in fields.provides_extra))
     return CoreMetadata(
-        name=canonicalize_name(name),
+        name=canonicalize_name(fields.name),
         version=parsed_version,
         requires_dist=tuple(requires),
         requires_python=requires_python,
@@ -129,6 +164,14 @@ def sdist_metadata(
     pkg_info: bytes | None, name: NormalizedName, version: Version
 ) -> CoreMetadata | NeedsBuild:
     """Accept PKG-INFO only when it makes dependencies static (PEP 643)."""
+    found = sdist_fields(pkg_info, name, version)
+    return found if isinstance(found, NeedsBuild) else from_fields(found)
+
+
+def sdist_fields(
+    pkg_info: bytes | None, name: NormalizedName, version: Version
+) -> MetadataFields | NeedsBuild:
+    """:func:`sdist_metadata` before its requirements are parsed (what the cache keeps)."""
     if pkg_info is None:
         return NeedsBuild(name, version, "sdist only, and it has no PKG-INFO")
     meta_version = _metadata_version(pkg_info)
@@ -145,7 +188,7 @@ def sdist_metadata(
         return NeedsBuild(
             name, version, "sdist only, PKG-INFO marks Requires-Dist dynamic (PEP 643)"
         )
-    return parse_core_metadata(pkg_info)
+    return read_fields(pkg_info)
 
 
 def _is_top_pkg_info(member: str) -> bool:

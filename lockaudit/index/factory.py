@@ -30,7 +30,12 @@ from packaging.version import Version
 from lockaudit.index.cache import default_cache_dir, page_ttl_from_env
 from lockaudit.index.client import ClientOptions, IndexClient, IndexSource, Routing
 from lockaudit.index.limits import limits_from
-from lockaudit.index.pipconf import PipConfig, default_index_url, read_pip_config
+from lockaudit.index.pipconf import (
+    PipConfig,
+    default_file_host,
+    default_index_url,
+    read_pip_config,
+)
 from lockaudit.index.reporter import IndexReporter
 from lockaudit.index.transport import Fetcher, RetryPolicy
 from lockaudit.index.urls import Credentials, Mirrors, split_credentials
@@ -98,6 +103,7 @@ def build_index_client(
         mirrors=_mirrors(workspace, config, mirrors),
         reviewed=_reviewed(workspace),
         limits=limits_from(dict(workspace.limits) if workspace is not None else None),
+        link_hosts=link_hosts(workspace, config),
     )
     fetcher = Fetcher(
         retry=options.retry,
@@ -110,6 +116,26 @@ def build_index_client(
         limits=options.limits,
     )
     return IndexClient(routing, options, fetcher=fetcher, reporter=reporter)
+
+
+def link_hosts(workspace: Workspace | None, config: PipConfig) -> dict[str, frozenset[str]]:
+    """Per index URL (bare, as routing keys it), the other hosts its pages may link files on:
+    each workspace index's ``link-hosts``, and for pip's own default index the file host the
+    installed pip names (its pages and its files live on two hosts)."""
+    allowed: dict[str, set[str]] = {}
+    named = () if config.no_index else (config.index_url, *config.extra_index_urls)
+    file_host = default_file_host() if named else None
+    if file_host:
+        default = _bare_index(default_index_url())
+        if any(url is None or _bare_index(url) == default for url in named):
+            allowed[default] = {file_host}
+    for index in workspace.indexes if workspace else ():
+        allowed.setdefault(_bare_index(index.url), set()).update(index.link_hosts)
+    return {url: frozenset(hosts) for url, hosts in allowed.items() if hosts}
+
+
+def _bare_index(url: str) -> str:
+    return split_credentials(url)[0].rstrip("/")
 
 
 def ca_bundle(config: PipConfig, environ: Mapping[str, str] | None = None) -> str | None:

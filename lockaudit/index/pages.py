@@ -1,25 +1,50 @@
-"""Project pages of a simple repository: PEP 691 JSON and PEP 503 HTML → :class:`DistFile`.
+"""Project pages of a simple repository: PEP 691 JSON and PEP 503 HTML → :class:`FileRow`.
 
-Pure functions over the bytes of a page. Relative file URLs are resolved against the page URL
-(and a ``<base href>``), then rewritten by the mirrors; ``DistFile.index`` keeps the original
-index URL. A page that cannot be decoded raises :class:`PageError`, which the fetcher treats
-like a truncated body (retry, then ``IndexFetchError``).
+Pure functions over the bytes of a page. A page decodes to rows, one per file: what a lock and
+the resolver need of it (URL, hashes, Requires-Python, yanked, size) plus what its filename
+says (project, version, wheel tags), worked out once when the page is fetched, so that a
+cached page (:mod:`lockaudit.index.cache` keeps the rows, not the page) is read without
+parsing a filename or a JSON document again. Relative file URLs are resolved against the page
+URL (and a ``<base href>``); mirrors are applied later, when a row becomes a
+:class:`DistFile` (:func:`dist_file`), so rows stay a fact of the page alone. A page that cannot
+be decoded raises :class:`PageError`, which the fetcher treats like a truncated body (retry,
+then ``IndexFetchError``).
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from html.parser import HTMLParser
 from urllib.parse import unquote, urldefrag, urljoin
 
+import msgspec
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion
 
 from lockaudit.index.types import DistFile
 
-__all__ = ["JSON_ACCEPT", "PageError", "parse_html_page", "parse_json_page", "parse_page"]
+__all__ = [
+    "JSON_ACCEPT",
+    "FileRow",
+    "PageError",
+    "PageSyntaxError",
+    "dist_file",
+    "local_row",
+    "parse_html_page",
+    "parse_json_page",
+    "parse_page",
+    "rows_of_html",
+    "rows_of_json",
+    "rows_of_page",
+]
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
 JSON_ACCEPT = f"{JSON_CONTENT_TYPE}, text/html;q=0.1"
@@ -31,17 +56,110 @@ class PageError(ValueError):
     """A project page that is not valid PEP 691 JSON or PEP 503 HTML."""
 
 
+class PageSyntaxError(PageError):
+    """A JSON page that does not parse: a truncated or garbled body, worth fetching again."""
+
+
+class FileRow(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """One file of a page, as cached: a :class:`DistFile` before mirrors and provenance.
+
+    ``project`` is empty when the filename is neither a wheel nor an sdist pip would pick.
+    """
+
+    filename: str
+    url: str  # absolute, without its fragment, before mirror rewriting
+    sha256: str | None
+    requires_python: str | None
+    yanked: str | None
+    size: int | None
+    upload_time: str | None
+    metadata_sha256: str | None
+    project: str  # canonical name from the filename, "" when it does not parse
+    version: str  # the filename's version, normalised
+    tags: str | None  # a wheel's compressed tag set ("cp311-none-any"); None: an sdist
+
+
+def local_row(filename: str, url: str, sha256: str, size: int) -> FileRow:
+    """A file of a local ``--find-links`` directory, hashed by the caller."""
+    return _row(filename, url, sha256, None, None, size, None, None)
+
+
+def dist_file(row: FileRow, index: str, rewrite: Rewrite) -> DistFile:
+    return DistFile(
+        filename=row.filename,
+        url=rewrite(row.url),
+        index=index,
+        sha256=row.sha256,
+        requires_python=specifier(row.requires_python),
+        yanked=row.yanked,
+        size=row.size,
+        upload_time=row.upload_time,
+        metadata_sha256=row.metadata_sha256,
+    )
+
+
+def _dist_files(rows: Sequence[FileRow], index_url: str, rewrite: Rewrite) -> tuple[DistFile, ...]:
+    return tuple(dist_file(row, index_url, rewrite) for row in rows)
+
+
+@lru_cache(maxsize=1 << 16)
+def _filename_facts(filename: str) -> tuple[str, str, str | None]:
+    """(canonical project, version as written, tags or None for an sdist); ("", "", None)."""
+    try:
+        if filename.endswith(".whl"):
+            name, version, _build, _tags = parse_wheel_filename(filename)
+            return name, str(version), "-".join(filename[:-4].split("-")[-3:])
+        if filename.endswith((".tar.gz", ".zip")):
+            name, version = parse_sdist_filename(filename)
+            return name, str(version), None
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        pass  # eggs, installers, odd names: not something pip would pick either
+    return "", "", None
+
+
+def _row(
+    filename: str,
+    url: str,
+    sha256: str | None,
+    requires_python: object,
+    yanked: str | None,
+    size: int | None,
+    upload_time: str | None,
+    metadata_sha256: str | None,
+) -> FileRow:
+    project, version, tags = _filename_facts(filename)
+    rp = requires_python if isinstance(requires_python, str) and requires_python.strip() else None
+    return FileRow(
+        filename,
+        url,
+        sha256,
+        rp,
+        yanked,
+        size,
+        upload_time,
+        metadata_sha256,
+        project,
+        version,
+        tags,
+    )
+
+
+def rows_of_page(body: bytes, content_type: str, page_url: str) -> tuple[FileRow, ...]:
+    """Dispatch on the response's content type (HTML when the server does not say JSON)."""
+    if content_type.split(";")[0].strip().lower() == JSON_CONTENT_TYPE:
+        return rows_of_json(body, page_url)
+    return rows_of_html(body, page_url)
+
+
 def parse_page(
     body: bytes, content_type: str, page_url: str, index_url: str, rewrite: Rewrite
 ) -> tuple[DistFile, ...]:
-    """Dispatch on the response's content type (HTML when the server does not say JSON)."""
-    if content_type.split(";")[0].strip().lower() == JSON_CONTENT_TYPE:
-        return parse_json_page(body, page_url, index_url, rewrite)
-    return parse_html_page(body, page_url, index_url, rewrite)
+    return _dist_files(rows_of_page(body, content_type, page_url), index_url, rewrite)
 
 
-def _specifier(text: object) -> SpecifierSet | None:
-    if not isinstance(text, str) or not text.strip():
+def specifier(text: str | None) -> SpecifierSet | None:
+    """A Requires-Python value, parsed once per distinct text; None when absent or malformed."""
+    if text is None or not text.strip():
         return None
     return _parse_specifier(text)
 
@@ -78,43 +196,103 @@ def _metadata_hash(value: object) -> str | None:
     return None
 
 
-def parse_json_page(
-    body: bytes, page_url: str, index_url: str, rewrite: Rewrite
-) -> tuple[DistFile, ...]:
+# PEP 691 as typed structs: msgspec decodes a well-formed page straight into these, several
+# times faster than json.loads plus a walk over dicts. A page with an unexpected type anywhere
+# falls back to the lenient walk, which keeps what it can, as before.
+class _JsonFile(msgspec.Struct, rename="kebab"):
+    filename: str
+    url: str = ""
+    hashes: dict[str, str] = {}
+    requires_python: str | None = None
+    yanked: bool | str | None = None
+    size: int | None = None
+    upload_time: str | None = None
+    # UNSET, not None: a key given as null hides the older key, as dict.get's default did.
+    core_metadata: bool | dict[str, str] | str | msgspec.UnsetType | None = msgspec.UNSET
+    dist_info_metadata: bool | dict[str, str] | str | None = None
+
+
+class _JsonMeta(msgspec.Struct, rename="kebab", frozen=True):
+    api_version: str = "1.0"
+
+
+class _JsonPage(msgspec.Struct):
+    files: list[_JsonFile]
+    meta: _JsonMeta = _JsonMeta()
+
+
+_TYPED = msgspec.json.Decoder(_JsonPage)
+_UNTYPED = msgspec.json.Decoder()
+
+
+def rows_of_json(body: bytes, page_url: str) -> tuple[FileRow, ...]:
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise PageError(f"invalid JSON project page: {e}") from e
+        page = _TYPED.decode(body)
+    except msgspec.ValidationError:
+        return _rows_of_loose_json(body, page_url)
+    except msgspec.DecodeError as e:
+        raise PageSyntaxError(f"invalid JSON project page: {e}") from e
+    _check_api_version(page.meta.api_version)
+    rows: list[FileRow] = []
+    for entry in page.files:
+        meta = entry.core_metadata
+        if meta is msgspec.UNSET:
+            meta = entry.dist_info_metadata
+        rows.append(
+            _row(
+                entry.filename,
+                _absolute(page_url, entry.url).partition("#")[0],
+                _sha256(entry.hashes.get("sha256")),
+                entry.requires_python,
+                _yanked(entry.yanked),
+                entry.size,
+                entry.upload_time,
+                _metadata_hash(meta),
+            )
+        )
+    return tuple(rows)
+
+
+def _check_api_version(version: str) -> None:
+    if version.split(".")[0] != "1":
+        raise PageError(f"unsupported PEP 691 api-version {version}")
+
+
+def _rows_of_loose_json(body: bytes, page_url: str) -> tuple[FileRow, ...]:
+    try:
+        data = _UNTYPED.decode(body)
+    except msgspec.DecodeError as e:
+        raise PageSyntaxError(f"invalid JSON project page: {e}") from e
     if not isinstance(data, dict) or not isinstance(data.get("files"), list):
         raise PageError("JSON project page without a 'files' list")
     meta = data.get("meta", {})
-    version = str(meta.get("api-version", "1.0")) if isinstance(meta, dict) else "?"
-    if version.split(".")[0] != "1":
-        raise PageError(f"unsupported PEP 691 api-version {version}")
-    files: list[DistFile] = []
+    _check_api_version(str(meta.get("api-version", "1.0")) if isinstance(meta, dict) else "?")
+    rows: list[FileRow] = []
     for entry in data["files"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("filename"), str):
             continue
-        url = _absolute(page_url, str(entry.get("url", ""))).partition("#")[0]
         hashes = entry.get("hashes") if isinstance(entry.get("hashes"), dict) else {}
         sha = hashes.get("sha256") if isinstance(hashes, dict) else None
-        meta = entry.get("core-metadata", entry.get("dist-info-metadata"))
-        size = entry.get("size")
-        upload = entry.get("upload-time")
-        files.append(
-            DistFile(
-                filename=entry["filename"],
-                url=rewrite(url),
-                index=index_url,
-                sha256=_sha256(sha),
-                requires_python=_specifier(entry.get("requires-python")),
-                yanked=_yanked(entry.get("yanked")),
-                size=size if isinstance(size, int) else None,
-                upload_time=upload if isinstance(upload, str) else None,
-                metadata_sha256=_metadata_hash(meta),
+        size, upload = entry.get("size"), entry.get("upload-time")
+        rows.append(
+            _row(
+                entry["filename"],
+                _absolute(page_url, str(entry.get("url", ""))).partition("#")[0],
+                _sha256(sha),
+                entry.get("requires-python"),
+                _yanked(entry.get("yanked")),
+                size if isinstance(size, int) else None,
+                upload if isinstance(upload, str) else None,
+                _metadata_hash(entry.get("core-metadata", entry.get("dist-info-metadata"))),
             )
         )
-    return tuple(files)
+    return tuple(rows)
+
+
+def parse_json_page(
+    body: bytes, page_url: str, index_url: str, rewrite: Rewrite
+) -> tuple[DistFile, ...]:
+    return _dist_files(rows_of_json(body, page_url), index_url, rewrite)
 
 
 class _AnchorParser(HTMLParser):
@@ -155,9 +333,7 @@ def _sha256(value: object) -> str | None:
     return value.lower() if isinstance(value, str) and _SHA256.fullmatch(value) else None
 
 
-def parse_html_page(
-    body: bytes, page_url: str, index_url: str, rewrite: Rewrite
-) -> tuple[DistFile, ...]:
+def rows_of_html(body: bytes, page_url: str) -> tuple[FileRow, ...]:
     """PEP 503 anchors; also used for ``--find-links`` HTML pages (filename from the link)."""
     parser = _AnchorParser()
     try:
@@ -168,7 +344,7 @@ def parse_html_page(
     except AssertionError as e:  # html.parser's way of refusing some markup (`<![...`)
         raise PageError(f"project page is not HTML: {e}") from e
     base = urljoin(page_url, parser.base) if parser.base else page_url
-    files: list[DistFile] = []
+    rows: list[FileRow] = []
     for attrs, text in parser.anchors:
         href = attrs.get("href")
         if not href:
@@ -177,15 +353,22 @@ def parse_html_page(
         # The PyTorch index quotes "+" of local versions in hrefs: the file name is unquoted.
         filename = unquote(url.rstrip("/").rsplit("/", 1)[-1]) or text
         meta = attrs.get("data-core-metadata", attrs.get("data-dist-info-metadata"))
-        files.append(
-            DistFile(
-                filename=filename,
-                url=rewrite(url),
-                index=index_url,
-                sha256=_hash_fragment(fragment),
-                requires_python=_specifier(attrs.get("data-requires-python")),
-                yanked=_yanked(attrs["data-yanked"] or True if "data-yanked" in attrs else None),
-                metadata_sha256=_metadata_hash(meta),
+        rows.append(
+            _row(
+                filename,
+                url,
+                _hash_fragment(fragment),
+                attrs.get("data-requires-python"),
+                _yanked(attrs["data-yanked"] or True if "data-yanked" in attrs else None),
+                None,
+                None,
+                _metadata_hash(meta),
             )
         )
-    return tuple(files)
+    return tuple(rows)
+
+
+def parse_html_page(
+    body: bytes, page_url: str, index_url: str, rewrite: Rewrite
+) -> tuple[DistFile, ...]:
+    return _dist_files(rows_of_html(body, page_url), index_url, rewrite)

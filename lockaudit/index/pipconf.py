@@ -25,7 +25,13 @@ from typing import Any
 
 from lockaudit.errors import IndexFetchError
 
-__all__ = ["PipConfig", "config_files", "default_index_url", "read_pip_config"]
+__all__ = [
+    "PipConfig",
+    "config_files",
+    "default_file_host",
+    "default_index_url",
+    "read_pip_config",
+]
 
 _KEYS = (
     "index-url",
@@ -153,3 +159,13 @@ def default_index_url() -> str:
             hint="set index-url in pip.conf or PIP_INDEX_URL, or install pip",
         ) from e
     return str(PyPI.simple_url)
+
+
+def default_file_host() -> str | None:
+    """The host pip's default index serves its files from (another host than its pages),
+    from the installed pip; None when pip cannot tell."""
+    try:
+        from pip._internal.models.index import PyPI
+    except ImportError:
+        return None
+    return str(getattr(PyPI, "file_storage_domain", "") or "") or None

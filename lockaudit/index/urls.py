@@ -13,6 +13,7 @@ __all__ = [
     "Credentials",
     "Mirrors",
     "bare_url",
+    "host_of",
     "json_api_root",
     "redact",
     "redact_text",
@@ -78,3 +79,22 @@ def json_api_root(index_url: str) -> str:
     if base.endswith("/simple"):
         base = base[: -len("/simple")]
     return base + "/pypi"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def host_of(url: str) -> str:
+    """``https://U:P@Files.Example:443/x`` → ``files.example``: the host a link points at, as
+    the ``link-hosts`` of an index name it (lower case, no credentials, default port dropped)."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal, as written in a URL
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None or port == _DEFAULT_PORTS.get(parts.scheme.lower()):
+        return host
+    return f"{host}:{port}"

@@ -78,9 +78,10 @@ _BUILTIN_MODULES = {
         "lockaudit.rules.locks",
         "lockaudit.rules.coverage",
         "lockaudit.rules.direct",
+        "lockaudit.rules.unread",
         "lockaudit.rules.ignores",
     ),
-    "audit": ("lockaudit.audit.rules", "lockaudit.audit.shellrules"),
+    "audit": ("lockaudit.audit.rules", "lockaudit.audit.shellrules", "lockaudit.audit.baserules"),
 }
 
 # Names re-exported lazily (see the module docstring), with the module that defines them.

@@ -233,6 +233,15 @@ _DOCS = (
         bad_file="text",
     ),
     RuleDoc(
+        "LA208",
+        "lock-not-used",
+        "A lock of another tool (`poetry.lock`, `uv.lock`, `Pipfile.lock`, `pdm.lock`) is "
+        "copied into the image, but no command that reads it runs: pip resolves the "
+        "dependencies afresh and the lock's pins are never installed.",
+        "COPY pyproject.toml poetry.lock ./\nRUN pip install -e .\n",
+        "COPY pyproject.toml poetry.lock ./\nRUN poetry install --no-root --only main\n",
+    ),
+    RuleDoc(
         "LA210",
         "unpinned-install",
         "An install without `==` takes whatever the index serves on build day (an error on a "
@@ -268,6 +277,16 @@ _DOCS = (
         "whisperx @ git+https://example.org/whisperx.git@<40-hex commit>\n"
         "# or, better: whisperx==3.1.1 from an index\n",
         bad_file="requirements",
+    ),
+    RuleDoc(
+        "LA214",
+        "remote-requirements",
+        "`pip install -r <URL>` reads its requirements from outside the build context: what "
+        "the image installs changes with whatever the URL serves when it is built, and no hash "
+        "checks it.",
+        "RUN pip install -r https://example.org/project/$BRANCH/requirements.txt\n",
+        "COPY requirements/developer.txt /tmp/\nRUN pip install --require-hashes -r "
+        "/tmp/developer.txt\n",
     ),
     RuleDoc(
         "LA220",
@@ -381,6 +400,17 @@ _DOCS = (
     ),
     # ------------------------------------------------------------------ LA4: resolution
     RuleDoc(
+        "LA325",
+        "unknown-extra",
+        "`pip install '.[name]'` of a local project whose `pyproject.toml` defines no extra "
+        "`name`: pip only warns and installs the project without the dependencies the extra "
+        "was meant to bring.",
+        "# pyproject.toml: [project.optional-dependencies] has nlp and dev\n"
+        "RUN pip install -e '.[graph]'\n",
+        "# pyproject.toml: [project.optional-dependencies] graph = [\"neo4j>=5\"]\n"
+        "RUN pip install -e '.[graph]'\n",
+    ),
+    RuleDoc(
         "LA401",
         "install-conflict",
         "A `pip install` step that cannot be resolved: pip stops with ResolutionImpossible "
@@ -430,6 +460,19 @@ _DOCS = (
         "build); a mismatched pair fails at import or at run time.",
         "RUN pip install torch==2.1.0 torchaudio==2.2.0\n",
         "RUN pip install torch==2.1.0 torchaudio==2.1.0\n",
+    ),
+    RuleDoc(
+        "LA504",
+        "base-image-incompatible",
+        "Some GPU wheels load the CUDA and cuDNN libraries of the image instead of bringing "
+        "their own (CTranslate2, onnxruntime-gpu, TensorFlow without `and-cuda`): a release "
+        "built for a newer CUDA or cuDNN than the base image ships fails to load on the GPU. "
+        "The facts are a small table per package and release range, each row citing the "
+        "project's release notes (`lockaudit/audit/basecompat.py`).",
+        "FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nRUN pip install "
+        "ctranslate2==4.5.0   # built for cuDNN 9\n",
+        "FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nRUN pip install "
+        "ctranslate2==4.4.0   # CUDA 12, cuDNN 8\n",
     ),
     # ------------------------------------------------------------------ LA9: lockaudit itself
     RuleDoc(

@@ -13,7 +13,8 @@ Decisions:
 * ``orphan-requirements`` looks at the common file, every declared requirement file and every
   ``*requirements*.txt`` next to a Dockerfile of the workspace. A declared file of an image
   whose Dockerfile installs a lock (a file under the locks directory) is used: it is the
-  lock's input.
+  lock's input. One copied in but never installed is reported at its COPY (a warning); one
+  that nothing declares or copies is an info: it is often the host's tooling (tests, CI).
 * ``dockerfile-requirements-mismatch`` reports (a) a declared requirement that neither the
   Dockerfile nor an ancestor installs (skipped for an image that installs a lock: comparing a
   lock with its inputs is the lock rules' job), (b) a package the Dockerfile pins to another
@@ -39,6 +40,7 @@ from lockaudit.errors import Location
 from lockaudit.parsing.requirements import RequirementLine
 from lockaudit.rules import CheckContext, rule
 from lockaudit.rules.findings import Finding, Severity
+from lockaudit.rules.installs import is_remote
 from lockaudit.workspace.model import INSTALLER_TOOLS, Image
 
 
@@ -173,23 +175,50 @@ def orphan_requirements(ctx: CheckContext) -> Iterator[Finding]:
     installed = {path for item in ctx.installs.values() for path in item.files}
     installed |= _locked_inputs(ctx)
     copied = {path for item in ctx.installs.values() for path in item.copied}
+    copies = _copy_sites(ctx)
     for path, image in _candidates(ctx).items():
         if path in installed:
             continue
-        how = (
-            "is copied into the image but never passed to pip install -r"
-            if path in copied
-            else "is installed by no Dockerfile"
-        )
         declared = [i.key for i in ctx.workspace.images if path in i.requirements]
         also = f"; [tool.lockaudit] still locks it for {', '.join(declared)}" if declared else ""
+        if path in copied:
+            # copied in for an install that never comes: the COPY line is where to fix it
+            # (a glob's COPY is not looked up: then the file itself)
+            site = copies.get(path)
+            yield orphan_requirements.finding(
+                f"{path} is copied into the image but never passed to pip install -r{also}",
+                site[1] if site else _location(path),
+                image=site[0] if site else image,
+                related=(_location(path),),
+                hint="install it (pip install -r the copied path) or stop copying it: its "
+                "packages never reach the image",
+            )
+            continue
         yield orphan_requirements.finding(
-            f"{path} {how}{also}",
+            f"{path} is installed by no Dockerfile{also}",
             _location(path),
             image=image,
             hint="install it (COPY it, then pip install -r) or delete it: a file nothing "
             "installs misleads readers and locks",
+            # nothing declares or copies it: often the host's tooling (tests, CI helpers)
+            severity=None if declared else Severity.INFO,
         )
+
+
+def _copy_sites(ctx: CheckContext) -> dict[str, tuple[str, Location]]:
+    """Workspace file -> (image, the first COPY that puts it into that image)."""
+    sites: dict[str, tuple[str, Location]] = {}
+    for image in ctx.workspace.images:
+        dockerfile = ctx.dockerfiles.get(image.key)
+        if dockerfile is None:
+            continue
+        for stage in dockerfile.stages:
+            for copy in stage.copies:
+                if copy.from_stage is None:
+                    for source in copy.sources:
+                        path = posixpath.normpath(posixpath.join(image.context, source))
+                        sites.setdefault(path, (image.key, copy.location))
+    return sites
 
 
 def _locked_inputs(ctx: CheckContext) -> set[str]:
@@ -302,6 +331,8 @@ def _untraced(ctx: CheckContext, image: Image) -> Iterator[Finding]:
                 hint=f"add {path} or fix the COPY source: the build fails without it",
             )
     for location, path in ctx.installs[image.key].untraced:
+        if is_remote(path):
+            continue  # remote-requirements says what is wrong with a file read from a URL
         yield dockerfile_requirements_mismatch.finding(
             f"pip install reads {path}, but no COPY or bind mount before it puts a file of the "
             f"build context ({image.context}) there",

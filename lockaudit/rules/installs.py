@@ -24,7 +24,7 @@ from lockaudit.parsing.dockerfile import Dockerfile, PipInstall, Stage
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile
 from lockaudit.workspace.model import Image, Workspace
 
-__all__ = ["ImageInstalls", "Install", "image_installs"]
+__all__ = ["ImageInstalls", "Install", "image_installs", "is_remote", "trace_path"]
 
 Loader = Callable[[str], RequirementsFile]
 
@@ -98,6 +98,18 @@ def image_installs(
         tuple(untraced),
         tuple(missing),
     )
+
+
+def trace_path(
+    workspace: Workspace, image: Image, stage: Stage, install: PipInstall, container_path: str
+) -> str | None:
+    """The workspace file that ``container_path`` names when ``install`` runs, or None."""
+    return _Tracer(workspace.root, image.context, stage).trace(install, container_path)
+
+
+def is_remote(path: str) -> bool:
+    """A ``-r``/``-c`` argument pip fetches (``https://…``), not a file of the image."""
+    return "://" in path
 
 
 @dataclass(frozen=True)

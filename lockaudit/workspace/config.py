@@ -640,7 +640,11 @@ def _indexes(section: Mapping[str, Any], doc: _Doc) -> list[PackageIndex]:
     for raw in _list_of_tables(section, "indexes", doc):
         after = doc.line_of("tool.lockaudit.indexes")
         _unknown_keys(
-            raw, {"name", "url", "variant", "packages"}, "[[tool.lockaudit.indexes]]", doc, "url"
+            raw,
+            {"name", "url", "variant", "packages", "link-hosts"},
+            "[[tool.lockaudit.indexes]]",
+            doc,
+            "url",
         )
         result.append(
             PackageIndex(
@@ -648,9 +652,30 @@ def _indexes(section: Mapping[str, Any], doc: _Doc) -> list[PackageIndex]:
                 url=_required_str(raw, "url", doc, after),
                 packages=tuple(normalize(p) for p in _str_list(raw, "packages", doc, [])),
                 variant=_variant(raw, doc, after, default=None),
+                link_hosts=_link_hosts(raw, doc, after),
             )
         )
     return result
+
+
+_HOST = re.compile(
+    r"([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?"  # name | [v6]
+)
+
+
+def _link_hosts(raw: Mapping[str, Any], doc: _Doc, after: int) -> tuple[str, ...]:
+    """``link-hosts``: bare hosts (``files.example``, ``cdn.example:8443``), never URLs, so a
+    scheme, path or credentials cannot slip into what is trusted."""
+    hosts = _str_list(raw, "link-hosts", doc, [], after=after)
+    for host in hosts:
+        if not _HOST.fullmatch(host):
+            raise doc.error(
+                f"link-hosts: {host!r} is not a host name or host:port",
+                "link-hosts",
+                after=after,
+                hint='write the bare host, like "files.example" or "files.example:8443"',
+            )
+    return tuple(host.lower() for host in hosts)
 
 
 def _target(raw: Mapping[str, Any], base: Target, doc: _Doc, after: int) -> Target:

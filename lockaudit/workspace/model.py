@@ -90,13 +90,15 @@ class PackageIndex:
 
     A package listed in ``packages`` is looked up **only** on this index (for images of
     ``variant``, or of every variant when ``variant`` is None): a same-named package on another
-    index can never be chosen.
+    index can never be chosen. ``link_hosts``: other hosts (``host`` or ``host:port``) its
+    pages may link files on; a link to any other host is refused.
     """
 
     name: str
     url: str
     packages: tuple[NormalizedName, ...] = ()
     variant: Variant | None = None
+    link_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,35 @@ at all cannot be hash-pinned: compile refuses the release with an error naming t
 exit 2, and writes nothing (it once wrote ``sha256=-`` into the lock and exited 0). The page
 formats are both served (PEP 691 JSON and PEP 503 HTML), since each carries hashes its own way.
 Dependency confusion: the default index also serves ``torch 9.9.9``; the routed torch wins.
+A page linking a file on a host other than its own is refused unless its index's
+``link-hosts`` allow that host (a second loopback server, on another port, is that host).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.corpus.harness import Cli, cli_env, lock_bytes
 from tests.corpus.harness import snapshot as workspace_snapshot
-from tests.indexserver import IndexServer
+from tests.indexserver import IndexServer, scenario_from_dict
+from tests.test_compile import _releases
+
+
+@pytest.fixture(scope="module")
+def other_host() -> Iterator[IndexServer]:
+    """Another origin serving a tqdm 4.66.0 wheel the default index's page will link to."""
+    store = {"projects": {"tqdm": _releases("4.66.0", tags="py311-none-any")}}
+    with IndexServer(scenario_from_dict({"indexes": {"store": store}})) as running:
+        yield running
+
+
+def _link_to(other: IndexServer) -> tuple[str, str]:
+    filename = other.filenames("store", "tqdm")[0]
+    url = other.base_url + other.file_path("store", filename)
+    return filename, f"{url}#sha256={other.built('store', filename).sha256}"
 
 
 @pytest.mark.parametrize(
@@ -77,3 +95,50 @@ def test_link_to_a_local_file_is_refused(root: Path, tmp_path: Path, server: Ind
         f"local file ({planted.as_uri()}): refused"
     ], ran.stderr
     assert lock_bytes(root) == locks
+
+
+def test_link_to_another_host_is_refused(
+    root: Path, tmp_path: Path, server: IndexServer, other_host: IndexServer
+) -> None:
+    filename, href = _link_to(other_host)
+    server.extra_links("default", "tqdm", href)
+    server.json(False)  # the hash rides in the link's fragment
+    before = workspace_snapshot(root)
+
+    ran = Cli(root, cli_env(server, tmp_path / "cold")).run("compile", "--all", "--upgrade")
+
+    assert ran.returncode == 2, ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr
+    host = other_host.base_url.removeprefix("http://")
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {server.index_url('default')}/tqdm/: the project page of tqdm links "
+        f"{filename} on another host ({host}): refused"
+    ], ran.stderr
+    assert f'link-hosts = ["{host}"]' in ran.stderr  # the hint says how to allow it
+    assert other_host.total_requests() == 0  # never followed
+    assert workspace_snapshot(root) == before
+
+
+def test_link_to_an_allowed_host_is_followed(
+    root: Path, tmp_path: Path, server: IndexServer, other_host: IndexServer
+) -> None:
+    """An index entry naming the default index's URL with ``link-hosts`` allows that host."""
+    filename, href = _link_to(other_host)
+    server.extra_links("default", "tqdm", href)
+    server.json(False)
+    host = other_host.base_url.removeprefix("http://")
+    config = root / "pyproject.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'\n[[tool.lockaudit.indexes]]\nname = "default"\nurl = "{server.index_url()}"\n'
+        f'link-hosts = ["{host}"]\n',
+        encoding="utf-8",
+    )
+
+    ran = Cli(root, cli_env(server, tmp_path / "cold")).run("compile", "--all")
+
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    lock = (root / "locks" / "base-cpu.txt").read_text(encoding="utf-8")
+    entry = lock.split("\ntqdm==", 1)[1].split("\n\n", 1)[0]
+    assert f"# file: {filename} " in entry and f"url={href.split('#')[0]}" in entry, entry

@@ -3,8 +3,12 @@ graph: images expected / found / matched, edges expected / right, requirement fi
 found, Dockerfiles left undecided, and discovery's problems.
 
     python tests/realworld/measure.py [--diff] [REPO ...]
+    python tests/realworld/measure.py --audit [REPO ...]
 
-``--diff`` also prints every difference. Reads the trimmed copies from ``LOCKAUDIT_REALWORLD_DIR``
+``--diff`` also prints every difference. ``--audit`` measures the audit instead (reads the
+index): per repository, expected findings found / missed, known non-defects reported at warning
+or error, and the findings the text output shows by default (``precision.py``).
+Reads the trimmed copies from ``LOCKAUDIT_REALWORLD_DIR``
 (default ``../shared/realworld`` beside the repository).
 """
 
@@ -58,19 +62,47 @@ def row(repo: str, result: Comparison | str) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("repos", nargs="*", help="corpus folders (default: all)")
-    parser.add_argument("--diff", action="store_true", help="print every difference too")
-    args = parser.parse_args(argv)
-    repos = args.repos or corpus_repos()
-    results = {repo: measure(repo) for repo in repos}
-    rows = [list(COLUMNS), *(row(repo, result) for repo, result in results.items())]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+AUDIT_COLUMNS = ("repository", "expected", "found", "missed", "false positives",
+                 "shown by default", "check findings")
+
+
+def measure_audit(repos: list[str]) -> int:
+    from tests.realworld.precision import measure_precision, render_precision
+
+    results = [measure_precision(repo) for repo in repos]
+    rows = [list(AUDIT_COLUMNS)] + [
+        [r.repo, str(len(r.expected)), str(r.found), str(len(r.missed)),
+         str(len(r.false_positives)), str(r.shown), str(len(r.checks))]
+        for r in results
+    ]
+    total = [sum(int(row[i]) for row in rows[1:]) for i in range(1, len(AUDIT_COLUMNS))]
+    rows.append(["total", *map(str, total)])
+    _table(rows)
+    for result in results:
+        print()
+        print(render_precision(result))
+    return 0
+
+
+def _table(rows: list[list[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for i, cells in enumerate(rows):
         print("| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |")
         if i == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("repos", nargs="*", help="corpus folders (default: all)")
+    parser.add_argument("--diff", action="store_true", help="print every difference too")
+    parser.add_argument("--audit", action="store_true", help="measure the audit's findings")
+    args = parser.parse_args(argv)
+    repos = args.repos or corpus_repos()
+    if args.audit:
+        return measure_audit(repos)
+    results = {repo: measure(repo) for repo in repos}
+    _table([list(COLUMNS), *(row(repo, result) for repo, result in results.items())])
     if args.diff:
         for result in results.values():
             if isinstance(result, Comparison):
