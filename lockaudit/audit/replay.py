@@ -424,9 +424,7 @@ def replay_workspace(
     reporter: ReplayReporter | None = None,
 ) -> tuple[ImageReplay, ...]:
     """Replay every image in build order (see the module docstring)."""
-    loaded = as_inputs(inputs)
-    ctx = ctx or CheckContext.load(loaded)
-    workspace = loaded.workspace
+    ctx = ctx or CheckContext.load(as_inputs(inputs))
     reporter = reporter or ReplayReporter()
     sources = _Sources(client)
     memo: dict[str, RequirementsFile] = {}
