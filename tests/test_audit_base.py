@@ -112,3 +112,34 @@ def test_torch_cuda_reads_every_runtime_naming(requires: str, cuda: str | None) 
                      Candidate(canonicalize_name("torch"), version, (), "idx"), metadata, "ml",
                      Location("Dockerfile", 2), None, 0)
     assert torch_cuda(item) == cuda
+
+
+def test_cuda_wheels_served_by_a_mirror_of_the_cpu_index_say_so(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None, cache_dir: Path,
+    fast_retry: RetryPolicy,
+) -> None:
+    """The CPU index mirrored to the default index: the finding names the index asked, the
+    mirror that answered, and the fix."""
+    cpu = "https://cpu-wheels.invalid/whl/cpu"
+    (tmp_path / "docker").mkdir()
+    (tmp_path / "docker/Dockerfile").write_text(
+        f"FROM python:3.11-slim\nRUN pip install torch==2.2.0 --index-url {cpu}\n"
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.lockaudit]\n[tool.lockaudit.target]\npython = "3.11.7"\n'
+        f'[tool.lockaudit.mirrors]\n"{cpu}" = "default"\n'
+        '[[tool.lockaudit.images]]\nname = "app"\ntag = "cpu"\nvariant = "cpu"\n'
+        'dockerfile = "docker/Dockerfile"\nbase-image = "python:3.11-slim"\n'
+    )
+    workspace = load_workspace(tmp_path)
+    client = build_index_client(workspace, cache_dir=cache_dir,
+                                pip_config=PipConfig(index_url=server.index_url("default")),
+                                retry=fast_retry)
+    try:
+        result = audit_workspace(workspace, client)
+    finally:
+        client.close()
+    (finding,) = [f for f in result.findings if f.rule == "cuda-in-cpu-image"]
+    assert (f"nvidia-cuda-runtime-cu12 came from {cpu}, which [tool.lockaudit.mirrors] serves "
+            "from the default index: the mirror has no +cpu builds") in finding.message
+    assert finding.hint and finding.hint.startswith("where the CPU index is reachable, drop")

@@ -407,3 +407,31 @@ def test_sarif_output_is_valid_sarif_2_1_0(run_audit: Callable[..., AuditResult]
     broken["runs"][0]["results"][0]["level"] = "fatal"  # not a SARIF level: the oracle says so
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft4Validator(schema).validate(broken)
+
+
+@pytest.mark.parametrize(
+    ("copied", "carried"),
+    [
+        ("/usr/local/lib/python3.11/site-packages", True),
+        ("/opt/venv", True),
+        ("/app/dist/tool.whl", False),  # only a file of the builder: its packages stay there
+    ],
+)
+def test_a_copied_builder_environment_carries_its_packages_and_bytes(
+    run_audit: Callable[..., AuditResult], copied: str, carried: bool
+) -> None:
+    body = (
+        "RUN echo first stage\n"
+        "FROM base-ml:cuda AS builder\n"
+        "RUN pip install requests==2.32.3\n"
+        "FROM base-ml:cuda\n"
+        f"COPY --from=builder {copied} {copied}\n"
+    )
+    result = run_audit({"asr": body})
+    own = {item.name: item for item in result.replay("asr:cuda").own}
+    assert ("requests" in own) is carried, own
+    if carried:
+        assert own["requests"].location == Location("docker/asr/Dockerfile", 4)
+        assert result.sizes.as_json()  # sized like any other layer's install
+        layer_bytes = sum(layer.added_bytes for layer in result.replay("asr:cuda").layers)
+        assert layer_bytes > 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lockaudit.audit import baserules, shellrules  # noqa: F401  (register their rules)
+from lockaudit.audit import baserules, confusion, shellrules  # noqa: F401  (register their rules)
 from lockaudit.audit.replay import (
     ImageReplay,
     Installed,

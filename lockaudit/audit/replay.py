@@ -1,8 +1,9 @@
 """Replay: what each image would hold after its ``pip install`` steps, simulated, never built.
 
 Images are replayed in build order. An image starts from its parent's simulated environment
-and runs every ``pip install`` of its Dockerfile (the final stage and the stages it is built
-``FROM``), in order, the way pip would run it there:
+and runs every ``pip install`` of its Dockerfile (the final stage, the stages it is built
+``FROM`` and those whose environment it copies in with ``COPY --from``), in order, the way pip
+would run it there:
 
 - the step's requirements (command line and ``-r`` files traced through ``COPY``) are resolved
   with the environment as *preferences*: pip's default upgrade strategy keeps an installed
@@ -273,13 +274,39 @@ def _only_binary(install: PipInstall) -> frozenset[str]:
 
 
 def stages_in_image(dockerfile: Dockerfile) -> list[Stage]:
-    """The final stage and the stages it is built ``FROM`` (a builder that is only copied
-    from does not put its site-packages in the image)."""
+    """The final stage, the stages it is built ``FROM``, and the stages whose environment one
+    of them copies in (``COPY --from=builder /opt/venv /opt/venv``: the builder's packages and
+    bytes are in the image), each before the stage that copies it. A builder copied from for
+    other files (``/app/dist/*.whl``, a binary) does not put its site-packages in the image."""
     by_alias = {s.from_line.alias: s for s in dockerfile.stages if s.from_line.alias}
-    chain = [dockerfile.final]
-    while (parent := by_alias.get(chain[0].from_line.image)) is not None and parent not in chain:
-        chain.insert(0, parent)
+    chain: list[Stage] = []
+
+    def add(stage: Stage) -> None:
+        if any(stage is known for known in chain):
+            return
+        parent = by_alias.get(stage.from_line.image)
+        if parent is not None and parent is not stage:
+            add(parent)
+        for copy in stage.copies:
+            source = by_alias.get(copy.from_stage or "")
+            if source is not None and source is not stage and _copies_environment(copy.sources):
+                add(source)
+        if not any(stage is known for known in chain):
+            chain.append(stage)
+
+    add(dockerfile.final)
     return chain
+
+
+# Paths that hold an installed Python environment (a venv, a prefix, site-packages, conda).
+_ENVIRONMENT = re.compile(
+    r"(venv|virtualenv|site-packages|dist-packages|conda|mamba|^/usr/local/?$|^/usr/local/lib|"
+    r"^/root/\.local|^/install/?$|^/opt/[^/]+/?$)"
+)
+
+
+def _copies_environment(sources: Sequence[str]) -> bool:
+    return any(_ENVIRONMENT.search(source) for source in sources)
 
 
 _Loader = dict[str, RequirementsFile]  # the replay's memo of parsed files

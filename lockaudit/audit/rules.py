@@ -45,7 +45,7 @@ from lockaudit.audit.replay import ImageReplay, Installed, LayerReplay, Replacem
 from lockaudit.audit.sizes import format_bytes
 from lockaudit.errors import IndexFetchError, Location, OfflineMissError
 from lockaudit.index.types import MetadataSource, Vulnerability
-from lockaudit.index.urls import MIRRORS_ENV
+from lockaudit.index.urls import MIRRORS_ENV, Mirrors, split_credentials
 from lockaudit.index.vulns import VulnerabilityService
 from lockaudit.resolve import Conflict, Origin, RequirementKind, RootRequirement, explain_every
 from lockaudit.rules import Rule, registered_rules, rule
@@ -554,10 +554,30 @@ def cuda_in_cpu_image(ctx: AuditContext) -> Iterator[Saving]:
                 key = tuple(sorted((i.name, str(i.version)) for i in cuda))
                 groups.setdefault(key, []).append((replay.image, layer, cuda))
     for members in groups.values():
-        yield _cuda_in_cpu(sorted(members, key=lambda m: m[0]))
+        yield _cuda_in_cpu(ctx.workspace, sorted(members, key=lambda m: m[0]))
 
 
-def _cuda_in_cpu(members: list[tuple[str, LayerReplay, list[Installed]]]) -> Saving:
+def provenance(workspace: Workspace, item: Installed) -> str:
+    """Said when a mirror served ``item``'s index: "torch came from <index>, which
+    [tool.lockaudit.mirrors] serves from <mirror>" ("" when it came from the index itself).
+
+    The candidate keeps the index it was asked of (the routed one); the mirror is the
+    workspace's, else this machine's ``LOCKAUDIT_INDEX_MIRRORS``.
+    """
+    index = item.candidate.index
+    dest, by = workspace.mirror_of(index), "[tool.lockaudit.mirrors]"
+    if dest is None:
+        rewritten = Mirrors.from_env().rewrite(index)
+        dest, by = (rewritten, MIRRORS_ENV) if rewritten != index else (None, "")
+    if dest is None:
+        return ""
+    where = "the default index" if dest == "default" else split_credentials(dest)[0]
+    return f"{item.name} came from {split_credentials(index)[0]}, which {by} serves from {where}"
+
+
+def _cuda_in_cpu(
+    workspace: Workspace, members: list[tuple[str, LayerReplay, list[Installed]]]
+) -> Saving:
     image, layer, cuda = members[0]
     each = sum(item.size for item in cuda)
     names = _truncated([f"{item.name} {item.version}" for item in cuda])
@@ -575,13 +595,20 @@ def _cuda_in_cpu(members: list[tuple[str, LayerReplay, list[Installed]]]) -> Sav
         )
     places = (next((i for i in m[2] if i.name == first.name), m[2][0]).where for m in members)
     related = tuple(dict.fromkeys(p for p in places if p != first.where))
+    mirrored = provenance(workspace, first)
+    hint = (
+        "install torch from the CPU wheel index in CPU images "
+        "(--index-url of the +cpu builds), so no nvidia-* wheel is pulled in"
+    )
+    if mirrored:
+        message += f"; {mirrored}: the mirror has no +cpu builds, so it serves the CUDA one"
+        hint = "where the CPU index is reachable, drop its mirror and run again; " + hint
     finding = cuda_in_cpu_image.finding(
         message,
         first.where,
         image=image if len(members) == 1 else None,
         package=first.name,
-        hint="install torch from the CPU wheel index in CPU images "
-        "(--index-url of the +cpu builds), so no nvidia-* wheel is pulled in",
+        hint=hint,
         related=related,
     )
     return Saving(finding, each * len(members))

@@ -346,6 +346,15 @@ class Fetcher:
                 problem = f"timed out ({e})"
             except HTTPError as e:
                 problem = f"connection failed: {e or 'no detail'}"
+            except ssl.SSLError as e:
+                # A TLS alert after the handshake (TLS 1.3 sends "certificate required" with
+                # the first read) reaches here unwrapped; asking again cannot change it.
+                raise IndexFetchError(
+                    bare,
+                    f"{what}: TLS failed: {_reason(e)}",
+                    hint="check pip's cert / client-cert settings (or PIP_CERT, "
+                    "PIP_CLIENT_CERT) for this index",
+                ) from e
             except Exception as e:
                 # httpx's errors, told apart by name so that httpx is imported only when used.
                 kind = _httpx_error(e)

@@ -24,6 +24,7 @@ from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_fi
 from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import InputError, Location
+from lockaudit.parsing import pyproject
 from lockaudit.workspace.model import normalize
 
 __all__ = [
@@ -511,7 +512,11 @@ def parse_requirements_text(
     text: str, path: str, *, root: Path | None = None, env: Mapping[str, str] | None = None
 ) -> RequirementsFile:
     """Parse requirements ``text`` as if read from ``path``; ``-r``/``-c`` are resolved against
-    ``root`` (without a root, an include is an error)."""
+    ``root`` (without a root, an include is an error). A project's ``pyproject.toml`` or
+    ``uv.lock`` is read as its requirements (``parsing/pyproject.py``)."""
+    name = posixpath.basename(path)
+    if name in ("pyproject.toml", "uv.lock"):
+        return _project_file(text, path, root)
     collector = _Collector(root, env or {})
     collector.read(text, path, constraint=False, stack=(posixpath.normpath(path),))
     return RequirementsFile(
@@ -521,4 +526,34 @@ def parse_requirements_text(
         options=collector.options,
         includes=tuple(collector.includes),
         unnamed=tuple(collector.unnamed),
+    )
+
+
+def _project_file(text: str, path: str, root: Path | None) -> RequirementsFile:
+    """``pyproject.toml``: its dependencies; ``uv.lock``: its project's dependencies with the
+    lock's pins as constraints."""
+    includes = [path]
+    constraints: list[RequirementLine] = []
+    if posixpath.basename(path) == "uv.lock":
+        if root is None:
+            raise InputError(Location(path, 1), "a uv lock is read with its project's files")
+        constraints = [
+            replace(parse_requirement_string(pin, where), constraint=True)
+            for pin, where in pyproject.lock_pins(text, path)
+        ]
+        path_of_project = pyproject.beside(root, path)
+        includes.append(path_of_project)
+        text, project = read_text(root, path_of_project), path_of_project
+    else:
+        project = path
+    requirements = [
+        parse_requirement_string(dep, where)
+        for dep, where in pyproject.project_dependencies(text, project)
+    ]
+    return RequirementsFile(
+        path=path,
+        requirements=tuple(requirements),
+        constraints=tuple(constraints),
+        options=IndexOptions(),
+        includes=tuple(includes),
     )

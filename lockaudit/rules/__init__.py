@@ -81,7 +81,12 @@ _BUILTIN_MODULES = {
         "lockaudit.rules.unread",
         "lockaudit.rules.ignores",
     ),
-    "audit": ("lockaudit.audit.rules", "lockaudit.audit.shellrules", "lockaudit.audit.baserules"),
+    "audit": (
+        "lockaudit.audit.rules",
+        "lockaudit.audit.shellrules",
+        "lockaudit.audit.baserules",
+        "lockaudit.audit.confusion",
+    ),
 }
 
 # Names re-exported lazily (see the module docstring), with the module that defines them.

@@ -304,6 +304,20 @@ _DOCS = (
         "RUN pip install requests==2.25.0\n",
         "RUN pip install requests==2.32.3   # the first fixed release or later\n",
     ),
+    RuleDoc(
+        "LA222",
+        "index-confusion",
+        "A package is listed on more than one index (dependency confusion: a same-named "
+        "release on the default index or an extra one). Routed, the lock takes it from its "
+        "index only (an info); not routed, pip takes the highest version from any index that "
+        "lists it (a warning).",
+        "[[tool.lockaudit.indexes]]\nname = \"company\"\nurl = \"https://pypi.company.example"
+        "/simple\"\n# company-utils is on this index and on the default index\n",
+        "[[tool.lockaudit.indexes]]\nname = \"company\"\nurl = \"https://pypi.company.example"
+        "/simple\"\npackages = [\"company-utils\"]\n",
+        bad_file="text",
+        good_file="text",
+    ),
     # ------------------------------------------------------------------ LA3: Dockerfile, installs
     RuleDoc(
         "LA301",

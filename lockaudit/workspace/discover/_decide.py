@@ -4,10 +4,9 @@ files, targets. Whatever cannot be decided becomes a problem (see the package do
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -219,6 +218,11 @@ def _image(
     name, tag = valid_name(name), valid_tag(tag if tag is not None else parent_variant.value)
     variant = _variant(f"{name}:{tag}", parent_variant)
     context = fact.context if fact is not None else "."
+    parent_stage = _stage_build(info, decider) if parent is not None else None
+    stages = (
+        fact.target or "" if fact is not None else "",
+        parent_stage[0].fact.target or "" if parent_stage and parent_stage[0].fact else "",
+    )
     if parent is not None:
         evidence.append(f"FROM {info.from_raw.split(None, 1)[-1]} at {info.from_location}")
     return FoundImage(
@@ -228,7 +232,7 @@ def _image(
         parent=parent,
         base_image=base_image,
         variant=variant,
-        requirements=_requirements(decider.root, info, context, settings, notes),
+        requirements=_requirements(decider.root, info, context, stages, notes),
         context=context,
         evidence=tuple(evidence),
         notes=tuple(notes),
@@ -379,21 +383,12 @@ def _apply(text: str, substitutions: Iterable[tuple[str, str]]) -> str:
 
 
 def _requirements(
-    root: Path, info: DockerInfo, context: str, settings: Settings, notes: list[str]
+    root: Path, info: DockerInfo, context: str, stages: tuple[str, str], notes: list[str]
 ) -> tuple[str, ...]:
-    """Requirement files the Dockerfile copies in (COPY sources or bind mounts)."""
+    """The context files the built stage's installs read (``_installed``); ``stages``: the
+    one built and the one its parent image is built from ("" when none)."""
     assert info.dockerfile is not None
-    found = installed_files(root, info.dockerfile, context)
-    for stage in info.dockerfile.stages:
-        for copy in stage.copies:
-            if copy.from_stage:
-                continue
-            for source in copy.sources:
-                found.extend(_requirement_files(root, posixpath.join(context, source)))
-        for instruction in stage.instructions:
-            for flag in instruction.flags:
-                found.extend(_bind_sources(root, flag, context))
-    found = list(dict.fromkeys(found))
+    found = installed_files(root, info.dockerfile, context, *stages)
     here = posixpath.dirname(info.path)
     unused = [
         posixpath.join(here, p.name)
@@ -416,29 +411,6 @@ def _installs_a_lock(dockerfile: Dockerfile) -> bool:
         for copy in stage.copies
         for source in copy.sources
     )
-
-
-def _bind_sources(root: Path, flag: str, context: str) -> Iterator[str]:
-    if not flag.startswith("--mount=") or "type=bind" not in flag:
-        return
-    for part in flag.removeprefix("--mount=").split(","):
-        key, _, value = part.partition("=")
-        if key in ("source", "src"):
-            yield from _requirement_files(root, posixpath.join(context, value))
-
-
-def _requirement_files(root: Path, source: str) -> Iterator[str]:
-    source = posixpath.normpath(source)
-    path = root / source
-    if path.is_file() and _is_requirements_name(path.name):
-        yield source
-    elif path.is_dir():  # its own files only: a tree copied whole holds others' requirements
-        for child in sorted(path.glob("*requirements*.txt")):
-            yield child.relative_to(root).as_posix()
-
-
-def _is_requirements_name(name: str) -> bool:
-    return fnmatch.fnmatch(name, "*requirements*.txt") or fnmatch.fnmatch(name, "*.in")
 
 
 # -- the whole discovery ------------------------------------------------------------------------
@@ -494,9 +466,16 @@ def with_targets(
             for key, value, reason in _reasons(found)
             if image.base_image is not None or reason.startswith(own_file)
         ]
+        requirements = image.requirements
         if not found.python_image:
             notes.append(f"not a Python image: {found.is_python.reason}")
-        image = replace(image, target=own, notes=tuple(notes), python=found.python_image)
+            if requirements:  # installed in a builder stage: nothing of them is in the image
+                notes.append("installed only by builder stages: " + ", ".join(requirements))
+                requirements = ()
+        image = replace(
+            image, target=own, notes=tuple(notes), python=found.python_image,
+            requirements=requirements,
+        )
         out.append(image)
     return out, dict(sorted(target.items()))
 
