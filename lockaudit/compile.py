@@ -33,7 +33,7 @@ from packaging.utils import NormalizedName
 
 from lockaudit.errors import IndexFetchError, InputError
 from lockaudit.index.coremeta import requirement as parse_requirement
-from lockaudit.index.types import Candidate, DistFile, MetadataSource
+from lockaudit.index.types import Candidate, DistFile, MetadataSource, Mirrored
 from lockaudit.index.urls import redact
 from lockaudit.locks import (
     DEFAULT_INDEX,
@@ -383,6 +383,8 @@ def _success(
     lock = build_lock(
         run.workspace, image, resolution, roots, parent_text, digest, _parent_sources(run, image)
     )
+    if isinstance(run.source, Mirrored):
+        lock = through_mirrors(lock, run.source)
     files = render_all(run.workspace, image, lock)
     changed = tuple(
         path
@@ -522,6 +524,27 @@ def _parent_roots(parent: LockText) -> Iterable[RootRequirement]:
 # --------------------------------------------------------------------------- resolution → lock
 
 
+def through_mirrors(lock: Lock, source: Mirrored) -> Lock:
+    """The lock as its own packages were really fetched: each index fetched through a mirror
+    is named in the header (``<index> <mirror>``, credentials redacted), and its files lose
+    their URL in the body, as files of a workspace mirror do (the body keeps the routed index,
+    which ``check`` verifies and a build without the mirror installs from)."""
+    used: set[str] = set()
+    packages: list[LockedPackage] = []
+    for package in lock.packages:
+        origin = package.source_index
+        fetched = redact(source.fetched_from(origin)) if origin else origin
+        if package.layer != lock.image or fetched == origin:
+            packages.append(package)
+            continue
+        used.add(f"{package.index} {fetched}")
+        files = tuple(replace(f, url=NO_URL) for f in package.files)
+        packages.append(replace(package, files=files))
+    if not used:
+        return lock
+    return replace(lock, packages=tuple(packages), mirrors=tuple(sorted(used)))
+
+
 def build_lock(
     workspace: Workspace,
     image: Image,
@@ -611,7 +634,7 @@ def _locked_package(
     def url_of(file: DistFile) -> str:
         if index_of(file.index) == DEFAULT_INDEX or workspace.mirror_of(file.index):
             return NO_URL
-        return file.url
+        return redact(file.url)  # a mirror of this machine may carry a token in its URL
 
     # The pylock still names the real URLs (PEP 751 needs one an installer can fetch).
     files = tuple(

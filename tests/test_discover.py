@@ -923,3 +923,147 @@ def test_without_any_build_source_nothing_is_excluded_by_folder(tmp_path: Path) 
     assert {image.dockerfile for image in found.images} == {
         "app/Dockerfile", "examples/demo/Dockerfile"
     }
+
+
+BUILD_SCRIPT = """\
+#!/bin/bash
+TAG="acme/app:latest-cpu"
+BASE="ubuntu:22.04"
+TYPE="production"
+USE_CUSTOM=false
+for arg in "$@"
+do
+    case $arg in
+        -h|--help)
+          echo "usage"
+          exit 0
+          ;;
+        -g|--gpu)
+          TAG="acme/app:latest-gpu"
+          BASE="nvidia/cuda:12.1.1-base-ubuntu22.04"
+          shift
+          ;;
+        -bt|--buildtype)
+          TYPE="$2"
+          shift; shift
+          ;;
+        -t|--tag)
+          CUSTOM="$2"
+          USE_CUSTOM=true
+          shift; shift
+          ;;
+    esac
+done
+if [ "${TYPE}" == "dev" ] && ! $USE_CUSTOM ;
+then
+  TAG="acme/app:dev"
+fi
+if [ "$USE_CUSTOM" = true ]; then
+  TAG=${CUSTOM}
+fi
+if [ "${TYPE}" == "production" ]; then
+  DOCKER_BUILDKIT=1 docker build --file Dockerfile --build-arg BASE="${BASE}" -t "${TAG}" \\
+    --target production ../
+elif [ "${TYPE}" == "dev" ]; then
+  docker build --file Dockerfile --build-arg BASE="${BASE}" -t "${TAG}" --target dev ../
+else
+  docker build --file Dockerfile.other -t "${TAG}" ../
+fi
+"""
+
+
+def test_build_script_flags_and_branches_give_one_build_per_option(tmp_path: Path) -> None:
+    from lockaudit.workspace.discover._scan import scan_script
+
+    _write(tmp_path, {
+        "docker/Dockerfile": "ARG BASE=ubuntu:rolling\nFROM ${BASE} AS production\n"
+        "FROM production AS dev\n",
+        "docker/Dockerfile.other": "FROM python:3.12-slim\n",
+        "docker/build.sh": BUILD_SCRIPT,
+    })
+    facts = scan_script(tmp_path, "docker/build.sh")
+    builds = {(f.ref.text if f.ref else None, f.target, dict(f.build_args).get("BASE"))
+              for f in facts}
+    # run from its own folder (the Dockerfile is only there), the context ../ is the root;
+    # no options, -g, and -bt with each value the script compares TYPE with
+    assert builds == {
+        ("acme/app:latest-cpu", "production", "ubuntu:22.04"),
+        ("acme/app:latest-gpu", "production", "nvidia/cuda:12.1.1-base-ubuntu22.04"),
+        ("acme/app:dev", "dev", "ubuntu:22.04"),
+    }
+    assert {(f.dockerfile, f.context) for f in facts} == {("docker/Dockerfile", ".")}
+    found = discover_workspace(tmp_path)
+    keys = {image.key: image for image in found.images if image.dockerfile == "docker/Dockerfile"}
+    assert set(keys) == {"app:latest-cpu", "app:latest-gpu", "app:dev"}
+    assert keys["app:latest-gpu"].base_image == "nvidia/cuda:12.1.1-base-ubuntu22.04"
+    assert keys["app:dev"].stage == "dev"
+
+
+def test_shell_conditions_and_case_words() -> None:
+    from lockaudit.workspace.discover._flow import Flow, evaluate
+
+    env = {"A": "x", "T": "true", "E": ""}
+    assert evaluate('[ "$A" == "x" ] && ! $T', 1, env) is False
+    assert evaluate('[[ $A = y || -z "$E" ]]', 1, env) is True
+    assert evaluate('[ "$UNSET" == "x" ]', 1, env) is None
+    assert evaluate('[ -f somefile ]', 1, env) is None
+    flow = Flow()
+    lines = ["case $HW in", "cuda)", "F=Dockerfile", ";;", "rocm) F=Dockerfile_amd ;;",
+             "esac", "case $(uname -m) in", "x86_64) ARCH=amd64 ;;", "arm64) ARCH=arm ;;", "esac"]
+    ran = [flow.step(n, text, {"HW": "rocm"}) for n, text in enumerate(lines, 1)]
+    # a static word takes its arm only; a word only a run knows takes every arm
+    assert [r for r in ran if r] == ["F=Dockerfile_amd", "ARCH=amd64", "ARCH=arm"]
+
+
+def test_ci_step_picks_the_dockerfile_by_case_and_passes_it_through_github_env(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, {
+        "Dockerfile": "FROM nvidia/cuda:12.4.1-base-ubuntu22.04\n",
+        "Dockerfile_amd": "FROM rocm/dev-ubuntu-22.04:6.2\n",
+        ".github/workflows/build.yml": """\
+on: push
+jobs:
+  build:
+    strategy:
+      matrix:
+        hardware: [cuda, rocm]
+    steps:
+      - name: variables
+        run: |
+          case ${{ matrix.hardware }} in
+            cuda)
+                export dockerfile="Dockerfile"
+                export label="";;
+            rocm)
+                export dockerfile="Dockerfile_amd"
+                export label="-rocm"
+                ;;
+          esac
+          echo "DOCKERFILE=${dockerfile}" >> $GITHUB_ENV
+          echo "LABEL=${label}" >> $GITHUB_ENV
+      - id: meta
+        uses: docker/metadata-action@v5
+        with:
+          images: |
+            ghcr.io/acme/server
+          tags: |
+            type=semver,pattern={{version}}${{ env.LABEL }}
+            type=raw,value=latest${{ env.LABEL }}
+            type=raw,value=sha-${{ github.sha }}${{ env.LABEL }}
+      - uses: docker/build-push-action@v6
+        with:
+          context: .
+          file: ${{ env.DOCKERFILE }}
+          tags: ${{ steps.meta.outputs.tags }}
+""",
+    })
+    from lockaudit.workspace.discover._ci import scan_github
+
+    facts = scan_github(tmp_path, ".github/workflows/build.yml")
+    assert {(f.dockerfile, f.ref.text if f.ref else None) for f in facts} == {
+        ("Dockerfile", "ghcr.io/acme/server:latest"),
+        ("Dockerfile_amd", "ghcr.io/acme/server:latest-rocm"),
+    }
+    found = discover_workspace(tmp_path)
+    assert {image.dockerfile for image in found.images} == {"Dockerfile", "Dockerfile_amd"}

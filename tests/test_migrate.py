@@ -325,3 +325,29 @@ def test_a_local_project_is_installed_without_deps_and_its_dependencies_locked(
     errors = [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR]
     assert errors == []
     assert "colorama==0.4.6" in (root / "locks/api-cpu.layer.txt").read_text()
+
+
+def test_a_context_without_the_locks_folder_gets_its_own(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    """`docker build docker/api`: the lock must be COPY-able from that folder, so the image's
+    locks go to `docker/api/locks/` (its `locks` key) and the Dockerfile copies them from there."""
+    build = (EXAMPLE.parent / "unlocked/build.sh").read_text(encoding="utf-8").replace(
+        "-f docker/api/Dockerfile .", "-f docker/api/Dockerfile docker/api"
+    )
+    api = API.replace("COPY docker/api/main.py /app/", "COPY main.py /app/")
+    root = make_repo(tmp_path / "repo", {"build.sh": build, "docker/api/Dockerfile": api})
+    plan = plan_migration(root)
+    new = plan.change("docker/api/Dockerfile").new
+    assert "COPY locks/api-cpu.layer.txt /tmp/lockaudit/layer.txt\n" in new
+    assert 'locks = "docker/api/locks"' in plan.change("pyproject.toml").new
+    (note,) = [n for n in plan.notes if n.kind is NoteKind.LOCKS_IN_CONTEXT]
+    assert "docker/api/locks/" in note.message
+    assert not [n for n in plan.notes if n.kind is NoteKind.NOT_REWRITTEN]
+    assert _apply(plan, server, tmp_path / "cache").ok  # type: ignore[attr-defined]
+    assert "filelock==" in (root / "docker/api/locks/api-cpu.layer.txt").read_text()
+    assert not (root / "locks/api-cpu.layer.txt").exists()
+    assert (root / "locks/base-cpu.txt").is_file()  # the parent's lock stays where it was
+    errors = [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR]
+    assert errors == []
+    assert plan_migration(root).changes == ()

@@ -41,9 +41,10 @@ KNOWN_WRONG: dict[str, str] = {
         "Dockerfile nothing builds proposed as an image"
     ),
     "huggingface__text-generation-inference": (
-        "five of seven hardware variants not found (Dockerfile and PLATFORM chosen by the CI's "
-        "shell case); names from files; every server/requirements_*.txt given to the CUDA image "
-        "instead of server/uv.lock; accelerators not inferred"
+        "tags latest-<hardware> (the metadata-action's raw tag) where expected.toml says "
+        "<hardware>; the trtllm ci-runtime stage not paired; every server/requirements_*.txt "
+        "given to the CUDA image instead of server/uv.lock; accelerators not inferred; "
+        "Dockerfile_llamacpp and Dockerfile.nix, which no workflow builds, proposed as images"
     ),
     "jupyter__docker-stacks": (
         "the CUDA version of the sub-folder variants (cu128/cu130 wheel index, 12 for "
@@ -76,9 +77,9 @@ KNOWN_WRONG: dict[str, str] = {
         "build stage; the react-native APK build (--output) proposed as an image"
     ),
     "pytorch__serve": (
-        "the script's flags (-g, -bt ci/dev) not followed: one image of the last stage on the "
-        "ARG default ubuntu:rolling; the KServe wrapper's parent (BASE_IMAGE from its script) "
-        "taken for an external base; requirement files followed through no script"
+        "the ci image (build_image.sh -bt ci -t pytorch/torchserve:ci, called by a workflow) "
+        "not found; requirement files followed through no script; Dockerfile.cpp, which no "
+        "build line reaches, proposed as an image"
     ),
     "rapidsai__docker": (
         "the notebooks stage not found, names from folders; matrix values of the CI (notset "

@@ -113,6 +113,7 @@ def test_skipped_folders_and_lookalike_names_are_not_dockerfiles(tmp_path: Path)
         "base/Dockerfile",
     )
     assert not is_dockerfile("dockerfile.py") and is_dockerfile("dockerfile")
+    assert is_dockerfile("Dockerfile_amd") and not is_dockerfile("Dockerfile_amd.md")
 
 
 def test_excluded_dockerfiles_pass_and_a_stale_exclude_is_a_warning(tmp_path: Path) -> None:

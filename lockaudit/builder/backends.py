@@ -102,6 +102,8 @@ def _docker_build_command(
         argv = ["docker", "buildx", "build", *(("--builder", builder) if builder else ()), "--load"]
     argv += ["--progress", "plain", "--file", step.dockerfile]
     argv += ["--tag", step.ref, "--platform", step.platform]
+    if step.stage:
+        argv += ["--target", step.stage]
     for spec in step.cache_from:
         argv += ["--cache-from", spec]
     for spec in step.cache_to:

@@ -57,6 +57,8 @@ def _target(
         "labels": dict(step.labels),
         "platforms": [step.platform],
     }
+    if step.stage:
+        target["target"] = step.stage
     if step.cache_from:
         target["cache-from"] = list(step.cache_from)
     if step.cache_to:

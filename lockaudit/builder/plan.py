@@ -129,6 +129,7 @@ class BuildStep:
     platform: str = "linux/amd64"
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
+    stage: str | None = None  # the Dockerfile stage to build (--target); None: the last one
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,7 @@ def _step(
         digest=digest,
         target=bake_target_name(image),
         platform=docker_platform(workspace, image),
+        stage=image.stage,
     )
 
 

@@ -5,7 +5,7 @@ The resolver depends on :class:`~lockaudit.index.types.MetadataSource` only;
 workspace. Modules: ``client`` (IndexClient, Routing), ``factory`` (build_index_client),
 ``pipconf`` (pip's configuration), ``cache``, ``tags`` (target wheel tags), ``pages``
 (PEP 691/503), ``wheelmeta`` (METADATA by range requests), ``coremeta`` (METADATA, PEP 643),
-``transport`` (the async HTTP loop, retries), ``http1`` (its plain-http client),
+``transport`` (the async HTTP loop on httpx, retries, limits),
 ``reporter``, ``vulns``, ``urls`` (mirrors).
 """
 

@@ -291,6 +291,10 @@ class IndexClient:
         view._projects = self._projects  # keyed by the listings they merge
         return view
 
+    def fetched_from(self, url: str) -> str:
+        """Where a request for ``url`` really goes (:class:`~lockaudit.index.types.Mirrored`)."""
+        return self.options.mirrors.rewrite(url)
+
     # MetadataSource ----------------------------------------------------------------------
     def candidates(self, name: NormalizedName, target: Target) -> Sequence[Candidate]:
         name = canonicalize_name(name)

@@ -52,6 +52,9 @@ class LazySource:
     def crawl(self, start: Iterable[G], target: Target, plan: CrawlPlan[G]) -> None:
         self._get().crawl(start, target, plan)
 
+    def fetched_from(self, url: str) -> str:
+        return self._get().fetched_from(url)
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

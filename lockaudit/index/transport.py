@@ -5,15 +5,18 @@ many coroutines on the loop at once, bounded per origin by a semaphore (16 strea
 HTTP/2 is possible, i.e. ``https``; 8 otherwise, since many parallel HTTP/1.1 connections
 stall on the networks this runs on). ``file:`` URLs are read from disk (ranges included) so a
 local index goes through the same code. Plain ``http`` origins that no proxy stands in front
-of go through :mod:`lockaudit.index.http1` (httpx's per-request CPU cost dominated requests to
-a local index); httpx, imported on first use, serves the rest.
+httpx, imported on first use, serves every other URL: one HTTP stack, so the loopback index of
+the tests exercises what users run. HTTP/2 is offered everywhere and used where the server agrees
+through TLS ALPN (``https``); plain ``http`` stays HTTP/1.1 (no index speaks h2c).
 
-Faults: timeouts, connection resets, truncated bodies (both clients raise on a
-Content-Length mismatch), 5xx and 429, and bodies a caller's ``validate`` rejects are retried with
-exponential backoff; then :class:`~lockaudit.errors.IndexFetchError` names the URL (without
-credentials) and what to check. An answer over one of :class:`~lockaudit.index.limits.Limits`
-(its size as sent or inflated) is refused at once, and each request (retries included) and the
-whole session have a deadline: a drip-fed body, each byte inside the read timeout, still ends.
+Faults: timeouts, connection resets, truncated bodies (httpx raises on a Content-Length
+mismatch), undecodable content coding, 5xx and 429, and bodies a caller's ``validate`` rejects
+are retried with exponential backoff; then :class:`~lockaudit.errors.IndexFetchError` names
+the URL (without credentials) and what to check. An answer over one of
+:class:`~lockaudit.index.limits.Limits` (its size as sent or inflated) is refused at once:
+bodies are streamed raw and inflated here, a bounded amount at a time, so a bomb is never held;
+each request (retries included) and the whole session have a deadline: a drip-fed body, each
+byte inside the read timeout, still ends.
 """
 
 from __future__ import annotations
@@ -28,23 +31,16 @@ import ssl
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlsplit
 
 import lockaudit
 from lockaudit.errors import IndexFetchError, OfflineMissError
-from lockaudit.index.http1 import (
-    BodyLimit,
-    HTTPError,
-    HTTPTimeout,
-    PlainPool,
-    RawResponse,
-    proxied,
-)
 from lockaudit.index.limits import LimitExceeded, Limits
 from lockaudit.index.reporter import IndexReporter, NullReporter
 from lockaudit.index.urls import Credentials, redact, split_credentials
@@ -57,8 +53,29 @@ __all__ = ["Fetcher", "Response", "RetryPolicy"]
 T = TypeVar("T")
 
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_MAX_REDIRECTS = 20  # httpx's default, which the httpx path keeps
+# Only codings this module inflates itself (under the limits): never br or zstd, which httpx
+# would announce when their packages happen to be installed.
+_ACCEPT_ENCODING = "gzip, deflate"
+
+
+@dataclass(frozen=True)
+class BodyLimit:
+    """Bytes one answer may have as sent (``wire``) and after its content coding; ``setting``
+    names the :class:`~lockaudit.index.limits.Limits` field that set ``wire``."""
+
+    wire: int
+    decoded: int
+    setting: str = "response_bytes"
+
+    def exceeded(self, what: str) -> LimitExceeded:
+        return LimitExceeded(what, self.wire, self.setting)
+
+    def inflated(self) -> LimitExceeded:
+        return LimitExceeded("the decompressed body", self.decoded, "decompressed_bytes")
+
+
+class BadBody(Exception):
+    """A body whose content coding does not decode (retried like a transport error)."""
 
 
 @dataclass(frozen=True)
@@ -161,14 +178,8 @@ class Fetcher:
         self._trusted = frozenset(trusted_hosts)
         self._thread = _LoopThread()
         self._semaphores: dict[str, asyncio.Semaphore] = {}
-        self._plain_origins: dict[tuple[str, str], bool] = {}
         self._client: httpx.AsyncClient | None = None
         self._unverified: httpx.AsyncClient | None = None  # for pip's trusted hosts
-        self._plain = PlainPool(
-            connect_timeout=self.retry.connect_timeout,
-            read_timeout=self.retry.read_timeout,
-            user_agent=f"lockaudit/{lockaudit.__version__}",
-        )
         self._closed = False
 
     # the sync facade ---------------------------------------------------------------------
@@ -192,8 +203,6 @@ class Fetcher:
             if client is not None:
                 with contextlib.suppress(Exception):
                     self._thread.submit(client.aclose()).result(timeout=5)
-        with contextlib.suppress(Exception):
-            self._thread.submit(self._plain.aclose()).result(timeout=5)
         self._closed = True
         self._thread.stop()
 
@@ -245,7 +254,10 @@ class Fetcher:
             timeout=httpx.Timeout(self.retry.read_timeout, connect=self.retry.connect_timeout),
             limits=httpx.Limits(max_connections=10, max_keepalive_connections=10),
             follow_redirects=True,
-            headers={"User-Agent": f"lockaudit/{lockaudit.__version__}"},
+            headers={
+                "User-Agent": f"lockaudit/{lockaudit.__version__}",
+                "Accept-Encoding": _ACCEPT_ENCODING,
+            },
             trust_env=True,  # proxies from the environment; netrc is handled here
         )
 
@@ -269,7 +281,8 @@ class Fetcher:
         if creds is None:
             return bare, None
         token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
-        return bare, f"Basic {token}"  # what httpx.BasicAuth sends, usable by both clients
+        # What httpx.BasicAuth sends; httpx drops it on a redirect to another origin.
+        return bare, f"Basic {token}"
 
     async def get(
         self,
@@ -342,10 +355,8 @@ class Fetcher:
                 async with self._semaphore(bare):
                     self.reporter.on_request(bare)
                     response = await self._send(bare, dict(headers or {}), auth, limit)
-            except HTTPTimeout as e:
-                problem = f"timed out ({e})"
-            except HTTPError as e:
-                problem = f"connection failed: {e or 'no detail'}"
+            except BadBody as e:
+                problem = str(e)
             except ssl.SSLError as e:
                 # A TLS alert after the handshake (TLS 1.3 sends "certificate required" with
                 # the first read) reaches here unwrapped; asking again cannot change it.
@@ -387,53 +398,72 @@ class Fetcher:
     async def _send(
         self, url: str, headers: dict[str, str], auth: str | None, limit: BodyLimit
     ) -> Response:
-        """One GET and its redirects; plain http without a proxy skips httpx (see module doc)."""
-        if not self._is_plain(url):
-            return await self._send_httpx(url, headers, auth, limit)
-        current, origin = url, _origin(url)
-        for _ in range(_MAX_REDIRECTS + 1):
-            sent = {**headers, "Authorization": auth} if auth else headers
-            raw: RawResponse = await self._plain.get(current, sent, limit)
-            location = raw.headers.get("location")
-            if raw.status not in _REDIRECTS or not location:
-                return Response(url, raw.status, raw.headers, raw.body)
-            current = urljoin(current, location)
-            if _origin(current) != origin:
-                auth = None  # as httpx: credentials never follow a redirect to another origin
-            if not self._is_plain(current):
-                return await self._send_httpx(current, headers, auth, limit)
-        raise HTTPError(f"TooManyRedirects: more than {_MAX_REDIRECTS} from {redact(url)}")
-
-    def _is_plain(self, url: str) -> bool:
-        """Plain http with no proxy in the way: the lean client can serve it."""
-        origin = _origin(url)
-        plain = self._plain_origins.get(origin)
-        if plain is None:
-            plain = origin[0] == "http" and not proxied(*origin)
-            self._plain_origins[origin] = plain
-        return plain
-
-    async def _send_httpx(
-        self, url: str, headers: dict[str, str], auth: str | None, limit: BodyLimit
-    ) -> Response:
+        """One GET, redirects followed by httpx; the body streamed raw and inflated here."""
         sent = {**headers, "Authorization": auth} if auth else headers
         # Streamed, so that an answer over a limit is dropped before it is held.
         async with self._http(url).stream("GET", url, headers=sent) as raw:
             declared = raw.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit.wire:
                 raise limit.exceeded(f"a body of {declared} bytes")
-            coding = raw.headers.get("content-encoding", "").strip().lower()
-            coded = coding not in ("", "identity")
-            parts: list[bytes] = []
+            decoder = Decoder(raw.headers.get("content-encoding", ""), limit)
             held = 0
-            async for part in raw.aiter_bytes():
+            async for part in raw.aiter_raw():
                 held += len(part)
-                if coded and held > limit.decoded:
-                    raise limit.inflated()
-                if raw.num_bytes_downloaded > limit.wire or (held > limit.wire and not coded):
+                if held > limit.wire:
                     raise limit.exceeded("the body")
-                parts.append(part)
-            return Response(url, raw.status_code, dict(raw.headers), b"".join(parts))
+                decoder.feed(part)
+            return Response(url, raw.status_code, dict(raw.headers), decoder.finish())
+
+
+class Decoder:
+    """Content coding undone chunk by chunk, never holding more than ``limit.decoded`` bytes.
+
+    httpx's own decoders inflate a whole network chunk at once (64 KiB of a bomb is 64 MiB);
+    here each step asks zlib for no more output than the room left under the limit.
+    """
+
+    def __init__(self, coding: str, limit: BodyLimit) -> None:
+        self.coding = coding.strip().lower()
+        self.limit = limit
+        self._parts: list[bytes] = []
+        self._held = 0
+        self._inflater: Any = None
+        self._head = b""  # deflate: the first bytes, until zlib-wrapped or raw is known
+        if self.coding in ("", "identity"):
+            return
+        if self.coding in ("gzip", "x-gzip"):
+            self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self.coding != "deflate":
+            raise BadBody(f"DecodingError: unsupported Content-Encoding {self.coding!r}")
+
+    def feed(self, data: bytes) -> None:
+        if self.coding in ("", "identity"):
+            self._parts.append(data)
+            return
+        if self._inflater is None:  # deflate: zlib-wrapped, or raw as some servers send
+            self._head += data
+            if len(self._head) < 2:
+                return
+            cmf, flg = self._head[0], self._head[1]
+            wrapped = cmf & 0x0F == 8 and (cmf << 8 | flg) % 31 == 0
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+            data, self._head = self._head, b""
+        room = self.limit.decoded - self._held
+        try:
+            out = self._inflater.decompress(data, room + 1)
+        except zlib.error as e:
+            raise BadBody(f"DecodingError: {self.coding} body: {e}") from None
+        if len(out) > room:
+            raise self.limit.inflated()
+        self._held += len(out)
+        self._parts.append(out)
+
+    def finish(self) -> bytes:
+        if self._inflater is None and self._head:
+            raise BadBody(f"DecodingError: {self.coding} body: truncated")
+        if self._inflater is not None and not self._inflater.eof:
+            raise BadBody(f"DecodingError: {self.coding} body: incomplete or truncated stream")
+        return b"".join(self._parts)
 
 
 async def _cancel_pending() -> None:
@@ -452,11 +482,6 @@ def _reason(error: Exception) -> str:
     return error.strerror or str(error) if isinstance(error, OSError) else str(error)
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc
-
-
 def _httpx_error(error: Exception) -> str | None:
     """The retry message for an httpx timeout or transport error; None for anything else."""
     httpx = sys.modules.get("httpx")
@@ -466,6 +491,8 @@ def _httpx_error(error: Exception) -> str | None:
         return f"timed out ({type(error).__name__})"
     if isinstance(error, httpx.TransportError):
         return f"connection failed: {type(error).__name__}: {error or 'no detail'}"
+    if isinstance(error, httpx.RequestError):  # too many redirects, a bad redirect URL
+        return f"failed: {type(error).__name__}: {error or 'no detail'}"
     return None
 
 

@@ -111,6 +111,15 @@ class MetadataSource(Protocol):
         ...
 
 
+@runtime_checkable
+class Mirrored(Protocol):
+    """A source that can say where a request for an index URL really goes (its mirrors)."""
+
+    def fetched_from(self, url: str) -> str:
+        """``url`` after mirror rewriting; ``url`` itself when no mirror applies."""
+        ...
+
+
 G = TypeVar("G")
 
 

@@ -104,6 +104,9 @@ class Lock:
     inputs: tuple[tuple[str, str], ...]
     packages: tuple[LockedPackage, ...]
     index_urls: tuple[str, ...] = ()
+    # "<index> <mirror URL>" (credentials redacted) for each index this image's own packages
+    # were fetched through a mirror of: header provenance, outside the body digest
+    mirrors: tuple[str, ...] = field(default=(), compare=False)
 
     def package(self, name: str) -> LockedPackage | None:
         return self._by_name.get(normalize(name))
@@ -134,7 +137,7 @@ class LockPaths:
 
 
 def lock_paths(workspace: Workspace, image: Image) -> LockPaths:
-    base = workspace.locks_dir.rstrip("/")
+    base = (image.locks_dir or workspace.locks_dir).rstrip("/")
     return LockPaths(
         full=f"{base}/{image.slug}.txt",
         layer=f"{base}/{image.slug}.layer.txt",

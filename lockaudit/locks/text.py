@@ -98,6 +98,7 @@ def _render_txt(lock: Lock, packages: Sequence[LockedPackage], layer_of: str | N
         f"# target: {target_spec(lock.target)}",
         f"# inputs-digest: {lock.inputs_digest}",
         *(f"# input: {name} {digest}" for name, digest in lock.inputs),
+        *(f"# mirror: {mirror}" for mirror in lock.mirrors),
         f"# body-digest: {sha256_digest(body.encode())}",
     ]
     return ("\n".join(header) + "\n" + body).encode()

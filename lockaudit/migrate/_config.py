@@ -22,6 +22,7 @@ class ConfigEdits:
 
     requirements: dict[str, tuple[str, ...]] = field(default_factory=dict)  # image key → files
     build_args: dict[str, tuple[str, str]] = field(default_factory=dict)  # image key → (ARG, value)
+    locks: dict[str, str] = field(default_factory=dict)  # image key → its own locks folder
     versions: str | None = None  # set `versions` (the workspace had none)
     new_images: list[dict[str, Any]] = field(default_factory=list)  # tables to append
     # (name, url, variant, routed packages) of indexes to add
@@ -32,7 +33,7 @@ def edit_config(text: str, edits: ConfigEdits) -> str:
     """``text`` with ``edits`` applied; unchanged text when there is nothing to do."""
     if not (
         edits.requirements or edits.build_args or edits.versions or edits.new_images
-        or edits.indexes
+        or edits.indexes or edits.locks
     ):
         return text
     doc = tomlkit.parse(text)
@@ -51,6 +52,8 @@ def edit_config(text: str, edits: ConfigEdits) -> str:
     for key, files in edits.requirements.items():
         table = _image_table(images, key, fallback=False)
         table["requirements"] = _array(files)
+    for key, folder in edits.locks.items():
+        _image_table(images, key, fallback=False)["locks"] = folder
     for key, (name, value) in edits.build_args.items():
         table = _image_table(images, key, fallback=None)
         args = table.get("build-args")

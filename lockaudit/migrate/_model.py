@@ -16,6 +16,7 @@ class NoteKind(StrEnum):
     HOISTED = "hoisted"  # a pin every image that names it agrees on, now in versions
     NOT_REWRITTEN = "not-rewritten"  # an install lockaudit could not rewrite safely
     DISCOVERY = "discovery"  # what `lockaudit init` could not decide
+    LOCKS_IN_CONTEXT = "locks-in-context"  # an image's locks go where its context can COPY them
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import posixpath
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location
@@ -372,14 +372,16 @@ def _lock_ref(
     notes: list[Note],
 ) -> LockRef | None:
     primary = images[0]
+    images = _locks_in_context(workspace, images, edits, notes)
     layers = {image.key: _in_context(workspace, image) for image in images}
     if any(layer is None for layer in layers.values()):
         notes.append(
             Note(
                 NoteKind.NOT_REWRITTEN,
                 Location(primary.dockerfile, 1),
-                f"the build context {primary.context} does not contain {workspace.locks_dir}/: "
-                "the Dockerfile cannot COPY the lock; kept as written",
+                f"the images of {primary.dockerfile} have different build contexts and no "
+                "locks folder inside all of them: the Dockerfile cannot COPY its lock; kept "
+                "as written",
             )
         )
         return None
@@ -392,6 +394,47 @@ def _lock_ref(
     for image in images[1:]:
         edits.build_args[image.key] = (arg, str(layers[image.key]))
     return LockRef(f"${{{arg}}}", CONTAINER_LOCK, f"{arg}={layers[primary.key]}")
+
+
+def _locks_in_context(
+    workspace: Workspace, images: list[Image], edits: ConfigEdits, notes: list[Note]
+) -> list[Image]:
+    """The images of one Dockerfile, each with a locks folder its build context contains.
+
+    A context without the workspace's locks folder (``docker build backend/tests/mock``) cannot
+    COPY a lock from it: the images built there get their own folder, ``<context>/locks``, in
+    the configuration (``locks`` of the image table; a fallback shares its twin's)."""
+    if all(_in_context(workspace, image) is not None for image in images):
+        return images
+    contexts = {posixpath.normpath(image.context) for image in images}
+    if len(contexts) != 1:
+        return images
+    (context,) = contexts
+    folder = _free_folder(workspace.root, context)
+    for image in images:
+        if image.variant_of is None:
+            edits.locks[image.key] = folder
+    notes.append(
+        Note(
+            NoteKind.LOCKS_IN_CONTEXT,
+            Location(images[0].dockerfile, 1),
+            f"the build context {context} does not contain {workspace.locks_dir}/: the locks of "
+            f"{', '.join(image.key for image in images)} go to {folder}/, which it does",
+        )
+    )
+    return [replace(image, locks_dir=folder) for image in images]
+
+
+def _free_folder(root: Path, context: str) -> str:
+    """``<context>/locks``, or another name when the repository has that path for itself."""
+    for name in ("locks", "lockaudit-locks"):
+        if not (root / context / name).exists():
+            return f"{context}/{name}"
+    raise InputError(
+        Location(f"{context}/lockaudit-locks"),
+        "no free folder for the locks of the images built from this context",
+        hint="set `locks` of those images in [tool.lockaudit] to a folder inside the context",
+    )
 
 
 def _in_context(workspace: Workspace, image: Image) -> str | None:

@@ -135,7 +135,7 @@ class CheckContext:
 
     def is_lock(self, path: str) -> bool:
         """True for a file under the workspace's locks directory (a generated lock)."""
-        return self._locks_prefix != "/" and path.startswith(self._locks_prefix)
+        return path.startswith(self._locks_prefixes)
 
     @cached_property
     def lockable(self) -> Workspace:
@@ -143,8 +143,11 @@ class CheckContext:
         return lock_view(self.workspace)
 
     @cached_property
-    def _locks_prefix(self) -> str:
-        return self.workspace.locks_dir.strip("/") + "/"
+    def _locks_prefixes(self) -> tuple[str, ...]:
+        """The workspace's locks folder and the images' own ones (a root folder is no prefix)."""
+        folders = [self.workspace.locks_dir, *(i.locks_dir or "" for i in self.workspace.images)]
+        prefixes = (folder.strip("/") + "/" for folder in folders)
+        return tuple(dict.fromkeys(p for p in prefixes if p != "/"))
 
     def image_files(self, image: Image) -> tuple[RequirementsFile, ...]:
         """The parsed requirement files ``image`` declares, in declaration order."""

@@ -46,6 +46,7 @@ from lockaudit.errors import InputError, Location
 from lockaudit.locks import (
     FORMAT_INPUT,
     INDEXES_INPUT,
+    NO_URL,
     PYLOCK_FORM,
     TARGET_INPUT,
     InputDigest,
@@ -251,11 +252,14 @@ def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
             host = urlsplit(routed).netloc
             # behind a configured mirror, files come from the mirror's host: what must hold is
             # that the package was listed on its routed index (recorded as `index`)
+            # (a file without a URL, `url=-`, came through a mirror of this machine: the lock's
+            # header names it; pip finds the file by name and hash on the routed index)
             mirrored = ctx.lockable.mirror_of(index.url) is not None
             strays = [
                 f.url
                 for f in package.files
-                if _bare(f.index) != routed or (not mirrored and urlsplit(f.url).netloc != host)
+                if _bare(f.index) != routed
+                or (not mirrored and f.url != NO_URL and urlsplit(f.url).netloc != host)
             ]
             if _bare(package.index) != routed or strays:
                 yield lock_provenance.finding(

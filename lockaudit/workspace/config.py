@@ -87,6 +87,8 @@ _IMAGE_KEYS = {
     "cache-from",
     "cache-to",
     "python",
+    "locks",
+    "stage",
 }
 _FALLBACK_KEYS = {
     "tag",
@@ -324,6 +326,8 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
         cache_from=_cache_specs(raw, "cache-from", doc, after),
         cache_to=_cache_specs(raw, "cache-to", doc, after),
         python=_bool(raw, "python", doc, True, after=after),
+        locks_dir=_image_locks(raw, doc, after),
+        stage=_opt_str(raw, "stage", doc, None, after=after),
     )
     result = [image]
     fallback = raw.get("fallback")
@@ -357,12 +361,21 @@ def _fallback(
         build_args=_build_args(raw, doc, after),
         inherits_common=image.inherits_common,
         context=image.context,
+        stage=image.stage,  # the same Dockerfile and stage, other build args
         # The twin's cache specs, unless the fallback sets its own: placeholders make them
         # the fallback's own references.
         cache_from=_cache_specs(raw, "cache-from", doc, after) or image.cache_from,
         cache_to=_cache_specs(raw, "cache-to", doc, after) or image.cache_to,
         python=image.python,
+        locks_dir=image.locks_dir,  # the same build context: the same place for its locks
     )
+
+
+def _image_locks(raw: Mapping[str, Any], doc: _Doc, after: int) -> str | None:
+    locks = _opt_str(raw, "locks", doc, None, after=after)
+    if locks is not None:
+        _check_inside(locks, "locks", doc)
+    return locks
 
 
 def _fill_fallback_requirements(images: list[Image]) -> list[Image]:

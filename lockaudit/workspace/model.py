@@ -141,6 +141,10 @@ class Image:
     cache_from: tuple[str, ...] | None = None
     cache_to: tuple[str, ...] | None = None
     python: bool = True  # False: no Python in the image (node, nginx...): built, never locked
+    # This image's locks folder, when its build context does not contain the workspace's
+    # (the Dockerfile must COPY its layer lock from the context); None: the workspace's.
+    locks_dir: str | None = None
+    stage: str | None = None  # the Dockerfile stage built (``--target``); None: the last one
 
     @cached_property  # the lookup key of every rule and map: built once
     def key(self) -> str:

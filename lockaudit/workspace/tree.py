@@ -29,11 +29,14 @@ _NOT_DOCKERFILE_SUFFIXES = (
 
 
 def is_dockerfile(name: str) -> bool:
-    """``Dockerfile``, ``*.Dockerfile``, ``Dockerfile.*``, in any letter case."""
+    """``Dockerfile``, ``*.Dockerfile``, ``Dockerfile.*``, ``Dockerfile_*`` (``Dockerfile_amd``,
+    a variant's recipe), in any letter case."""
     lower = name.lower()
     if lower.endswith(_NOT_DOCKERFILE_SUFFIXES):
         return False
-    return lower == "dockerfile" or lower.endswith(".dockerfile") or lower.startswith("dockerfile.")
+    return lower == "dockerfile" or lower.endswith(".dockerfile") or lower.startswith(
+        ("dockerfile.", "dockerfile_")
+    )
 
 
 def skipped_folder(parent: str, name: str) -> bool:

@@ -13,14 +13,15 @@ on, and recompiles everything (``--upgrade``, with a cold cache, so every answer
 
 from __future__ import annotations
 
+import gzip
 import zlib
 from pathlib import Path
 
 import pytest
 
 from lockaudit.index import wheelmeta
-from lockaudit.index.http1 import inflate
 from lockaudit.index.limits import LIMIT_KEYS, LimitExceeded, Limits, limits_from
+from lockaudit.index.transport import BadBody, BodyLimit, Decoder
 from lockaudit.workspace.config import LIMIT_KEYS as CONFIG_LIMIT_KEYS
 from tests.corpus.harness import Cli, cli_env, lock_bytes
 from tests.corpus.harness import snapshot as workspace_snapshot
@@ -190,13 +191,24 @@ def test_environment_wins_over_config_and_bad_values_are_ignored() -> None:
     assert limits.response_bytes == Limits().response_bytes
 
 
+def _decoded(body: bytes, coding: str = "deflate", most: int = MiB) -> bytes:
+    decoder = Decoder(coding, BodyLimit(1 << 62, most))
+    for i in range(0, len(body), 1 << 16):  # as the network hands it over
+        decoder.feed(body[i : i + (1 << 16)])
+    return decoder.finish()
+
+
 def test_inflate_stops_at_the_limit_without_holding_the_bomb() -> None:
     bomb = zlib.compress(b"\0" * (64 * MiB))
     with pytest.raises(LimitExceeded, match="exceeds the limit of 1 MiB"):
-        inflate(bomb, zlib.MAX_WBITS, MiB)
-    assert inflate(zlib.compress(b"page"), zlib.MAX_WBITS, MiB) == b"page"
-    with pytest.raises(zlib.error):
-        inflate(zlib.compress(b"page" * 1000)[:-8], zlib.MAX_WBITS, MiB)  # truncated: retried
+        _decoded(bomb)
+    with pytest.raises(LimitExceeded, match="exceeds the limit of 1 MiB"):
+        _decoded(gzip.compress(b"\0" * (64 * MiB)), "gzip")
+    assert _decoded(zlib.compress(b"page")) == b"page"
+    raw = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    assert _decoded(raw.compress(b"page") + raw.flush()) == b"page"  # raw deflate, as some send
+    with pytest.raises(BadBody):
+        _decoded(zlib.compress(b"page" * 1000)[:-8])  # truncated: retried
 
 
 def test_member_whose_directory_understates_its_size_is_cut_at_the_limit() -> None:

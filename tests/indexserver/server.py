@@ -26,6 +26,7 @@ read inside the read timeout), ``extra_links`` (anchors to ``file:`` URLs or oth
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import html
 import json
@@ -68,6 +69,9 @@ class _Faults:
     json: bool = True
     ranges: bool = True
     validators: bool = False
+    chunked: bool = False  # 200 answers with Transfer-Encoding: chunked, no Content-Length
+    gzip: bool = False  # 200 answers gzip-coded when the client accepts it
+    redirect: dict[str, list[Any]] = field(default_factory=dict)  # path → [remaining, location]
     fail: dict[str, list[int]] = field(default_factory=dict)  # path → [remaining, status]
     delay: dict[str, float] = field(default_factory=dict)
     reset: dict[str, int] = field(default_factory=dict)  # path → remaining (-1: always)
@@ -84,6 +88,10 @@ class _Faults:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # socketserver's backlog of 5 drops the SYNs of a client opening its pool at once, and the
+    # kernel resends them only after a second: a listen queue as deep as a real server's.
+    request_queue_size = 128
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # injected resets and truncations are expected; tests assert on counters
 
@@ -107,6 +115,7 @@ class IndexServer:
         self._faults = _Faults()
         self._lock = threading.Lock()
         self._page_hits: Counter[str] = Counter()
+        self.codings: Counter[str] = Counter()  # "chunked", "gzip": answers sent so
         self._files: dict[tuple[str, str], _Served] = {}
         for index in scenario.indexes:
             for project in index.projects:
@@ -219,6 +228,18 @@ class IndexServer:
     def require_auth(self, index: str, username: str, password: str) -> None:
         token = base64.b64encode(f"{username}:{password}".encode()).decode()
         self._faults.auth[index] = f"Basic {token}"
+
+    def chunked(self, enabled: bool) -> None:
+        """Send every 200 answer chunked (Transfer-Encoding), without a Content-Length."""
+        self._faults.chunked = enabled
+
+    def gzip(self, enabled: bool) -> None:
+        """Gzip every 200 answer whose request accepts gzip (Content-Encoding)."""
+        self._faults.gzip = enabled
+
+    def redirect(self, path: str, location: str, times: int = 1, status: int = 302) -> None:
+        """Answer ``path`` ``times`` times with a redirect to ``location`` (absolute or not)."""
+        self._faults.redirect[path] = [times, location, status]
 
     def gzip_bomb(self, path: str, inflated: int) -> None:
         """Answer ``path`` with a gzip body (Content-Encoding) inflating to ``inflated`` bytes."""
@@ -393,6 +414,11 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
             if path in faults.gzip_bomb:
                 self._gzip_bomb(faults.gzip_bomb[path], path)
                 return
+            moved = faults.redirect.get(path)
+            if moved and moved[0] != 0:
+                moved[0] -= 1
+                self._send(moved[2], b"", "text/plain", path, {"Location": moved[1]})
+                return
             if path in faults.delay:
                 time.sleep(faults.delay[path])
             if _take(faults.reset, path):
@@ -513,12 +539,26 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
             headers: dict[str, str] | None = None,
         ) -> None:
             truncate = status == 200 and _take(server._faults.truncate, path)
+            faults = server._faults
+            headers = dict(headers or {})
+            if status == 200 and faults.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+                body = gzip.compress(body, mtime=0)
+                headers["Content-Encoding"] = "gzip"
+                server.codings["gzip"] += 1
+            chunked = status == 200 and faults.chunked and not truncate
             self.send_response(status)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in (headers or {}).items():
+            if chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+                server.codings["chunked"] += 1
+            else:
+                self.send_header("Content-Length", str(len(body)))
+            for key, value in headers.items():
                 self.send_header(key, value)
             self.end_headers()
+            if chunked:
+                self._send_chunked(body, path)
+                return
             sent = body[: len(body) // 2] if truncate else body
             interval = server._faults.drip.get(path)
             step = 1 if interval is not None and status == 200 else 1 << 16
@@ -536,6 +576,15 @@ def _make_handler(server: IndexServer) -> type[BaseHTTPRequestHandler]:
             if truncate:
                 self.wfile.flush()
                 self.close_connection = True
+
+        def _send_chunked(self, body: bytes, path: str) -> None:
+            # Small odd-sized chunks, so that a client joining them is exercised.
+            for i in range(0, len(body), 1000):
+                piece = body[i : i + 1000]
+                with server._lock:
+                    server._bytes[path] += len(piece)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
 
         def _reset(self) -> None:
             # SO_LINGER 0 turns close() into a TCP RST: "connection reset by peer".

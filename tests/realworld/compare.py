@@ -210,7 +210,8 @@ def pair_images(
 ) -> tuple[list[Pair], list[FoundImage]]:
     """Each expected image with the found image of the same Dockerfile and stage (no stage: the
     last one, as docker builds it). Where one Dockerfile builds several images (CI inserting a
-    different FROM each time), the found ones pair by name first, then in order."""
+    different FROM each time), the found ones pair by name first (and of those by tag, when
+    expected.toml gives one), then in order."""
     found: dict[tuple[str, str], list[FoundImage]] = {}
     for image in discovery.images:
         stage = getattr(image, "stage", None) or last_stage(tree / image.dockerfile)
@@ -227,9 +228,12 @@ def pair_images(
             same = [c for c in candidates
                     if any(_matches("name", n, c.name) or _matches("name", n, prefix + c.name)
                            for n in names)]
+            tags = want.get("tag")
+            tagged = [c for c in same
+                      if tags is not None and c.tag in (tags if isinstance(tags, list) else [tags])]
             if same:
-                pairs[id(want)] = same[0]
-                candidates.remove(same[0])
+                pairs[id(want)] = (tagged or same)[0]
+                candidates.remove((tagged or same)[0])
         for want in wants:
             if id(want) not in pairs:
                 pairs[id(want)] = candidates.pop(0) if candidates else None

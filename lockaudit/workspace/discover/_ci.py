@@ -29,7 +29,7 @@ from lockaudit.workspace.discover._facts import (
     static_name,
     static_ref,
 )
-from lockaudit.workspace.discover._scan import logical_lines, shell_facts
+from lockaudit.workspace.discover._scan import CI_ENV_FILE, logical_lines, shell_facts
 
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _MAX_COMBINATIONS = 256  # a matrix larger than this is read as unknown
@@ -266,28 +266,60 @@ def _job_facts(
         scope = _Scope(combo, {}, inputs)
         scope = replace(scope, env=_env(doc.get("env"), scope))
         scope = replace(scope, env={**scope.env, **_env(job.get("env"), scope)})
+        exported: dict[str, str] = {}  # what earlier steps wrote to $GITHUB_ENV
+        metadata: dict[str, list[str]] = {}  # docker/metadata-action step id -> its tags
         for step_node in _yaml.sequence(job.get("steps")):
             step = _yaml.mapping(step_node)
-            step_scope = replace(scope, env={**scope.env, **_env(step.get("env"), scope)})
-            facts += _step_facts(path, step, step_scope)
+            base = replace(scope, env={**scope.env, **exported})
+            step_scope = replace(base, env={**base.env, **_env(step.get("env"), base)})
+            facts += _step_facts(path, step, step_scope, exported, metadata)
     return facts
 
 
-def _step_facts(path: str, step: dict[str, Node], scope: _Scope) -> list[BuildFact]:
+def _step_facts(
+    path: str, step: dict[str, Node], scope: _Scope, exported: dict[str, str],
+    metadata: dict[str, list[str]],
+) -> list[BuildFact]:
     run = step.get("run")
     text = _yaml.scalar(run)
     if text is not None and run is not None:
         lines = logical_lines(scope.substitute(text), _yaml.line(run))
-        return shell_facts(lines, path, "sh", dict(scope.env))
+        env = {**scope.env, "GITHUB_ENV": CI_ENV_FILE}
+        return shell_facts(lines, path, "sh", env, exports=exported)
     uses = _yaml.scalar(step.get("uses")) or ""
+    given = _yaml.mapping(step.get("with"))
+    if uses.startswith("docker/metadata-action@"):
+        step_id = _yaml.scalar(step.get("id"))
+        if step_id is not None:
+            metadata[step_id] = _metadata_tags(given, scope)
     if uses.startswith("docker/build-push-action@"):
         line = _yaml.line(step["uses"])
-        return _build_push(path, line, _yaml.mapping(step.get("with")), scope)
+        return _build_push(path, line, given, scope, metadata)
     return []
 
 
-def _build_push(path: str, line: int, given: dict[str, Node], scope: _Scope) -> list[BuildFact]:
-    """A ``docker/build-push-action`` step: its ``with:`` inputs as one fact per tag."""
+def _metadata_tags(given: dict[str, Node], scope: _Scope) -> list[str]:
+    """The references a ``docker/metadata-action`` step makes: each image with each
+    ``type=raw`` value that is static (semver, sha and ref tags only a run knows); the bare
+    images when there is none (their names are still the repository's)."""
+    images = [i for i, _ in _list_items(given.get("images"), scope) if is_static(i)]
+    values = []
+    text = _yaml.scalar(given.get("tags")) or ""
+    for raw in text.splitlines():
+        fields = dict(part.strip().partition("=")[::2] for part in raw.split(","))
+        if fields.get("type") == "raw":
+            value = scope.substitute(fields.get("value", ""))
+            if value and is_static(value):
+                values.append(value)
+    return [f"{image}:{value}" for image in images for value in values] or images
+
+
+def _build_push(
+    path: str, line: int, given: dict[str, Node], scope: _Scope,
+    metadata: Mapping[str, list[str]] | None = None,
+) -> list[BuildFact]:
+    """A ``docker/build-push-action`` step: its ``with:`` inputs as one fact per tag (the tags
+    of a metadata-action step when ``tags`` names its output)."""
 
     def value(key: str) -> str | None:
         text = _yaml.scalar(given.get(key))
@@ -312,6 +344,11 @@ def _build_push(path: str, line: int, given: dict[str, Node], scope: _Scope) -> 
         target=target if target and is_static(target) else None,
     )
     tags = [t for t, _ in _list_items(given.get("tags"), scope)]
+    raw_tags = _yaml.scalar(given.get("tags")) or ""
+    for step_id in re.findall(r"steps\.([\w-]+)\.outputs\.tags", raw_tags):
+        if (metadata or {}).get(step_id):
+            tags = list((metadata or {})[step_id])
+            break
     refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
     names = [name for tag in tags if (name := static_name(tag)) is not None]
     return [replace(fact, ref=ref) for ref in refs] or [replace(fact, name=next(iter(names), None))]

@@ -29,6 +29,7 @@ from lockaudit.workspace.discover._facts import (
     static_name,
     static_ref,
 )
+from lockaudit.workspace.discover._flow import Flow, option_runs, option_variables
 from lockaudit.workspace.tree import is_dockerfile
 
 __all__ = ["BuildFact", "DockerInfo", "Ref", "parse_ref", "scan_dockerfile", "scan_script", "walk"]
@@ -284,12 +285,37 @@ def _expand_loops(lines: list[tuple[int, str]]) -> Iterator[tuple[int, str, dict
 
 
 def scan_script(root: Path, path: str) -> list[BuildFact]:
+    """A script's facts; a shell script that parses its own options gives those of each
+    option run too (``build.sh -g``), see ``_flow``."""
     kind = "bat" if path.endswith((".bat", ".cmd")) else "sh"
     env: dict[str, str] = {}
     if posixpath.basename(path) in _MAKEFILES or path.endswith(".mk"):
         kind = "make"
         env = make_includes(root, path, {}, frozenset({path}))
-    return shell_facts(_script_lines(root, path), path, kind, env)
+    lines = _script_lines(root, path)
+    if kind != "sh":
+        return shell_facts(lines, path, kind, env)
+    option_vars = option_variables(lines)
+    facts: list[BuildFact] = []
+    for run in option_runs(lines):
+        facts += shell_facts(lines, path, kind, env, Flow(run, option_vars))
+    return _from_own_folder(root, path, facts, lines, option_vars)
+
+
+def _from_own_folder(
+    root: Path, path: str, facts: list[BuildFact], lines: list[tuple[int, str]],
+    option_vars: frozenset[str],
+) -> list[BuildFact]:
+    """A script whose Dockerfiles exist only relative to its own folder is run from there
+    (``cd docker && ./build_image.sh``): its facts read again from that folder."""
+    home = posixpath.dirname(path)
+    if not home or not facts or any((root / f.dockerfile).is_file() for f in facts):
+        return list(dict.fromkeys(facts))
+    again: list[BuildFact] = []
+    for run in option_runs(lines):
+        again += shell_facts(lines, path, "sh", {}, Flow(run, option_vars), home)
+    found = [f for f in again if (root / f.dockerfile).is_file()]
+    return list(dict.fromkeys(found or facts))
 
 
 _INCLUDE = re.compile(r"^\s*-?include\s+(.+?)\s*$")
@@ -316,22 +342,33 @@ def make_includes(
 
 
 def shell_facts(
-    lines: list[tuple[int, str]], path: str, kind: str, env: dict[str, str]
+    lines: list[tuple[int, str]], path: str, kind: str, env: dict[str, str],
+    flow: Flow | None = None, start: str = ".", exports: dict[str, str] | None = None,
 ) -> list[BuildFact]:
     """The ``docker build`` facts of logical shell lines (``kind``: sh, make or bat).
 
     ``env`` holds the variables whose value is static; whatever else a line expands is unknown.
+    sh lines follow ``flow`` (a fresh one when not given): branches that static values rule
+    out are skipped. ``start`` is the directory a script runs in until its first ``cd``.
+    ``exports`` receives what the lines append to :data:`CI_ENV_FILE` (``echo "K=V" >>
+    $GITHUB_ENV``): the variables of the CI job's later steps.
     """
     env = dict(env)
     facts: list[BuildFact] = []
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}  # sed outputs
     # make runs each recipe line in a shell of its own, in the Makefile's directory; a script's
     # `cd` holds for the lines after it (paths are relative to the repository root until then)
-    home = posixpath.dirname(path) if kind == "make" else "."
+    home = posixpath.dirname(path) if kind == "make" else start
     cwd = [home]
+    if flow is None and kind == "sh":
+        flow = Flow()
     for number, text, loop_env in _expand_loops(lines):
         if kind == "make":
             cwd = [home]
+        elif flow is not None:
+            text = flow.step(number, text, env, loop_env)
+            if not text:
+                continue
         location = Location(path, number)
         if kind == "bat":
             converted = _bat_to_sh(text, env)
@@ -348,7 +385,7 @@ def shell_facts(
             commands = split_commands(text, location, _known(text, {**env, **loop_env}))
         except InputError:
             continue  # a line sh itself could not split builds nothing we can know
-        facts.extend(_commands_facts(commands, path, env, pending, cwd))
+        facts.extend(_commands_facts(commands, path, env, pending, cwd, exports))
     return facts
 
 
@@ -381,10 +418,19 @@ def _known(text: str, env: Mapping[str, str]) -> dict[str, str]:
 def _assign(text: str, env: dict[str, str], location: Location) -> bool:
     """Record a shell ``NAME=value`` line in ``env`` (value expanded as sh would)."""
     match = _SH_ASSIGN.match(text)
-    if match is None:
+    if match is None or _runs_a_command(text, location):
         return False
     _set(env, match.group(1), match.group(2), location)
     return True
+
+
+def _runs_a_command(text: str, location: Location) -> bool:
+    """``DOCKER_BUILDKIT=1 docker build …`` sets a variable for a command: not an assignment."""
+    try:
+        commands = split_commands(text, location, _known(text, {}))
+    except InputError:
+        return False
+    return any(command.argv for command in commands)
 
 
 def _set(env: dict[str, str], name: str, text: str, location: Location) -> None:
@@ -417,10 +463,19 @@ def _commands_facts(
     env: dict[str, str],
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]],
     cwd: list[str],
+    exports: dict[str, str] | None = None,
 ) -> Iterator[BuildFact]:
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None = None
     for command in commands:
         argv = command.argv
+        if exports is not None and argv[:1] == ("echo",) and any(
+            r.op == ">>" and r.target == CI_ENV_FILE for r in command.redirects
+        ):
+            for word in argv[1:]:
+                name, eq, value = word.partition("=")
+                if eq and re.fullmatch(r"[A-Za-z_]\w*", name):
+                    exports[name] = value if is_static(value) else UNKNOWN
+            continue
         if argv[:1] == ("cd",) or argv[:1] == ("pushd",):
             cwd[0] = _cd(cwd[0], argv[1] if len(argv) > 1 else ".", path)
             continue
@@ -440,6 +495,10 @@ def _commands_facts(
             yield from _build_fact(command, path, previous_sed, pending, cwd[0])
         previous_sed = None
 
+
+# What $GITHUB_ENV stands for while a CI step is read: a file whose lines set the variables of
+# the job's later steps.
+CI_ENV_FILE = "/ci/github-env"
 
 _SCRIPT_DIR = re.compile(r"^\$\(\s*dirname\s+\S*(?:\$0|BASH_SOURCE)\S*\s*\)")
 
@@ -532,6 +591,7 @@ def _build_fact(
     tags: list[str] = []
     build_args: list[tuple[str, str, int]] = []
     dockerfile: str | None = None
+    stage: str | None = None  # --target: a static stage name, else the last stage
     positional: list[str] = []
     i = 0
     while i < len(args):
@@ -543,6 +603,8 @@ def _build_fact(
                 tags.append(value)
             elif name in ("-f", "--file"):
                 dockerfile = value
+            elif name == "--target" and is_static(value):
+                stage = value
             elif name == "--build-arg" and "=" in value:
                 key, _, arg_value = value.partition("=")
                 build_args.append((key, arg_value, lines[min(i, len(lines) - 1)]))
@@ -570,7 +632,7 @@ def _build_fact(
     known_args, arg_lines = static_args(build_args)
     fact = BuildFact(
         dockerfile, None, context, Location(path, command.line), known_args, substitutions,
-        source="docker build", arg_lines=arg_lines,
+        source="docker build", arg_lines=arg_lines, target=stage,
     )
     refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
     hints = [hint for tag in tags if (hint := static_name(tag)) is not None]

@@ -92,6 +92,8 @@ def _render_image(image: FoundImage) -> list[str]:
     out.append(f"requirements = {_toml_list(image.requirements)}")
     if image.context != ".":
         out.append(f"context = {_toml_str(image.context)}")
+    if image.stage:
+        out.append(f"stage = {_toml_str(image.stage)}")
     if image.build_args:
         out.append(f"build-args = {_toml_table(image.build_args)}")
     if image.target:
