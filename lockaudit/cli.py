@@ -399,6 +399,7 @@ def _cache_option(values: list[str] | None) -> tuple[str, ...] | None:
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Use only the metadata cache; name what is missing.")
 ]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress line on stderr.")]
 
 
 @app.command("compile")
@@ -495,15 +496,21 @@ def outdated(
         Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
     ] = None,
     offline: OfflineOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Every pin: newest usable release, newest allowed, what holds it back, advisories."""
     from lockaudit import report
+    from lockaudit.output import progress
     from lockaudit.report.sources import open_sources
     from lockaudit.workspace.inputs import load_inputs
 
     try:
         inputs = load_inputs(workspace)
-        with open_sources(inputs.workspace, offline=offline) as (client, vulns):
+        show = progress.wanted(quiet=quiet)
+        with (
+            progress.fetch_progress("checking releases", enabled=show) as reporter,
+            open_sources(inputs.workspace, offline=offline, reporter=reporter) as (client, vulns),
+        ):
             result = report.outdated_report(inputs, client, vulns, date.today())
     except LockauditError as e:
         _fail(e, fmt)
@@ -527,9 +534,11 @@ def monthly_report(
         int,
         typer.Option("--upgrades", min=0, help="What-if of this many top upgrades (0: none)."),
     ] = 5,
+    quiet: QuietOpt = False,
 ) -> None:
     """Write this month's report: reports/YYYY-MM.md, .json and .html."""
     from lockaudit import report
+    from lockaudit.output import progress
     from lockaudit.report.sources import open_sources
     from lockaudit.workspace.inputs import load_inputs
 
@@ -537,8 +546,13 @@ def monthly_report(
     try:
         inputs = load_inputs(workspace)
         ws = inputs.workspace
-        with open_sources(ws, offline=offline) as (client, vulns):
+        show = progress.wanted(quiet=quiet)
+        with (
+            progress.fetch_progress("checking releases", enabled=show) as reporter,
+            open_sources(ws, offline=offline, reporter=reporter) as (client, vulns),
+        ):
             result = report.outdated_report(inputs, client, vulns, today)
+            reporter.step("trying upgrades")
             result = report.try_upgrades(ws, client, result, upgrades)
         result = report.with_size_history(result, ws)
         paths = report.write_reports(result, reports_dir or ws.root / "reports", f"{today:%Y-%m}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.utils import canonicalize_name
@@ -210,8 +211,17 @@ def test_many_packages_concurrently_then_from_cache_with_zero_requests(
     server = index_server(many_packages_scenario(300))
     names = [n(f"pkg-{i:03d}") for i in range(300)]
 
+    hops: list[int] = []
+
     def run() -> dict[str, CoreMetadata | NeedsBuild]:
         client = make_client(server.index_url())
+        loop_run = client.fetcher.run
+
+        def counted(coro: Any) -> Any:
+            hops.append(1)
+            return loop_run(coro)
+
+        client.fetcher.run = counted  # type: ignore[method-assign]
         client.prefetch(names, CPU)
         candidates = [client.candidates(name, CPU)[0] for name in names]
         client.prefetch(candidates, CPU)
@@ -226,9 +236,11 @@ def test_many_packages_concurrently_then_from_cache_with_zero_requests(
     assert server.requests[server.page_path("default", "pkg-007")] == 1  # no duplicates
     assert server.total_requests() >= 600
     server.reset_counters()
+    hops.clear()
     warm = run()
     assert warm == cold
     assert server.total_requests() == 0
+    assert not hops  # answered from the cache on this thread: no hand-off to the I/O loop
 
 
 def test_offline_after_a_warm_run_and_cold_miss(

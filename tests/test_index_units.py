@@ -11,8 +11,16 @@ import pytest
 from packaging.tags import parse_tag
 
 import lockaudit.index
-from lockaudit.index.cache import Cache, PageEntry, default_cache_dir
-from lockaudit.index.pages import PageError, parse_html_page, parse_json_page
+from lockaudit import __version__
+from lockaudit.index.cache import Cache, PageEntry, ProjectEntry, default_cache_dir
+from lockaudit.index.pages import (
+    PageError,
+    page_record,
+    parse_html_page,
+    parse_json_page,
+    rows_of_json,
+)
+from lockaudit.index.releases import Listing, Project
 from lockaudit.index.tags import best_rank, compatible_tags, platforms
 from lockaudit.index.wheelmeta import (
     dist_info_members,
@@ -117,6 +125,88 @@ def test_cache_detects_corruption_and_truncation(tmp_path: Path) -> None:
     assert cache.get_page(entry.url) == entry
     assert not cache.is_fresh(entry)  # stored long ago
     assert not list((tmp_path / "v1").rglob(".tmp-*"))  # no temporary files left behind
+
+
+def _file(name: str, **extra: object) -> dict[str, object]:
+    entry: dict[str, object] = {"filename": name, "url": f"../../f/{name}"}
+    entry["hashes"] = {"sha256": "ab" * 32}
+    return {**entry, **extra}
+
+
+def test_typed_and_lenient_json_decoding_give_the_same_rows() -> None:
+    """msgspec's typed decoder takes well-formed pages; one odd value anywhere sends the page
+    to the lenient walk, which must read every well-formed entry exactly the same way."""
+    import json
+
+    files = [
+        _file("a-1.0-py3-none-any.whl", **{"requires-python": ">=3.8", "size": 5}),
+        _file("a-1.0.tar.gz", yanked="broken", **{"core-metadata": {"sha256": "CD" * 32}}),
+        _file("a-2.0-cp311-cp311-manylinux_2_17_x86_64.whl", yanked=True),
+        _file("a-2.0-py3-none-any.whl", **{"dist-info-metadata": True, "upload-time": "t"}),
+        _file("not-a-distribution.exe"),
+    ]
+    page = {"meta": {"api-version": "1.1"}, "files": files}
+    typed = rows_of_json(json.dumps(page).encode(), "http://h/simple/a/")
+    odd = {"meta": {"api-version": "1.1"}, "files": [*files, _file("a-3.0.zip", size="big")]}
+    lenient = rows_of_json(json.dumps(odd).encode(), "http://h/simple/a/")
+    assert lenient[:-1] == typed
+    assert lenient[-1].size is None and lenient[-1].version == "3.0"
+    assert typed[0].url == "http://h/f/a-1.0-py3-none-any.whl"
+    assert (typed[1].yanked, typed[1].metadata_sha256) == ("broken", "cd" * 32)
+    assert typed[2].tags == "cp311-cp311-manylinux_2_17_x86_64" and typed[1].tags is None
+    assert typed[4].project == ""  # kept as a link, never a release
+
+
+def test_page_records_group_releases_and_round_trip_through_the_cache(tmp_path: Path) -> None:
+    rows = rows_of_json(
+        b'{"meta": {"api-version": "1.0"}, "files": ['
+        b'{"filename": "a-1.0-py3-none-any.whl", "url": "file:///x/a-1.0-py3-none-any.whl"},'
+        b'{"filename": "a-1.0.0.tar.gz", "url": "u2"},'
+        b'{"filename": "a-1.0-py3-none-any.whl", "url": "u3"},'
+        b'{"filename": "b-2.0.tar.gz", "url": "u4"}, {"filename": "junk", "url": "u5"}]}',
+        "http://h/simple/a/",
+    )
+    page = page_record(rows)
+    assert page.links == 5 and page.local_link == "file:///x/a-1.0-py3-none-any.whl"
+    # "1.0" and "1.0.0" are one release; the second listing of a filename is dropped
+    assert [(r.project, r.version, len(r.rows)) for r in page.releases] == [
+        ("a", "1.0", 2),
+        ("b", "2.0", 1),
+    ]
+    assert [r.filename for r in page.unparsed] == ["junk"]
+    cache = Cache(tmp_path)
+    entry = ProjectEntry("http://h/simple/a/", 200, page, "text/html", 1.0, '"e"', None)
+    cache.put_project(entry)
+    assert cache.get_project(entry.url) == entry
+    (path,) = (p for p in (tmp_path / "v1" / "projects").rglob("*") if p.is_file())
+    data = path.read_bytes()
+    path.write_bytes(data.replace(f'"lockaudit": "{__version__}"'.encode(), b'"lockaudit": "0"'))
+    assert cache.get_project(entry.url) is None  # another version's record: a miss
+
+
+def test_first_source_wins_a_file_and_targets_filter_once() -> None:
+    target = Target(python="3.11.9", glibc="2.17")
+    first = rows_of_json(
+        b'{"files": [{"filename": "a-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "url": "x/1"},'
+        b'{"filename": "a-1.0-py3-none-any.whl", "url": "x/2", "requires-python": ">=3.12"},'
+        b'{"filename": "a-0.9.tar.gz", "url": "x/3"}]}',
+        "http://one/simple/a/",
+    )
+    second = rows_of_json(
+        b'{"files": [{"filename": "a-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "url": "y/1"},'
+        b'{"filename": "a-1.1-py3-none-any.whl", "url": "y/2"}]}',
+        "http://two/simple/a/",
+    )
+    one = Listing(page_record(first), "http://one/simple", lambda u: u.replace("one", "m"))
+    two = Listing(page_record(second), "http://two/simple", lambda u: u)
+    found = Project("a", [one, two]).usable(target)
+    assert [(str(c.version), c.index) for c in found] == [
+        ("1.1", "http://two/simple"),
+        ("1.0", "http://one/simple"),
+        ("0.9", "http://one/simple"),
+    ]
+    assert [f.url for f in found[1].files] == ["http://m/simple/a/x/1"]  # mirrored, first wins
+    assert Project("a", [one, two]).release(found[1].version)[0].index == "http://one/simple"
 
 
 def test_default_cache_dir_order() -> None:

@@ -35,6 +35,8 @@ from lockaudit.locks import read_lock
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
 from tests.indexserver import IndexServer, Scenario, scenario_from_dict
+from tests.workspace_builder import constraint, ml_chain
+from tests.workspace_builder import write_workspace as build_workspace
 
 MANYLINUX = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
 LINUX = "cp311-cp311-linux_x86_64"
@@ -106,55 +108,6 @@ def report_scenario() -> Scenario:
     )
 
 
-PYPROJECT = """\
-[tool.lockaudit]
-versions = "versions.txt"
-common = "requirements-common.txt"
-
-[tool.lockaudit.target]
-python = "3.11.7"
-glibc = "2.35"
-cuda = "12.1"
-
-[[tool.lockaudit.constraints]]
-file = "constraints/cuda121.txt"
-variant = "cuda"
-
-[[tool.lockaudit.indexes]]
-name = "pytorch-cu121"
-url = "{cu121}"
-variant = "cuda"
-packages = ["torch"]
-
-[[tool.lockaudit.images]]
-name = "base"
-tag = "cuda"
-dockerfile = "docker/base/Dockerfile"
-base-image = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
-requirements = ["requirements-common.txt"]
-
-[[tool.lockaudit.images]]
-name = "base"
-tag = "cpu"
-dockerfile = "docker/base/Dockerfile"
-base-image = "python:3.11-slim"
-requirements = ["requirements-common.txt"]
-
-[[tool.lockaudit.images]]
-name = "base-ml"
-tag = "cuda"
-dockerfile = "docker/base-ml/Dockerfile"
-parent = "base:cuda"
-requirements = ["docker/base-ml/requirements.txt"]
-
-[[tool.lockaudit.images]]
-name = "asr"
-tag = "cuda"
-dockerfile = "docker/asr/Dockerfile"
-parent = "base-ml:cuda"
-requirements = ["docker/asr/requirements.txt"]
-"""
-
 FILES = {
     "versions.txt": "CUDA_VERSION=12.1\ntorch==2.1.0\ntransformers==4.35.0\n",
     "requirements-common.txt": (
@@ -196,14 +149,12 @@ class ReportWorkspace:
 
 
 def write_workspace(root: Path, server: IndexServer) -> Workspace:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text(
-        PYPROJECT.format(cu121=server.index_url("pytorch-cu121")), encoding="utf-8"
+    tool = ml_chain(
+        cu121=server.index_url("pytorch-cu121"),
+        versions="versions.txt",
+        constraints=[constraint("constraints/cuda121.txt", "cuda")],
     )
-    for path, text in FILES.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text, encoding="utf-8")
-    return load_workspace(root)
+    return load_workspace(build_workspace(root, tool, FILES))
 
 
 @dataclass(frozen=True)

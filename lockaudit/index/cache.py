@@ -5,7 +5,7 @@ Three kinds of entries:
 - **immutable** (``meta``: a file's METADATA / PKG-INFO, keyed by the file's sha256, or by
   the URL's hash when the index gives none): kept forever, since a file never changes under
   its hash;
-- **projects** (a project page as :class:`~lockaudit.index.pages.FileRow` records, msgpack,
+- **projects** (a project page as a :class:`~lockaudit.index.pages.PageRecord`, msgpack,
   keyed by the hash of the URL it was fetched from): what resolving needs of a page and nothing
   else, read back without parsing JSON or a filename; the header names the record format and
   lockaudit's version, and an entry of another one is a miss (refetched, never misread). The
@@ -48,7 +48,7 @@ from pathlib import Path
 import msgspec
 
 from lockaudit import __version__
-from lockaudit.index.pages import FileRow
+from lockaudit.index.pages import PageRecord
 from lockaudit.workspace.parsecache import default_cache_dir
 
 __all__ = [
@@ -67,8 +67,8 @@ _SERIAL = itertools.count()
 
 
 # Bumped whenever what a page decodes to changes: an older record is then refetched.
-RECORD_FORMAT = 1
-_ROWS = msgspec.msgpack.Decoder(tuple[FileRow, ...])
+RECORD_FORMAT = 2
+_ROWS = msgspec.msgpack.Decoder(PageRecord)
 _ROWS_ENCODER = msgspec.msgpack.Encoder()
 
 
@@ -102,11 +102,11 @@ class PageEntry:
 
 @dataclass(frozen=True)
 class ProjectEntry:
-    """A cached project page as rows, with what is needed to revalidate it."""
+    """A cached project page as its record, with what is needed to revalidate it."""
 
     url: str
     status: int
-    rows: tuple[FileRow, ...] = field(repr=False)
+    page: PageRecord = field(repr=False)
     content_type: str = ""
     stored_at: float = 0.0
     etag: str | None = None
@@ -283,13 +283,13 @@ class Cache:
         ):
             return None
         try:
-            rows = _ROWS.decode(body)
+            page = _ROWS.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None  # whole but not ours (checksums right): refetch
         return ProjectEntry(
             url=url,
             status=_int(header.get("status"), 200),
-            rows=rows,
+            page=page,
             content_type=str(header.get("content_type") or ""),
             stored_at=_float(header.get("stored_at")),
             etag=_str_or_none(header.get("etag")),
@@ -307,7 +307,7 @@ class Cache:
             "format": RECORD_FORMAT,
             "lockaudit": __version__,
         }
-        body = _ROWS_ENCODER.encode(entry.rows)
+        body = _ROWS_ENCODER.encode(entry.page)
         self._write(self._path("projects", url_key(entry.url)), header, body)
 
     def is_fresh(self, entry: PageEntry | ProjectEntry) -> bool:

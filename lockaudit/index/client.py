@@ -55,12 +55,15 @@ from lockaudit.index.cache import DEFAULT_PAGE_TTL, Cache, PageEntry, ProjectEnt
 from lockaudit.index.coremeta import MetadataError
 from lockaudit.index.limits import LimitExceeded, Limits
 from lockaudit.index.pages import (
+    EMPTY_PAGE,
     JSON_ACCEPT,
     JSON_CONTENT_TYPE,
     FileRow,
     PageError,
+    PageRecord,
     PageSyntaxError,
     local_row,
+    page_record,
     rows_of_html,
     rows_of_page,
 )
@@ -174,18 +177,17 @@ def _unchanged(url: str) -> str:
     return url
 
 
-def _local_link(rows: Sequence[FileRow], mirrors: Mirrors) -> str | None:
-    """The first URL of ``rows`` that is a file on this machine, after mirrors."""
-    if any(u.startswith("file:") for prefix in mirrors.prefixes for u in prefix):
-        # Only a mirror from or to a local directory changes whether a URL is local.
-        urls = (mirrors.rewrite(row.url) for row in rows)
-    else:
-        urls = (row.url for row in rows)
+def _local_link(page: PageRecord, mirrors: Mirrors) -> str | None:
+    """A URL of ``page`` that is a file on this machine, after mirrors."""
+    if not any(u.startswith("file:") for prefix in mirrors.prefixes for u in prefix):
+        return page.local_link  # found when the page was decoded
+    # Only a mirror from or to a local directory changes whether a URL is local.
+    urls = (mirrors.rewrite(row.url) for row in page.rows())
     return next((url for url in urls if url.startswith("file:")), None)
 
 
 def _foreign_link(
-    rows: Sequence[FileRow], mirrors: Mirrors, allowed: frozenset[str]
+    rows: Iterable[FileRow], mirrors: Mirrors, allowed: frozenset[str]
 ) -> tuple[FileRow, str] | None:
     """The first row of ``rows`` whose file (after mirrors) lives on a host not ``allowed``,
     with that host. Hosts are worked out once per distinct ``scheme://netloc`` prefix: a page
@@ -496,14 +498,19 @@ class IndexClient:
             if local is None:
                 return None  # a remote find-links page: the loop fetches it
             # Disk only (hashes cached by path, size and mtime): read here, not on the loop.
-            listing = Listing(self._local_dir(local, name), source.url, _unchanged)
+            listing = Listing(page_record(self._local_dir(local, name)), source.url, _unchanged)
             return self._listings.setdefault(key, listing)
         page_url = key[1]
         fetch_url = self.options.mirrors.rewrite(page_url)
-        if self.options.refresh or fetch_url.startswith("file:"):
+        if fetch_url.startswith("file:"):
+            cached = self._local_page(fetch_url)
+        elif self.options.refresh:
             return None
-        cached = self.cache.get_project(fetch_url)
-        if cached is None or not (self.options.offline or self.cache.is_fresh(cached)):
+        else:
+            cached = self.cache.get_project(fetch_url)
+            if cached is not None and not (self.options.offline or self.cache.is_fresh(cached)):
+                return None
+        if cached is None:
             return None
         try:
             listing = self._checked(source, name, page_url, cached)
@@ -511,6 +518,26 @@ class IndexClient:
             return None  # the loop raises it again, memoised, to whoever needs it
         self.reporter.on_cache_hit(page_url)
         return self._listings.setdefault(key, listing)
+
+    def _local_page(self, url: str) -> ProjectEntry | None:
+        """A ``file:`` index page read here, as the fetcher reads one (a directory stands for
+        its index.html, HTML); None for anything the loop should answer (and report)."""
+        path = Path(unquote(urlsplit(url).path))
+        try:
+            if path.is_dir():
+                path = path / "index.html"
+            if path.stat().st_size > self.options.limits.response_bytes:
+                return None
+            body = path.read_bytes()
+        except FileNotFoundError:
+            return ProjectEntry(url, 404, EMPTY_PAGE)
+        except OSError:
+            return None
+        try:
+            page = page_record(rows_of_page(body, "text/html", url))
+            return ProjectEntry(url, 200, page, "text/html")
+        except PageError:
+            return None
 
     def _metadata_now(
         self, candidate: Candidate, target: Target
@@ -569,9 +596,9 @@ class IndexClient:
             if local is not None:
                 # Hashing local files is blocking work: off the I/O loop, one project at a time.
                 rows = await asyncio.to_thread(self._local_dir, local, name)
-                return Listing(rows, source.url, _unchanged)
+                return Listing(page_record(rows), source.url, _unchanged)
             rows = await self._once(("links", source.url), lambda: self._find_links(source))
-            own = tuple(row for row in rows if row.project == name)
+            own = page_record([row for row in rows if row.project == name])
             return Listing(own, source.url, self.options.mirrors.rewrite)
         page_url = key[1]
         entry = await self._cached_project(page_url, f"the project page of {name}")
@@ -583,9 +610,10 @@ class IndexClient:
         """A page's rows, refused when they break a rule (checked on every read, cached too,
         so that a limit lowered since still holds)."""
         mirrors = self.options.mirrors
-        listing = Listing(entry.rows if entry.status != 404 else (), source.url, mirrors.rewrite)
+        page = entry.page if entry.status != 404 else EMPTY_PAGE
+        listing = Listing(page, source.url, mirrors.rewrite)
         if not mirrors.rewrite(page_url).startswith("file:"):
-            local = _local_link(listing.rows, mirrors)
+            local = _local_link(page, mirrors)
             if local is not None:
                 # A remote page must not point at this machine's files (a credential file, a
                 # planted wheel): pip would follow it; a gate refuses it loudly.
@@ -594,15 +622,15 @@ class IndexClient:
                     f"the project page of {name} links to a local file ({local}): refused",
                     hint="only a file: index may list file: URLs; report the index",
                 )
-            self._refuse_foreign_host(source, name, page_url, listing.rows)
+            self._refuse_foreign_host(source, name, page_url, page)
         most = self.options.limits.links_per_page
-        if len(listing.rows) > most:
-            over = LimitExceeded(f"a page of {len(listing.rows)} links", most, "links_per_page")
+        if page.links > most:
+            over = LimitExceeded(f"a page of {page.links} links", most, "links_per_page")
             raise IndexFetchError(page_url, f"the project page of {name}: {over}", hint=over.hint)
         return listing
 
     def _refuse_foreign_host(
-        self, source: IndexSource, name: NormalizedName, page_url: str, rows: Sequence[FileRow]
+        self, source: IndexSource, name: NormalizedName, page_url: str, page: PageRecord
     ) -> None:
         """A remote page may link files only on its own host, its mirrors', or a host its
         index's ``link-hosts`` allow: pip would follow any link, and a compromised or confused
@@ -611,7 +639,7 @@ class IndexClient:
         allowed = {host_of(mirrors.rewrite(page_url)), host_of(source.url)}
         allowed |= {host_of(dest) for _, dest in mirrors.prefixes}
         allowed |= self.options.link_hosts.get(source.url, frozenset())
-        found = _foreign_link(rows, mirrors, frozenset(allowed))
+        found = _foreign_link(page.rows(), mirrors, frozenset(allowed))
         if found is not None:
             row, host = found
             raise IndexFetchError(
@@ -640,7 +668,7 @@ class IndexClient:
             return cached
         if self.options.offline and not local:
             raise OfflineMissError(url, what)
-        decoded: list[tuple[FileRow, ...]] = []
+        decoded: list[PageRecord] = []
 
         def validate(response: Response) -> None:
             # A truncated or garbled JSON body raises PageSyntaxError here: retried like a
@@ -652,7 +680,8 @@ class IndexClient:
                 json.loads(response.body)  # JSON of another kind: whole, at least
                 return
             try:
-                decoded.append(rows_of_page(response.body, response.content_type, fetch_url))
+                rows = rows_of_page(response.body, response.content_type, fetch_url)
+                decoded.append(page_record(rows))
             except PageSyntaxError:
                 raise
             except PageError:
@@ -670,21 +699,17 @@ class IndexClient:
             entry = ProjectEntry(
                 fetch_url,
                 cached.status,
-                cached.rows,
+                cached.page,
                 cached.content_type,
                 now,
                 cached.etag,
                 cached.last_modified,
             )
         else:
-            rows: tuple[FileRow, ...] = ()
+            page = EMPTY_PAGE
             if response.status == 200:
                 try:
-                    rows = (
-                        decoded[0]
-                        if decoded
-                        else rows_of_page(response.body, response.content_type, fetch_url)
-                    )
+                    page = decoded[0] if decoded else self._decode(response, fetch_url)
                 except PageError as e:
                     raise IndexFetchError(
                         url, f"{what}: {e}", hint="is this a simple index URL?"
@@ -692,7 +717,7 @@ class IndexClient:
             entry = ProjectEntry(
                 fetch_url,
                 404 if response.status in (404, 410) else 200,
-                rows,
+                page,
                 response.content_type,
                 now,
                 response.headers.get("etag"),
@@ -760,6 +785,10 @@ class IndexClient:
         if not fetch_url.startswith("file:"):
             self.cache.put_page(entry)
         return entry
+
+    @staticmethod
+    def _decode(response: Response, url: str) -> PageRecord:
+        return page_record(rows_of_page(response.body, response.content_type, url))
 
     async def _find_links(self, source: IndexSource) -> tuple[FileRow, ...]:
         url = source.url

@@ -14,7 +14,7 @@ then ``IndexFetchError``).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from html.parser import HTMLParser
 from urllib.parse import unquote, urldefrag, urljoin
@@ -27,23 +27,28 @@ from packaging.utils import (
     parse_sdist_filename,
     parse_wheel_filename,
 )
-from packaging.version import InvalidVersion
+from packaging.version import InvalidVersion, Version
 
 from lockaudit.index.types import DistFile
 
 __all__ = [
+    "EMPTY_PAGE",
     "JSON_ACCEPT",
     "FileRow",
     "PageError",
+    "PageRecord",
     "PageSyntaxError",
+    "Release",
     "dist_file",
     "local_row",
+    "page_record",
     "parse_html_page",
     "parse_json_page",
     "parse_page",
     "rows_of_html",
     "rows_of_json",
     "rows_of_page",
+    "version_of",
 ]
 
 JSON_CONTENT_TYPE = "application/vnd.pypi.simple.v1+json"
@@ -77,6 +82,61 @@ class FileRow(msgspec.Struct, array_like=True, frozen=True, gc=False):
     project: str  # canonical name from the filename, "" when it does not parse
     version: str  # the filename's version, normalised
     tags: str | None  # a wheel's compressed tag set ("cp311-none-any"); None: an sdist
+
+
+class Release(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """The files of one project and version on a page, in page order."""
+
+    project: str
+    version: str  # normalised; equal versions spelled apart ("1.0", "1.0.0") are one release
+    rows: tuple[FileRow, ...]
+
+
+class PageRecord(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A page as cached: its files grouped by release, and the facts the rules on a whole
+    page need (so that a warm read looks at releases, never at every file)."""
+
+    links: int  # every link on the page
+    local_link: str | None  # the first file: URL (before mirrors), if any
+    releases: tuple[Release, ...]
+    unparsed: tuple[FileRow, ...]  # links whose filename is no wheel or sdist
+
+    def rows(self) -> Iterator[FileRow]:
+        for release in self.releases:
+            yield from release.rows
+        yield from self.unparsed
+
+
+EMPTY_PAGE = PageRecord(0, None, (), ())
+
+
+def page_record(rows: Sequence[FileRow]) -> PageRecord:
+    """Group a page's rows by release; a filename listed twice counts once (the first)."""
+    grouped: dict[tuple[str, Version], list[FileRow]] = {}
+    unparsed: list[FileRow] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row.filename in seen:
+            continue
+        seen.add(row.filename)
+        version = version_of(row.version) if row.project else None
+        if version is None:
+            unparsed.append(row)
+        else:
+            grouped.setdefault((row.project, version), []).append(row)
+    releases = tuple(
+        Release(p, group[0].version, tuple(group)) for (p, _), group in grouped.items()
+    )
+    local = next((row.url for row in rows if row.url.startswith("file:")), None)
+    return PageRecord(len(rows), local, releases, tuple(unparsed))
+
+
+@lru_cache(maxsize=1 << 14)
+def version_of(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
 
 
 def local_row(filename: str, url: str, sha256: str, size: int) -> FileRow:

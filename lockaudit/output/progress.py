@@ -1,4 +1,5 @@
-"""Progress on stderr for the steps that can take more than a second (a cold compile).
+"""Progress on stderr for the steps that can take more than a second (a cold compile,
+``outdated``, ``report``).
 
 One line, redrawn in place: which image is resolving, how many are done, how many requests went
 to the index and how many answers came from the cache. Shown only when stderr is a terminal
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.live import Live
 
-__all__ = ["CompileProgress", "compile_progress", "wanted"]
+__all__ = ["CompileProgress", "FetchProgress", "compile_progress", "fetch_progress", "wanted"]
 
 
 def wanted(*, quiet: bool, stream: object = None) -> bool:
@@ -100,3 +101,65 @@ def compile_progress(
     # transient: the status line goes away and the result is printed in its place
     with Live("", console=out, transient=True, refresh_per_second=8) as live:
         yield CompileProgress(live, total)
+
+
+class FetchProgress:
+    """An :class:`~lockaudit.index.reporter.IndexReporter` for the commands that mostly wait on
+    the index (``outdated``, ``report``): what runs, how far its crawl is, requests, cache hits.
+    """
+
+    def __init__(self, live: Live | None, label: str) -> None:
+        self._live = live
+        self._lock = threading.Lock()
+        self._label = label
+        self._done = 0
+        self._total = 0
+        self._requests = 0
+        self._cached = 0
+
+    def step(self, label: str) -> None:
+        """A new phase (``report``: the releases, then the what-if of upgrades)."""
+        with self._lock:
+            self._label, self._done, self._total = label, 0, 0
+        self._draw()
+
+    def on_request(self, url: str) -> None:
+        with self._lock:
+            self._requests += 1
+        self._draw()
+
+    def on_cache_hit(self, url: str) -> None:
+        with self._lock:
+            self._cached += 1
+        self._draw()
+
+    def on_progress(self, done: int, total: int) -> None:
+        with self._lock:
+            self._done, self._total = done, total
+        self._draw()
+
+    def line(self) -> str:
+        with self._lock:
+            count = f" ({self._done}/{self._total})" if self._total else ""
+            return f"{self._label}{count} · {self._requests} requests · {self._cached} from cache"
+
+    def _draw(self) -> None:
+        if self._live is not None:
+            self._live.update(self.line())
+
+
+@contextmanager
+def fetch_progress(
+    label: str, *, enabled: bool, console: Console | None = None
+) -> Iterator[FetchProgress]:
+    """A reporter for an index-bound command; it draws only when ``enabled`` (see
+    :func:`wanted`)."""
+    if not enabled:
+        yield FetchProgress(None, label)
+        return
+    from rich.console import Console
+    from rich.live import Live
+
+    out = console or Console(stderr=True)
+    with Live(label, console=out, transient=True, refresh_per_second=8) as live:
+        yield FetchProgress(live, label)

@@ -14,6 +14,7 @@ from pathlib import Path
 from lockaudit.index.client import IndexClient
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import default_index_url, read_pip_config
+from lockaudit.index.reporter import IndexReporter
 from lockaudit.index.vulns import JsonApiVulnerabilityService
 from lockaudit.workspace.model import Workspace
 
@@ -22,11 +23,17 @@ __all__ = ["open_sources"]
 
 @contextmanager
 def open_sources(
-    workspace: Workspace, *, offline: bool = False, cache_dir: Path | None = None
+    workspace: Workspace,
+    *,
+    offline: bool = False,
+    cache_dir: Path | None = None,
+    reporter: IndexReporter | None = None,
 ) -> Iterator[tuple[IndexClient, JsonApiVulnerabilityService]]:
     """An index client for ``workspace`` and the vulnerability service beside it; closed after."""
     config = read_pip_config()
-    client = build_index_client(workspace, offline=offline, cache_dir=cache_dir, pip_config=config)
+    client = build_index_client(
+        workspace, offline=offline, cache_dir=cache_dir, reporter=reporter, pip_config=config
+    )
     try:
         index = config.index_url or default_index_url()
         yield client, JsonApiVulnerabilityService(client, index)

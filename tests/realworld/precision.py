@@ -122,8 +122,9 @@ def _image(
     variant = _first(fields["variant"])
     base = str(_first(fields["base"]) or "")
     target: dict[str, str] = {}
-    if fields["python"] and fields["python_version"]:
-        target["python"] = _full(str(_first(fields["python_version"])))
+    version = str(_first(fields["python_version"]) or "") if fields["python"] else ""
+    if version.count(".") >= 1:  # "3" alone says no minor: the workspace default stands
+        target["python"] = _full(version)
     if variant == "cuda" and fields["cuda"]:
         target["cuda"] = str(_first(fields["cuda"]))
     table: dict[str, Any] = {
