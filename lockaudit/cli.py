@@ -99,10 +99,10 @@ def check(
     cached = None if no_cache else checkcache.load_result(key)
     if cached is None:
         from lockaudit.rules.runner import check_workspace
-        from lockaudit.workspace.config import load_workspace
+        from lockaudit.workspace.inputs import load_inputs
 
         try:
-            result = check_workspace(load_workspace(workspace), select=select, ignore=ignore)
+            result = check_workspace(load_inputs(workspace), select=select, ignore=ignore)
         except LockauditError as e:
             _fail(e, fmt)
         found, ignored = result.findings, result.ignored
@@ -130,14 +130,15 @@ def graph(
     offline: Annotated[bool, typer.Option("--offline", help="Use only the cache.")] = False,
 ) -> None:
     """Draw the image hierarchy (text tree) or print it in build order (JSON)."""
-    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.inputs import load_inputs
 
     try:
-        ws = load_workspace(workspace)
+        inputs = load_inputs(workspace)
+        ws = inputs.workspace
         if not (sizes or svg):
             from lockaudit.workspace.targets import workspace_targets
 
-            inferred = workspace_targets(ws) if fmt is Format.JSON else None
+            inferred = workspace_targets(inputs) if fmt is Format.JSON else None
             render.graph(ws, fmt, inferred=inferred)
             return
         from lockaudit.audit import format_tree, hierarchy_svg, image_sizes, replay_workspace
@@ -147,7 +148,7 @@ def graph(
             open_sources(ws, offline=offline) as (client, _),
             render.audit_progress() as progress,
         ):
-            report = image_sizes(replay_workspace(ws, client, reporter=progress))
+            report = image_sizes(replay_workspace(inputs, client, reporter=progress))
     except LockauditError as e:
         _fail(e, fmt)
     if fmt is Format.JSON:
@@ -202,17 +203,20 @@ def audit(
     from lockaudit.audit.tuning import summary_line
     from lockaudit.report.sources import open_sources
     from lockaudit.rules.ignores import UNUSED_IGNORE
-    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.inputs import load_inputs
 
     try:
-        ws = load_workspace(workspace)
+        inputs = load_inputs(workspace)
+        ws = inputs.workspace
         known = (*audit_rules(), UNUSED_IGNORE)
         tuning = Tuning.of(ws, known, select=select or (), ignore=ignore or (), fail_on=fail_on)
         with (
             open_sources(ws, offline=offline) as (client, vulns),
             render.audit_progress() as progress,
         ):
-            result = audit_workspace(ws, client, vulns=vulns, reporter=progress, tuning=tuning)
+            result = audit_workspace(
+                inputs, client, vulns=vulns, reporter=progress, tuning=tuning
+            )
     except LockauditError as e:
         _fail(e, fmt)
     if fmt is AuditFormat.SARIF:
@@ -304,10 +308,10 @@ def add_stage(
     """Scaffold a stage: Dockerfile, requirements.in, config entry and its lock."""
     from lockaudit.index.factory import build_index_client
     from lockaudit.migrate.stage import StageRequest, add_stage_files, plan_stage
-    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.inputs import load_inputs
 
     try:
-        ws = load_workspace(workspace)
+        ws = load_inputs(workspace).workspace
         request = StageRequest(name, _image_keys(ws, [parent])[0], variant, tuple(package or ()))
         plan = plan_stage(ws, request)
         result = add_stage_files(plan, lambda staged: build_index_client(staged))
@@ -360,7 +364,7 @@ def build(
 ) -> None:
     """Build images parents first from their locks; skip the ones that are up to date."""
     from lockaudit.builder import BuildOptions, render_build, run_build
-    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.inputs import load_inputs
 
     options = BuildOptions(
         stages=tuple(stage or ()),
@@ -377,7 +381,7 @@ def build(
         record_sizes=record_sizes,
     )
     try:
-        report = run_build(load_workspace(workspace), options)
+        report = run_build(load_inputs(workspace), options)
     except LockauditError as e:
         _fail(e, fmt)
     render_build(report, fmt)
@@ -422,11 +426,12 @@ def compile_(
     from lockaudit.compile import CompileOptions, compile_workspace
     from lockaudit.index.lazy import LazySource
     from lockaudit.output import progress
-    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.inputs import load_inputs
     from lockaudit.workspace.model import normalize
 
     try:
-        ws = load_workspace(workspace)
+        inputs = load_inputs(workspace)
+        ws = inputs.workspace
         options = CompileOptions(
             images=None if all_images or not stage else _image_keys(ws, stage),
             upgrade=upgrade,
@@ -440,7 +445,7 @@ def compile_(
             progress.compile_progress(total, enabled=show) as reporter,
             LazySource(lambda: _index_client(ws, offline, reporter)) as source,
         ):
-            result = compile_workspace(ws, source, options, reporter)
+            result = compile_workspace(inputs, source, options, reporter)
     except LockauditError as e:
         _fail(e, fmt)
     render.compile_result(result, fmt)
@@ -497,16 +502,16 @@ def outdated(
     from lockaudit import report
     from lockaudit.output import progress
     from lockaudit.report.sources import open_sources
-    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.inputs import load_inputs
 
     try:
-        ws = load_workspace(workspace)
+        inputs = load_inputs(workspace)
         show = progress.wanted(quiet=quiet)
         with (
             progress.fetch_progress("checking releases", enabled=show) as reporter,
-            open_sources(ws, offline=offline, reporter=reporter) as (client, vulns),
+            open_sources(inputs.workspace, offline=offline, reporter=reporter) as (client, vulns),
         ):
-            result = report.outdated_report(ws, client, vulns, date.today())
+            result = report.outdated_report(inputs, client, vulns, date.today())
     except LockauditError as e:
         _fail(e, fmt)
     writers = {
@@ -535,17 +540,18 @@ def monthly_report(
     from lockaudit import report
     from lockaudit.output import progress
     from lockaudit.report.sources import open_sources
-    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.inputs import load_inputs
 
     today = date.today()
     try:
-        ws = load_workspace(workspace)
+        inputs = load_inputs(workspace)
+        ws = inputs.workspace
         show = progress.wanted(quiet=quiet)
         with (
             progress.fetch_progress("checking releases", enabled=show) as reporter,
             open_sources(ws, offline=offline, reporter=reporter) as (client, vulns),
         ):
-            result = report.outdated_report(ws, client, vulns, today)
+            result = report.outdated_report(inputs, client, vulns, today)
             reporter.step("trying upgrades")
             result = report.try_upgrades(ws, client, result, upgrades)
         result = report.with_size_history(result, ws)
@@ -589,7 +595,7 @@ def whatif(
     from lockaudit.errors import InputError, Location
     from lockaudit.report.sources import open_sources
     from lockaudit.report.whatif_write import write_whatif
-    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.inputs import load_inputs
 
     try:
         changes = []
@@ -598,13 +604,13 @@ def whatif(
                 changes.append(Requirement(text))
             except InvalidRequirement as e:
                 raise InputError(Location("<command line>"), f"{text!r}: {e}") from e
-        ws = load_workspace(workspace)
-        with open_sources(ws, offline=offline) as (client, _):
+        inputs = load_inputs(workspace)
+        with open_sources(inputs.workspace, offline=offline) as (client, _):
             result = report.whatif(
-                ws, client, changes, tuple(stage or ()), keep_constraints=keep_constraints
+                inputs, client, changes, tuple(stage or ()), keep_constraints=keep_constraints
             )
             written, compiled = (
-                write_whatif(ws, client, result, changes)
+                write_whatif(inputs, client, result, changes)
                 if write and not result.broken
                 else ((), None)
             )
@@ -635,13 +641,12 @@ def unused(
     """Quarterly review: installed but never imported, imported but never installed."""
     from lockaudit import report
     from lockaudit.report.sources import open_sources
-    from lockaudit.workspace.config import load_workspace
+    from lockaudit.workspace.inputs import load_inputs
 
     try:
-        ws = load_workspace(workspace)
-        allow = report.load_allowlist(ws.root)
-        with open_sources(ws, offline=offline) as (client, _):
-            result = report.unused_report(ws, client, allow)
+        inputs = load_inputs(workspace)
+        with open_sources(inputs.workspace, offline=offline) as (client, _):
+            result = report.unused_report(inputs, client, inputs.unused_allow)
     except LockauditError as e:
         _fail(e, fmt)
     if fmt is Format.JSON:

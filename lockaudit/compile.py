@@ -28,7 +28,6 @@ import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from pathlib import Path
 
 from packaging.utils import NormalizedName
 
@@ -52,12 +51,11 @@ from lockaudit.locks import (
     parse_lock,
     pylock_body_digest,
     pylock_packages,
-    read_workspace_locks,
     render_all,
     write_atomically,
 )
-from lockaudit.parsing.requirements import RequirementLine, RequirementsFile, parse_requirements
-from lockaudit.parsing.versions import VersionsFile, parse_versions
+from lockaudit.parsing.requirements import RequirementLine, RequirementsFile
+from lockaudit.parsing.versions import VersionsFile
 from lockaudit.redact import bare_url
 from lockaudit.resolve import (
     Conflict,
@@ -71,6 +69,7 @@ from lockaudit.resolve import (
 )
 from lockaudit.workspace.config import require_requirement_files
 from lockaudit.workspace.graph import build_order, lock_view
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Image, Workspace
 from lockaudit.workspace.paths import check_inside
 
@@ -150,8 +149,13 @@ class CompileReporter:
 
 @dataclass
 class _Run:
-    """The state of one compile: locks as they will be after the run (mutable only here)."""
+    """The state of one compile: locks as they will be after the run (mutable only here).
 
+    ``workspace`` is the lock view of the inputs' (images without Python left out); every file
+    is read through ``inputs``.
+    """
+
+    inputs: Inputs
     workspace: Workspace
     source: MetadataSource
     options: CompileOptions
@@ -159,41 +163,44 @@ class _Run:
     texts: dict[str, LockText | None] = field(default_factory=dict)
     pending: dict[str, dict[str, bytes]] = field(default_factory=dict)
     results: dict[str, ImageResult] = field(default_factory=dict)
-    parsed: dict[str, RequirementsFile] = field(default_factory=dict)
-    versions: dict[str, VersionsFile] = field(default_factory=dict)
-    memo: LockMemo = field(default_factory=LockMemo)  # children repeat their parents' entries
+
+    @property
+    def memo(self) -> LockMemo:
+        return self.inputs.lock_memo  # children repeat their parents' entries
 
     def load(self, path: str) -> RequirementsFile:
-        """Each requirements file is parsed once per run (digests and roots both read them)."""
-        if path not in self.parsed:
-            self.parsed[path] = parse_requirements(self.workspace.root, path)
-            for text, location in self.parsed[path].unnamed:  # `check` reports it as a finding
-                raise InputError(
-                    location,
-                    f"invalid requirement '{text}': cannot tell the project name, so it "
-                    "cannot be locked",
-                    hint="write 'name @ url' (a VCS URL with a commit: "
-                    "name @ git+https://…@<commit>), or install it outside the requirements",
-                )
-        return self.parsed[path]
+        """A requirements file, parsed once (digests and roots both read it), that can be
+        locked: every line names its project."""
+        parsed = self.inputs.requirements(path)
+        for text, location in parsed.unnamed:  # `check` reports it as a finding
+            raise InputError(
+                location,
+                f"invalid requirement '{text}': cannot tell the project name, so it "
+                "cannot be locked",
+                hint="write 'name @ url' (a VCS URL with a commit: "
+                "name @ git+https://…@<commit>), or install it outside the requirements",
+            )
+        return parsed
 
     def load_versions(self, path: str) -> VersionsFile:
         """``versions.txt`` too: every image's roots carry its pins."""
-        if path not in self.versions:
-            self.versions[path] = parse_versions(self.workspace.root, path)
-        return self.versions[path]
+        return self.inputs.versions_file(path)
+
+    def read(self, path: str) -> bytes | None:
+        return self.inputs.file_bytes(path)
 
 
 def compile_workspace(
-    workspace: Workspace,
+    inputs: Inputs | Workspace,
     source: MetadataSource,
     options: CompileOptions,
     reporter: CompileReporter | None = None,
 ) -> CompileResult:
     """Compile the images ``options`` names (and stale ancestors), sharing one ``source``."""
-    _require_python(workspace, options.images)
-    workspace = lock_view(workspace)  # images without Python have nothing to lock
-    run = _Run(workspace, source, options, reporter or CompileReporter())
+    loaded = as_inputs(inputs)
+    _require_python(loaded.workspace, options.images)
+    workspace = lock_view(loaded.workspace)  # images without Python have nothing to lock
+    run = _Run(loaded, workspace, source, options, reporter or CompileReporter())
     order = build_order(workspace)
     wanted = _wanted(workspace, options.images)
     for image in order:
@@ -243,16 +250,8 @@ def _current_text(run: _Run, image: Image) -> LockText | None:
     """The image's full lock as it stands in this run (pending bytes first, then disk)."""
     if image.key not in run.texts:
         path = lock_paths(run.workspace, image).full
-        raw = _read_or_none(run.workspace.path(path))
-        run.texts[image.key] = _parse_or_none(raw, path, run.memo)
+        run.texts[image.key] = _parse_or_none(run.read(path), path, run.memo)
     return run.texts[image.key]
-
-
-def _read_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
 
 
 def _parse_or_none(raw: bytes | None, path: str, memo: LockMemo) -> LockText | None:
@@ -271,7 +270,7 @@ def _parent_bytes(run: _Run, image: Image) -> bytes | None:
     parent = run.workspace.image(image.parent)
     path = lock_paths(run.workspace, parent).full
     pending = run.pending.get(parent.key)
-    return pending[path] if pending else _read_or_none(run.workspace.path(path))
+    return pending[path] if pending else run.read(path)
 
 
 def _digest(run: _Run, image: Image) -> InputDigest:
@@ -290,30 +289,29 @@ def _up_to_date(run: _Run, image: Image) -> LockText | None:
     if full is None or full.tampered or full.lock.inputs_digest != _digest(run, image).digest:
         return None
     paths = lock_paths(run.workspace, image)
-    layer = _parse_or_none(_read_or_none(run.workspace.path(paths.layer)), paths.layer, run.memo)
+    layer = _parse_or_none(run.read(paths.layer), paths.layer, run.memo)
     if layer is None or layer.tampered or layer.lock.inputs_digest != full.lock.inputs_digest:
         return None
-    if run.workspace.pylock and not _pylock_current(run.workspace.path(paths.pylock), full):
+    if run.workspace.pylock and not _pylock_current(run, paths.pylock, full):
         return None
     return full
 
 
-def _pylock_current(path: Path, full: LockText) -> bool:
+def _pylock_current(run: _Run, path: str, full: LockText) -> bool:
     """Whether the pylock is this lock's and was written in today's PEP 751 form."""
-    recorded, form = _pylock_recorded(path)
+    recorded, form = _pylock_recorded(run, path)
     return recorded == full.recorded_body_digest and form == PYLOCK_FORM
 
 
-def _pylock_recorded(path: Path) -> tuple[str | None, str | None]:
+def _pylock_recorded(run: _Run, path: str) -> tuple[str | None, str | None]:
     """The pylock's recorded ``body-digest`` and ``pylock-form``, read off its last table.
 
     Parsing every pylock as TOML was half of a no-op compile (50 ms an image); the table
     lockaudit writes last holds the values needed. A missing digest falls back to the full
     parse.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    text = run.inputs.file_text(path)
+    if text is None:
         return None, None
     start = text.rfind("\n[tool.lockaudit]\n")
     values: dict[str, str] = {}
@@ -323,7 +321,7 @@ def _pylock_recorded(path: Path) -> tuple[str | None, str | None]:
         key, _, value = line.partition(" = ")
         if value.startswith('"') and value.endswith('"'):
             values[key] = value[1:-1]
-    digest = values.get("body-digest") or pylock_body_digest(path)
+    digest = values.get("body-digest") or pylock_body_digest(run.workspace.path(path))
     return digest, values.get("pylock-form")
 
 
@@ -341,7 +339,7 @@ def _compile_image(run: _Run, image: Image) -> ImageResult:
             )
     run.reporter.starting(image)
     roots = image_roots(
-        run.workspace, image, parent_text, load=run.load, load_versions=run.load_versions
+        run.inputs, image, parent_text, load=run.load, load_versions=run.load_versions
     )
     existing = _current_text(run, image)
     preferences = {p.name: p.version for p in existing.lock.packages} if existing else {}
@@ -370,7 +368,7 @@ def _parent_sources(run: _Run, image: Image) -> Mapping[NormalizedName, LockedPa
         return {}
     parent = run.workspace.image(image.parent)
     path = lock_paths(run.workspace, parent).pylock
-    raw = run.pending.get(parent.key, {}).get(path) or _read_or_none(run.workspace.path(path))
+    raw = run.pending.get(parent.key, {}).get(path) or run.read(path)
     return pylock_packages(raw) if raw is not None else {}
 
 
@@ -391,7 +389,7 @@ def _success(
     changed = tuple(
         path
         for path, data in sorted(files.items())
-        if _read_or_none(run.workspace.path(path)) != data
+        if run.read(path) != data
     )
     run.pending[image.key] = files
     full = lock_paths(run.workspace, image).full
@@ -429,7 +427,7 @@ def _finish(run: _Run, order: Sequence[Image]) -> tuple[ImageResult, ...]:
     if written:
         # Parsed now, mostly from entries this run already read, so the next `check` (often
         # the very next command) finds the workspace's parsed locks in its cache.
-        read_workspace_locks(run.workspace, run.memo)
+        _ = Inputs.of(run.workspace, lock_memo=run.memo).locks
     return tuple(
         replace(r, status=Status.WRITTEN) if written.intersection(r.changed) else r for r in results
     )
@@ -448,7 +446,7 @@ def _remove_pylocks(run: _Run, results: Sequence[ImageResult]) -> None:
 
 
 def image_roots(
-    workspace: Workspace,
+    given: Inputs | Workspace,
     image: Image,
     parent: LockText | None,
     *,
@@ -456,19 +454,21 @@ def image_roots(
     load_versions: Callable[[str], VersionsFile] | None = None,
 ) -> tuple[RootRequirement, ...]:
     """Everything the resolver starts from for ``image``, each with where it came from."""
-    loader = load or (lambda path: parse_requirements(workspace.root, path))
-    versions = load_versions or (lambda path: parse_versions(workspace.root, path))
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
+    loader = load or inputs.requirements
+    versions = load_versions or inputs.versions_file
     roots: list[RootRequirement] = []
     for path in image.requirements:
         parsed = loader(path)
         roots.extend(_roots(parsed.requirements, image.key, RequirementKind.REQUIREMENT))
         roots.extend(_roots(parsed.constraints, image.key, RequirementKind.CONSTRAINT))
     if not image.requirements:
-        roots.extend(_dockerfile_roots(workspace, image))
-    for parsed in _constraint_sources(workspace, image, loader):
+        roots.extend(_dockerfile_roots(inputs, image))
+    for parsed in _constraint_sources(inputs, image, loader):
         roots.extend(_roots(parsed.requirements, image.key, RequirementKind.CONSTRAINT))
         roots.extend(_roots(parsed.constraints, image.key, RequirementKind.CONSTRAINT))
-    if workspace.versions and workspace.path(workspace.versions).is_file():
+    if workspace.versions and inputs.exists(workspace.versions):
         pins = versions(workspace.versions).pins
         roots.extend(_roots(pins, image.key, RequirementKind.CONSTRAINT))
     if parent is not None:
@@ -476,23 +476,22 @@ def image_roots(
     return tuple(roots)
 
 
-def _dockerfile_roots(workspace: Workspace, image: Image) -> Iterable[RootRequirement]:
+def _dockerfile_roots(inputs: Inputs, image: Image) -> Iterable[RootRequirement]:
     """An image that declares no requirement files is what its Dockerfile installs.
 
     A repository that has never been locked pins its packages on `pip install` lines: compiling
     those (layered on the parent's lock) is how its conflicts and duplicates come to light.
     """
-    from lockaudit.parsing.dockerfile import parse_dockerfile
-
-    dockerfile = parse_dockerfile(workspace.root, image.dockerfile, dict(image.build_args))
+    dockerfile = inputs.dockerfile(image)  # build args and ARG defaults, as `check` reads it
     for stage in dockerfile.stages:
         for install in stage.pip_installs:
             yield from _roots(install.requirements, image.key, RequirementKind.REQUIREMENT)
 
 
 def _constraint_sources(
-    workspace: Workspace, image: Image, load: RequirementsLoader
+    inputs: Inputs, image: Image, load: RequirementsLoader
 ) -> Iterable[RequirementsFile]:
+    workspace = inputs.workspace
     for path in workspace.constraint_files(image.variant):
         yield load(path)
     # The common requirements constrain every image that inherits them, installed or not.
@@ -501,7 +500,7 @@ def _constraint_sources(
         common
         and common not in image.requirements
         and image.inherits_common
-        and workspace.path(common).is_file()
+        and inputs.exists(common)
     ):
         yield load(common)
 

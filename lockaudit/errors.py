@@ -3,6 +3,7 @@
     LockauditError              base: carries a message and an optional next step (hint)
     ├── UsageError              a command line that asks for something that does not exist
     ├── InputError              bad user input at a known place: ``path:line: message``
+    │   └── InputErrors         several of them, found in one load, reported together
     ├── WorkspaceError          the workspace as a whole is inconsistent (cycles, unknown parents)
     ├── IndexFetchError         a package index could not give what was asked (after retries)
     ├── OfflineMissError        ``--offline`` and the cache lacks an entry
@@ -53,6 +54,16 @@ class InputError(LockauditError):
 
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
+
+
+class InputErrors(InputError):
+    """Every located error one load found, first one first (one ``path:line:`` line each)."""
+
+    def __init__(self, errors: tuple[InputError, ...]) -> None:
+        first = errors[0]
+        rest = "".join(f"\n{e}" for e in errors[1:])
+        super().__init__(first.location, first.message + rest, hint=first.hint)
+        self.errors = errors
 
 
 class WorkspaceError(LockauditError):

@@ -58,3 +58,88 @@ def test_the_checker_sees_imports() -> None:
     """The walk finds the edge imports that do exist (else the test above proves nothing)."""
     seen = {lib for path in _modules() for lib in _imports(path)}
     assert {"typer", "rich", "httpx"} <= seen
+
+
+# --------------------------------------------------------------------------- one loader
+
+# The command modules (docs/ARCHITECTURE.md): they get every workspace file from the one loader,
+# ``lockaudit.workspace.inputs.Inputs``, so a fact about the workspace is the same everywhere.
+COMMANDS = ("cli.py", "compile.py", "audit/", "report/", "builder/", "rules/runner.py")
+# What reads or parses a workspace file by itself, bypassing the loader.
+PARSERS = {
+    "load_lock",
+    "load_workspace",
+    "parse_dockerfile",
+    "parse_dockerfile_text",
+    "parse_requirements",
+    "parse_versions",
+    "read_lock",
+    "read_pylock",
+    "read_workspace_locks",
+    "repository_dockerfiles",
+    "repository_files",
+}
+READS = {"open", "read_bytes", "read_text"}
+# (module, call): why it is no workspace input.
+EXEMPT = {
+    (
+        "builder/bakefile.py",
+        "read_bytes",
+    ): "the bake file it writes, compared to skip a rewrite",
+}
+
+
+def _direct_reads(path: Path) -> list[str]:
+    relative = path.relative_to(PACKAGE).as_posix()
+    return _reads_in(relative, path.read_text(encoding="utf-8"))
+
+
+def _reads_in(relative: str, source: str) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(source, filename=relative)):
+        if isinstance(node, ast.ImportFrom):
+            names = [alias.name for alias in node.names if alias.name in PARSERS]
+            found.extend(f"{relative}:{node.lineno}: imports {name}" for name in names)
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name):
+            name, read = func.id, func.id in PARSERS or func.id == "open"
+        elif isinstance(func, ast.Attribute):
+            name, read = func.attr, func.attr in PARSERS or func.attr in READS
+        else:
+            continue
+        if read and (relative, name) not in EXEMPT:
+            found.append(f"{relative}:{node.lineno}: calls {name}")
+    return found
+
+
+def _is_command(relative: str) -> bool:
+    return any(relative == c or (c.endswith("/") and relative.startswith(c)) for c in COMMANDS)
+
+
+def test_command_modules_read_the_workspace_only_through_the_loader() -> None:
+    commands = [p for p in _modules() if _is_command(p.relative_to(PACKAGE).as_posix())]
+    offenders = [line for path in commands for line in _direct_reads(path)]
+    assert offenders == [], "read the file through lockaudit.workspace.inputs:\n" + "\n".join(
+        offenders
+    )
+
+
+def test_the_loader_check_sees_direct_reads() -> None:
+    """A command module that parses a Dockerfile or opens a file itself is caught (the test
+    above is not vacuous); the loader itself is where the reads are."""
+    source = (
+        "from lockaudit.parsing.dockerfile import parse_dockerfile\n"
+        "def f(root, ws):\n"
+        "    parse_dockerfile(root, 'Dockerfile', {})\n"
+        "    return ws.path('x').read_text(), open('y')\n"
+    )
+    found = sorted(_reads_in("report/sample.py", source), key=lambda line: line.split(":")[1])
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "imports parse_dockerfile",
+        "calls parse_dockerfile",
+        "calls read_text",
+        "calls open",
+    ]
+    assert _direct_reads(PACKAGE / "workspace" / "inputs.py")  # the loader does read files

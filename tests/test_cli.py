@@ -168,13 +168,16 @@ def _check_with_imports(cwd: Path, cache: Path) -> tuple[subprocess.CompletedPro
 
 
 def test_a_clean_cached_check_answers_without_loading_the_cli(tmp_path: Path) -> None:
-    """The hook's case: the second plain `check` is answered from the cache, typer unloaded."""
+    """The hook's case: a plain `check` never loads the CLI when clean; the first run computes
+    the answer (the rules run), the second is answered from the cache (they do not)."""
     root = Path(__file__).resolve().parents[1]
     first, imported = _check_with_imports(root, tmp_path / "cache")
     assert (first.returncode, first.stdout) == (0, "no findings\n")
-    assert "typer" in imported.split()  # the first run builds the answer through the CLI
+    assert "lockaudit.rules.runner" in imported.split()  # the first run builds the answer
+    assert "typer" not in imported.split() and "rich" not in imported.split()
     second, imported = _check_with_imports(root, tmp_path / "cache")
     assert (second.returncode, second.stdout) == (0, "no findings\n")
+    assert "lockaudit.rules.runner" not in imported.split()
     assert "typer" not in imported.split() and "rich" not in imported.split()
 
 

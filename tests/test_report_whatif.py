@@ -148,7 +148,7 @@ def test_write_refuses_a_change_that_breaks(report_ws: ReportWorkspace) -> None:
     changes = [Requirement("torch==2.2.0")]
     report = whatif(report_ws.workspace, report_ws.client, changes, keep_constraints=True)
     with pytest.raises(LockauditError, match="nothing written"):
-        planned_edits(report_ws.workspace.root, report, changes)
+        planned_edits(report_ws.workspace, report, changes)
 
 
 def test_a_lifted_constraint_shows_the_reason_written_above_it(report_ws: ReportWorkspace) -> None:

@@ -37,6 +37,7 @@ from lockaudit.index.vulns import VulnerabilityService
 from lockaudit.rules.context import CheckContext
 from lockaudit.rules.findings import SCHEMA_VERSION, Finding
 from lockaudit.rules.ignores import UNUSED_IGNORE, apply_ignores, workspace_ignores
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Workspace
 
 __all__ = [
@@ -115,7 +116,7 @@ class AuditResult:
 
 
 def audit_workspace(
-    workspace: Workspace,
+    given: Inputs | Workspace,
     client: IndexClient,
     *,
     vulns: VulnerabilityService | None = None,
@@ -127,9 +128,11 @@ def audit_workspace(
     ``tuning`` selects and re-ranks the findings; by default ``[tool.lockaudit.audit]``'s.
     Savings follow the findings they belong to.
     """
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
     tuning = tuning or Tuning.of(workspace, (*audit_rules(), UNUSED_IGNORE))
-    check = CheckContext.load(workspace)
-    replays = replay_workspace(workspace, client, ctx=check, reporter=reporter)
+    check = CheckContext.load(inputs)
+    replays = replay_workspace(inputs, client, ctx=check, reporter=reporter)
     ctx = AuditContext(
         workspace=check.workspace,  # without the images whose Dockerfile cannot be parsed
         check=check,

@@ -59,7 +59,7 @@ from lockaudit.index.client import IndexClient, IndexSource, Routing
 from lockaudit.index.types import Candidate, CoreMetadata, MetadataSource, NeedsBuild
 from lockaudit.index.urls import split_credentials
 from lockaudit.parsing.dockerfile import Dockerfile, PackageCommand, PipInstall, Stage
-from lockaudit.parsing.requirements import RequirementLine, RequirementsFile, parse_requirements
+from lockaudit.parsing.requirements import RequirementLine, RequirementsFile
 from lockaudit.parsing.shell import Masking
 from lockaudit.resolve import (
     Conflict,
@@ -73,6 +73,7 @@ from lockaudit.resolve import (
 )
 from lockaudit.rules.context import CheckContext
 from lockaudit.rules.installs import image_installs
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Image, Target, Workspace, normalize
 
 __all__ = [
@@ -325,11 +326,9 @@ def _step(
     if missing_locks:
         return _declared_step(ctx, image, install, missing_locks[0], load)
     problem = _trace_problem(traced.untraced, traced.missing)
-    files = [_load(ctx, load, path) for path in traced.files if ctx.workspace.path(path).is_file()]
+    files = [_load(ctx, load, path) for path in traced.files if ctx.inputs.exists(path)]
     constraints = [
-        _load(ctx, load, path)
-        for path in traced.constraint_files
-        if ctx.workspace.path(path).is_file()
+        _load(ctx, load, path) for path in traced.constraint_files if ctx.inputs.exists(path)
     ]
     roots = [_root(item.line, image.key, RequirementKind.REQUIREMENT) for item in traced.items]
     constraint = RequirementKind.CONSTRAINT
@@ -356,7 +355,7 @@ def _step(
 def _declared_step(
     ctx: CheckContext, image: Image, install: PipInstall, lock: str, load: _Loader
 ) -> Step:
-    roots = image_roots(ctx.workspace, image, None, load=_loader(ctx, load))
+    roots = image_roots(ctx.inputs, image, None, load=_loader(ctx, load))
     return Step(
         image=image.key,
         location=install.location,
@@ -388,7 +387,7 @@ def _load(ctx: CheckContext, load: _Loader, path: str) -> RequirementsFile:
     """Each file parsed once: the check context's parse, else the replay's memo."""
     found = ctx.requirement_files.get(path) or load.get(path)
     if found is None:
-        found = load[path] = parse_requirements(ctx.workspace.root, path)
+        found = load[path] = ctx.inputs.requirements(path)
     return found
 
 
@@ -445,14 +444,14 @@ class _Sources:
 
 
 def replay_workspace(
-    workspace: Workspace,
+    inputs: Inputs | Workspace,
     client: IndexClient,
     *,
     ctx: CheckContext | None = None,
     reporter: ReplayReporter | None = None,
 ) -> tuple[ImageReplay, ...]:
     """Replay every image in build order (see the module docstring)."""
-    ctx = ctx or CheckContext.load(workspace)
+    ctx = ctx or CheckContext.load(as_inputs(inputs))
     reporter = reporter or ReplayReporter()
     sources = _Sources(client)
     memo: dict[str, RequirementsFile] = {}

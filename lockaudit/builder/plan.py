@@ -56,6 +56,7 @@ from lockaudit.builder.platform import docker_platform
 from lockaudit.builder.runner import ImageState
 from lockaudit.errors import LockauditError, UsageError, WorkspaceError
 from lockaudit.locks import lock_paths
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import BuildBackend as Backend
 from lockaudit.workspace.model import Image, Variant, Workspace
 
@@ -173,28 +174,28 @@ def build_args_for(workspace: Workspace, image: Image) -> tuple[tuple[str, str],
 
 
 def inputs_digest(
-    workspace: Workspace, image: Image, args: tuple[tuple[str, str], ...], parent: str
+    given: Inputs | Workspace, image: Image, args: tuple[tuple[str, str], ...], parent: str
 ) -> str:
     """The label value that says an image was built from exactly these inputs.
 
     ``parent`` is the parent's inputs digest, or for a root image a text naming its base image.
     """
-    inputs = {
+    inputs = as_inputs(given)
+    fields = {
         "format": _DIGEST_FORMAT,
-        "dockerfile": _file_sha256(workspace, image.dockerfile),
-        "lock": _file_sha256(workspace, lock_paths(workspace, image).full),
+        "dockerfile": _file_sha256(inputs, image.dockerfile),
+        "lock": _file_sha256(inputs, lock_paths(inputs.workspace, image).full),
         "args": [list(pair) for pair in args],
         "parent": parent,
     }
-    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
-def _file_sha256(workspace: Workspace, relative: str) -> str:
-    try:
-        return hashlib.sha256(workspace.path(relative).read_bytes()).hexdigest()
-    except OSError:
-        return "missing"  # the build will fail on it; the digest must still be defined
+def _file_sha256(inputs: Inputs, relative: str) -> str:
+    data = inputs.file_bytes(relative)
+    # a missing file: the build will fail on it; the digest must still be defined
+    return hashlib.sha256(data).hexdigest() if data is not None else "missing"
 
 
 def select_images(
@@ -222,13 +223,15 @@ def select_images(
 
 
 def plan_build(
-    workspace: Workspace, options: BuildOptions, existing: Mapping[str, ImageState]
+    given: Inputs | Workspace, options: BuildOptions, existing: Mapping[str, ImageState]
 ) -> BuildPlan:
     """Plan the selected images and every ancestor that is missing or out of date.
 
     ``existing`` maps an image reference (workspace images and external base images) to what
     the local engine has; a reference it lacks is absent.
     """
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
     selected = select_images(workspace, options.stages, options.variant)
     wanted = {i.key for i in selected}
     needed = wanted | {a.key for i in selected for a in workspace.ancestors(i.key)}
@@ -238,7 +241,7 @@ def plan_build(
     for image in workspace.images:  # build order: parents first
         if image.key not in needed:
             continue
-        step = _step(workspace, image, digests, existing, wanted, selected)
+        step = _step(inputs, image, digests, existing, wanted, selected)
         cache_from, cache_to = _cache(workspace, image, options)
         step = replace(step, cache_from=cache_from, cache_to=cache_to)
         digests[image.key] = step.digest
@@ -251,13 +254,14 @@ def plan_build(
 
 
 def _step(
-    workspace: Workspace,
+    inputs: Inputs,
     image: Image,
     digests: Mapping[str, str],
     existing: Mapping[str, ImageState],
     wanted: set[str],
     selected: tuple[Image, ...],
 ) -> BuildStep:
+    workspace = inputs.workspace
     args = build_args_for(workspace, image)
     ref = image_ref(workspace, image)
     parent_ref: str | None
@@ -269,7 +273,7 @@ def _step(
         parent_ref = image.base_image
         base = existing.get(parent_ref) if parent_ref else None
         parent_digest = f"base {parent_ref} {base.id if base else ''}"
-    digest = inputs_digest(workspace, image, args, parent_digest)
+    digest = inputs_digest(inputs, image, args, parent_digest)
     reason = _reason(existing.get(ref), digest)
     if image.key not in wanted:
         users = [i.key for i in selected if image in workspace.ancestors(i.key)]

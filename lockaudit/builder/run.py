@@ -59,6 +59,7 @@ from lockaudit.builder.smoke import SmokeResult, layer_distributions, run_smoke
 from lockaudit.errors import LockauditError
 from lockaudit.rules.findings import Finding, Severity
 from lockaudit.sizelog import SizeRecord, append_records
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Workspace
 
 __all__ = ["BuildReport", "make_backend", "run_build"]
@@ -186,7 +187,7 @@ def make_backend(workspace: Workspace, options: BuildOptions) -> BuildBackend:
 
 
 def run_build(
-    workspace: Workspace,
+    given: Inputs | Workspace,
     options: BuildOptions,
     *,
     runner: Runner | None = None,
@@ -194,12 +195,14 @@ def run_build(
     now: datetime | None = None,
 ) -> BuildReport:
     """Gate, plan and (unless ``options.dry_run``) build; see the module docstring."""
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
     runner = runner or SubprocessRunner()
     reporter = reporter or BuildReporter()
     select_images(workspace, options.stages, options.variant)  # bad --stage: fail before work
-    findings = _gate(workspace) if options.gate else ()
+    findings = _gate(inputs) if options.gate else ()
     engine = engine_version(runner)
-    plan = plan_build(workspace, options, _existing(workspace, options, runner, engine))
+    plan = plan_build(inputs, options, _existing(workspace, options, runner, engine))
     backend = make_backend(workspace, options)
     report = BuildReport(
         backend=options.backend,
@@ -231,29 +234,29 @@ def run_build(
     outcomes = _skipped(plan, runner) + backend.build(plan, runner, reporter)
     if options.push:
         outcomes = _push(outcomes, plan, runner)
-    smoke = _smoke(workspace, plan, outcomes, runner) if options.smoke else ()
+    smoke = _smoke(inputs, plan, outcomes, runner) if options.smoke else ()
     report = replace(report, outcomes=outcomes, smoke=smoke)
     if options.record_sizes:
-        report = _record_sizes(workspace, options, report, runner, now or datetime.now(UTC))
+        report = _record_sizes(inputs, options, report, runner, now or datetime.now(UTC))
     return report
 
 
 def _record_sizes(
-    workspace: Workspace, options: BuildOptions, report: BuildReport, runner: Runner, now: datetime
+    inputs: Inputs, options: BuildOptions, report: BuildReport, runner: Runner, now: datetime
 ) -> BuildReport:
     """Measure every image built now and append the records (module docstring, step 6)."""
     built_at = now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     records = []
     for outcome in report.outcomes:
         if outcome.status is BuildStatus.BUILT:
-            image = workspace.image(outcome.image_key)
+            image = inputs.workspace.image(outcome.image_key)
             step = report.plan.step(outcome.image_key)
-            record = measure(runner, workspace, image, step, built_at)
+            record = measure(runner, inputs, image, step, built_at)
             if record is not None:
                 records.append(record)
     if not records:
         return report
-    append_records(workspace.path(options.sizes_log), records)
+    append_records(inputs.workspace.path(options.sizes_log), records)
     return replace(report, sizes=tuple(records), sizes_log=options.sizes_log)
 
 
@@ -297,10 +300,10 @@ def _inspect_fields(output: str) -> dict[str, str]:
     return fields
 
 
-def _gate(workspace: Workspace) -> tuple[Finding, ...]:
+def _gate(inputs: Inputs) -> tuple[Finding, ...]:
     from lockaudit.rules import run_checks  # imported late: the rules load every parser
 
-    return tuple(run_checks(workspace))
+    return tuple(run_checks(inputs))
 
 
 def _existing(
@@ -361,8 +364,9 @@ def _push(
 
 
 def _smoke(
-    workspace: Workspace, plan: BuildPlan, outcomes: Iterable[BuildOutcome], runner: Runner
+    inputs: Inputs, plan: BuildPlan, outcomes: Iterable[BuildOutcome], runner: Runner
 ) -> tuple[SmokeResult, ...]:
+    workspace = inputs.workspace
     results = []
     for outcome in outcomes:
         if outcome.status is not BuildStatus.BUILT:
@@ -371,5 +375,5 @@ def _smoke(
         if not image.python:
             continue  # `python = false`: no interpreter to import anything with
         ref = plan.step(outcome.image_key).ref
-        results.append(run_smoke(runner, image.key, ref, layer_distributions(workspace, image)))
+        results.append(run_smoke(runner, image.key, ref, layer_distributions(inputs, image)))
     return tuple(results)

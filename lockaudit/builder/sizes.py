@@ -9,15 +9,16 @@ import json
 
 from lockaudit.builder.plan import INPUTS_LABEL, BuildStep
 from lockaudit.builder.runner import Command, Runner
-from lockaudit.locks import lock_paths, read_lock
+from lockaudit.locks import lock_paths
 from lockaudit.sizelog import LayerSize, SizeRecord, clean_step
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Image, Workspace
 
 __all__ = ["measure"]
 
 
 def measure(
-    runner: Runner, workspace: Workspace, image: Image, step: BuildStep, built_at: str
+    runner: Runner, given: Inputs | Workspace, image: Image, step: BuildStep, built_at: str
 ) -> SizeRecord | None:
     """The record of ``step``'s image as the engine has it now; None when it has none."""
     inspected = runner.run(
@@ -30,7 +31,9 @@ def measure(
     except (ValueError, IndexError):
         return None
     labels = (data.get("Config") or {}).get("Labels") or {}
-    layer_estimate, total_estimate, lock_digest = _estimates(workspace, image)
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
+    layer_estimate, total_estimate, lock_digest = _estimates(inputs, image)
     return SizeRecord(
         built_at=built_at,
         image=image.key,
@@ -47,14 +50,14 @@ def measure(
     )
 
 
-def _estimates(workspace: Workspace, image: Image) -> tuple[int, int, str]:
+def _estimates(inputs: Inputs, image: Image) -> tuple[int, int, str]:
     """Download bytes of the image's own layer and of its whole lock, and the lock's digest."""
-    path = lock_paths(workspace, image).full
-    try:
-        data = workspace.path(path).read_bytes()
-    except OSError:
+    path = lock_paths(inputs.workspace, image).full
+    data = inputs.file_bytes(path)
+    text = inputs.lock_text(path) if data is not None else None
+    if data is None or text is None:
         return 0, 0, ""
-    lock = read_lock(workspace.path(path), display=path)
+    lock = text.lock
     own = sum(p.install_size for p in lock.layer_packages)
     total = sum(p.install_size for p in lock.packages)
     return own, total, "sha256:" + hashlib.sha256(data).hexdigest()

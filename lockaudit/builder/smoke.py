@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from lockaudit.builder.runner import Command, Runner
 from lockaudit.errors import LockauditError
-from lockaudit.locks import lock_paths, read_lock
+from lockaudit.locks import lock_paths
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Image, Workspace
 
 __all__ = ["SMOKE_SCRIPT", "SmokeFailure", "SmokeResult", "layer_distributions", "run_smoke"]
@@ -78,13 +79,13 @@ class SmokeResult:
         return not (self.failures or self.missing or self.message)
 
 
-def layer_distributions(workspace: Workspace, image: Image) -> tuple[str, ...]:
+def layer_distributions(given: Inputs | Workspace, image: Image) -> tuple[str, ...]:
     """Names of the distributions ``image``'s layer lock installs (empty when it has none)."""
-    path = lock_paths(workspace, image).layer
-    if not workspace.path(path).is_file():
+    inputs = as_inputs(given)
+    text = inputs.lock_text(lock_paths(inputs.workspace, image).layer)
+    if text is None:
         return ()
-    lock = read_lock(workspace.path(path), display=path)
-    return tuple(sorted(str(p.name) for p in lock.packages))
+    return tuple(sorted(str(p.name) for p in text.lock.packages))
 
 
 def smoke_command(ref: str, distributions: tuple[str, ...]) -> Command:

@@ -25,10 +25,9 @@ from packaging.utils import NormalizedName
 from packaging.version import Version
 
 from lockaudit.errors import Location
-from lockaudit.locks import LockedPackage, LockText, load_lock, lock_paths
-from lockaudit.parsing.dockerfile import parse_dockerfile
-from lockaudit.parsing.requirements import RequirementLine, parse_requirements
-from lockaudit.parsing.versions import parse_versions
+from lockaudit.locks import LockedPackage, LockText, lock_paths
+from lockaudit.parsing.requirements import RequirementLine
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Image, Workspace
 
 
@@ -71,24 +70,18 @@ class _Declared:
     image: str | None  # None: a shared file
 
 
-def collect(workspace: Workspace) -> Inventory:
-    """Read every lock and pin source of ``workspace`` (errors name ``path:line``)."""
-    declared = _declared_pins(workspace)
+def collect(given: Inputs | Workspace) -> Inventory:
+    """Every lock and pin source of the workspace (errors name ``path:line``)."""
+    inputs = as_inputs(given)
+    declared = _declared_pins(inputs)
     used: set[tuple[str, int]] = set()
     images: list[ImagePins] = []
-    for image in workspace.images:
-        lock = _lock_or_none(workspace, image)
+    for image in inputs.workspace.images:
+        lock = inputs.lock_text(lock_paths(inputs.workspace, image).full)
         pins = _image_pins(image, lock, declared, used)
-        images.append(ImagePins(image, lock, pins, _constraint_lines(workspace, image)))
+        images.append(ImagePins(image, lock, pins, _constraint_lines(inputs, image)))
     shared = _leftovers([d for d in declared if d.image is None], used)
     return Inventory(tuple(images), tuple(shared))
-
-
-def _lock_or_none(workspace: Workspace, image: Image) -> LockText | None:
-    path = lock_paths(workspace, image).full
-    if not workspace.path(path).is_file():
-        return None
-    return load_lock(workspace.path(path), display=path)
 
 
 def _image_pins(
@@ -132,26 +125,26 @@ def _key(item: _Declared) -> tuple[str, int]:
     return (item.line.location.path, item.line.location.line)
 
 
-def _declared_pins(workspace: Workspace) -> list[_Declared]:
+def _declared_pins(inputs: Inputs) -> list[_Declared]:
     found: list[_Declared] = []
-    if workspace.versions and workspace.path(workspace.versions).is_file():
-        found.extend(_pins(parse_versions(workspace.root, workspace.versions).pins, None))
-    common = workspace.common
-    if common and workspace.path(common).is_file():
-        found.extend(_pins(parse_requirements(workspace.root, common).requirements, None))
-    for image in workspace.images:
+    if inputs.versions is not None:
+        found.extend(_pins(inputs.versions.pins, None))
+    common = inputs.common_path
+    if inputs.common is not None:
+        found.extend(_pins(inputs.common.requirements, None))
+    for image in inputs.workspace.images:
         for path in image.requirements:
             if path == common:
                 continue
-            found.extend(_pins(parse_requirements(workspace.root, path).requirements, image.key))
-        found.extend(_pins(_dockerfile_requirements(workspace, image), image.key))
+            found.extend(_pins(inputs.requirements(path).requirements, image.key))
+        found.extend(_pins(_dockerfile_requirements(inputs, image), image.key))
     return found
 
 
-def _dockerfile_requirements(workspace: Workspace, image: Image) -> list[RequirementLine]:
-    if not workspace.path(image.dockerfile).is_file():
+def _dockerfile_requirements(inputs: Inputs, image: Image) -> list[RequirementLine]:
+    if not inputs.exists(image.dockerfile):
         return []
-    parsed = parse_dockerfile(workspace.root, image.dockerfile, dict(image.build_args))
+    parsed = inputs.dockerfile(image)
     return [line for step in parsed.final.pip_installs for line in step.requirements]
 
 
@@ -163,13 +156,13 @@ def _pins(lines: Iterable[RequirementLine], image: str | None) -> list[_Declared
     ]
 
 
-def _constraint_lines(workspace: Workspace, image: Image) -> tuple[RequirementLine, ...]:
+def _constraint_lines(inputs: Inputs, image: Image) -> tuple[RequirementLine, ...]:
     lines: list[RequirementLine] = []
-    for path in workspace.constraint_files(image.variant):
-        parsed = parse_requirements(workspace.root, path)
+    for path in inputs.workspace.constraint_files(image.variant):
+        parsed = inputs.requirements(path)
         lines.extend(parsed.requirements)
         lines.extend(parsed.constraints)
     for path in image.requirements:
-        lines.extend(parse_requirements(workspace.root, path).constraints)
+        lines.extend(inputs.requirements(path).constraints)
     unique = {(line.location, str(line.requirement)): line for line in lines}
     return tuple(unique[key] for key in sorted(unique))

@@ -51,6 +51,7 @@ from lockaudit.report._model import (
     Urgency,
 )
 from lockaudit.report.inventory import ImagePins, Inventory, Pinned, collect
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Target, Workspace, normalize
 
 __all__ = ["outdated_report"]
@@ -61,7 +62,7 @@ _Vulns = Mapping[tuple[NormalizedName, Version], tuple[Vulnerability, ...]]
 
 
 def outdated_report(
-    workspace: Workspace,
+    given: Inputs | Workspace,
     source: MetadataSource,
     vulns: VulnerabilityService | None,
     today: date,
@@ -69,7 +70,9 @@ def outdated_report(
     inventory: Inventory | None = None,
 ) -> OutdatedReport:
     """Analyse every pin of ``workspace``; ``today`` dates the ages (tests fix it)."""
-    inventory = inventory or collect(workspace)
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
+    inventory = inventory or collect(inputs)
     known = _query_vulns(vulns, inventory)
     images = tuple(
         _image_report(inventory, pins, source, known, today) for pins in inventory.images

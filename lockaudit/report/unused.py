@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ast
 import sys
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +37,10 @@ from packaging.utils import NormalizedName
 
 from lockaudit.errors import InputError, Location
 from lockaudit.index.types import Candidate
-from lockaudit.locks import LockedPackage, load_lock, lock_paths
-from lockaudit.parsing.dockerfile import parse_dockerfile
+from lockaudit.locks import LockedPackage, lock_paths
 from lockaudit.report._model import UnusedImage, UnusedReport
+from lockaudit.workspace.config import load_unused_allowlist as load_allowlist
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Image, Target, Workspace, normalize
 
 __all__ = ["ImportNameSource", "load_allowlist", "python_files", "unused_report"]
@@ -63,39 +63,19 @@ class _Imports:
     local: frozenset[str]
 
 
-def load_allowlist(root: Path) -> frozenset[str]:
-    """``[tool.lockaudit.unused] allow`` of the workspace's pyproject.toml (names as written)."""
-    path = root / "pyproject.toml"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return frozenset()  # load_workspace has already reported a broken configuration
-    table = data.get("tool", {}).get("lockaudit", {}).get("unused", {})
-    allow = table.get("allow", []) if isinstance(table, dict) else []
-    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
-        raise InputError(
-            Location("pyproject.toml", _line_of(path, "allow")),
-            "[tool.lockaudit.unused] allow must be a list of strings",
-        )
-    return frozenset(allow)
-
-
-def _line_of(path: Path, key: str) -> int:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return next((n for n, text in enumerate(lines, 1) if text.strip().startswith(key)), 1)
-
-
 def unused_report(
-    workspace: Workspace, source: ImportNameSource, allow: Iterable[str] = ()
+    given: Inputs | Workspace, source: ImportNameSource, allow: Iterable[str] = ()
 ) -> UnusedReport:
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
     allowed = frozenset(allow) | frozenset(normalize(a) for a in allow)
-    own_imports = {image.key: _imports(workspace, image) for image in workspace.images}
+    own_imports = {image.key: _imports(inputs, image) for image in workspace.images}
     images = []
     for image in workspace.images:
-        lock_path = lock_paths(workspace, image).full
-        if not workspace.path(lock_path).is_file():
+        lock = inputs.lock_text(lock_paths(workspace, image).full)
+        if lock is None:
             continue
-        packages = load_lock(workspace.path(lock_path), display=lock_path).lock.packages
+        packages = lock.lock.packages
         provides = _provided(source, image.target, packages)
         here = _merged([own_imports[a.key] for a in (*workspace.ancestors(image.key), image)])
         users = _merged(
@@ -170,11 +150,13 @@ def _merged(parts: Sequence[_Imports]) -> _Imports:
 # --------------------------------------------------------------------------- files → imports
 
 
-def python_files(workspace: Workspace, image: Image) -> tuple[str, ...]:
+def python_files(given: Inputs | Workspace, image: Image) -> tuple[str, ...]:
     """Workspace-relative paths of the ``.py`` files the image's own Dockerfile copies in."""
-    if not workspace.path(image.dockerfile).is_file():
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
+    if not inputs.exists(image.dockerfile):
         return ()
-    parsed = parse_dockerfile(workspace.root, image.dockerfile, dict(image.build_args))
+    parsed = inputs.dockerfile(image)
     context = (workspace.root / image.context).resolve()
     root = workspace.root.resolve()
     found: set[str] = set()
@@ -199,23 +181,23 @@ def _expand(context: Path, source: str) -> Iterable[Path]:
             yield path
 
 
-def _imports(workspace: Workspace, image: Image) -> _Imports:
+def _imports(inputs: Inputs, image: Image) -> _Imports:
     names: dict[str, Location] = {}
     local: set[str] = set()
-    files = python_files(workspace, image)
+    files = python_files(inputs, image)
     for relative in files:
         path = Path(relative)
         local.add(path.stem)
         local.update(part for part in path.parent.parts)
-        for name, line in _imported(workspace.path(relative), relative):
+        for name, line in _imported(inputs.file_bytes(relative) or b"", relative):
             names.setdefault(name, Location(relative, line))
     return _Imports(len(files), names, frozenset(local))
 
 
-def _imported(path: Path, display: str) -> list[tuple[str, int]]:
+def _imported(source: bytes, display: str) -> list[tuple[str, int]]:
     """Top-level imported names with their line, in line order (the first place is shown)."""
     try:
-        tree = ast.parse(path.read_bytes(), filename=display)
+        tree = ast.parse(source, filename=display)
     except SyntaxError as e:
         raise InputError(Location(display, e.lineno or 1), f"not valid Python: {e.msg}") from e
     found: list[tuple[str, int]] = []

@@ -39,7 +39,6 @@ from lockaudit.locks import (
     LockedPackage,
     LockText,
     input_digest,
-    load_lock,
     lock_paths,
     parse_lock,
     render_lock,
@@ -52,6 +51,7 @@ from lockaudit.resolve import (
     RootRequirement,
     resolve,
 )
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Image, Workspace, normalize
 
 __all__ = ["WHATIF_ORIGIN", "whatif"]
@@ -61,6 +61,7 @@ WHATIF_ORIGIN = Location("<what-if>")
 
 @dataclass
 class _Run:
+    inputs: Inputs
     workspace: Workspace
     source: MetadataSource
     changes: tuple[Requirement, ...]
@@ -73,7 +74,7 @@ class _Run:
 
 
 def whatif(
-    workspace: Workspace,
+    given: Inputs | Workspace,
     source: MetadataSource,
     changes: Sequence[Requirement],
     stages: Sequence[str] = (),
@@ -81,13 +82,18 @@ def whatif(
     keep_constraints: bool = False,
 ) -> WhatIfReport:
     """Which images move, which break and why, if ``changes`` were made; nothing is written."""
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
     names = frozenset(normalize(change.name) for change in changes)
-    current = {image.key: _current(workspace, image) for image in workspace.images}
-    if stages:
-        targets = _stage_images(workspace, stages)
-    else:
-        targets = _images_using(workspace, names, current)
-    run = _Run(workspace, source, tuple(changes), names, frozenset(targets), keep_constraints)
+    current = {
+        image.key: inputs.lock_text(lock_paths(workspace, image).full) for image in workspace.images
+    }
+    targets = (
+        _stage_images(workspace, stages) if stages else _images_using(inputs, names, current)
+    )
+    run = _Run(
+        inputs, workspace, source, tuple(changes), names, frozenset(targets), keep_constraints
+    )
     outcomes = [
         _outcome(run, image, current.get(image.key))
         for image in workspace.images
@@ -97,13 +103,6 @@ def whatif(
         sorted(run.replaced.values(), key=lambda r: (r.location.path, r.location.line or 0))
     )
     return WhatIfReport(tuple(str(c) for c in changes), tuple(outcomes), replaced, keep_constraints)
-
-
-def _current(workspace: Workspace, image: Image) -> LockText | None:
-    path = lock_paths(workspace, image).full
-    if not workspace.path(path).is_file():
-        return None
-    return load_lock(workspace.path(path), display=path)
 
 
 def _stage_images(workspace: Workspace, stages: Sequence[str]) -> set[str]:
@@ -120,14 +119,14 @@ def _stage_images(workspace: Workspace, stages: Sequence[str]) -> set[str]:
 
 
 def _images_using(
-    workspace: Workspace, names: frozenset[NormalizedName], current: dict[str, LockText | None]
+    inputs: Inputs, names: frozenset[NormalizedName], current: dict[str, LockText | None]
 ) -> set[str]:
     """Images that ask for a changed package in their own files, or install it in their layer."""
     found: set[str] = set()
-    for image in workspace.images:
+    for image in inputs.workspace.images:
         lock = current.get(image.key)
         own = {p.name for p in lock.lock.layer_packages} if lock else set()
-        roots = image_roots(workspace, image, None)
+        roots = image_roots(inputs, image, None)
         asked = {r.name for r in roots if r.origin.kind is RequirementKind.REQUIREMENT}
         if names & (own | asked):
             found.add(image.key)
@@ -145,7 +144,7 @@ def _outcome(run: _Run, image: Image, old: LockText | None) -> ImageOutcome:
         run.failed.add(image.key)
         return ImageOutcome(image.key, (), skipped=parent)
     parent_text, parent_bytes = parent if parent else (None, None)
-    roots = _changed_roots(run, image, image_roots(run.workspace, image, parent_text))
+    roots = _changed_roots(run, image, image_roots(run.inputs, image, parent_text))
     preferences = {
         p.name: p.version for p in (old.lock.packages if old else ()) if p.name not in run.names
     }
@@ -156,7 +155,7 @@ def _outcome(run: _Run, image: Image, old: LockText | None) -> ImageOutcome:
         return ImageOutcome(
             image.key, (), broken=tuple(conflict.lines() for conflict in failure.conflicts)
         )
-    digest = input_digest(run.workspace, image, parent_bytes)
+    digest = input_digest(run.workspace, image, parent_bytes, load=run.inputs.requirements)
     lock = build_lock(run.workspace, image, resolution, roots, parent_text, digest)
     data = render_lock(lock)
     path = lock_paths(run.workspace, image).full
@@ -179,10 +178,11 @@ def _parent(run: _Run, image: Image) -> tuple[LockText, bytes] | str | None:
         return run.new[image.parent]
     parent = run.workspace.image(image.parent)
     path = lock_paths(run.workspace, parent).full
-    if not run.workspace.path(path).is_file():
+    data = run.inputs.file_bytes(path)
+    lock = run.inputs.lock_text(path) if data is not None else None
+    if data is None or lock is None:
         return f"the parent {image.parent} has no lock"
-    data = run.workspace.path(path).read_bytes()
-    return (load_lock(run.workspace.path(path), display=path), data)
+    return (lock, data)
 
 
 def _changed_roots(
@@ -202,7 +202,7 @@ def _changed_roots(
             kind = "constraint" if limit else "pin" if _is_versions(run, root) else "requirement"
             where = root.origin.location
             if where not in run.replaced:
-                why = _comment_above(run.workspace, where)
+                why = _comment_above(run.inputs, where)
                 run.replaced[where] = Replaced(where, str(root.requirement), kind, why)
     if image.key in run.targets:
         origin = Origin(WHATIF_ORIGIN, image.key, RequirementKind.REQUIREMENT)
@@ -210,12 +210,12 @@ def _changed_roots(
     return tuple(kept)
 
 
-def _comment_above(workspace: Workspace, where: Location) -> str | None:
+def _comment_above(inputs: Inputs, where: Location) -> str | None:
     """The comment block right above an input line, without its ``#`` marks."""
-    try:
-        lines = workspace.path(where.path).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+    text = inputs.file_text(where.path)
+    if text is None:
         return None
+    lines = text.splitlines()
     block: list[str] = []
     for line in reversed(lines[: max(where.line - 1, 0)]):
         if not line.lstrip().startswith("#"):

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName
@@ -32,7 +31,7 @@ from lockaudit.errors import InputError, LockauditError
 from lockaudit.index.types import MetadataSource
 from lockaudit.locks import write_atomically
 from lockaudit.report._model import Replaced, WhatIfReport
-from lockaudit.workspace.config import load_workspace
+from lockaudit.workspace.inputs import Inputs, as_inputs, load_inputs
 from lockaudit.workspace.model import Workspace, normalize
 
 __all__ = ["planned_edits", "write_whatif"]
@@ -43,9 +42,9 @@ _LINE = re.compile(r"^(?P<indent>\s*)(?P<requirement>[^#]*?)(?P<rest>\s+#.*)?$")
 
 
 def planned_edits(
-    root: Path, report: WhatIfReport, changes: Sequence[Requirement]
+    given: Inputs | Workspace, report: WhatIfReport, changes: Sequence[Requirement]
 ) -> dict[str, bytes]:
-    """The new bytes of every input file the change rewrites (path relative to ``root``)."""
+    """The new bytes of every input file the change rewrites (path relative to the root)."""
     if report.broken:
         broken = ", ".join(image.key for image in report.broken)
         raise LockauditError(
@@ -55,11 +54,15 @@ def planned_edits(
     by_name = {normalize(change.name): change for change in changes}
     editable = [r for r in report.replaced if r.kind in _EDITABLE]
     _every_change_has_a_line(by_name, editable)
+    inputs = as_inputs(given)
     files: dict[str, list[str]] = {}
     for replaced in editable:
         path = replaced.location.path
         if path not in files:
-            files[path] = (root / path).read_text(encoding="utf-8").splitlines(keepends=True)
+            text = inputs.file_text(path)
+            if text is None:
+                raise InputError(replaced.location, "cannot read the file to rewrite it")
+            files[path] = text.splitlines(keepends=True)
         _rewrite(files[path], replaced, by_name)
     return {path: "".join(lines).encode("utf-8") for path, lines in files.items()}
 
@@ -104,7 +107,7 @@ def _requirement(replaced: Replaced, text: str | None = None) -> Requirement:
 
 
 def write_whatif(
-    workspace: Workspace,
+    given: Inputs | Workspace,
     source: MetadataSource,
     report: WhatIfReport,
     changes: Sequence[Requirement],
@@ -118,11 +121,13 @@ def write_whatif(
     The inputs are written all or nothing; if the compile then fails (the index moved since the
     what-if), they are put back byte for byte, so the workspace is never left half-changed.
     """
-    edits = planned_edits(workspace.root, report, changes)
-    before = {path: workspace.path(path).read_bytes() for path in edits}
+    inputs = as_inputs(given)
+    workspace = inputs.workspace
+    edits = planned_edits(inputs, report, changes)
+    before = {path: inputs.file_bytes(path) or b"" for path in edits}
     written = write_atomically(workspace.root, edits)
     try:
-        changed = load_workspace(workspace.root)
+        changed = load_inputs(workspace.root)  # the rewritten files, read afresh
         result = compile_workspace(changed, source, CompileOptions())
     except BaseException:
         write_atomically(workspace.root, before)

@@ -1,16 +1,11 @@
 """The parsed inputs every ``check`` rule shares: :class:`CheckContext`.
 
-Every input is parsed once, in :meth:`CheckContext.load`; a parse error propagates as
-:class:`~lockaudit.errors.InputError` (exit 2 at the CLI). Rules never read files and never
-touch the network, so the whole ``check`` stays fast enough for a pre-commit hook.
-
-Decisions:
-
-* The workspace's ``registry`` and ``image-prefix`` are *defaults*: they fill ``REGISTRY`` /
-  ``IMAGE_PREFIX`` only when the Dockerfile's own ARG has no value (as a build script that
-  passes them would), never overriding an ARG default or an image's build args.
-* A ``versions``/``common`` path that does not exist is treated as absent (the config defaults
-  name them even in repositories that have none); an image's own requirement files must exist.
+The files come from the command's :class:`~lockaudit.workspace.inputs.Inputs` (the one
+loader, which parses each once and decides how build args and absent files are read);
+:meth:`CheckContext.load` gathers what the rules read and raises every bad line of the declared
+files at once (:class:`~lockaudit.errors.InputError`, exit 2 at the CLI). Rules never read
+files and never touch the network, so the whole ``check`` stays fast enough for a pre-commit
+hook.
 """
 
 from __future__ import annotations
@@ -21,37 +16,19 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from lockaudit.errors import InputError, Location
-from lockaudit.locks import LockMemo, LockText, lock_requirements, read_workspace_locks
-from lockaudit.parsing.dockerfile import Dockerfile, parse_dockerfile
-from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
-from lockaudit.parsing.versions import VersionsFile, parse_versions
+from lockaudit.errors import InputError
+from lockaudit.locks import LockText, lock_paths
+from lockaudit.parsing.dockerfile import Dockerfile
+from lockaudit.parsing.requirements import RequirementsFile
+from lockaudit.parsing.versions import VersionsFile
 from lockaudit.rules.installs import ImageInstalls, image_installs
-from lockaudit.workspace.config import require_dockerfile, require_requirement_files
 from lockaudit.workspace.graph import lock_view
+from lockaudit.workspace.inputs import Inputs, Unchecked, as_inputs
 from lockaudit.workspace.model import Image, Workspace
-from lockaudit.workspace.tree import repository_dockerfiles
 
 __all__ = ["CheckContext", "Unchecked", "distinct_dockerfiles"]
 
 T = TypeVar("T")
-
-# Build args the workspace supplies when a Dockerfile's ARG has no value of its own.
-_WORKSPACE_ARGS = {"REGISTRY": "registry", "IMAGE_PREFIX": "image_prefix"}
-
-
-@dataclass(frozen=True)
-class Unchecked:
-    """An image the rules cannot check: its Dockerfile, or an ancestor's, cannot be read.
-
-    ``location`` and ``message`` are the parse error; ``because_of`` is the key of the
-    ancestor whose Dockerfile failed, None when it is the image's own.
-    """
-
-    image: Image
-    location: Location
-    message: str
-    because_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +61,7 @@ class CheckContext:
     unchecked: tuple[Unchecked, ...] = ()
     configured: tuple[Image, ...] = ()
     repository_dockerfiles: tuple[str, ...] = ()
+    _inputs: Inputs | None = field(default=None, compare=False, repr=False)
     _derived: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def derived(self, key: object, compute: Callable[[], T]) -> T:
@@ -94,61 +72,66 @@ class CheckContext:
         return found
 
     @classmethod
-    def load(cls, workspace: Workspace) -> CheckContext:
-        """Parse every input of ``workspace``; raises InputError on the first bad line."""
-        root = workspace.root
+    def load(cls, workspace: Workspace | Inputs) -> CheckContext:
+        """Parse every input of ``workspace``; raises InputError(s) for bad lines."""
+        inputs = as_inputs(workspace)
+        workspace = inputs.workspace
         configured = workspace.images
-        dockerfiles, unchecked = _parse_dockerfiles(workspace)
-        if unchecked:
-            left_out = {u.image.key for u in unchecked}
+        parsed = inputs.dockerfiles
+        if parsed.unchecked:
+            left_out = {u.image.key for u in parsed.unchecked}
             workspace = replace(
                 workspace, images=tuple(i for i in workspace.images if i.key not in left_out)
             )
-        memo = LockMemo()
-        read = read_workspace_locks(workspace, memo)
-        locks = read.texts
+        inputs.raise_errors(workspace.images)  # every bad line at once, before any rule runs
+        checked = {
+            path
+            for image in workspace.images
+            for path in (lock_paths(workspace, image).full, lock_paths(workspace, image).layer)
+        }
+        locks = {path: text for path, text in inputs.locks.texts.items() if path in checked}
         files: dict[str, RequirementsFile] = {}
 
         def load_requirements(path: str) -> RequirementsFile:
-            if path in files:
-                return files[path]
-            found = locks.get(path)
-            if path in read.requirements:
-                files[path] = read.requirements[path]  # a layer lock, viewed with the parse
-            elif isinstance(found, LockText) and not found.tampered:
-                files[path] = lock_requirements(found, memo)  # another lock: read once too
-            else:
-                files[path] = parse_requirements(root, path)
+            if path not in files:
+                files[path] = inputs.requirements(path)
             return files[path]
 
-        common = _optional(workspace, workspace.common)
-        common_file = load_requirements(common) if common else None
+        common_file = load_requirements(inputs.common_path) if inputs.common_path else None
         constraints = {path: load_requirements(path) for _, path in workspace.constraints}
         for image in workspace.images:
-            require_requirement_files(workspace, image)
             for path in image.requirements:
                 load_requirements(path)
         installs = {
-            image.key: image_installs(workspace, image, dockerfiles[image.key], load_requirements)
+            image.key: image_installs(
+                workspace, image, parsed.parsed[image.key], load_requirements
+            )
             for image in workspace.images
         }
         for found in installs.values():
             for path in found.constraint_files:
                 constraints.setdefault(path, load_requirements(path))
-        versions = _optional(workspace, workspace.versions)
         return cls(
             workspace=workspace,
-            dockerfiles=MappingProxyType(dockerfiles),
+            dockerfiles=MappingProxyType(
+                {i.key: parsed.parsed[i.key] for i in workspace.images}
+            ),
             requirement_files=MappingProxyType(files),
-            versions=parse_versions(root, versions) if versions else None,
+            versions=inputs.versions,
             common=common_file,
             constraints=MappingProxyType(constraints),
             installs=MappingProxyType(installs),
             locks=MappingProxyType(locks),
-            unchecked=unchecked,
+            unchecked=parsed.unchecked,
             configured=configured,
-            repository_dockerfiles=repository_dockerfiles(root),
+            repository_dockerfiles=inputs.repository_dockerfiles,
+            _inputs=inputs,
         )
+
+    @cached_property
+    def inputs(self) -> Inputs:
+        """The command's loaded inputs: what a rule needs beyond the fields is read there."""
+        return self._inputs or Inputs.of(self.workspace)
 
     def is_lock(self, path: str) -> bool:
         """True for a file under the workspace's locks directory (a generated lock)."""
@@ -179,67 +162,3 @@ def distinct_dockerfiles(ctx: CheckContext) -> Iterator[tuple[Image, Dockerfile]
         if image.dockerfile not in seen:
             seen.add(image.dockerfile)
             yield image, ctx.dockerfiles[image.key]
-
-
-def _optional(workspace: Workspace, path: str | None) -> str | None:
-    """``path`` when it names an existing file, else None (see the module docstring)."""
-    return path if path and workspace.path(path).is_file() else None
-
-
-def _parse_dockerfiles(workspace: Workspace) -> tuple[dict[str, Dockerfile], tuple[Unchecked, ...]]:
-    """Each image's parsed Dockerfile, and the images left unchecked: a Dockerfile that cannot
-    be parsed is a finding (never a crash of the gate), and its descendants, built on an image
-    nobody can describe, are not checked either. Images come parents first."""
-    parsed: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile] = {}
-    dockerfiles: dict[str, Dockerfile] = {}
-    unchecked: dict[str, Unchecked] = {}
-    for image in workspace.images:
-        cause = unchecked.get(image.parent) if image.parent is not None else None
-        if cause is not None:
-            root_cause = cause.because_of or cause.image.key
-            unchecked[image.key] = Unchecked(image, cause.location, cause.message, root_cause)
-            continue
-        require_dockerfile(workspace, image)
-        try:
-            dockerfiles[image.key] = _parse_image_dockerfile(workspace, image, parsed)
-        except InputError as e:
-            unchecked[image.key] = Unchecked(image, e.location, e.message)
-    return dockerfiles, tuple(unchecked.values())
-
-
-def _parse_image_dockerfile(
-    workspace: Workspace,
-    image: Image,
-    cache: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile],
-) -> Dockerfile:
-    """The Dockerfile with the image's build args, workspace defaults filling empty ARGs.
-
-    ``cache`` shares one parse between images built from one file with the same args (a CPU
-    fallback made by a rewrite has no args of its own).
-    """
-    args = dict(image.build_args)
-    parsed = _parse_cached(workspace, image.dockerfile, args, cache)
-    defaults = {
-        arg: getattr(workspace, attr)
-        for arg, attr in _WORKSPACE_ARGS.items()
-        if getattr(workspace, attr) and arg not in args and _lacks_value(parsed, arg)
-    }
-    if not defaults:
-        return parsed
-    return _parse_cached(workspace, image.dockerfile, {**defaults, **args}, cache)
-
-
-def _parse_cached(
-    workspace: Workspace,
-    path: str,
-    args: dict[str, str],
-    cache: dict[tuple[str, tuple[tuple[str, str], ...]], Dockerfile],
-) -> Dockerfile:
-    key = (path, tuple(sorted(args.items())))
-    if key not in cache:
-        cache[key] = parse_dockerfile(workspace.root, path, args)
-    return cache[key]
-
-
-def _lacks_value(dockerfile: Dockerfile, name: str) -> bool:
-    return any(name in stage.from_line.unresolved for stage in dockerfile.stages)

@@ -12,6 +12,7 @@ from lockaudit.rules import Rule, matches, registered_rules, selects_any
 from lockaudit.rules.context import CheckContext
 from lockaudit.rules.findings import Finding
 from lockaudit.rules.ignores import UNUSED_IGNORE, apply_ignores, workspace_ignores
+from lockaudit.workspace.inputs import Inputs
 from lockaudit.workspace.model import Workspace
 
 __all__ = ["CheckResult", "check_workspace", "run_checks"]
@@ -24,7 +25,7 @@ class CheckResult:
 
 
 def run_checks(
-    workspace: Workspace,
+    workspace: Inputs | Workspace,
     *,
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
@@ -34,7 +35,7 @@ def run_checks(
 
 
 def check_workspace(
-    workspace: Workspace,
+    workspace: Inputs | Workspace,
     *,
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,

@@ -804,3 +804,25 @@ def _unknown_keys(
             after=after,
             hint="allowed: " + ", ".join(sorted(allowed)),
         )
+
+
+def load_unused_allowlist(root: Path) -> frozenset[str]:
+    """``[tool.lockaudit.unused] allow`` of the workspace's pyproject.toml (names as written)."""
+    path = root / "pyproject.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return frozenset()  # the workspace load has already reported a broken configuration
+    table = data.get("tool", {}).get("lockaudit", {}).get("unused", {})
+    allow = table.get("allow", []) if isinstance(table, dict) else []
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        raise InputError(
+            Location("pyproject.toml", _allow_line(path)),
+            "[tool.lockaudit.unused] allow must be a list of strings",
+        )
+    return frozenset(allow)
+
+
+def _allow_line(path: Path) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next((n for n, text in enumerate(lines, 1) if text.strip().startswith("allow")), 1)

@@ -33,7 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from lockaudit.errors import InputError
-from lockaudit.parsing.dockerfile import Dockerfile, Stage, parse_dockerfile
+from lockaudit.parsing.dockerfile import Dockerfile, Stage
+from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Workspace
 
 __all__ = ["Fact", "TargetFacts", "infer_target", "stage_chain", "workspace_targets"]
@@ -425,15 +426,14 @@ def _distro_python(distro: str) -> str:
 # -- the one edge that reads files ------------------------------------------------------------
 
 
-def workspace_targets(workspace: Workspace) -> dict[str, TargetFacts]:
+def workspace_targets(given: Inputs | Workspace) -> dict[str, TargetFacts]:
     """Image key -> the facts its Dockerfile and base state, parents first; a Dockerfile that
     cannot be parsed contributes only its configured base (``check`` reports it)."""
+    inputs = as_inputs(given)
     facts: dict[str, TargetFacts] = {}
-    for image in workspace.images:  # build order: a parent's facts exist before its children
+    for image in inputs.workspace.images:  # build order: parents' facts before their children
         try:
-            dockerfile: Dockerfile | None = parse_dockerfile(
-                workspace.root, image.dockerfile, dict(image.build_args)
-            )
+            dockerfile: Dockerfile | None = inputs.dockerfile(image)
         except InputError:
             dockerfile = None
         inherited = facts.get(image.parent) if image.parent is not None else None
