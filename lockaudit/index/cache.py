@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import msgspec
 
@@ -249,25 +250,10 @@ class Cache:
         header, body = entry
         if header.get("url") != url:
             return None
-        return PageEntry(
-            url=url,
-            status=_int(header.get("status"), 200),
-            body=body,
-            content_type=str(header.get("content_type") or ""),
-            stored_at=_float(header.get("stored_at")),
-            etag=_str_or_none(header.get("etag")),
-            last_modified=_str_or_none(header.get("last_modified")),
-        )
+        return PageEntry(url=url, body=body, **_revalidation(header))
 
     def put_page(self, entry: PageEntry) -> None:
-        header: dict[str, object] = {
-            "url": entry.url,
-            "status": entry.status,
-            "content_type": entry.content_type,
-            "stored_at": entry.stored_at,
-            "etag": entry.etag,
-            "last_modified": entry.last_modified,
-        }
+        header = _header(entry)
         self._write(self._path("pages", url_key(entry.url)), header, entry.body)
 
     # project records -------------------------------------------------------------------
@@ -286,32 +272,46 @@ class Cache:
             page = _ROWS.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None  # whole but not ours (checksums right): refetch
-        return ProjectEntry(
-            url=url,
-            status=_int(header.get("status"), 200),
-            page=page,
-            content_type=str(header.get("content_type") or ""),
-            stored_at=_float(header.get("stored_at")),
-            etag=_str_or_none(header.get("etag")),
-            last_modified=_str_or_none(header.get("last_modified")),
-        )
+        return ProjectEntry(url=url, page=page, **_revalidation(header))
 
     def put_project(self, entry: ProjectEntry) -> None:
-        header: dict[str, object] = {
-            "url": entry.url,
-            "status": entry.status,
-            "content_type": entry.content_type,
-            "stored_at": entry.stored_at,
-            "etag": entry.etag,
-            "last_modified": entry.last_modified,
-            "format": RECORD_FORMAT,
-            "lockaudit": __version__,
-        }
+        header = {**_header(entry), "format": RECORD_FORMAT, "lockaudit": __version__}
         body = _ROWS_ENCODER.encode(entry.page)
         self._write(self._path("projects", url_key(entry.url)), header, body)
 
     def is_fresh(self, entry: PageEntry | ProjectEntry) -> bool:
         return 0 <= entry.age() < self.page_ttl
+
+
+def _header(entry: PageEntry | ProjectEntry) -> dict[str, object]:
+    """What a page and a project record both keep to answer and revalidate from the cache."""
+    return {
+        "url": entry.url,
+        "status": entry.status,
+        "content_type": entry.content_type,
+        "stored_at": entry.stored_at,
+        "etag": entry.etag,
+        "last_modified": entry.last_modified,
+    }
+
+
+class _Revalidation(TypedDict):
+    status: int
+    content_type: str
+    stored_at: float
+    etag: str | None
+    last_modified: str | None
+
+
+def _revalidation(header: Mapping[str, object]) -> _Revalidation:
+    """The fields of :func:`_header` read back leniently (an old or odd header still answers)."""
+    return _Revalidation(
+        status=_int(header.get("status"), 200),
+        content_type=str(header.get("content_type") or ""),
+        stored_at=_float(header.get("stored_at")),
+        etag=_str_or_none(header.get("etag")),
+        last_modified=_str_or_none(header.get("last_modified")),
+    )
 
 
 def _int(value: object, default: int) -> int:

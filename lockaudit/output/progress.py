@@ -36,28 +36,15 @@ def wanted(*, quiet: bool, stream: object = None) -> bool:
     return not quiet and callable(isatty) and bool(isatty())
 
 
-class CompileProgress(CompileReporter):
-    """Both reporters of a compile (images, index requests), drawn as one status line."""
+class _StatusLine:
+    """One status line drawn from the index client's counts (requests, cache hits); the
+    subclass says what else the line shows."""
 
-    def __init__(self, live: Live | None, total: int) -> None:
+    def __init__(self, live: Live | None) -> None:
         self._live = live
         self._lock = threading.Lock()
-        self._total = total
-        self._done = 0
-        self._image = ""
         self._requests = 0
         self._cached = 0
-
-    # CompileReporter
-    def starting(self, image: Image) -> None:
-        with self._lock:
-            self._image = image.key
-        self._draw()
-
-    def finished(self, result: ImageResult) -> None:
-        with self._lock:
-            self._done += 1
-        self._draw()
 
     # IndexReporter (called from the index client's I/O thread)
     def on_request(self, url: str) -> None:
@@ -70,6 +57,34 @@ class CompileProgress(CompileReporter):
             self._cached += 1
         self._draw()
 
+    def line(self) -> str:
+        raise NotImplementedError
+
+    def _draw(self) -> None:
+        if self._live is not None:
+            self._live.update(self.line())
+
+
+class CompileProgress(_StatusLine, CompileReporter):
+    """Both reporters of a compile (images, index requests), drawn as one status line."""
+
+    def __init__(self, live: Live | None, total: int) -> None:
+        super().__init__(live)
+        self._total = total
+        self._done = 0
+        self._image = ""
+
+    # CompileReporter
+    def starting(self, image: Image) -> None:
+        with self._lock:
+            self._image = image.key
+        self._draw()
+
+    def finished(self, result: ImageResult) -> None:
+        with self._lock:
+            self._done += 1
+        self._draw()
+
     def on_progress(self, done: int, total: int) -> None:
         pass  # the resolver's own crawl: the request counts already say the wire is busy
 
@@ -80,10 +95,6 @@ class CompileProgress(CompileReporter):
                 f"({self._done}/{max(self._total, self._done)} images) · "
                 f"{self._requests} requests · {self._cached} from cache"
             )
-
-    def _draw(self) -> None:
-        if self._live is not None:
-            self._live.update(self.line())
 
 
 @contextmanager
@@ -103,34 +114,21 @@ def compile_progress(
         yield CompileProgress(live, total)
 
 
-class FetchProgress:
+class FetchProgress(_StatusLine):
     """An :class:`~lockaudit.index.reporter.IndexReporter` for the commands that mostly wait on
     the index (``outdated``, ``report``): what runs, how far its crawl is, requests, cache hits.
     """
 
     def __init__(self, live: Live | None, label: str) -> None:
-        self._live = live
-        self._lock = threading.Lock()
+        super().__init__(live)
         self._label = label
         self._done = 0
         self._total = 0
-        self._requests = 0
-        self._cached = 0
 
     def step(self, label: str) -> None:
         """A new phase (``report``: the releases, then the what-if of upgrades)."""
         with self._lock:
             self._label, self._done, self._total = label, 0, 0
-        self._draw()
-
-    def on_request(self, url: str) -> None:
-        with self._lock:
-            self._requests += 1
-        self._draw()
-
-    def on_cache_hit(self, url: str) -> None:
-        with self._lock:
-            self._cached += 1
         self._draw()
 
     def on_progress(self, done: int, total: int) -> None:
@@ -142,10 +140,6 @@ class FetchProgress:
         with self._lock:
             count = f" ({self._done}/{self._total})" if self._total else ""
             return f"{self._label}{count} · {self._requests} requests · {self._cached} from cache"
-
-    def _draw(self) -> None:
-        if self._live is not None:
-            self._live.update(self.line())
 
 
 @contextmanager

@@ -36,6 +36,15 @@ def _link_to(other: IndexServer) -> tuple[str, str]:
     return filename, f"{url}#sha256={other.built('store', filename).sha256}"
 
 
+def _allow_link_host(root: Path, name: str, url: str, host: str) -> None:
+    """An index entry for ``url`` whose pages may link files on ``host``."""
+    config = root / "pyproject.toml"
+    entry = (
+        f'\n[[tool.lockaudit.indexes]]\nname = "{name}"\nurl = "{url}"\nlink-hosts = ["{host}"]\n'
+    )
+    config.write_text(config.read_text(encoding="utf-8") + entry, encoding="utf-8")
+
+
 @pytest.mark.parametrize(
     ("fragment", "json_pages"),
     [
@@ -128,13 +137,7 @@ def test_link_to_an_allowed_host_is_followed(
     server.extra_links("default", "tqdm", href)
     server.json(False)
     host = other_host.base_url.removeprefix("http://")
-    config = root / "pyproject.toml"
-    config.write_text(
-        config.read_text(encoding="utf-8")
-        + f'\n[[tool.lockaudit.indexes]]\nname = "default"\nurl = "{server.index_url()}"\n'
-        f'link-hosts = ["{host}"]\n',
-        encoding="utf-8",
-    )
+    _allow_link_host(root, "default", server.index_url(), host)
 
     ran = Cli(root, cli_env(server, tmp_path / "cold")).run("compile", "--all")
 
@@ -154,13 +157,7 @@ def test_a_mirror_brings_the_link_hosts_of_the_index_it_serves_from(
     server.extra_links("default", "tqdm", href)
     server.json(False)
     host = other_host.base_url.removeprefix("http://")
-    config = root / "pyproject.toml"
-    config.write_text(
-        config.read_text(encoding="utf-8")
-        + f'\n[[tool.lockaudit.indexes]]\nname = "store"\nurl = "{server.index_url()}"\n'
-        f'link-hosts = ["{host}"]\n',
-        encoding="utf-8",
-    )
+    _allow_link_host(root, "store", server.index_url(), host)
     env = cli_env(server, tmp_path / "cold")
     unserved = "http://127.0.0.1:9/unserved/simple"  # the discard port: never asked
     env["PIP_INDEX_URL"] = unserved
