@@ -310,7 +310,9 @@ _DOCS = (
         "A package is listed on more than one index (dependency confusion: a same-named "
         "release on the default index or an extra one). Routed, the lock takes it from its "
         "index only (an info); not routed, pip takes the highest version from any index that "
-        "lists it (a warning).",
+        "lists it: a warning when the indexes disagree (another offers a higher release the "
+        "lock's index lacks, or other files for the locked release), an info when they serve "
+        "the same files (a mirror or local copy).",
         "[[tool.lockaudit.indexes]]\nname = \"company\"\nurl = \"https://pypi.company.example"
         "/simple\"\n# company-utils is on this index and on the default index\n",
         "[[tool.lockaudit.indexes]]\nname = \"company\"\nurl = \"https://pypi.company.example"

@@ -100,6 +100,7 @@ class BuildFact:
     target: str | None = None
     contexts: tuple[tuple[str, str], ...] = ()  # named build contexts (additional_contexts)
     profiles: tuple[str, ...] = ()
+    matrix_cell: bool = False  # built by one cell of a CI matrix of several
 
     def arg_location(self, arg: str) -> Location:
         """Where build argument ``arg`` is set (the fact's own line when not recorded)."""
