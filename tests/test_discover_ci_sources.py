@@ -143,3 +143,24 @@ def test_a_matrix_over_stages_builds_separate_images(tmp_path: Path) -> None:
     bases = {image.key: image.base_image for image in found.images}
     assert bases["server:cpu"] == "python:3.11-slim"
     assert bases["server:xpu"] == "intel/oneapi-basekit:2025.1.3-0-devel-ubuntu22.04"
+
+
+def test_a_placeholder_arg_default_is_never_pasted_into_a_base(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "gpu/Dockerfile": "ARG CUDA_VER=notset\nARG LINUX_VER=ubuntu22.04\n"
+        "FROM nvidia/cuda:${CUDA_VER}-base-${LINUX_VER} AS gpu\nRUN echo gpu\n",
+        "cpu/Dockerfile": "ARG MINIFORGE_VER=notset\nFROM condaforge/miniforge3:${MINIFORGE_VER}\n",
+        "build.sh": "docker build -t acme/cpu:1 --build-arg MINIFORGE_VER=26.1.0-0 cpu\n"
+        "docker build -t acme/gpu:1 gpu\n",
+    })
+    found = discover_workspace(tmp_path)
+    by_key = {image.key: image for image in found.images}
+    assert "notset" not in found.config_toml
+    gpu = by_key["gpu:1"]
+    assert gpu.base_image == "nvidia/cuda:${CUDA_VER}-base-${LINUX_VER}"  # as written
+    assert str(gpu.variant) == "cuda"  # a CUDA base whatever version a run passes
+    assert any(p.startswith("gpu/Dockerfile:3:") and "ARG CUDA_VER" in p and "placeholder" in p
+               for p in found.problems)
+    # the value a build source passes replaces the placeholder
+    assert by_key["cpu:1"].base_image == "condaforge/miniforge3:26.1.0-0"
+    assert by_key["cpu:1"].edge == "build.sh:1 --build-arg MINIFORGE_VER"

@@ -117,7 +117,9 @@ def discover_workspace(root: Path) -> Discovery:
         ),
         common=pick_one(tree.common, "common", problems),
     )
-    images, target = with_targets(build_images(decider, settings, problems), infos)
+    images, target = with_targets(
+        root, build_images(decider, settings, problems), infos
+    )
     check_keys(images, problems)
     versions = pick_one(tree.versions, "versions", problems)
     text = render(

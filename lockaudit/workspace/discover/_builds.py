@@ -286,11 +286,14 @@ def image_prefix(decider: Decider) -> str:
             for candidate in (ref.repo, f"{ref.repo}-{ref.tag}"):
                 if _ends(candidate, stem):
                     name = stem if candidate == ref.repo else stem.removesuffix(f"-{ref.tag}")
-                    votes[ref.repo[: len(ref.repo) - len(name)]] += 1
+                    # only a whole trailing word of the repository is a name: a stem that
+                    # matched inside the tag (``neuron`` of ``tgi:latest-neuron``) cuts nothing
+                    if name and _ends(ref.repo, name):
+                        votes[ref.repo[: len(ref.repo) - len(name)]] += 1
     if votes:
         return votes.most_common(1)[0][0]
-    names = [ref.repo for ref in decider.assigned.values()]
-    if len(names) < 2:
+    names = sorted({ref.repo for ref in decider.assigned.values()})
+    if len(names) < 2:  # one repository for every image: its name is no prefix of another
         return ""
     common = os.path.commonprefix(names)  # noqa: RUF071 -- image names, not paths
     return common[: common.rfind("-") + 1] if "-" in common else ""

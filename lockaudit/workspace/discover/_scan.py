@@ -180,8 +180,12 @@ def scan_dockerfile(
             parsed = parse_dockerfile(root, path, dict(fact.build_args))
         line = root_stage(parsed, target).from_line
         source = ", ".join(f"{fact.arg_location(arg)} --build-arg {arg}" for arg in used)
-    unresolved = line.unresolved
     defaults = tuple((name, value) for name, value, _ in parsed.global_args if value is not None)
+    values = {**dict(defaults), **dict(fact.build_args if fact else ())}
+    unresolved = line.unresolved + tuple(
+        name for name in _args_used(line.raw, tuple(values.items()))
+        if is_placeholder(values[name])
+    )
     ref = None if unresolved else static_ref(line.image)
     chain = _stage_chain(parsed, target)
     named = dict(fact.contexts) if fact else {}
@@ -215,6 +219,19 @@ def _chain_text(dockerfile: Dockerfile, target: str | None) -> str:
         stage = stages[stage.from_line.image]
         raws.append(stage.from_line.raw)
     return "\n".join(raws)
+
+
+_PLACEHOLDER = re.compile(
+    r"(?:not?[-_ ]?set|unset|undefined|none|null|nil|placeholder|change[-_]?me|replace[-_]?me"
+    r"|tbd|todo|fixme|x{3,}|<[^>]*>|\?+)",
+    re.IGNORECASE,
+)
+
+
+def is_placeholder(value: str) -> bool:
+    """An ARG default that says "pass me" (``ARG CUDA_VER=notset``): never a real value, so a
+    FROM built from it is unresolved rather than ``nvidia/cuda:notset-base``."""
+    return _PLACEHOLDER.fullmatch(value.strip()) is not None
 
 
 def _stage_chain(dockerfile: Dockerfile, target: str | None) -> tuple[tuple[str, Location], ...]:
