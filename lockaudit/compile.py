@@ -54,6 +54,7 @@ from lockaudit.locks import (
     render_all,
     write_atomically,
 )
+from lockaudit.parsing.directref import DIRECT_INDEX
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile
 from lockaudit.parsing.versions import VersionsFile
 from lockaudit.redact import bare_url
@@ -516,9 +517,18 @@ def _parent_roots(parent: LockText) -> Iterable[RootRequirement]:
     for package in parent.lock.packages:
         # The index's fast path (a plain "name==version" is split, not tokenized): a child
         # image re-reads every pin of its parent, hundreds per image in a workspace.
-        requirement = parse_requirement(f"{package.name}=={package.version}")
+        requirement = parse_requirement(_parent_pin(package))
         origin = Origin(parent.location(package.name), parent.lock.image, RequirementKind.PARENT)
         yield RootRequirement(requirement, origin)
+
+
+def _parent_pin(package: LockedPackage) -> str:
+    """``name==version``, or for a direct reference its URL with its hash: the child must
+    resolve the parent's package to that same file."""
+    if package.index == DIRECT_INDEX and len(package.files) == 1:
+        file = package.files[0]
+        return f"{package.name} @ {file.url}#sha256={file.sha256}"
+    return f"{package.name}=={package.version}"
 
 
 # --------------------------------------------------------------------------- resolution → lock
@@ -629,9 +639,13 @@ def _locked_package(
             )
 
     def index_of(url: str) -> str:
+        if url == DIRECT_INDEX:  # a direct reference's file: its URL is the provenance
+            return DIRECT_INDEX
         return url if _strip(url) in named else DEFAULT_INDEX
 
     def url_of(file: DistFile) -> str:
+        if file.index == DIRECT_INDEX:
+            return redact(file.url)
         if index_of(file.index) == DEFAULT_INDEX or workspace.mirror_of(file.index):
             return NO_URL
         return redact(file.url)  # a mirror of this machine may carry a token in its URL

@@ -19,18 +19,14 @@ to drop an image.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from lockaudit.errors import Location
+from lockaudit.parsing.directref import DirectKind, classify
 from lockaudit.parsing.requirements import RequirementLine, is_direct_url
 from lockaudit.rules import CheckContext, distinct_dockerfiles, rule
 from lockaudit.rules.findings import Finding, Severity
 from lockaudit.rules.pins import file_owners, sites
-
-_VCS = re.compile(r"^(git|hg|svn|bzr)\+", re.IGNORECASE)
-# A git commit: 40 (sha-1) or 64 (sha-256) hex digits after the last `@` of the URL's path.
-_COMMIT = re.compile(r"@([0-9a-f]{40}|[0-9a-f]{64})$")
 
 
 @rule(
@@ -113,29 +109,35 @@ def _judge(line: RequirementLine) -> tuple[str, str, Severity] | None:
             )
         return None
     base = url.split("#", 1)[0]
-    if _VCS.match(url):
-        if _COMMIT.search(base):
-            return None  # immutable: lockable as written
+    ref = classify(url)
+    if ref.lockable:
+        return None  # an archive with its hash, a VCS commit: lockable as written
+    if ref.kind is DirectKind.VCS_REF:
         return (
             f"{written} names no commit: each build installs whatever the branch or tag "
             "points to then",
             f"pin the commit: {line.name} @ {_pinned_form(base)}",
             Severity.ERROR,
         )
-    if url.startswith("file:") or line.editable:
+    if ref.kind is DirectKind.LOCAL or line.editable:
         return (
             f"{written} installs a local path: resolved at build time, outside the lock",
             "publish it as a wheel (an index or --find-links) and pin name==version",
             Severity.WARNING,
         )
-    if "sha256=" not in url:
+    if ref.kind is DirectKind.UNNAMED_FILE:
         return (
-            f"{written} is a direct URL without a hash: its bytes are never verified",
-            f"add the file's hash: {line.name} @ {base}#sha256=<hash>, or install it from "
-            "an index as name==version",
-            Severity.WARNING,
+            f"{written}: the file name is no wheel or sdist name, so nothing says its version",
+            f"point to the wheel or sdist itself: {line.name} @ <url of "
+            f"{line.name}-<version>-….whl>#sha256=<hash>",
+            Severity.ERROR,
         )
-    return None
+    return (
+        f"{written} is a direct URL without a hash: its bytes are never verified",
+        f"add the file's hash: {line.name} @ {base}#sha256=<hash>, or install it from "
+        "an index as name==version",
+        Severity.WARNING,
+    )
 
 
 def _pinned_form(url: str) -> str:
