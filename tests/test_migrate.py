@@ -278,6 +278,25 @@ def test_an_image_built_on_one_that_does_not_resolve_is_left_out_too(
     assert (root / "locks/base-cpu.layer.txt").is_file()
 
 
+def test_an_image_whose_index_does_not_answer_is_left_out(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    # api routes filelock to an index nobody serves (a closed loopback port): only api fails.
+    api = API.replace(
+        "RUN pip install filelock",
+        "RUN pip install --index-url http://127.0.0.1:9/simple/ filelock",
+    )
+    root = make_repo(tmp_path / "repo", {"docker/api/Dockerfile": api})
+    result = _apply(plan_migration(root), server, tmp_path / "cache")
+    assert result.left_out == ("api:cpu",)
+    failed = result.compiled.result("api:cpu")
+    assert failed.reason is not None and "127.0.0.1:9" in failed.reason
+    assert (root / "docker/api/Dockerfile").read_text(encoding="utf-8") == api
+    assert (root / "locks/ml-cpu.layer.txt").is_file()
+    errors = [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR]
+    assert errors and {f.image for f in errors} == {"api:cpu"}
+
+
 def test_when_no_image_resolves_nothing_is_written(
     tmp_path: Path, server: IndexServer, hermetic_pip: None
 ) -> None:

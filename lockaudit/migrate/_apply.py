@@ -2,13 +2,15 @@
 
 The plan's files are first put into a scratch copy of the repository's small files, and the
 locks are compiled there. Nothing is written before the compile is done, and then the plan's
-files and the new locks are written together (each to a temporary file, then renamed): a
-network error or an interruption leaves the repository exactly as it was.
+files and the new locks are written together (each to a temporary file, then renamed): an
+interruption leaves the repository exactly as it was.
 
 Decision: an image whose lock does not resolve (and every image built on it) is left out, not
 the whole migration: the repository is planned again without it (its Dockerfile keeps its
 installs when no migrated image shares it) and the rest is compiled and written. The result
-names the images left out and why, and ``check`` then reports exactly those as lockless.
+names the images left out and why, and ``check`` then reports exactly those as lockless. An
+index that does not answer fails the images that need it the same way: the workspace is then
+compiled one image at a time to tell which.
 """
 
 from __future__ import annotations
@@ -29,13 +31,13 @@ from lockaudit.compile import (
     Status,
     compile_workspace,
 )
-from lockaudit.errors import InputError, Location
+from lockaudit.errors import IndexFetchError, InputError, Location
 from lockaudit.index.types import MetadataSource
 from lockaudit.locks import lock_paths, write_atomically
 from lockaudit.migrate._model import MigrationPlan
 from lockaudit.migrate._plan import plan_migration
 from lockaudit.workspace.config import load_workspace
-from lockaudit.workspace.graph import lock_view
+from lockaudit.workspace.graph import build_order, lock_view
 from lockaudit.workspace.model import Workspace
 from lockaudit.workspace.paths import check_inside
 
@@ -115,7 +117,10 @@ def _compile_aside(
             if not wanted:
                 return files, None
         with open_source(workspace) as source:
-            compiled = compile_workspace(workspace, source, CompileOptions(images=wanted))
+            try:
+                compiled = compile_workspace(workspace, source, CompileOptions(images=wanted))
+            except IndexFetchError:  # which image needs the index that failed? one at a time
+                compiled = _one_by_one(workspace, source, wanted)
         if compiled.ok:
             for result in compiled.results:
                 paths = lock_paths(workspace, workspace.image(result.image))
@@ -140,6 +145,33 @@ def _origins(plan: MigrationPlan, text: str) -> str:
         return found["origin"] if found else match[0]
 
     return _IN_LINE.sub(origin, text)
+
+
+def _one_by_one(
+    workspace: Workspace, source: MetadataSource, wanted: tuple[str, ...] | None
+) -> CompileResult:
+    """Each image compiled on its own, parents first (each run writes its lock in the scratch
+    copy, so a child finds its parent's): an image whose index does not answer fails alone,
+    with the fetch error as its reason, and the images built on it are skipped."""
+    keys = set(wanted) if wanted is not None else None
+    results: dict[str, ImageResult] = {}
+    for image in build_order(lock_view(workspace)):
+        if keys is not None and image.key not in keys:
+            continue
+        if image.parent is not None and image.parent in results and (
+            results[image.parent].status in _UNRESOLVED
+        ):
+            reason = f"the parent {image.parent} has no usable lock"
+            results[image.key] = ImageResult(image.key, Status.SKIPPED, reason=reason)
+            continue
+        try:
+            one = compile_workspace(workspace, source, CompileOptions(images=(image.key,)))
+        except IndexFetchError as e:
+            reason = f"an index does not answer ({e})"
+            results[image.key] = ImageResult(image.key, Status.FAILED, reason=reason)
+            continue
+        results.update((result.image, result) for result in one.results)
+    return CompileResult(tuple(results.values()))
 
 
 def _why(result: ImageResult) -> str:
