@@ -482,11 +482,17 @@ def _dockerfile_roots(inputs: Inputs, image: Image) -> Iterable[RootRequirement]
 
     A repository that has never been locked pins its packages on `pip install` lines: compiling
     those (layered on the parent's lock) is how its conflicts and duplicates come to light.
+    Upgrading the installer (`pip install -U pip setuptools`) is not the image's layer: the
+    lock rules do not ask for it to come from the lock, so it is not locked either.
     """
     dockerfile = inputs.dockerfile(image)  # build args and ARG defaults, as `check` reads it
     for stage in dockerfile.stages:
         for install in stage.pip_installs:
-            yield from _roots(install.requirements, image.key, RequirementKind.REQUIREMENT)
+            lines = [line for line in install.requirements if line.name not in _INSTALLER]
+            yield from _roots(lines, image.key, RequirementKind.REQUIREMENT)
+
+
+_INSTALLER = frozenset({"pip", "setuptools", "wheel"})
 
 
 def _constraint_sources(

@@ -143,3 +143,94 @@ def test_a_matrix_over_stages_builds_separate_images(tmp_path: Path) -> None:
     bases = {image.key: image.base_image for image in found.images}
     assert bases["server:cpu"] == "python:3.11-slim"
     assert bases["server:xpu"] == "intel/oneapi-basekit:2025.1.3-0-devel-ubuntu22.04"
+
+
+def test_a_placeholder_arg_default_is_never_pasted_into_a_base(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "gpu/Dockerfile": "ARG CUDA_VER=notset\nARG LINUX_VER=ubuntu22.04\n"
+        "FROM nvidia/cuda:${CUDA_VER}-base-${LINUX_VER} AS gpu\nRUN echo gpu\n",
+        "cpu/Dockerfile": "ARG MINIFORGE_VER=notset\nFROM condaforge/miniforge3:${MINIFORGE_VER}\n",
+        "build.sh": "docker build -t acme/cpu:1 --build-arg MINIFORGE_VER=26.1.0-0 cpu\n"
+        "docker build -t acme/gpu:1 gpu\n",
+    })
+    found = discover_workspace(tmp_path)
+    by_key = {image.key: image for image in found.images}
+    assert "notset" not in found.config_toml
+    gpu = by_key["gpu:1"]
+    assert gpu.base_image == "nvidia/cuda:${CUDA_VER}-base-${LINUX_VER}"  # as written
+    assert str(gpu.variant) == "cuda"  # a CUDA base whatever version a run passes
+    assert any(p.startswith("gpu/Dockerfile:3:") and "ARG CUDA_VER" in p and "placeholder" in p
+               for p in found.problems)
+    # the value a build source passes replaces the placeholder
+    assert by_key["cpu:1"].base_image == "condaforge/miniforge3:26.1.0-0"
+    assert by_key["cpu:1"].edge == "build.sh:1 --build-arg MINIFORGE_VER"
+
+
+FLAGS_REPO = {
+    "docker/Dockerfile": "ARG BASE_IMAGE=ubuntu:22.04\nFROM ${BASE_IMAGE} AS production\n"
+    "RUN echo prod\nFROM ${BASE_IMAGE} AS ci\nRUN echo ci\n",
+    "docker/build.sh": """\
+#!/bin/bash
+TAG="acme/app:latest"
+BUILD_TYPE="production"
+BASE_IMAGE="ubuntu:22.04"
+BRANCH="main"
+for arg in "$@"
+do
+    case $arg in
+        -g|--gpu)
+          BASE_IMAGE="nvidia/cuda:12.1.0-base-ubuntu22.04"
+          shift
+          ;;
+        -bt|--buildtype)
+          BUILD_TYPE="$2"
+          shift
+          shift
+          ;;
+        -b|--branch)
+          BRANCH="$2"
+          shift
+          shift
+          ;;
+        -t|--tag)
+          TAG="$2"
+          shift
+          shift
+          ;;
+    esac
+done
+if [ "${BUILD_TYPE}" == "production" ]; then
+  docker build -f Dockerfile --build-arg BASE_IMAGE=$BASE_IMAGE -t "${TAG}" --target production ..
+elif [ "${BUILD_TYPE}" == "ci" ]; then
+  docker build -f Dockerfile --build-arg BASE_IMAGE=$BASE_IMAGE --build-arg BRANCH="${BRANCH}" \\
+    -t "${TAG}" --target ci ..
+fi
+""",
+    ".github/workflows/regression.yml": """\
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - name: Build the CI image
+        run: |
+          cd docker
+          ./build.sh -g -bt ci -b $GITHUB_REF_NAME -t acme/app:ci
+""",
+}
+
+
+def test_a_workflow_passes_its_flags_to_the_script_it_runs(tmp_path: Path) -> None:
+    _write(tmp_path, FLAGS_REPO)
+    found = discover_workspace(tmp_path)
+    by_key = {image.key: image for image in found.images}
+    # the script alone gives its default run (production, latest); the workflow's call gives the
+    # ci stage under the tag the workflow names, on the base its -g flag picks
+    assert by_key["app:latest"].stage == "production"
+    ci = by_key["app:ci"]
+    assert ci.stage == "ci"
+    assert ci.base_image == "nvidia/cuda:12.1.0-base-ubuntu22.04"
+    assert ci.edge == "docker/build.sh:33 --build-arg BASE_IMAGE"
+    assert ci.context == "."  # `..` from docker/, where the workflow runs it
+    # the branch only a run knows (-b $GITHUB_REF_NAME) is never pasted as a build arg
+    assert all(name != "BRANCH" for name, _ in ci.build_args)

@@ -245,6 +245,24 @@ def test_an_image_that_does_not_resolve_is_left_out_and_the_rest_written(
     assert [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR] == []
 
 
+def test_an_image_that_only_upgrades_pip_gets_an_empty_layer_and_passes_check(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    # The loopback index serves no pip: locking the installer upgrade would fail the image;
+    # lockaudit does not lock the installer (the lock rules do not ask for it either).
+    tools = "FROM example/app-base:cpu\nRUN pip install --upgrade pip setuptools wheel\n"
+    root = make_repo(tmp_path / "repo", {"docker/tools/Dockerfile": tools})
+    plan = plan_migration(root)
+    assert "tools:cpu" in plan.images
+    result = _apply(plan, server, tmp_path / "cache")
+    assert result.ok, result.left_out
+    assert (root / "docker/tools/Dockerfile").read_text(encoding="utf-8") == tools
+    layer = (root / "locks/tools-cpu.layer.txt").read_text(encoding="utf-8")
+    assert "==" not in layer
+    errors = [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR]
+    assert errors == []
+
+
 def test_an_image_built_on_one_that_does_not_resolve_is_left_out_too(
     tmp_path: Path, server: IndexServer, hermetic_pip: None
 ) -> None:

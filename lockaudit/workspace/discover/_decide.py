@@ -353,20 +353,25 @@ def _parent(
 ) -> tuple[str | None, str | None, Variant]:
     """(parent key, base image, the variant the parent gives) for one build."""
     ref = info.from_ref
-    if ref is None:
-        names = ", ".join(info.unresolved) or "?"
-        problems.append(
-            f"{info.from_location}: FROM {info.from_raw.split(None, 1)[-1]} uses ARG {names} "
-            "with no default; give it a default or set base-image by hand"
-        )
-        notes.append(f"FROM needs ARG {names}, which has no default: base-image is a placeholder")
-        return None, info.from_raw.split(None, 1)[-1], Variant.CPU
     stage = _stage_build(info, decider)
-    parent_build = stage[0] if stage is not None else decider.lookup(ref)
+    parent_build = stage[0] if stage is not None else decider.lookup(ref) if ref else None
     if parent_build is not None and parent_build.id in done:
         parent = done[parent_build.id]
         # One build may be tagged twice (-t x:1 -t x:latest): the image is its first tag.
         return parent.key, None, parent.variant
+    if ref is None:
+        names = ", ".join(info.unresolved) or "?"
+        written = info.from_raw.split()[0] if info.from_raw.split() else "?"
+        problems.append(
+            f"{info.from_location}: FROM {written} uses ARG {names} "
+            "with no default (or a placeholder such as 'notset'); give it a default or set "
+            "base-image by hand"
+        )
+        notes.append(f"FROM needs ARG {names}, which has no real default: base-image is a "
+                     "placeholder")
+        # the image as written, its variables unexpanded: nvidia/cuda:${CUDA_VER}-base is
+        # still a CUDA base, whatever version a run passes
+        return None, written, Variant.CUDA if _is_cuda_ref(parse_ref(written)) else Variant.CPU
     if _looks_internal(info, ref, settings):
         problems.append(
             f"{info.from_location}: FROM {ref.text} looks like an image of this repository, "
