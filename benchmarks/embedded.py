@@ -174,15 +174,27 @@ requirements = ["requirements.txt"]
 """
 
 
-def write_diarization_workspace(dest: Path, cu121_url: str, source: Path = REPO) -> Path:
+_MIRRORED = """
+# The PyTorch index may be unreachable (as on the machines the public scenario runs on): the
+# default index serves torch 2.1.0, whose Linux wheel is the CUDA 12.1 build.
+[tool.lockaudit.mirrors]
+"{cu121}" = "default"
+"""
+
+
+def write_diarization_workspace(
+    dest: Path, cu121_url: str, source: Path = REPO, *, mirrored: bool = False
+) -> Path:
     """One CUDA image with everything diarization:cuda installs (its whole chain, flattened).
 
     ``cu121_url`` is the URL the workspace names for its PyTorch index (the same the embedded
-    workspace names, so that one mirror setting serves both).
+    workspace names, so that one mirror setting serves both); ``mirrored`` serves it from the
+    default index, as the embedded workspace's ``[tool.lockaudit.mirrors]`` does.
     """
     copy_embedded_workspace(dest, source)
     chain = ("requirements-common.txt", "docker/base-ml/requirements.txt")
     lines = [f"-r {path}" for path in (*chain, "docker/diarization/requirements.txt")]
     (dest / "requirements.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (dest / "pyproject.toml").write_text(_DIARIZATION.format(cu121=cu121_url), encoding="utf-8")
+    config = _DIARIZATION + (_MIRRORED if mirrored else "")
+    (dest / "pyproject.toml").write_text(config.format(cu121=cu121_url), encoding="utf-8")
     return dest

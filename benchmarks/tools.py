@@ -19,15 +19,27 @@ Decisions:
 - lockaudit runs as ``python -m lockaudit`` of this interpreter, so a fresh clone with the
   package installed needs nothing on PATH; uv and pip-compile are looked up next to it first.
 - Outputs are deleted before every run of every tool, so no tool reuses a previous result as
-  preferences; "cold" also empties that tool's caches, "warm" keeps them from the warm-up.
+  preferences; "cold" also empties that tool's caches, "warm" keeps them from the warm-up,
+  "offline" reads only the warm cache (``--offline`` of lockaudit and uv; pip-compile has no
+  such mode), "no-op" keeps the tool's own outputs of the previous run (lockaudit: locks whose
+  input digests match; uv and pip-compile read the output file as preferences).
+- A run succeeds when every child exits 0 *and* wrote what it was asked to write: a tool that
+  exits 0 without an output (or a lockaudit no-op that rewrote a lock) is a failed run.
+- Each child's command and the variables set for it are kept on the :class:`Bench` (the last
+  run of each tool), so the results file can say exactly what every tool was given.
+- pip-compile gets a time budget per run (``Bench.timeout``): past it the run is killed and
+  recorded as timed out, which is a measurement (pip-compile took longer), not a failure.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +49,16 @@ from lockaudit.parsing.versions import parse_versions
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Image, Workspace
 
-__all__ = ["Bench", "Sample", "Tool", "child_env", "tool_versions", "tools_for"]
+__all__ = [
+    "Bench",
+    "Executables",
+    "Invocation",
+    "Sample",
+    "Tool",
+    "child_env",
+    "tool_versions",
+    "tools_for",
+]
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,15 @@ class Sample:
     requests: int | None
     ok: bool
     error: str = ""
+    timed_out: bool = False  # killed at the time budget: recorded as such, not as a failure
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One child as started: its argument list and the variables set for it alone."""
+
+    command: tuple[str, ...]
+    env: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,26 +89,47 @@ class _Child:
     peak_rss_kb: int
     returncode: int
     output: str
+    invocation: Invocation = Invocation(())
+    timed_out: bool = False
 
 
-def _run_child(command: Sequence[str], env: Mapping[str, str], cwd: Path) -> _Child:
+def _run_child(
+    invocation: Invocation, env: Mapping[str, str], cwd: Path, timeout: float | None = None
+) -> _Child:
     started = time.perf_counter()
     with subprocess.Popen(
-        list(command),
-        env=dict(env),
+        list(invocation.command),
+        env={**env, **dict(invocation.env)},
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
+        start_new_session=True,  # a time-out kills the child's whole process group
     ) as process:
         assert process.stdout is not None
-        output = process.stdout.read()
-        # wait4 reports this child's own peak RSS; RUSAGE_CHILDREN would be a running maximum.
-        _, status, usage = os.wait4(process.pid, 0)
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            os.killpg(process.pid, signal.SIGKILL)
+
+        # A timer, not polling: a poll interval would add its latency to every measured run.
+        timer = threading.Timer(timeout, kill) if timeout is not None else None
+        if timer is not None:
+            timer.start()
+        try:
+            output = process.stdout.read()
+            # wait4 reports this child's own peak RSS; RUSAGE_CHILDREN is a running maximum.
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            if timer is not None:
+                timer.cancel()
         process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     text = output.decode(errors="replace")
-    return _Child(seconds, usage.ru_maxrss, process.returncode, text)
+    if killed.is_set():
+        text += f"\n(killed after the time budget of {timeout:.0f} s)"
+    return _Child(seconds, usage.ru_maxrss, process.returncode, text, invocation, killed.is_set())
 
 
 def _exe(name: str) -> str:
@@ -89,20 +140,42 @@ def _exe(name: str) -> str:
     return found
 
 
-def tool_versions() -> dict[str, str]:
+@dataclass(frozen=True)
+class Executables:
+    """The baselines' programs: next to this interpreter, else on PATH, unless given."""
+
+    uv: str = ""
+    pip_compile: str = ""
+
+    def resolved(self) -> Executables:
+        return Executables(self.uv or _exe("uv"), self.pip_compile or _exe("pip-compile"))
+
+
+def tool_versions(exes: Executables) -> dict[str, str]:
     def first_line(command: list[str]) -> str:
         done = subprocess.run(command, capture_output=True, text=True, check=False)
-        return (done.stdout or done.stderr).strip().splitlines()[0]
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        return lines[0] if lines else f"(no version: exit {done.returncode})"
 
     from importlib.metadata import version
 
     return {
         "python": sys.version.split()[0],
         "lockaudit": version("lockaudit"),
-        "uv": first_line([_exe("uv"), "--version"]),
-        "pip-compile": first_line([_exe("pip-compile"), "--version"]),
+        "uv": first_line([exes.uv, "--version"]),
+        "pip-compile": first_line([exes.pip_compile, "--version"]),
         "pip": version("pip"),
     }
+
+
+def file_digests(root: Path, skip: Sequence[str] = ()) -> dict[str, str]:
+    """sha256 of every file under ``root`` (relative POSIX paths), except under ``skip``."""
+    digests = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if not any(relative == s or relative.startswith(s.rstrip("/") + "/") for s in skip):
+            digests[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
 
 
 def child_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -127,6 +200,13 @@ class Bench:
     default_index: str
     variant_indexes: Mapping[str, str]  # variant → the URL baselines use as an extra index
     counters: Callable[[], tuple[int, int]] | None = None  # (bytes, requests) so far
+    exes: Executables = field(default_factory=Executables)
+    timeout: float | None = None  # each pip-compile run's time budget, in seconds
+    # (value, placeholder) pairs the results file shows instead of machine paths and index URLs
+    placeholders: tuple[tuple[str, str], ...] = ()
+    set_env: tuple[tuple[str, str], ...] = ()  # the variables the runner set for every child
+    # the children of each tool's last run, for the results file
+    invocations: dict[str, list[Invocation]] = field(default_factory=dict)
     _model: Workspace | None = field(default=None, repr=False)
 
     @property
@@ -135,8 +215,12 @@ class Bench:
             self._model = load_workspace(self.workspace)
         return self._model
 
+    @property
+    def locks(self) -> Path:
+        return self.workspace / self.model.locks_dir
+
     def clean_outputs(self) -> None:
-        shutil.rmtree(self.workspace / self.model.locks_dir, ignore_errors=True)
+        shutil.rmtree(self.locks, ignore_errors=True)
         for tool in ("uv", "pip-compile"):
             shutil.rmtree(self.scratch / f"out-{tool}", ignore_errors=True)
 
@@ -147,21 +231,32 @@ class Bench:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def measure(self, tool: str, children: Callable[[], list[_Child]]) -> Sample:
+    def measure(
+        self,
+        tool: str,
+        children: Callable[[], list[_Child]],
+        verify: Callable[[], str | None] = lambda: None,
+    ) -> Sample:
+        """Run ``children`` and time them; ``verify`` names what a successful run failed to do."""
         before = self.counters() if self.counters else None
         started = time.perf_counter()
         runs = children()
         seconds = time.perf_counter() - started
         after = self.counters() if self.counters else None
-        failed = next((c for c in runs if c.returncode not in (0,)), None)
+        self.invocations[tool] = [c.invocation for c in runs]
+        failed = next((c for c in runs if c.returncode != 0), None)
+        error = failed.output[-2000:] if failed else ""
+        if failed is None and (missing := verify()):
+            error = missing
         return Sample(
             tool=tool,
             seconds=seconds,
             peak_rss_kb=max((c.peak_rss_kb for c in runs), default=0),
             bytes=after[0] - before[0] if before and after else None,
             requests=after[1] - before[1] if before and after else None,
-            ok=failed is None,
-            error=failed.output[-2000:] if failed else "",
+            ok=not error,
+            error=error,
+            timed_out=any(c.timed_out for c in runs),
         )
 
 
@@ -169,16 +264,57 @@ class Bench:
 
 
 def _lockaudit(bench: Bench, *args: str, cache: Path) -> _Child:
-    command = [sys.executable, "-m", "lockaudit", *args, "--workspace", str(bench.workspace)]
-    env = {**bench.env, "LOCKAUDIT_CACHE_DIR": str(cache)}
-    return _run_child(command, env, bench.workspace)
+    command = ("python", "-m", "lockaudit", *args, "--workspace", str(bench.workspace))
+    invocation = Invocation(command, (("LOCKAUDIT_CACHE_DIR", str(cache)),))
+    # "python" is recorded (a reader's own interpreter); this one is what runs
+    started = Invocation((sys.executable, *command[1:]), invocation.env)
+    child = _run_child(started, bench.env, bench.workspace)
+    return _Child(child.seconds, child.peak_rss_kb, child.returncode, child.output, invocation)
 
 
-def lockaudit_compile(bench: Bench, *, cold: bool) -> Sample:
+def _lock_bytes(bench: Bench) -> dict[str, bytes]:
+    if not bench.locks.is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(bench.locks.iterdir()) if p.is_file()}
+
+
+def _wrote_locks(bench: Bench) -> str | None:
+    if _lock_bytes(bench):
+        return None
+    return f"lockaudit compile exited 0 but wrote no lock under {bench.model.locks_dir}/"
+
+
+def lockaudit_compile(bench: Bench, *, cold: bool, offline: bool = False) -> Sample:
     bench.clean_outputs()
     cache = bench.cache("lockaudit", cold=cold)
-    label = "lockaudit-compile-" + ("cold" if cold else "warm")
-    return bench.measure(label, lambda: [_lockaudit(bench, "compile", "--all", cache=cache)])
+    args = ("compile", "--all", *(("--offline",) if offline else ()))
+    label = "lockaudit-compile-" + ("offline" if offline else "cold" if cold else "warm")
+    return bench.measure(
+        label, lambda: [_lockaudit(bench, *args, cache=cache)], lambda: _wrote_locks(bench)
+    )
+
+
+def _ensure_locks(bench: Bench, cache: Path) -> None:
+    if not _lock_bytes(bench):
+        _lockaudit(bench, "compile", "--all", cache=cache)
+
+
+def lockaudit_noop(bench: Bench) -> Sample:
+    """``compile --all`` over locks the previous compile wrote: every image is up to date.
+
+    The run must leave every lock byte-identical; one that rewrites a lock is not a no-op.
+    """
+    cache = bench.cache("lockaudit", cold=False)
+    _ensure_locks(bench, cache)
+    before = _lock_bytes(bench)
+
+    def unchanged() -> str | None:
+        after = _lock_bytes(bench)
+        changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
+        return f"a no-op compile changed {', '.join(changed)}" if changed else None
+
+    run = lambda: [_lockaudit(bench, "compile", "--all", cache=cache)]  # noqa: E731
+    return bench.measure("lockaudit-compile-noop", run, unchanged)
 
 
 def lockaudit_check(bench: Bench, *, every_rule: bool = False) -> Sample:
@@ -187,23 +323,15 @@ def lockaudit_check(bench: Bench, *, every_rule: bool = False) -> Sample:
     As a hook runs it: with nothing changed the result cache answers; ``every_rule`` passes
     ``--no-cache``, which runs every rule as a check after an edit does.
     """
-    locks = bench.workspace / bench.model.locks_dir
     cache = bench.cache("lockaudit", cold=False)
-    if not locks.is_dir():
-        _lockaudit(bench, "compile", "--all", cache=cache)
+    _ensure_locks(bench, cache)
     extra = ("--no-cache",) if every_rule else ()
 
     def run() -> list[_Child]:
         child = _lockaudit(bench, "check", "--format", "json", *extra, cache=cache)
         # Exit 1 means findings, which is a successful check run.
-        return [
-            _Child(
-                child.seconds,
-                child.peak_rss_kb,
-                0 if child.returncode == 1 else child.returncode,
-                child.output,
-            )
-        ]
+        code = 0 if child.returncode == 1 else child.returncode
+        return [_Child(child.seconds, child.peak_rss_kb, code, child.output, child.invocation)]
 
     return bench.measure("lockaudit-check-edit" if every_rule else "lockaudit-check", run)
 
@@ -264,58 +392,98 @@ def _platform(image: Image) -> str:
     return f"{image.target.arch}-manylinux_{image.target.glibc.replace('.', '_')}"
 
 
-def _uv_image(bench: Bench, image: Image, out: Path, cache: Path) -> _Child:
+@dataclass(frozen=True)
+class _Mode:
+    """How one baseline run treats its cache and previous outputs."""
+
+    name: str  # cold, warm, offline or noop
+    cold: bool = False
+    offline: bool = False
+    keep_outputs: bool = False
+
+
+COLD, WARM = _Mode("cold", cold=True), _Mode("warm")
+OFFLINE, NOOP = _Mode("offline", offline=True), _Mode("noop", keep_outputs=True)
+
+
+def _uv_image(bench: Bench, image: Image, out: Path, cache: Path, mode: _Mode) -> Invocation:
     inputs, constraints = _image_inputs(bench, image, out)
     command = [
-        _exe("uv"), "pip", "compile", "--no-config", "--quiet", "--generate-hashes",
+        bench.exes.uv, "pip", "compile", "--no-config", "--quiet", "--generate-hashes",
         "--python", sys.executable, "--no-python-downloads",
         "--python-version", image.target.python, "--python-platform", _platform(image),
         "--cache-dir", str(cache), *_index_args(bench, image),
+        *(["--offline"] if mode.offline else []),
         "--output-file", str(out / f"{image.slug}.txt"), *inputs,
     ]  # fmt: skip
     for path in constraints:
         command += ["--constraint", path]
-    return _run_child(command, bench.env, bench.workspace)
+    return Invocation(tuple(command))
 
 
-def _pip_compile_image(bench: Bench, image: Image, out: Path, cache: Path) -> _Child:
+def _pip_compile_image(
+    bench: Bench, image: Image, out: Path, cache: Path, mode: _Mode
+) -> Invocation:
     inputs, constraints = _image_inputs(bench, image, out)
+    # Cold: no pip cache at all. With hashes pip downloads every file of every pin (gigabytes
+    # for torch's builds on a real index); a cache it cannot reuse in that run only costs disk.
+    pip_cache = "--no-cache-dir" if mode.cold else f"--cache-dir {cache / 'pip'}"
     command = [
-        _exe("pip-compile"), "--quiet", "--generate-hashes", "--no-header", "--strip-extras",
-        "--cache-dir", str(cache / "pip-tools"), "--pip-args", f"--cache-dir {cache / 'pip'}",
+        bench.exes.pip_compile, "--quiet", "--generate-hashes", "--no-header", "--strip-extras",
+        "--cache-dir", str(cache / "pip-tools"), "--pip-args", pip_cache,
         *_index_args(bench, image), "--output-file", str(out / f"{image.slug}.txt"), *inputs,
     ]  # fmt: skip
     for path in constraints:
         command += ["--constraint", path]
-    return _run_child(command, bench.env, bench.workspace)
+    return Invocation(tuple(command))
+
+
+_Command = Callable[[Bench, Image, Path, Path, _Mode], Invocation]
+
+
+def _outputs_written(bench: Bench, tool: str, out: Path) -> str | None:
+    missing = [
+        f"{image.slug}.txt"
+        for image in bench.model.images
+        if not (out / f"{image.slug}.txt").is_file()
+        or not (out / f"{image.slug}.txt").stat().st_size
+    ]
+    return f"{tool} exited 0 but wrote no {', '.join(missing)}" if missing else None
 
 
 def _per_image(
-    bench: Bench, tool: str, cold: bool, one: Callable[[Bench, Image, Path, Path], _Child]
+    bench: Bench, tool: str, mode: _Mode, one: _Command, timeout: float | None = None
 ) -> Sample:
-    bench.clean_outputs()
     out = bench.scratch / f"out-{tool}"
-    out.mkdir(parents=True)
-    cache = bench.cache(tool, cold=cold)
+    cache = bench.cache(tool, cold=mode.cold)
+    if mode.keep_outputs and _outputs_written(bench, tool, out):
+        _per_image(bench, tool, WARM, one)  # no previous outputs: make them, unmeasured
+    if not mode.keep_outputs:
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
 
     def run() -> list[_Child]:
         children = []
+        deadline = None if timeout is None else time.perf_counter() + timeout
         for image in bench.model.images:  # already in build order
-            child = one(bench, image, out, cache)
+            left = None if deadline is None else max(deadline - time.perf_counter(), 0.01)
+            child = _run_child(
+                one(bench, image, out, cache, mode), bench.env, bench.workspace, left
+            )
             children.append(child)
-            if child.returncode != 0:
+            if child.returncode != 0 or not (out / f"{image.slug}.txt").is_file():
                 break  # the children of a failed image have no parent output
         return children
 
-    return bench.measure(f"{tool}-" + ("cold" if cold else "warm"), run)
+    return bench.measure(f"{tool}-{mode.name}", run, lambda: _outputs_written(bench, tool, out))
 
 
-def uv_compile(bench: Bench, *, cold: bool) -> Sample:
-    return _per_image(bench, "uv", cold, _uv_image)
+def uv_compile(bench: Bench, mode: _Mode) -> Sample:
+    return _per_image(bench, "uv", mode, _uv_image)
 
 
-def pip_compile(bench: Bench, *, cold: bool) -> Sample:
-    return _per_image(bench, "pip-compile", cold, _pip_compile_image)
+def pip_compile(bench: Bench, mode: _Mode) -> Sample:
+    return _per_image(bench, "pip-compile", mode, _pip_compile_image, bench.timeout)
 
 
 Tool = Callable[[Bench], Sample]
@@ -326,10 +494,15 @@ def tools_for(names: Sequence[str]) -> list[tuple[str, Tool]]:
     table: dict[str, Tool] = {
         "lockaudit-compile-cold": lambda b: lockaudit_compile(b, cold=True),
         "lockaudit-compile-warm": lambda b: lockaudit_compile(b, cold=False),
-        "uv-cold": lambda b: uv_compile(b, cold=True),
-        "uv-warm": lambda b: uv_compile(b, cold=False),
-        "pip-compile-cold": lambda b: pip_compile(b, cold=True),
-        "pip-compile-warm": lambda b: pip_compile(b, cold=False),
+        "lockaudit-compile-offline": lambda b: lockaudit_compile(b, cold=False, offline=True),
+        "lockaudit-compile-noop": lockaudit_noop,
+        "uv-cold": lambda b: uv_compile(b, COLD),
+        "uv-warm": lambda b: uv_compile(b, WARM),
+        "uv-offline": lambda b: uv_compile(b, OFFLINE),
+        "uv-noop": lambda b: uv_compile(b, NOOP),
+        "pip-compile-cold": lambda b: pip_compile(b, COLD),
+        "pip-compile-warm": lambda b: pip_compile(b, WARM),
+        "pip-compile-noop": lambda b: pip_compile(b, NOOP),
         "lockaudit-check": lockaudit_check,
         "lockaudit-check-edit": lambda b: lockaudit_check(b, every_rule=True),
     }

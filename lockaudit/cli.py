@@ -284,14 +284,19 @@ def migrate(
         result = apply_migration(plan, lambda ws: build_index_client(ws))
     except LockauditError as e:
         _fail(e)
-    for note in plan.notes:
+    for note in result.plan.notes:
         sys.stdout.write(f"{note}\n")
     render.compile_result(result.compiled, Format.TEXT)
-    if not result.ok:
-        render.message("nothing written: the migrated workspace does not resolve")
-        raise typer.Exit(EXIT_FINDINGS)
     for written in result.written:
         render.message(f"wrote {written}")
+    if not result.ok:
+        left_out = ", ".join(result.left_out)
+        render.message(
+            f"not migrated: {left_out} (no lock resolves; see above)"
+            if result.written
+            else "nothing written: the migrated workspace does not resolve"
+        )
+        raise typer.Exit(EXIT_FINDINGS)
 
 
 @app.command("add-stage")

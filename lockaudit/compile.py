@@ -54,6 +54,7 @@ from lockaudit.locks import (
     render_all,
     write_atomically,
 )
+from lockaudit.parsing.directref import DIRECT_INDEX
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile
 from lockaudit.parsing.versions import VersionsFile
 from lockaudit.redact import bare_url
@@ -481,11 +482,17 @@ def _dockerfile_roots(inputs: Inputs, image: Image) -> Iterable[RootRequirement]
 
     A repository that has never been locked pins its packages on `pip install` lines: compiling
     those (layered on the parent's lock) is how its conflicts and duplicates come to light.
+    Upgrading the installer (`pip install -U pip setuptools`) is not the image's layer: the
+    lock rules do not ask for it to come from the lock, so it is not locked either.
     """
     dockerfile = inputs.dockerfile(image)  # build args and ARG defaults, as `check` reads it
     for stage in dockerfile.stages:
         for install in stage.pip_installs:
-            yield from _roots(install.requirements, image.key, RequirementKind.REQUIREMENT)
+            lines = [line for line in install.requirements if line.name not in _INSTALLER]
+            yield from _roots(lines, image.key, RequirementKind.REQUIREMENT)
+
+
+_INSTALLER = frozenset({"pip", "setuptools", "wheel"})
 
 
 def _constraint_sources(
@@ -516,9 +523,18 @@ def _parent_roots(parent: LockText) -> Iterable[RootRequirement]:
     for package in parent.lock.packages:
         # The index's fast path (a plain "name==version" is split, not tokenized): a child
         # image re-reads every pin of its parent, hundreds per image in a workspace.
-        requirement = parse_requirement(f"{package.name}=={package.version}")
+        requirement = parse_requirement(_parent_pin(package))
         origin = Origin(parent.location(package.name), parent.lock.image, RequirementKind.PARENT)
         yield RootRequirement(requirement, origin)
+
+
+def _parent_pin(package: LockedPackage) -> str:
+    """``name==version``, or for a direct reference its URL with its hash: the child must
+    resolve the parent's package to that same file."""
+    if package.index == DIRECT_INDEX and len(package.files) == 1:
+        file = package.files[0]
+        return f"{package.name} @ {file.url}#sha256={file.sha256}"
+    return f"{package.name}=={package.version}"
 
 
 # --------------------------------------------------------------------------- resolution → lock
@@ -629,9 +645,13 @@ def _locked_package(
             )
 
     def index_of(url: str) -> str:
+        if url == DIRECT_INDEX:  # a direct reference's file: its URL is the provenance
+            return DIRECT_INDEX
         return url if _strip(url) in named else DEFAULT_INDEX
 
     def url_of(file: DistFile) -> str:
+        if file.index == DIRECT_INDEX:
+            return redact(file.url)
         if index_of(file.index) == DEFAULT_INDEX or workspace.mirror_of(file.index):
             return NO_URL
         return redact(file.url)  # a mirror of this machine may carry a token in its URL

@@ -884,7 +884,8 @@ jobs:
     assert (by_name["notebooks"].stage, by_name["notebooks"].context) == ("notebooks", "context")
     assert by_name["notebooks"].parent == by_name["base"].key
     assert by_name["notebooks"].edge == "Dockerfile:4 FROM base"
-    assert by_name["base"].base_image == "nvidia/cuda:notset-base-ubuntu24.04"
+    # the ARG default "notset" is a placeholder: the base stays as written, never pasted
+    assert by_name["base"].base_image == "nvidia/cuda:${CUDA_VER}-base-ubuntu24.04"
 
 
 def test_dockerfiles_nothing_builds_under_example_and_test_folders_are_excluded(

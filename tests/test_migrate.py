@@ -20,7 +20,13 @@ import pytest
 
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
-from lockaudit.migrate import MigrationPlan, NoteKind, apply_migration, plan_migration
+from lockaudit.migrate import (
+    MigrationPlan,
+    MigrationResult,
+    NoteKind,
+    apply_migration,
+    plan_migration,
+)
 from lockaudit.rules import run_checks
 from lockaudit.rules.findings import Severity
 from lockaudit.workspace.config import load_workspace, parse_config
@@ -45,7 +51,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
     }
 
 
-def _apply(plan: MigrationPlan, server: IndexServer, cache: Path) -> object:
+def _apply(plan: MigrationPlan, server: IndexServer, cache: Path) -> MigrationResult:
     config = PipConfig(index_url=server.index_url("default"))
     return apply_migration(
         plan, lambda ws: build_index_client(ws, cache_dir=cache, pip_config=config)
@@ -197,7 +203,7 @@ def test_write_compiles_and_the_result_passes_check(
     root = make_repo(tmp_path / "repo")
     plan = plan_migration(root)
     result = _apply(plan, server, tmp_path / "cache")
-    assert result.ok  # type: ignore[attr-defined]
+    assert result.ok
     for change in plan.changes:
         assert (root / change.path).read_text(encoding="utf-8") == change.new
     for slug in ("base-cpu", "ml-cpu", "api-cpu"):
@@ -210,14 +216,77 @@ def test_write_compiles_and_the_result_passes_check(
     assert plan_migration(root).changes == ()  # a second run has nothing to do
 
 
-def test_a_failed_compile_writes_nothing(
+def test_an_image_that_does_not_resolve_is_left_out_and_the_rest_written(
     tmp_path: Path, server: IndexServer, hermetic_pip: None
 ) -> None:
+    # Partial on purpose (it was all or nothing): base and ml are migrated, api is named.
     api = API.replace("filelock", "no-such-package")
     root = make_repo(tmp_path / "repo", {"docker/api/Dockerfile": api})
+    result = _apply(plan_migration(root), server, tmp_path / "cache")
+    assert not result.ok
+    assert result.left_out == ("api:cpu",)
+    assert (root / "docker/api/Dockerfile").read_text(encoding="utf-8") == api  # as it was
+    assert "locks/base-cpu.layer.txt" in (root / "docker/base/Dockerfile").read_text()
+    assert "locks/ml-cpu.layer.txt" in (root / "docker/ml/Dockerfile").read_text()
+    assert (root / "locks/ml-cpu.layer.txt").is_file()
+    assert not (root / "locks/api-cpu.layer.txt").exists()
+    assert not (root / "docker/api/requirements.in").exists()
+    [note] = [n for n in result.plan.notes if n.kind is NoteKind.NOT_MIGRATED]
+    assert note.location.path == "docker/api/Dockerfile"
+    assert "api:cpu is not migrated" in note.message
+    # The reason points at the Dockerfile line (the .in file it was planned into is not written).
+    assert "docker/api/Dockerfile:5 requires no-such-package" in note.message
+    errors = [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR]
+    assert errors and {f.image for f in errors} == {"api:cpu"}
+    # Fixed, the next run migrates what is left, and check passes.
+    (root / "docker/api/Dockerfile").write_text(API, encoding="utf-8")
+    again = _apply(plan_migration(root), server, tmp_path / "cache")
+    assert again.ok and "docker/api/Dockerfile" in again.written
+    assert [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR] == []
+
+
+def test_an_image_that_only_upgrades_pip_gets_an_empty_layer_and_passes_check(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    # The loopback index serves no pip: locking the installer upgrade would fail the image;
+    # lockaudit does not lock the installer (the lock rules do not ask for it either).
+    tools = "FROM example/app-base:cpu\nRUN pip install --upgrade pip setuptools wheel\n"
+    root = make_repo(tmp_path / "repo", {"docker/tools/Dockerfile": tools})
+    plan = plan_migration(root)
+    assert "tools:cpu" in plan.images
+    result = _apply(plan, server, tmp_path / "cache")
+    assert result.ok, result.left_out
+    assert (root / "docker/tools/Dockerfile").read_text(encoding="utf-8") == tools
+    layer = (root / "locks/tools-cpu.layer.txt").read_text(encoding="utf-8")
+    assert "==" not in layer
+    errors = [f for f in run_checks(load_workspace(root)) if f.severity is Severity.ERROR]
+    assert errors == []
+
+
+def test_an_image_built_on_one_that_does_not_resolve_is_left_out_too(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    ml = ML.replace("tqdm", "no-such-package")
+    api = API.replace("FROM example/app-base:cpu", "FROM example/app-ml:cpu")
+    root = make_repo(tmp_path / "repo", {"docker/ml/Dockerfile": ml, "docker/api/Dockerfile": api})
+    result = _apply(plan_migration(root), server, tmp_path / "cache")
+    assert sorted(result.left_out) == ["api:cpu", "ml:cpu"]
+    skipped = result.compiled.result("api:cpu")
+    assert skipped.reason is not None and "ml:cpu" in skipped.reason
+    assert (root / "docker/ml/Dockerfile").read_text(encoding="utf-8") == ml
+    assert (root / "docker/api/Dockerfile").read_text(encoding="utf-8") == api
+    assert (root / "locks/base-cpu.layer.txt").is_file()
+
+
+def test_when_no_image_resolves_nothing_is_written(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    root = make_repo(tmp_path / "repo", {"requirements-common.txt": "no-such-package==1.0\n"})
     before = _snapshot(root)
     result = _apply(plan_migration(root), server, tmp_path / "cache")
-    assert not result.ok  # type: ignore[attr-defined]
+    assert not result.ok
+    assert sorted(result.left_out) == ["api:cpu", "base:cpu", "ml:cpu"]
+    assert result.written == ()
     assert _snapshot(root) == before
 
 
@@ -250,6 +319,27 @@ def test_cli_shows_a_diff_and_writes_only_with_write(
     checked = run("check")
     assert checked.returncode == 0, checked.stdout
     assert "0 errors" in checked.stdout
+
+
+def test_cli_names_the_images_it_left_out_and_exits_non_zero(
+    tmp_path: Path, server: IndexServer, hermetic_pip: None
+) -> None:
+    api = API.replace("filelock", "no-such-package")
+    root = make_repo(tmp_path / "repo", {"docker/api/Dockerfile": api})
+    env = {
+        **os.environ,
+        "PIP_INDEX_URL": server.index_url("default"),
+        "LOCKAUDIT_CACHE_DIR": str(tmp_path / "cache"),
+        "NO_COLOR": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "lockaudit", "migrate", "--write"],
+        capture_output=True, text=True, env=env, cwd=root, check=False, timeout=120,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "not migrated: api:cpu" in done.stderr
+    assert "wrote locks/ml-cpu.layer.txt" in done.stderr
+    assert "docker/api/Dockerfile:1: not-migrated: api:cpu is not migrated" in done.stdout
 
 
 def test_bad_input_is_named_and_nothing_is_written(tmp_path: Path, hermetic_pip: None) -> None:

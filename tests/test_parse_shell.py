@@ -86,9 +86,14 @@ def argvs(text: str) -> list[tuple[str, ...]]:
             id="command-substitution-kept",
         ),
         pytest.param(
-            "echo ${#TORCH} ${TORCH%.*}",
-            [("echo", "${#TORCH}", "${TORCH%.*}")],
-            id="pattern-expansions-kept",
+            "echo ${#TORCH} ${UNSET%.*}",
+            [("echo", "${#TORCH}", "${UNSET%.*}")],
+            id="length-and-unset-pattern-expansions-kept",
+        ),
+        pytest.param(
+            "echo ${TORCH%.*} ${TORCH%%.*} ${TORCH#*.} ${TORCH##*.} \"${SPACED#?}\"",
+            [("echo", "2.1", "2", "1.0", "0", "a b ")],
+            id="pattern-removal-evaluated",
         ),
         pytest.param(
             "V=2 && pip install x==$V", [("pip", "install", "x==2")], id="assignment-sets-variable"

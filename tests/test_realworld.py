@@ -41,19 +41,12 @@ KNOWN_WRONG: dict[str, str] = {
         "Dockerfile nothing builds proposed as an image"
     ),
     "huggingface__text-generation-inference": (
-        "tags latest-<hardware> (the metadata-action's raw tag) where expected.toml says "
-        "<hardware>; the trtllm ci-runtime stage not paired; every server/requirements_*.txt "
-        "given to the CUDA image instead of server/uv.lock; accelerators not inferred; "
+        "the trtllm ci-runtime stage not paired; accelerators (rocm, xpu, neuron, hpu) are not "
+        "variants lockaudit knows; the intel-cpu cell's base; the Gaudi Python and pyproject; "
         "Dockerfile_llamacpp and Dockerfile.nix, which no workflow builds, proposed as images"
     ),
-    "jupyter__docker-stacks": (
-        "the CUDA version of the sub-folder variants (cu128/cu130 wheel index, 12 for "
-        "tensorflow[and-cuda]) not inferred"
-    ),
     "kserve__kserve": (
-        "no requirement file found (uv.lock / pyproject of the synced projects); the CUDA "
-        "server taken for CPU; the python/custom_tokenizer.Dockerfile sample nothing builds "
-        "proposed as an image"
+        "the python/custom_tokenizer.Dockerfile sample nothing builds proposed as an image"
     ),
     "mamba-org__micromamba-docker": (
         "names from file names (debian, alpine, fedora) not micromamba; the stage1 cache images "
@@ -69,8 +62,8 @@ KNOWN_WRONG: dict[str, str] = {
         "names from folders (gpu, base, common)"
     ),
     "onyx-dot-app__onyx": (
-        "the dev stage (CI --target dev) and the sandbox image not found; model server not seen "
-        "as CUDA"
+        "the dev stage (CI --target dev) and the sandbox image not found; names with the "
+        "'onyx-' prefix where the repository names them without"
     ),
     "open-telemetry__opentelemetry-demo": (
         "the cypress test image named 'demo'; telemetry-docs given the requirement file of a "

@@ -22,17 +22,11 @@ KNOWN_MISSES: dict[str, str] = {
     "StatCan__aaw-kubeflow-containers": (
         "the Dockerfiles have no FROM (the CI inserts one with sed): nothing of them is parsed"
     ),
-    "aiidateam__aiida-core": (
-        "direct-reference (warning) on pip install of the repository's own checkout, a "
-        "non-defect of this unlocked repository"
-    ),
     "huggingface__text-generation-inference": (
         "uv sync of server/uv.lock is not replayed: the torch it replaces and its CUDA 12.8 "
         "wheels on the 12.4 base are not seen"
     ),
-    "kserve__kserve": "build sources that disagree on the base image: no rule yet",
     "mlrun__mlrun": "a requirement file that drifted from the one it copies: no rule yet",
-    "onyx-dot-app__onyx": "bake building another stage than compose under one name: no rule yet",
 }
 
 REPOS = corpus_repos()

@@ -37,6 +37,11 @@ RUN pip install "pinned @ git+https://github.com/org/pinned.git@{COMMIT}"
 RUN pip install --no-binary :all: lxml==5.2.1
 COPY . /src
 RUN pip install /src
+RUN pip install /opt/vendor/tool-1.0-py3-none-any.whl /src/dist/app-1.0.tar.gz
+COPY --from=src . /tmp/project
+RUN pip install /tmp/project
+COPY --from=example/tools:1 /wheels /tmp/wheels
+RUN pip install /tmp/wheels
 """
 
 REQUIREMENTS = f"""\
@@ -74,11 +79,18 @@ def test_direct_references_are_findings_at_their_lines(tmp_path: Path) -> None:
     assert sorted((f["severity"], f["location"], f["package"]) for f in found) == [
         ("error", "app/Dockerfile:4", None),  # nameless VCS
         ("error", "app/requirements.txt:1", "tool"),  # VCS at a branch
+        ("info", "app/Dockerfile:11", None),  # the checkout, from a named build context
+        ("info", "app/Dockerfile:8", None),  # the repository's own checkout
+        ("warning", "app/Dockerfile:13", None),  # a path copied from another image
         ("warning", "app/Dockerfile:6", None),  # --no-binary
-        ("warning", "app/Dockerfile:8", None),  # a local path
+        ("warning", "app/Dockerfile:9", None),  # a local path from outside the repository
+        ("warning", "app/Dockerfile:9", None),  # an sdist of the checkout: a file, not it
         ("warning", "app/requirements.txt:3", "wheel"),  # a URL without a hash
         ("warning", "app/requirements.txt:5", None),  # editable local path: no name
     ]
+    messages = {f["location"]: f["message"] for f in found}
+    assert "installs the repository's own project" in messages["app/Dockerfile:8"]
+    assert "installs a local path" in messages["app/Dockerfile:9"]
     hints = {f["location"]: f["hint"] for f in found}
     assert hints["app/requirements.txt:1"] == (
         "pin the commit: tool @ git+https://github.com/org/tool.git@<commit>"

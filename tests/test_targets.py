@@ -111,6 +111,18 @@ def infer(text: str, inherited: TargetFacts | None = None) -> dict[str, str]:
             {"python": "3.12.4", "cuda": "12.8", "distro": "debian bookworm", "glibc": "2.36"},
             id="cuda-from-the-pytorch-index",
         ),
+        pytest.param(
+            "FROM python:3.12.4-slim-bookworm\n"
+            "RUN pip install --no-cache-dir 'tensorflow[and-cuda]'\n",
+            {"python": "3.12.4", "cuda": "12", "distro": "debian bookworm", "glibc": "2.36"},
+            id="cuda-major-from-cuda-wheels",
+        ),
+        pytest.param(
+            "FROM python:3.12.4-slim-bookworm\n"
+            "RUN pip install nvidia-cuda-runtime-cu12==12.6.77 cupy-cuda12x\n",
+            {"python": "3.12.4", "cuda": "12.6", "distro": "debian bookworm", "glibc": "2.36"},
+            id="cuda-from-a-pinned-runtime-wheel",
+        ),
     ],
 )
 def test_python_cuda_and_glibc_are_inferred(text: str, expected: dict[str, str]) -> None:

@@ -33,6 +33,7 @@ from lockaudit.locks.model import (
     target_spec,
 )
 from lockaudit.locks.text import render_body
+from lockaudit.parsing.directref import DIRECT_INDEX, classify
 from lockaudit.workspace.model import normalize
 
 
@@ -76,6 +77,11 @@ def _pylock_package(package: LockedPackage) -> dict[str, Any]:
     if index:
         table["index"] = index
     files = sorted(package.files, key=lambda f: f.filename)
+    if package.index == DIRECT_INDEX:
+        table.pop("index", None)
+        table["archive"] = _pylock_archive(files[0])
+        table["tool"] = {"lockaudit": _tool(package, files)}
+        return table
     wheels = [_pylock_file(f) for f in files if f.is_wheel]
     if wheels:
         table["wheels"] = wheels
@@ -83,6 +89,11 @@ def _pylock_package(package: LockedPackage) -> dict[str, Any]:
     sdist = next((f for f in files if not f.is_wheel), None)
     if sdist is not None:
         table["sdist"] = _pylock_file(sdist)
+    table["tool"] = {"lockaudit": _tool(package, files)}
+    return table
+
+
+def _tool(package: LockedPackage, files: list[LockedFile]) -> dict[str, Any]:
     tool: dict[str, Any] = {"layer": package.layer, "required-by": sorted(package.required_by)}
     # The text locks give no URL for these files (the user's own index or a mirror): the
     # reader must not take the machine-local URL as provenance.
@@ -90,7 +101,16 @@ def _pylock_package(package: LockedPackage) -> dict[str, Any]:
         tool["local-index"] = True
     if any(f.url == NO_URL for f in files):
         tool["local-urls"] = True
-    table["tool"] = {"lockaudit": tool}
+    return tool
+
+
+def _pylock_archive(file: LockedFile) -> dict[str, Any]:
+    """A direct reference to an archive (PEP 751 ``[packages.archive]``, PEP 610's
+    ``archive_info``): its URL and hash; the file name is the URL's last segment."""
+    table: dict[str, Any] = {"url": file.url}
+    if file.size is not None:
+        table["size"] = file.size
+    table["hashes"] = {"sha256": file.sha256} if file.sha256 else {}
     return table
 
 
@@ -164,6 +184,10 @@ def _pylock_locked_package(raw: Mapping[str, Any]) -> LockedPackage:
     local = bool(tool.get("local-index")) or source_index is None
     index = DEFAULT_INDEX if local else str(source_index)
     files = [*raw.get("wheels", []), *([raw["sdist"]] if "sdist" in raw else [])]
+    if "archive" in raw:  # a direct reference: the one file, named by its URL
+        archive = raw["archive"]
+        index = DIRECT_INDEX
+        files = [{**archive, "name": classify(str(archive["url"])).filename}]
     return LockedPackage(
         name=normalize(raw["name"]),
         version=Version(raw["version"]),

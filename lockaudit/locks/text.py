@@ -16,6 +16,10 @@ Two of the three files of an image (the third is the pylock, :mod:`lockaudit.loc
             # via asr:cuda: docker/asr/requirements.txt:3
             # via whisperx
 
+    A direct reference (an archive URL with its hash, see :mod:`lockaudit.parsing.directref`)
+    is written ``tool @ <url> \\`` with its ``--hash`` line and ``# index: direct``; its
+    version is the one its file name says.
+
     The default index is never written: pip inside the image uses its own configuration.
     ``# file:`` lines are the provenance record (``check`` verifies each file came from the
     index its package is routed to); pip ignores them.
@@ -57,6 +61,7 @@ from lockaudit.locks.model import (
     parse_target_spec,
     target_spec,
 )
+from lockaudit.parsing.directref import DIRECT_INDEX, archive_version, classify
 from lockaudit.parsing.requirements import (
     IndexOptions,
     RequirementLine,
@@ -104,9 +109,17 @@ def _render_txt(lock: Lock, packages: Sequence[LockedPackage], layer_of: str | N
     return ("\n".join(header) + "\n" + body).encode()
 
 
+def entry_head(package: LockedPackage) -> str:
+    """``name==version``; ``name @ url`` for a direct reference (pip's hash-checking mode
+    takes both, each with its ``--hash`` lines)."""
+    if package.index == DIRECT_INDEX and len(package.files) == 1:
+        return f"{package.name} @ {package.files[0].url}"
+    return f"{package.name}=={package.version}"
+
+
 def _entry_lines(lock: Lock, package: LockedPackage) -> list[str]:
     hashes = package.hashes
-    head = f"{package.name}=={package.version}"
+    head = entry_head(package)
     lines = [head + (" \\" if hashes else "")]
     lines.extend(
         f"    --hash=sha256:{digest}" + (" \\" if i < len(hashes) - 1 else "")
@@ -247,7 +260,7 @@ def lock_requirements(text: LockText, memo: LockMemo | None = None) -> Requireme
     requirements = memo.requirements if memo is not None else {}
     lines: list[RequirementLine] = []
     for package in text.lock.packages:
-        head = f"{package.name}=={package.version}"
+        head = entry_head(package)
         requirement = requirements.get(head)
         if requirement is None:
             requirement = requirements[head] = Requirement(head)
@@ -349,6 +362,7 @@ def _header(
 
 
 _ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(\s*\\)?$")
+_DIRECT_ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*) @ (\S+?)(\s*\\)?$")
 _HASH = re.compile(r"^\s+--hash=sha256:([0-9a-f]{64})(\s*\\)?$")
 _FILE = re.compile(r"^(\S+) sha256=([0-9a-f]{64}|-) size=(\d+|-) url=(\S+)$")
 
@@ -365,6 +379,7 @@ class _Entry:
     files: list[tuple[str, str | None, int | None, str]] = field(default_factory=list)
     layer: str | None = None
     required_by: list[str] = field(default_factory=list)
+    direct_url: str | None = None  # the URL of a `name @ url` entry
 
 
 @dataclass
@@ -423,7 +438,9 @@ class _BodyParser:
         for offset, line in enumerate(lines):
             self.feed(number + offset, line)
         self._close()
-        if len(self.packages) == before + 1 and _ENTRY.match(lines[0]):
+        if len(self.packages) == before + 1 and (
+            _ENTRY.match(lines[0]) or _DIRECT_ENTRY.match(lines[0])
+        ):
             self.memo.entries[key] = self.packages[-1]
 
     def feed(self, number: int, line: str) -> None:
@@ -441,6 +458,8 @@ class _BodyParser:
             self.index_urls.append(stripped.split(None, 1)[1])
         elif match := _ENTRY.match(line):
             self._start(number, match[1], match[2])
+        elif match := _DIRECT_ENTRY.match(line):
+            self._start_direct(number, match[1], match[2])
         else:
             raise self.error(number, f"not a lock line: {stripped!r}")
 
@@ -458,6 +477,16 @@ class _BodyParser:
             except InvalidVersion as e:
                 raise self.error(number, f"invalid version {version!r}") from e
         entry = _Entry(normalize(name), parsed, number)
+        self._claim(number, entry.name)
+        self._open = entry
+
+    def _start_direct(self, number: int, name: str, url: str) -> None:
+        """``name @ url``: a direct reference, its version the one its file name says."""
+        self._close()
+        found = archive_version(classify(url).filename)
+        if found is None or found[0] != normalize(name):
+            raise self.error(number, f"{name} @ {url}: the file name says no version of {name}")
+        entry = _Entry(found[0], found[1], number, direct_url=url)
         self._claim(number, entry.name)
         self._open = entry
 
@@ -495,6 +524,14 @@ class _BodyParser:
     def _package(self, entry: _Entry) -> LockedPackage:
         if not entry.index:
             raise self.error(entry.line, f"{entry.name} has no `# index:` line")
+        if (entry.direct_url is not None) != (entry.index == DIRECT_INDEX) or (
+            entry.direct_url is not None and [f[3] for f in entry.files] != [entry.direct_url]
+        ):
+            raise self.error(
+                entry.line,
+                f"{entry.name}: a `name @ url` entry has `# index: {DIRECT_INDEX}` and one "
+                "`# file:` line of that URL, and only it",
+            )
         # A file's hash counts only when pip would see it: on a --hash line of the entry.
         files = tuple(
             LockedFile(name, url, digest if digest in entry.hashes else None, size, entry.index)

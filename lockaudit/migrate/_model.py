@@ -17,6 +17,7 @@ class NoteKind(StrEnum):
     NOT_REWRITTEN = "not-rewritten"  # an install lockaudit could not rewrite safely
     DISCOVERY = "discovery"  # what `lockaudit init` could not decide
     LOCKS_IN_CONTEXT = "locks-in-context"  # an image's locks go where its context can COPY them
+    NOT_MIGRATED = "not-migrated"  # an image whose lock does not resolve: left as it was
 
 
 @dataclass(frozen=True)

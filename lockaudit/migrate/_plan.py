@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import posixpath
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -64,8 +64,12 @@ class _Image:
     common: bool = False  # installs the workspace's common file
 
 
-def plan_migration(root: Path) -> MigrationPlan:
-    """Everything ``lockaudit migrate`` changes in the repository at ``root`` (reads only)."""
+def plan_migration(root: Path, *, left_out: Mapping[str, str] | None = None) -> MigrationPlan:
+    """Everything ``lockaudit migrate`` changes in the repository at ``root`` (reads only).
+
+    ``left_out`` maps image keys to why they are not migrated (their locks do not resolve): a
+    Dockerfile all of whose images are left out keeps its installs as written."""
+    left_out = left_out or {}
     pyproject = root / "pyproject.toml"
     old_config = _read(pyproject) if pyproject.is_file() else None
     notes: list[Note] = []
@@ -83,16 +87,24 @@ def plan_migration(root: Path) -> MigrationPlan:
     found: dict[str, _Image] = {}
     for dockerfile, images in _by_dockerfile(workspace).items():
         primary = images[0]
+        if discovered:  # discovery's guesses of requirement files give way to what is installed
+            for image in images:
+                if image.variant_of is None:
+                    edits.requirements[image.key] = ()
+        kept = all(image.key in left_out for image in images)
+        notes.extend(
+            _left_out(dockerfile, image, left_out[image.key], kept=kept)
+            for image in images
+            if image.key in left_out
+        )
+        if kept:
+            continue
         text = _read(root / dockerfile)
         parsed = parse_dockerfile_text(text, dockerfile, dict(primary.build_args))
         installs = image_installs(workspace, primary, parsed, load)
         chain = _image_stages(parsed)
         planned = _classify(workspace, primary, chain, installs, notes)
         _build_stage_notes(parsed, chain, notes)
-        if discovered:  # discovery's guesses of requirement files give way to what is installed
-            for image in images:
-                if image.variant_of is None:
-                    edits.requirements[image.key] = ()
         if not planned.plans:
             continue
         lock = _lock_ref(workspace, images, parsed, edits, notes)
@@ -123,6 +135,22 @@ def plan_migration(root: Path) -> MigrationPlan:
         changes.insert(0, FileChange("pyproject.toml", old_config, new_config))
     return MigrationPlan(
         root, tuple(changes), tuple(notes), tuple(i.key for i in workspace.images), discovered
+    )
+
+
+def _left_out(dockerfile: str, image: Image, why: str, *, kept: bool) -> Note:
+    """``kept``: the Dockerfile keeps its installs; else other images of it are migrated, and
+    this one will install the lock it does not have yet."""
+    state = (
+        "the Dockerfile keeps its installs as written"
+        if kept
+        else "the Dockerfile is migrated for its other images; this one has no lock to install"
+    )
+    return Note(
+        NoteKind.NOT_MIGRATED,
+        Location(dockerfile, 1),
+        f"{image.key} is not migrated: {why}; {state}. Fix that, then run "
+        "`lockaudit migrate --write` again",
     )
 
 

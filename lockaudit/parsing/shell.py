@@ -29,6 +29,7 @@ order, the reserved words dropped, ``depth`` kept); that is all an audit of inst
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -412,8 +413,15 @@ class _Lexer:
         if match is None:
             if not body:
                 raise self.error("bad substitution '${}'", start)
-            # Length, pattern and substring operators: kept literally, not evaluated.
-            word.add(text[start : self.pos])
+            trim = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)(##?|%%?)(.*)", body, re.DOTALL)
+            value = self.env.get(trim.group(1)) if trim else None
+            if trim is None or value is None or "\x00" in value:  # NUL: a caller's unknown
+                # Length and substring operators, a pattern on an unset variable: kept
+                # literally, not evaluated.
+                word.add(text[start : self.pos])
+                return
+            pattern = self.expand_argument(trim.group(3), word)
+            word.add(_trim(value, trim.group(2), pattern), splittable=not quoted)
             return
         name, op, arg = match.group(1), match.group(2), match.group(3)
         self.expand(word, name, (op, arg) if op else None, quoted=quoted)
@@ -594,6 +602,19 @@ class Masking:
 
 
 _SUCCEEDS = frozenset({"true", ":", "echo", "printf"})
+
+
+def _trim(value: str, op: str, pattern: str) -> str:
+    """``${X#p}``, ``${X##p}``, ``${X%p}``, ``${X%%p}``: the shortest (one sign) or longest
+    (two) prefix (``#``) or suffix (``%``) matching the glob ``pattern`` removed."""
+    cuts = range(len(value) + 1)
+    ordered = reversed(cuts) if len(op) == 2 else cuts
+    for cut in ordered:
+        if op[0] == "#" and fnmatch.fnmatchcase(value[:cut], pattern):
+            return value[cut:]
+        if op[0] == "%" and fnmatch.fnmatchcase(value[len(value) - cut :], pattern):
+            return value[: len(value) - cut]
+    return value
 
 
 def and_or_list(commands: Sequence[SimpleCommand], index: int) -> tuple[int, int]:

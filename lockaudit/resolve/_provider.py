@@ -28,7 +28,7 @@ when the source is a :class:`~lockaudit.index.types.Crawler`, else a level at a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
@@ -45,6 +45,7 @@ from lockaudit.index.types import (
     MetadataSource,
     NeedsBuild,
 )
+from lockaudit.resolve._direct import direct_candidate, pinned
 from lockaudit.resolve._model import RequirementKind, RootRequirement
 from lockaudit.resolve._nodes import (
     PYTHON,
@@ -68,21 +69,21 @@ class Roots:
     requirements: tuple[Req, ...]
     constraints: Mapping[NormalizedName, tuple[RootRequirement, ...]]
     parent_pins: Mapping[NormalizedName, Version]
+    # names given by a direct reference (an archive URL with its hash): their one release
+    direct: Mapping[NormalizedName, Candidate] = field(default_factory=dict)
 
     @classmethod
-    def split(cls, roots: Sequence[RootRequirement], environment: Mapping[str, str]) -> Roots:
+    def split(cls, roots: Sequence[RootRequirement], target: Target) -> Roots:
+        environment = target.marker_environment()
         requirements: list[Req] = []
         constraints: dict[NormalizedName, list[RootRequirement]] = {}
         parent_pins: dict[NormalizedName, Version] = {}
+        direct: dict[NormalizedName, Candidate] = {}
         for index, root in enumerate(roots):
             if not applies(root.requirement.marker, environment):
                 continue
             if root.requirement.url:
-                raise InputError(
-                    root.origin.location,
-                    f"{root.requirement}: a direct URL cannot be resolved from an index",
-                    hint="publish the package to an index the workspace names, then pin it",
-                )
+                root = _direct_root(root, target, direct)
             if root.origin.kind is RequirementKind.REQUIREMENT:
                 requirements.extend(expand(root.requirement, origin=root.origin, root_index=index))
                 continue
@@ -91,7 +92,24 @@ class Roots:
             if root.origin.kind is RequirementKind.PARENT and pinned is not None:
                 parent_pins[root.name] = pinned
         frozen = {name: tuple(items) for name, items in constraints.items()}
-        return cls(tuple(requirements), frozen, parent_pins)
+        return cls(tuple(requirements), frozen, parent_pins, direct)
+
+
+def _direct_root(
+    root: RootRequirement, target: Target, direct: dict[NormalizedName, Candidate]
+) -> RootRequirement:
+    """A direct reference's root as ``name==version`` on its one release (kept in ``direct``);
+    two different URLs for one name cannot both be installed."""
+    candidate = direct_candidate(root, target)
+    known = direct.setdefault(candidate.name, candidate)
+    if known.files != candidate.files:
+        raise InputError(
+            root.origin.location,
+            f"{root.requirement.name} @ {candidate.files[0].url}: another line gives "
+            f"{known.name} from {known.files[0].url}",
+            hint="install one file of a project: keep one direct reference",
+        )
+    return replace(root, requirement=pinned(root.requirement, candidate))
 
 
 @dataclass(frozen=True)
@@ -139,6 +157,8 @@ class Provider(AbstractProvider[Req, Cand, str]):
         self._seen: set[str] = set()  # identifiers already discovered
         # Checked once: a runtime Protocol check costs more than a discover call should.
         self._crawler = source if isinstance(source, Crawler) else None
+        # A direct reference is the only release of its name: no index is asked for others.
+        self._releases.update({name: (release,) for name, release in roots.direct.items()})
         self._opt_in = self._root_specifiers()
         for req in roots.requirements:
             self.edges.setdefault(req.name, []).append((None, req))

@@ -188,7 +188,7 @@ def _attempt(
     upgrade: bool | frozenset[NormalizedName],
     reporter: ResolveReporter | None,
 ) -> Resolution | tuple[Explained, tuple[NeedsBuild, ...]]:
-    split = Roots.split(roots, target.marker_environment())
+    split = Roots.split(roots, target)
     provider = Provider(source, target, split, preferences_for(preferences, upgrade))
     adapter = _Reporter(reporter or ResolveReporter(), target, len(roots))
     provider.discover(split.requirements)

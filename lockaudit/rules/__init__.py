@@ -86,6 +86,7 @@ _BUILTIN_MODULES = {
         "lockaudit.audit.shellrules",
         "lockaudit.audit.baserules",
         "lockaudit.audit.confusion",
+        "lockaudit.rules.sources",
     ),
 }
 

@@ -166,6 +166,22 @@ _DOCS = (
         "install soundfile==0.12.1\n",
         "# docker/base-ml/Dockerfile\nRUN pip install soundfile==0.12.1\n",
     ),
+    RuleDoc(
+        "LA113",
+        "build-sources-disagree",
+        "Two of the repository's build sources (a Makefile, a compose file, a CI workflow, a "
+        "bake file) build the same image differently: one passes a base image as a build "
+        "argument and the other takes the Dockerfile's default, or one builds `--target "
+        "runtime` and the other the last stage. The published image and the one built "
+        "locally then differ under one name, and only one of them is what was audited.",
+        "# Makefile\nbuild:\n\tdocker build --build-arg BASE_IMAGE=python:3.11-slim -t app -f "
+        "app.Dockerfile .\n# .github/workflows/publish.yml builds app.Dockerfile with no "
+        "build-args\n# app.Dockerfile\nARG BASE_IMAGE=python:3.12-slim\nFROM ${BASE_IMAGE}\n",
+        "# app.Dockerfile: the default is what every source builds\nARG "
+        "BASE_IMAGE=python:3.11-slim\nFROM ${BASE_IMAGE}\n# Makefile and workflow pass the "
+        "same build args and target, or none\n",
+        bad_file="text",
+    ),
     # ------------------------------------------------------------------ LA2: locks, pins
     RuleDoc(
         "LA201",
@@ -310,7 +326,9 @@ _DOCS = (
         "A package is listed on more than one index (dependency confusion: a same-named "
         "release on the default index or an extra one). Routed, the lock takes it from its "
         "index only (an info); not routed, pip takes the highest version from any index that "
-        "lists it (a warning).",
+        "lists it: a warning when the indexes disagree (another offers a higher release the "
+        "lock's index lacks, or other files for the locked release), an info when they serve "
+        "the same files (a mirror or local copy).",
         "[[tool.lockaudit.indexes]]\nname = \"company\"\nurl = \"https://pypi.company.example"
         "/simple\"\n# company-utils is on this index and on the default index\n",
         "[[tool.lockaudit.indexes]]\nname = \"company\"\nurl = \"https://pypi.company.example"

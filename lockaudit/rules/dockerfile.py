@@ -8,7 +8,11 @@ Decisions:
 
 * ``from-mismatch`` compares references after Docker's normalisation (``docker.io/library/``
   dropped, ``:latest`` added). With no ``registry`` configured, only the repository name and
-  tag are compared, since the workspace does not say where images are pushed.
+  tag are compared, since the workspace does not say where images are pushed. The FROM is
+  followed from the stage the image builds (its ``stage``, the ``--target``). A parent built
+  from a stage of the same Dockerfile (``FROM runtime AS dev``, the parent built with
+  ``--target runtime``) is accepted when the ARGs that stage reads have the parent's values:
+  Docker rebuilds the stage inside the image's build, so only then is it the parent image.
 * ``shell-redirect`` reports a redirection only when its target reads like the tail of a
   version specifier (``=2.0``, ``2.0``): ``> /dev/null`` and ``2>&1`` are deliberate. Every
   installer's arguments are read (pip, uv, conda, mamba, apt).
@@ -63,7 +67,13 @@ _DEPENDENCY_FILES = (
 def from_mismatch(ctx: CheckContext) -> Iterator[Finding]:
     workspace = ctx.workspace
     for image in workspace.images:
-        line = root_from(ctx.dockerfiles[image.key])
+        dockerfile = ctx.dockerfiles[image.key]
+        chain = stage_chain(dockerfile, built_stage(dockerfile, image))
+        parent = _parent_stage(workspace, image, chain)
+        if parent is not None:
+            yield from _rebuilt_parent(dockerfile, image, parent, chain)
+            continue
+        line = chain[-1].from_line
         expected = expected_from(workspace, image)
         if line.unresolved:
             names = ", ".join(line.unresolved)
@@ -87,16 +97,67 @@ def from_mismatch(ctx: CheckContext) -> Iterator[Finding]:
             )
 
 
-def root_from(dockerfile: Dockerfile) -> FromLine:
-    """The FROM the final stage is really built on (``FROM builder`` chains followed)."""
+def built_stage(dockerfile: Dockerfile, image: Image) -> Stage:
+    """The stage ``docker build`` builds for the image: its ``stage`` (``--target``), else the
+    last one."""
+    if image.stage:
+        for stage in dockerfile.stages:
+            if (stage.from_line.alias or "").lower() == image.stage.lower():
+                return stage
+    return dockerfile.final
+
+
+def stage_chain(dockerfile: Dockerfile, stage: Stage) -> list[Stage]:
+    """``stage`` and the stages it is built FROM (by alias), nearest first."""
     aliases = {s.from_line.alias.lower(): s for s in dockerfile.stages if s.from_line.alias}
-    stage = dockerfile.final
-    for _ in dockerfile.stages:
-        earlier = aliases.get(stage.from_line.image.lower())
-        if earlier is None or earlier is stage:
-            break
-        stage = earlier
-    return stage.from_line
+    chain = [stage]
+    while True:
+        earlier = aliases.get(chain[-1].from_line.image.lower())
+        if earlier is None or earlier in chain:
+            return chain
+        chain.append(earlier)
+
+
+def root_from(dockerfile: Dockerfile, image: Image | None = None) -> FromLine:
+    """The FROM the image's stage (the final one without an image) is really built on
+    (``FROM builder`` chains followed)."""
+    stage = dockerfile.final if image is None else built_stage(dockerfile, image)
+    return stage_chain(dockerfile, stage)[-1].from_line
+
+
+def _parent_stage(workspace: Workspace, image: Image, chain: list[Stage]) -> Image | None:
+    """The parent, when it is the stage of the image's own Dockerfile that the image's stage
+    is built FROM (``FROM runtime AS dev``, the parent built with ``--target runtime``)."""
+    if image.parent is None:
+        return None
+    parent = workspace.image(image.parent)
+    if parent.dockerfile != image.dockerfile or parent.stage is None:
+        return None
+    want = parent.stage.lower()
+    return parent if any((s.from_line.alias or "").lower() == want for s in chain[1:]) else None
+
+
+def _rebuilt_parent(
+    dockerfile: Dockerfile, image: Image, parent: Image, chain: list[Stage]
+) -> Iterator[Finding]:
+    """Docker rebuilds the parent's stage inside the image's build, from the same file: that
+    is the parent image only when the ARGs the stage reads have the parent's values."""
+    want = (parent.stage or "").lower()
+    upto = next(i for i, s in enumerate(chain) if (s.from_line.alias or "").lower() == want)
+    read = {name for name, _, _ in dockerfile.global_args}
+    read |= {name for stage in chain[upto:] for name, _, _ in stage.args}
+    mine, theirs = dict(image.build_args), dict(parent.build_args)
+    differ = sorted(name for name in read if mine.get(name) != theirs.get(name))
+    if differ:
+        names = ", ".join(differ)
+        line = chain[upto - 1].from_line
+        yield from_mismatch.finding(
+            f"FROM {line.raw} rebuilds stage {parent.stage} of {parent.key} with other build "
+            f"args ({names}): the result is not {parent.key}",
+            line.location,
+            image=image.key,
+            hint=f"give {image.key} the build-args of {parent.key} for {names}",
+        )
 
 
 def expected_from(workspace: Workspace, image: Image) -> str:

@@ -107,6 +107,14 @@ def trace_path(
     return _Tracer(workspace.root, image.context, stage).trace(install, container_path)
 
 
+def from_context(
+    workspace: Workspace, image: Image, stage: Stage, install: PipInstall, container_path: str
+) -> bool:
+    """Whether ``container_path`` is, when ``install`` runs, something a COPY brought in from
+    the build context (a copied file or directory, or a path inside a copied directory)."""
+    return _Tracer(workspace.root, image.context, stage).copied(install, container_path)
+
+
 def is_remote(path: str) -> bool:
     """A ``-r``/``-c`` argument pip fetches (``https://…``), not a file of the image."""
     return "://" in path
@@ -188,6 +196,16 @@ class _Tracer:
             if found is not None and (not mapping.is_dir or (self.root / found).is_file()):
                 return found
         return None
+
+    def copied(self, install: PipInstall, container_path: str) -> bool:
+        line = install.location.line
+        want = self._absolute(container_path, line)
+        for mapping in [*self._binds(install), *self.mappings]:
+            if mapping.line <= line and (
+                want == mapping.dest or want.startswith(mapping.dest.rstrip("/") + "/")
+            ):
+                return True
+        return False
 
     def _binds(self, install: PipInstall) -> Iterator[_Mapping]:
         line = install.location.line

@@ -15,7 +15,11 @@ Evidence, strongest last (a later one overrides an earlier one):
    ``debian:bookworm-slim``, conda images;
 3. the final stage's RUN lines: ``apt-get install python3`` (the distribution's default),
    ``python3.X`` (deadsnakes or the distribution), conda/mamba ``python=X.Y``,
-   ``uv python install X.Y``, ``pyenv install X.Y.Z``.
+   ``uv python install X.Y``, ``pyenv install X.Y.Z``; for CUDA, a ``cu128`` PyTorch index
+   (``--index-url``/``--extra-index-url …/whl/cu128``), packages with a CUDA runtime of their
+   own (``tensorflow[and-cuda]``, ``cupy-cuda12x``), then ``ENV``/``ARG CUDA_VERSION``;
+4. for CUDA only, when nothing above says it: the requirement files the image installs
+   (``nvidia-cuda-runtime-cu12==12.8.90`` is CUDA 12.8).
 
 An image is *not* a Python image when its base is not a Python image (node, nginx, golang,
 alpine, ubuntu...), its Dockerfile installs no Python and no Python packages, and no parent
@@ -29,7 +33,7 @@ might not satisfy it. The reason says so.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from lockaudit.errors import InputError
@@ -37,7 +41,17 @@ from lockaudit.parsing.dockerfile import Dockerfile, Stage
 from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Workspace
 
-__all__ = ["Fact", "TargetFacts", "infer_target", "stage_chain", "workspace_targets"]
+__all__ = [
+    "Fact",
+    "TargetFacts",
+    "cuda_from_packages",
+    "cuda_from_requirement_files",
+    "infer_target",
+    "is_requirements_text",
+    "requirement_texts",
+    "stage_chain",
+    "workspace_targets",
+]
 
 
 @dataclass(frozen=True)
@@ -124,6 +138,18 @@ _PY_ENV_PATH = re.compile(r"venv|site-packages|dist-packages|/python\d|uv_python
 _RUNS_PYTHON = re.compile(r"(?:^|[\s\"'\[/])(?:python[\d.]*|gunicorn|uvicorn)(?:[\s\"',\]]|$)")
 # The PyTorch wheel index of a CUDA version (`…/whl/cu128`): the image's CUDA runtime.
 _TORCH_INDEX = re.compile(r"/whl/cu(\d{3,4})\b")
+# Packages that carry a CUDA runtime of their own, in a pip line or a requirement file:
+# `nvidia-cuda-runtime-cu12==12.8.90` pins CUDA 12.8; other `nvidia-*-cu12`, `cupy-cuda12x`,
+# `jax[cuda12]` name only the major; `tensorflow[and-cuda]` depends on the nvidia-*-cu12
+# wheels (TensorFlow's `and-cuda` extra since 2.14).
+_CUDA_RUNTIME_PIN = re.compile(
+    r"(?<![\w.-])nvidia-cuda-runtime-cu(\d+)\s*==\s*(\d+)\.(\d+)[\w.+]*", re.IGNORECASE
+)
+_CUDA_WHEELS = re.compile(
+    r"(?<![\w.-])(?:nvidia-[a-z0-9-]+-cu(\d+)|cupy-cuda(\d+)x|jax\[cuda(\d+)[^\]]*\])"
+    r"|(?<![\w.-])tensorflow\[and-cuda\]",
+    re.IGNORECASE,
+)
 _UV_PYTHON = re.compile(r"\buv\s+python\s+install\s+(?:--\S+\s+)*(?:cpython-)?(\d+\.\d+(?:\.\d+)?)")
 _PYENV = re.compile(r"\bpyenv\s+install\s+(?:-\S+\s+)*(\d+\.\d+\.\d+)")
 _PY_TOOLS = re.compile(
@@ -146,11 +172,14 @@ def infer_target(
     *,
     base_image: str | None = None,
     inherited: TargetFacts | None = None,
+    requirement_files: Sequence[tuple[str, str]] = (),
 ) -> TargetFacts:
     """The facts of an image built by ``dockerfile`` (None: unreadable, only its base counts).
 
     ``inherited``: the facts of the workspace image it is built on; otherwise the external
     base is ``base_image`` or, when that is None, the FROM the final stage descends from.
+    ``requirement_files``: ``(path, text)`` of the requirement files it installs; their CUDA
+    wheels count when neither the base nor the Dockerfile says CUDA.
     """
     chain = stage_chain(dockerfile) if dockerfile is not None else ()
     if inherited is not None:
@@ -162,6 +191,8 @@ def infer_target(
     facts = _from_runs(facts, _run_texts(chain), chain, None)
     if facts.cuda is None:
         facts = _cuda_from_env(facts, chain)
+    if facts.cuda is None:
+        facts = replace(facts, cuda=cuda_from_requirement_files(requirement_files))
     if dockerfile is not None and not facts.python_image:
         facts = _from_copies_and_entrypoint(facts, dockerfile, chain)
     if not facts.python_image and base_image is not None and inherited is None:
@@ -377,6 +408,8 @@ def _from_run(facts: TargetFacts, text: str, where: str) -> TargetFacts:
         major, minor = wheels.group(1)[:-1], wheels.group(1)[-1]
         reason = f"{where}: installs from the PyTorch index of CUDA {major}.{minor}"
         facts = replace(facts, cuda=Fact(f"{major}.{minor}", reason))
+    if facts.cuda is None and _PY_TOOLS.search(text):
+        facts = replace(facts, cuda=cuda_from_packages(text, where))
     conda = _CONDA_PYTHON if _CONDA_TOOL.search(text) is None else _CONDA_ANYWHERE
     for pattern, what in ((conda, "conda"), (_UV_PYTHON, "uv"), (_PYENV, "pyenv")):
         match = pattern.search(text)
@@ -394,6 +427,32 @@ def _from_run(facts: TargetFacts, text: str, where: str) -> TargetFacts:
     if _PY_TOOLS.search(text) and not facts.python_image:
         facts = replace(facts, is_python=Fact("true", f"{where}: installs Python packages"))
     return facts
+
+
+def cuda_from_packages(text: str, where: str) -> Fact | None:
+    """The CUDA version the CUDA wheels named in ``text`` (a pip line, a requirement file)
+    bring, with the reason; a pinned ``nvidia-cuda-runtime-cuNN`` says the minor too."""
+    pin = _CUDA_RUNTIME_PIN.search(text)
+    if pin is not None:
+        version = f"{pin.group(2)}.{pin.group(3)}"
+        return Fact(version, f"{where}: pins {pin.group(0)}, the CUDA {version} runtime")
+    wheels = _CUDA_WHEELS.search(text)
+    if wheels is None:
+        return None
+    major = next((g for g in wheels.groups() if g), "12")
+    return Fact(major, f"{where}: installs {wheels.group(0)}, CUDA {major} wheels")
+
+
+def cuda_from_requirement_files(files: Iterable[tuple[str, str]]) -> Fact | None:
+    """The CUDA fact of ``(path, text)`` requirement files, at the line that says it: a pinned
+    CUDA runtime wherever it is (it says the minor), else the first CUDA wheel."""
+    facts = [
+        fact
+        for path, text in files
+        for number, line in enumerate(text.splitlines(), start=1)
+        if (fact := cuda_from_packages(line.split("#", 1)[0], f"{path}:{number}")) is not None
+    ]
+    return next((f for f in facts if "." in f.value), facts[0] if facts else None)
 
 
 def _installed(facts: TargetFacts, version: str, reason: str) -> TargetFacts:
@@ -438,6 +497,23 @@ def workspace_targets(given: Inputs | Workspace) -> dict[str, TargetFacts]:
             dockerfile = None
         inherited = facts.get(image.parent) if image.parent is not None else None
         facts[image.key] = infer_target(
-            dockerfile, base_image=image.base_image, inherited=inherited
+            dockerfile, base_image=image.base_image, inherited=inherited,
+            requirement_files=requirement_texts(
+                image.requirements, lambda path: inputs.file_text(path, errors="replace")
+            ),
         )
     return facts
+
+
+def requirement_texts(
+    paths: Iterable[str], read: Callable[[str], str | None]
+) -> tuple[tuple[str, str], ...]:
+    """``(path, text)`` of the pip requirement files among ``paths`` that ``read`` can read."""
+    texts = ((path, read(path)) for path in paths if is_requirements_text(path))
+    return tuple((path, text) for path, text in texts if text is not None)
+
+
+def is_requirements_text(path: str) -> bool:
+    """A pip requirement file (``*.txt``, ``*.in``), not a lock of every platform (``uv.lock``
+    lists the CUDA wheels of markers the image may never match) nor a pyproject."""
+    return path.endswith((".txt", ".in"))

@@ -5,6 +5,8 @@ second server, another origin, is an extra index (``[[tool.lockaudit.indexes]]``
 ``packages``) that offers ``torch 99.0`` (higher than any routed build) and ``rich``, which the
 default index lists too. A routed package is never looked up there, let alone taken; the lock
 records the index each package came from; ``audit`` names every index a locked name is on.
+A third origin serves a byte-identical copy of the default index's ``rich``: indexes that agree
+are a mirror, an info, never a warning.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.corpus.harness import Cli, cli_env
+from tests.corpus.harness import Cli, cli_env, reliability_scenario
 from tests.indexserver import IndexServer, scenario_from_dict
+from tests.indexserver.scenario import IndexSpec, Scenario
 from tests.test_compile import _releases
 
 
@@ -89,8 +92,9 @@ def test_audit_names_every_index_a_locked_name_is_on(
     assert rich["code"] == "LA222" and rich["severity"] == "warning", rich
     assert rich["message"] == (
         f"rich is listed on 2 indexes ({server.index_url('default')}, {extra.index_url('extra')})"
-        f" and routed to none: pip takes the highest version from any of them; the lock has "
-        f"rich 14.1.0 from {server.index_url('default')}"
+        f" and routed to none: pip takes the highest version from any of them "
+        f"({extra.index_url('extra')} offers rich 99.0, which {server.index_url('default')} does "
+        f"not); the lock has rich 14.1.0 from {server.index_url('default')}"
     )
     torch = by[("base-ml:cuda", "torch")]
     assert torch["severity"] == "info", torch
@@ -102,3 +106,41 @@ def test_audit_names_every_index_a_locked_name_is_on(
     # a name only one index lists is no finding
     assert ("base:cpu", "numpy") not in by and ("base:cpu", "tqdm") not in by
     assert ran.returncode in (0, 1), ran.stderr  # whether a warning fails is `fail-on`'s
+
+
+@pytest.fixture(scope="module")
+def copy() -> Iterator[IndexServer]:
+    """Another origin serving the default index's ``rich``, release for release, byte for byte."""
+    rich = reliability_scenario().index("default").project("rich")
+    assert rich is not None
+    with IndexServer(Scenario((IndexSpec("copy", (rich,)),))) as s:
+        yield s
+
+
+def _with_index(compiled: Path, dest: Path, name: str, url: str) -> Path:
+    root = dest / "ws"
+    shutil.copytree(compiled, root)
+    config = root / "pyproject.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + f'\n[[tool.lockaudit.indexes]]\nname = "{name}"\nurl = "{url}"\n',
+        encoding="utf-8",
+    )
+    return root
+
+
+def test_an_index_that_copies_another_is_an_info_not_a_warning(
+    compiled: Path, tmp_path: Path, server: IndexServer, copy: IndexServer
+) -> None:
+    """pip's configuration often adds a local copy of the default index: every name it lists
+    was a warning, which buried a real audit; a copy that agrees is hidden unless asked for."""
+    root = _with_index(compiled, tmp_path, "copy", copy.index_url("copy"))
+    cli = Cli(root, cli_env(server, tmp_path / "cache"))
+    ran = cli.run("audit", "--format", "json", "--select", "index-confusion", "--show-info")
+    assert "Traceback" not in ran.stderr, ran.stderr
+    by = {(f["image"], f["package"]): f for f in json.loads(ran.stdout)["findings"]}
+    rich = by[("base:cpu", "rich")]
+    assert rich["severity"] == "info", rich
+    assert "they serve the same files" in rich["message"], rich
+    shown = cli.run("audit", "--select", "index-confusion")
+    assert "LA222" not in shown.stdout.split("\nby rule")[0], shown.stdout

@@ -87,22 +87,21 @@ def migrate_copy(repo: str, root: Path) -> Migrated:
     from lockaudit.index.factory import build_index_client
 
     try:
-        plan = plan_migration(root)
-        rewritten = plan.dockerfiles
-        outside = sum(outside_bytes(change) for change in rewritten)
-        result = apply_migration(plan, lambda ws: build_index_client(ws))
+        result = apply_migration(plan_migration(root), lambda ws: build_index_client(ws))
     except LockauditError as e:
         return Migrated(repo, 0, 0, 0, f"error: {e}".splitlines()[0][:160], ())
-    if not result.ok:
-        bad = ("FAILED", "SKIPPED")
-        failed = [r.image for r in result.compiled.results if r.status.name in bad]
-        return Migrated(repo, len(plan.images), len(rewritten), outside,
-                        f"not written: {', '.join(failed)} do not resolve", ())
+    plan = result.plan  # without the images left out
+    rewritten = plan.dockerfiles
+    outside = sum(outside_bytes(change) for change in rewritten)
+    if not result.written:
+        return Migrated(repo, len(plan.images), 0, 0,
+                        f"not written: {', '.join(result.left_out)} do not resolve", ())
+    outcome = "written" if result.ok else f"partial: {', '.join(result.left_out)} left out"
     findings = run_checks(load_workspace(root))
     errors = tuple(
         f"{f.location}: {f.rule}" for f in findings if f.severity is Severity.ERROR
     )
-    return Migrated(repo, len(plan.images), len(rewritten), outside, "written", errors)
+    return Migrated(repo, len(plan.images), len(rewritten), outside, outcome, errors)
 
 
 def measure(repo: str) -> Migrated:

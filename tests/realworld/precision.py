@@ -38,7 +38,7 @@ RULE_CODES: dict[str, tuple[str, ...]] = {
     "requirements-not-installed": ("LA104",),
     "parent-package-replaced": ("LA110",),
     "cuda-wheels-newer-than-base": ("LA502",),
-    "build-sources-disagree": (),
+    "build-sources-disagree": ("LA113",),
     "unknown-extra": ("LA325",),
     "lock-not-used": ("LA208",),
     "requirements-copy-drift": (),

@@ -42,6 +42,7 @@ Dockerfiles that fit one image, an ARG without a default, two ``versions.txt`` â
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location, LockauditError
@@ -65,13 +66,21 @@ from lockaudit.workspace.discover._decide import (
 )
 from lockaudit.workspace.discover._facts import BuildFact
 from lockaudit.workspace.discover._results import Discovery, FoundFallback, FoundImage
-from lockaudit.workspace.discover._scan import DockerInfo, scan_dockerfile, scan_script, walk
+from lockaudit.workspace.discover._scan import (
+    DockerInfo,
+    _Tree,
+    scan_dockerfile,
+    scan_script,
+    walk,
+)
 from lockaudit.workspace.discover._toml import render, write_config
 
 __all__ = [
+    "BuildFact",
     "Discovery",
     "FoundFallback",
     "FoundImage",
+    "build_facts",
     "discover_workspace",
     "write_config",
 ]
@@ -87,11 +96,7 @@ def discover_workspace(root: Path) -> Discovery:
         raise LockauditError(
             f"no Dockerfile under {root}", hint="run `lockaudit init` at the repository root"
         )
-    facts = [fact for script in tree.scripts for fact in scan_script(root, script)]
-    facts += [fact for compose in tree.compose for fact in scan_compose(root, compose)]
-    facts += [fact for workflow in tree.workflows for fact in scan_github(root, workflow)]
-    facts += [fact for ci in tree.gitlab for fact in scan_gitlab(root, ci)]
-    facts += [fact for bake in tree.bake for fact in scan_bake(root, bake)]
+    facts = list(_facts(root, tree))
     side = side_dockerfiles(tree.dockerfiles, (fact.dockerfile for fact in facts))
     infos = {
         path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles
@@ -112,7 +117,9 @@ def discover_workspace(root: Path) -> Discovery:
         ),
         common=pick_one(tree.common, "common", problems),
     )
-    images, target = with_targets(build_images(decider, settings, problems), infos)
+    images, target = with_targets(
+        root, build_images(decider, settings, problems), infos
+    )
     check_keys(images, problems)
     versions = pick_one(tree.versions, "versions", problems)
     text = render(
@@ -127,3 +134,22 @@ def discover_workspace(root: Path) -> Discovery:
         exclude_entries(root, [i.dockerfile for i in images], unread, side)
     )
     return Discovery(text, tuple(images), tuple(dict.fromkeys(problems)))
+
+
+def build_facts(root: Path) -> tuple[BuildFact, ...]:
+    """Every build the repository's own sources describe (scripts, Makefiles, compose, CI,
+    bake), one :class:`BuildFact` each: what a rule compares across sources."""
+    return tuple(_facts(root, walk(root))) if root.is_dir() else ()
+
+
+def _facts(root: Path, tree: _Tree) -> Iterator[BuildFact]:
+    for script in tree.scripts:
+        yield from scan_script(root, script)
+    for compose in tree.compose:
+        yield from scan_compose(root, compose)
+    for workflow in tree.workflows:
+        yield from scan_github(root, workflow)
+    for ci in tree.gitlab:
+        yield from scan_gitlab(root, ci)
+    for bake in tree.bake:
+        yield from scan_bake(root, bake)

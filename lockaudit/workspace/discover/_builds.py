@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lockaudit.workspace.discover._facts import BuildFact, Ref
+from lockaudit.workspace.discover._facts import BuildFact, Ref, static_ref
 from lockaudit.workspace.discover._scan import DockerInfo
 
 BuildId = tuple[str, int]  # (Dockerfile, index among its builds; 0 is its own image)
@@ -56,14 +56,15 @@ def _rank(fact: BuildFact) -> tuple[bool, bool, bool]:
 
 def group_builds(
     path: str, facts: list[BuildFact], info: DockerInfo,
-    rescan: Callable[[BuildFact], DockerInfo],
+    rescan: Callable[[BuildFact], DockerInfo], built: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[Build]:
     """The builds of one Dockerfile. Facts naming the same reference are one image whatever
     source says so (compose and the release workflow); the tags of one command are one image;
     a fact without a static tag joins the image built with the same args, or, when it has a
-    name of its own (a compose service), is an image of its own."""
+    name of its own (a compose service), is an image of its own. ``built``: the ``repo:tag``
+    of every image the sources build (see :func:`_matrix_cells`)."""
     ordered = sorted(facts, key=_rank)
-    groups = _same_image([f for f in ordered if f.ref is not None])
+    groups = _matrix_cells(_same_image([f for f in ordered if f.ref is not None]), info, built)
     # named ones first: an unnamed build then joins the image of its args, or the file's own
     for fact in sorted((f for f in ordered if f.ref is None), key=lambda f: f.name is None):
         group = _group_for(groups, fact)
@@ -80,6 +81,55 @@ def group_builds(
         needs_own = first.build_args or first.target or first.contexts
         builds.append(Build(path, index, refs, first, rescan(first) if needs_own else info))
     return builds
+
+
+def _matrix_cells(
+    groups: list[list[BuildFact]], info: DockerInfo, built: frozenset[tuple[str, str]]
+) -> list[list[BuildFact]]:
+    """Groups joined when they are cells of one build line (a CI matrix over base images):
+    the same source line, stage and image repository, with build args that differ only in
+    what a FROM line pastes in as an external image. One recipe on several bases is one
+    image; its other tags and bases stay listed on it. Kept apart: a matrix over stages
+    (``FROM ${PLATFORM}`` with ``cpu``/``xpu`` stages), and one over parents the repository
+    builds itself (``torch/cpu``, ``torch/cuda``): those are different images."""
+    out: list[list[BuildFact]] = []
+    for group in groups:
+        home = next((g for g in out if _one_recipe(g[0], group[0], info, built)), None)
+        if home is None:
+            out.append(group)
+        else:
+            home.extend(group)
+    return out
+
+
+def _one_recipe(
+    one: BuildFact, other: BuildFact, info: DockerInfo, built: frozenset[tuple[str, str]]
+) -> bool:
+    if (one.location, one.target, one.substitutions) != (
+        other.location, other.target, other.substitutions
+    ) or one.ref is None or other.ref is None or one.ref.path != other.ref.path:
+        return False
+    if not (one.matrix_cell and other.matrix_cell):
+        return False  # a script's option runs are configurations a user picks one of
+    mine, theirs = dict(one.build_args), dict(other.build_args)
+    changed = {k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)}
+    if not changed or info.dockerfile is None:
+        return False
+    stages = {s.from_line.alias.lower() for s in info.dockerfile.stages if s.from_line.alias}
+    froms = [s.from_line.raw for s in info.dockerfile.stages]
+    for name in changed:
+        values = {mine.get(name), theirs.get(name)}
+        pasted = any(re.search(rf"\$\{{?{re.escape(name)}\b", raw) for raw in froms)
+        if not pasted or any(v is None or v.lower() in stages or _built(v, built)
+                             for v in values):
+            return False
+    return True
+
+
+def _built(value: str, built: frozenset[tuple[str, str]]) -> bool:
+    ref = static_ref(value)
+    return ref is not None and ((ref.path, ref.tag) in built or ref.short in {
+        (path.rsplit("/", 1)[-1], tag) for path, tag in built})
 
 
 def _group_for(groups: list[list[BuildFact]], fact: BuildFact) -> list[BuildFact] | None:
@@ -157,6 +207,7 @@ class Decider:
 
     def decide(self) -> None:
         per_file: dict[str, list[BuildFact]] = {}
+        built = frozenset((f.ref.path, f.ref.tag) for f in self.facts if f.ref is not None)
         for fact in self.facts:
             if not fact.substitutions and fact.dockerfile in self.infos:
                 per_file.setdefault(fact.dockerfile, []).append(fact)
@@ -164,7 +215,7 @@ class Decider:
             def rescan(fact: BuildFact, path: str = path) -> DockerInfo:
                 return self.rescan(path, fact)
 
-            self.builds[path] = group_builds(path, per_file.get(path, []), info, rescan)
+            self.builds[path] = group_builds(path, per_file.get(path, []), info, rescan, built)
             for build in self.builds[path]:
                 for ref in build.refs:
                     self._register(ref, build)
@@ -235,11 +286,14 @@ def image_prefix(decider: Decider) -> str:
             for candidate in (ref.repo, f"{ref.repo}-{ref.tag}"):
                 if _ends(candidate, stem):
                     name = stem if candidate == ref.repo else stem.removesuffix(f"-{ref.tag}")
-                    votes[ref.repo[: len(ref.repo) - len(name)]] += 1
+                    # only a whole trailing word of the repository is a name: a stem that
+                    # matched inside the tag (``neuron`` of ``tgi:latest-neuron``) cuts nothing
+                    if name and _ends(ref.repo, name):
+                        votes[ref.repo[: len(ref.repo) - len(name)]] += 1
     if votes:
         return votes.most_common(1)[0][0]
-    names = [ref.repo for ref in decider.assigned.values()]
-    if len(names) < 2:
+    names = sorted({ref.repo for ref in decider.assigned.values()})
+    if len(names) < 2:  # one repository for every image: its name is no prefix of another
         return ""
     common = os.path.commonprefix(names)  # noqa: RUF071 -- image names, not paths
     return common[: common.rfind("-") + 1] if "-" in common else ""

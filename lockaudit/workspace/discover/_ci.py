@@ -5,7 +5,10 @@ What builds an image there: ``docker build`` / ``docker buildx build`` lines of 
 (``with: file, context, tags, build-args, target``). A job's matrix is expanded: one fact per
 combination where it changes what is built. A GitHub expression is replaced by its value when
 that is static (``matrix.*``, ``env.*``, the default of ``inputs.*``); any other expression
-(``github.sha``, ``secrets.*``, ``steps.*.outputs``) is unknown and never becomes a name.
+(``github.sha``, ``secrets.*``) is unknown and never becomes a name. What a ``run:`` step writes
+to ``$GITHUB_OUTPUT`` (``echo "tag=cuda${v}" >> $GITHUB_OUTPUT``, with static values) is read
+back as ``steps.<id>.outputs.tag`` in the job's later steps; what it writes to ``$GITHUB_ENV``
+as ``env.*``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import itertools
 import posixpath
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from yaml.nodes import Node
@@ -29,7 +32,12 @@ from lockaudit.workspace.discover._facts import (
     static_name,
     static_ref,
 )
-from lockaudit.workspace.discover._scan import CI_ENV_FILE, logical_lines, shell_facts
+from lockaudit.workspace.discover._scan import (
+    CI_ENV_FILE,
+    CI_OUTPUT_FILE,
+    logical_lines,
+    shell_facts,
+)
 
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _MAX_COMBINATIONS = 256  # a matrix larger than this is read as unknown
@@ -58,6 +66,7 @@ class _Scope:
     matrix: Mapping[str, str]
     env: Mapping[str, str]
     inputs: Mapping[str, str]
+    steps: Mapping[str, str] = field(default_factory=dict)  # "<id>.outputs.<name>" -> value
 
     def value(self, expression: str) -> str:
         """An expression's value: context values, string literals, ``==``/``!=`` and the
@@ -89,7 +98,7 @@ class _Scope:
         if text in ("true", "false"):
             return text
         for prefix, values in (("matrix.", self.matrix), ("env.", self.env),
-                               ("inputs.", self.inputs)):
+                               ("inputs.", self.inputs), ("steps.", self.steps)):
             if text.startswith(prefix):
                 found = values.get(text.removeprefix(prefix))
                 return found if found is not None and is_static(found) else UNKNOWN
@@ -267,25 +276,35 @@ def _job_facts(
         scope = replace(scope, env=_env(doc.get("env"), scope))
         scope = replace(scope, env={**scope.env, **_env(job.get("env"), scope)})
         exported: dict[str, str] = {}  # what earlier steps wrote to $GITHUB_ENV
+        outputs: dict[str, str] = {}  # what they wrote to $GITHUB_OUTPUT, by step id
         metadata: dict[str, list[str]] = {}  # docker/metadata-action step id -> its tags
         for step_node in _yaml.sequence(job.get("steps")):
             step = _yaml.mapping(step_node)
-            base = replace(scope, env={**scope.env, **exported})
+            base = replace(scope, env={**scope.env, **exported}, steps=dict(outputs))
             step_scope = replace(base, env={**base.env, **_env(step.get("env"), base)})
-            facts += _step_facts(path, step, step_scope, exported, metadata)
+            written: dict[str, str] = {}
+            built = _step_facts(path, step, step_scope, exported, written, metadata)
+            cells = combos is not None and len(combos) > 1
+            facts += [replace(f, matrix_cell=True) for f in built] if cells else built
+            step_id = _yaml.scalar(step.get("id"))
+            if step_id is not None:
+                outputs.update((f"{step_id}.outputs.{k}", v) for k, v in written.items())
     return facts
 
 
 def _step_facts(
     path: str, step: dict[str, Node], scope: _Scope, exported: dict[str, str],
-    metadata: dict[str, list[str]],
+    written: dict[str, str], metadata: dict[str, list[str]],
 ) -> list[BuildFact]:
+    """One step's builds; ``exported`` and ``written`` receive what a ``run:`` step appends to
+    ``$GITHUB_ENV`` and to ``$GITHUB_OUTPUT``."""
     run = step.get("run")
     text = _yaml.scalar(run)
     if text is not None and run is not None:
         lines = logical_lines(scope.substitute(text), _yaml.line(run))
-        env = {**scope.env, "GITHUB_ENV": CI_ENV_FILE}
-        return shell_facts(lines, path, "sh", env, exports=exported)
+        env = {**scope.env, "GITHUB_ENV": CI_ENV_FILE, "GITHUB_OUTPUT": CI_OUTPUT_FILE}
+        files = {CI_ENV_FILE: exported, CI_OUTPUT_FILE: written}
+        return shell_facts(lines, path, "sh", env, exports=files)
     uses = _yaml.scalar(step.get("uses")) or ""
     given = _yaml.mapping(step.get("with"))
     if uses.startswith("docker/metadata-action@"):
@@ -301,16 +320,23 @@ def _step_facts(
 def _metadata_tags(given: dict[str, Node], scope: _Scope) -> list[str]:
     """The references a ``docker/metadata-action`` step makes: each image with each
     ``type=raw`` value that is static (semver, sha and ref tags only a run knows); the bare
-    images when there is none (their names are still the repository's)."""
+    images when there is none (their names are still the repository's). A tag whose
+    ``enable=`` only a run knows (``latest`` on the default base) counts only when no tag
+    every run gets is static."""
     images = [i for i, _ in _list_items(given.get("images"), scope) if is_static(i)]
-    values = []
+    always: list[str] = []
+    sometimes: list[str] = []
     text = _yaml.scalar(given.get("tags")) or ""
     for raw in text.splitlines():
         fields = dict(part.strip().partition("=")[::2] for part in raw.split(","))
+        enable = scope.substitute(fields.get("enable", "true"))
+        if is_static(enable) and not _truthy(enable):
+            continue
         if fields.get("type") == "raw":
             value = scope.substitute(fields.get("value", ""))
             if value and is_static(value):
-                values.append(value)
+                (always if is_static(enable) else sometimes).append(value)
+    values = always or sometimes
     return [f"{image}:{value}" for image in images for value in values] or images
 
 

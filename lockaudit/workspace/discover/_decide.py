@@ -18,7 +18,7 @@ from lockaudit.workspace.discover._names import by_path, valid_name, valid_tag
 from lockaudit.workspace.discover._results import FoundFallback, FoundImage
 from lockaudit.workspace.discover._scan import DockerInfo
 from lockaudit.workspace.model import Variant
-from lockaudit.workspace.targets import TargetFacts, infer_target
+from lockaudit.workspace.targets import TargetFacts, infer_target, requirement_texts
 
 _UBUNTU_GLIBC = {"20.04": "2.31", "22.04": "2.35", "24.04": "2.39"}
 _CUDA_TAG = re.compile(r"^(\d+)\.(\d+)")
@@ -140,7 +140,12 @@ def _parents_first(decider: Decider) -> list[Build]:
 def _own_name(build: Build, decider: Decider, settings: Settings) -> tuple[str, str | None, str]:
     """(name, tag or None when the variant decides it, why) from what the sources say."""
     own, fact, info = build.ref, build.fact, build.info
-    in_tag = _name_in_tag(own, fact, info) if own is not None and decider.shared(own) else None
+    in_tag = None
+    if own is not None and decider.shared(own):
+        folder = posixpath.basename(posixpath.dirname(build.path))
+        # a file's own suffix names no image when its siblings push to the same repository
+        stems = ((folder,) if folder else ()) if _side_by_side(own, build, decider) else info.stems
+        in_tag = _name_in_tag(own, fact, stems)
     if own is not None and in_tag is not None:
         return in_tag, _tag_without(own.tag, in_tag), (
             f"tagged {own.text} by {fact.location if fact else build.path}; the repository "
@@ -215,14 +220,21 @@ def _image(
         why = f"{why}; named by its path, as other Dockerfiles are {name} too"
         name, tag = names[build.id][0], names[build.id][1] or tag
     evidence.append(why)
-    name, tag = valid_name(name), valid_tag(tag if tag is not None else parent_variant.value)
-    variant = _variant(f"{name}:{tag}", parent_variant)
     context = fact.context if fact is not None else "."
     parent_stage = _stage_build(info, decider) if parent is not None else None
     stages = (
         fact.target or "" if fact is not None else "",
         parent_stage[0].fact.target or "" if parent_stage and parent_stage[0].fact else "",
     )
+    requirements = _requirements(decider.root, info, context, stages, notes)
+    name = valid_name(name)
+    variant, variant_why = _decided_variant(
+        info, base_image, _texts(decider.root, requirements),
+        f"{name}:{tag or ''}", parent_variant,
+    )
+    if variant_why:
+        evidence.append(variant_why)
+    tag = valid_tag(tag if tag is not None else variant.value)
     if parent is not None:
         evidence.append(f"FROM {info.from_raw.split(None, 1)[-1]} at {info.from_location}")
     return FoundImage(
@@ -232,7 +244,7 @@ def _image(
         parent=parent,
         base_image=base_image,
         variant=variant,
-        requirements=_requirements(decider.root, info, context, stages, notes),
+        requirements=requirements,
         context=context,
         evidence=tuple(evidence),
         notes=tuple(notes),
@@ -242,11 +254,22 @@ def _image(
     )
 
 
-def _name_in_tag(ref: Ref, fact: BuildFact | None, info: DockerInfo) -> str | None:
+def _side_by_side(ref: Ref, build: Build, decider: Decider) -> bool:
+    """True when another Dockerfile of the same folder pushes to ``ref``'s repository too
+    (``Dockerfile``, ``Dockerfile_amd``, ``Dockerfile.neuron``): variants of one image, told
+    apart by their tags (``latest-rocm``), not images named after a part of their tags."""
+    folder = posixpath.dirname(build.path)
+    return any(
+        path == ref.path and other[0] != build.path and posixpath.dirname(other[0]) == folder
+        for (path, _), other in decider.by_ref.items()
+    )
+
+
+def _name_in_tag(ref: Ref, fact: BuildFact | None, stems: Iterable[str]) -> str | None:
     """One repository for many images, the tag telling which (``demo:latest-ad``): the name
     the source or the folder gives (``ad``) when the tag carries it."""
     candidates = [fact.name] if fact is not None and fact.name else []
-    for name in [*candidates, *info.stems]:
+    for name in [*candidates, *stems]:
         if _tag_without(ref.tag, name) != ref.tag:
             return name
     return None
@@ -269,6 +292,42 @@ def _own_args(info: DockerInfo, fact: BuildFact | None) -> tuple[tuple[str, str]
     declared = {name for name, _, _ in info.dockerfile.global_args}
     declared |= {name for stage in info.dockerfile.stages for name, _, _ in stage.args}
     return tuple((k, v) for k, v in fact.build_args if k in declared)
+
+
+def _texts(root: Path, paths: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """The pip requirement files among ``paths``, read (for the CUDA wheels they pin)."""
+
+    def read(path: str) -> str | None:
+        try:
+            return (root / path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    return requirement_texts(paths, read)
+
+
+def _decided_variant(
+    info: DockerInfo,
+    base_image: str | None,
+    requirement_files: tuple[tuple[str, str], ...],
+    key: str,
+    inherited: Variant,
+) -> tuple[Variant, str]:
+    """(variant, why) from what the image is before what it is called: a CUDA base, a CUDA
+    toolkit its Dockerfile installs (``ENV CUDA_VERSION``), a ``cu128`` PyTorch index or CUDA
+    wheels it installs; only then the words of the name and tag, then the parent's variant.
+    ``why`` is "" when the name or the parent decided (the name's evidence says that)."""
+    if info.dockerfile is not None:
+        # the image's own evidence only: a parent's CUDA is its variant, inherited below
+        own = infer_target(
+            info.dockerfile,
+            base_image=base_image,
+            inherited=None if base_image is not None else TargetFacts(),
+            requirement_files=requirement_files,
+        )
+        if own.cuda is not None and own.cuda.value:
+            return Variant.CUDA, f"variant cuda: {own.cuda.reason}"
+    return _variant(key, inherited), ""
 
 
 def _variant(key: str, inherited: Variant) -> Variant:
@@ -294,20 +353,25 @@ def _parent(
 ) -> tuple[str | None, str | None, Variant]:
     """(parent key, base image, the variant the parent gives) for one build."""
     ref = info.from_ref
-    if ref is None:
-        names = ", ".join(info.unresolved) or "?"
-        problems.append(
-            f"{info.from_location}: FROM {info.from_raw.split(None, 1)[-1]} uses ARG {names} "
-            "with no default; give it a default or set base-image by hand"
-        )
-        notes.append(f"FROM needs ARG {names}, which has no default: base-image is a placeholder")
-        return None, info.from_raw.split(None, 1)[-1], Variant.CPU
     stage = _stage_build(info, decider)
-    parent_build = stage[0] if stage is not None else decider.lookup(ref)
+    parent_build = stage[0] if stage is not None else decider.lookup(ref) if ref else None
     if parent_build is not None and parent_build.id in done:
         parent = done[parent_build.id]
         # One build may be tagged twice (-t x:1 -t x:latest): the image is its first tag.
         return parent.key, None, parent.variant
+    if ref is None:
+        names = ", ".join(info.unresolved) or "?"
+        written = info.from_raw.split()[0] if info.from_raw.split() else "?"
+        problems.append(
+            f"{info.from_location}: FROM {written} uses ARG {names} "
+            "with no default (or a placeholder such as 'notset'); give it a default or set "
+            "base-image by hand"
+        )
+        notes.append(f"FROM needs ARG {names}, which has no real default: base-image is a "
+                     "placeholder")
+        # the image as written, its variables unexpanded: nvidia/cuda:${CUDA_VER}-base is
+        # still a CUDA base, whatever version a run passes
+        return None, written, Variant.CUDA if _is_cuda_ref(parse_ref(written)) else Variant.CPU
     if _looks_internal(info, ref, settings):
         problems.append(
             f"{info.from_location}: FROM {ref.text} looks like an image of this repository, "
@@ -440,12 +504,12 @@ def constraint_entries(paths: list[str]) -> list[tuple[Variant | None, str]]:
 
 
 def with_targets(
-    images: list[FoundImage], infos: Mapping[str, DockerInfo]
+    root: Path, images: list[FoundImage], infos: Mapping[str, DockerInfo]
 ) -> tuple[list[FoundImage], dict[str, str]]:
     """The global target (CUDA bases first, as the CUDA chain is the heavy one) and images
     carrying their own facts where those differ from it; the inference is
     ``workspace/targets.py``'s, its reasons written as comments, non-Python images marked."""
-    facts = _inferred(images, infos)
+    facts = _inferred(root, images, infos)
     roots = sorted(
         (i for i in images if i.base_image is not None),
         key=lambda i: (i.variant is not Variant.CUDA, not facts[_ident(i)].python_image),
@@ -457,7 +521,8 @@ def with_targets(
         own = tuple(
             (key, value)
             for key, value in sorted(_values(found).items())
-            if key != "cuda" and target.get(key) != value and not _refines(found, key, target)
+            if (key != "cuda" or image.variant is Variant.CUDA)
+            and target.get(key) != value and not _refines(found, key, target)
         )
         notes = list(image.notes)
         own_file = f"{image.dockerfile}:"  # a child's notes: what its own Dockerfile changes
@@ -465,6 +530,7 @@ def with_targets(
             f"{key} {value}: {reason}"
             for key, value, reason in _reasons(found)
             if image.base_image is not None or reason.startswith(own_file)
+            or any(reason.startswith(f"{path}:") for path in image.requirements)
         ]
         requirements = image.requirements
         if not found.python_image:
@@ -481,7 +547,7 @@ def with_targets(
 
 
 def _inferred(
-    images: list[FoundImage], infos: Mapping[str, DockerInfo]
+    root: Path, images: list[FoundImage], infos: Mapping[str, DockerInfo]
 ) -> dict[tuple[str, str, str], TargetFacts]:
     """Each image's facts, keyed by :func:`_ident` (a key may be proposed twice: check_keys
     reports that, the facts must not mix)."""
@@ -491,7 +557,10 @@ def _inferred(
         info = infos.get(image.dockerfile)
         dockerfile = info.dockerfile if info is not None else None
         inherited = by_key.get(image.parent) if image.parent is not None else None
-        found = infer_target(dockerfile, base_image=image.base_image, inherited=inherited)
+        found = infer_target(
+            dockerfile, base_image=image.base_image, inherited=inherited,
+            requirement_files=_texts(root, image.requirements),
+        )
         facts[_ident(image)] = found
         by_key.setdefault(image.key, found)
     return facts

@@ -84,8 +84,9 @@ class BuildFact:
 
     ``ref`` is None when the source builds the file under a name that is not static; ``name``
     then is what the source itself calls the image (a compose service, a bake target).
-    ``arg_lines`` holds the line each build argument is set on, so that an edge of the graph
-    can say where its parent came from (``build.yml:209 --build-arg BASE_IMAGE``).
+    ``arg_lines`` holds the line each build argument is set on (values only a run knows
+    included), so that an edge of the graph can say where its parent came from
+    (``build.yml:209 --build-arg BASE_IMAGE``).
     """
 
     dockerfile: str
@@ -100,6 +101,7 @@ class BuildFact:
     target: str | None = None
     contexts: tuple[tuple[str, str], ...] = ()  # named build contexts (additional_contexts)
     profiles: tuple[str, ...] = ()
+    matrix_cell: bool = False  # built by one cell of a CI matrix of several
 
     def arg_location(self, arg: str) -> Location:
         """Where build argument ``arg`` is set (the fact's own line when not recorded)."""
@@ -111,6 +113,8 @@ class BuildFact:
 
 def static_args(pairs: list[tuple[str, str, int]]) -> tuple[tuple[tuple[str, str], ...],
                                                              tuple[tuple[str, int], ...]]:
-    """``(name, value, line)`` triples → build args and their lines, unknown values dropped."""
-    kept = [(name, value, line) for name, value, line in pairs if is_static(value)]
-    return (tuple((n, v) for n, v, _ in kept), tuple((n, line) for n, _, line in kept))
+    """``(name, value, line)`` triples → build args (unknown values dropped) and the line of
+    every argument given, known or not: a source that sets an argument to a value only a run
+    knows still sets it (it does not build with the Dockerfile's default)."""
+    kept = [(name, value) for name, value, _ in pairs if is_static(value)]
+    return (tuple(kept), tuple((n, line) for n, _, line in pairs))

@@ -172,14 +172,20 @@ def scan_dockerfile(
     target = fact.target if fact else None
     line = root_stage(parsed, target).from_line
     source = f"{line.location} FROM {line.raw.split(None, 1)[0]}"
-    used = _args_used(line.raw, fact.build_args if fact else ())
+    # an arg may pick the stage a FROM names (FROM ${PLATFORM} AS final, a cpu and an xpu stage):
+    # every FROM on the way from the built stage to its root counts
+    used = _args_used(_chain_text(parsed, target), fact.build_args if fact else ())
     if fact is not None and used:
         with contextlib.suppress(InputError):  # else as read without the args
             parsed = parse_dockerfile(root, path, dict(fact.build_args))
         line = root_stage(parsed, target).from_line
         source = ", ".join(f"{fact.arg_location(arg)} --build-arg {arg}" for arg in used)
-    unresolved = line.unresolved
     defaults = tuple((name, value) for name, value, _ in parsed.global_args if value is not None)
+    values = {**dict(defaults), **dict(fact.build_args if fact else ())}
+    unresolved = line.unresolved + tuple(
+        name for name in _args_used(line.raw, tuple(values.items()))
+        if is_placeholder(values[name])
+    )
     ref = None if unresolved else static_ref(line.image)
     chain = _stage_chain(parsed, target)
     named = dict(fact.contexts) if fact else {}
@@ -201,6 +207,31 @@ def scan_dockerfile(
         from_source=source,
         from_stages=chain,
     )
+
+
+def _chain_text(dockerfile: Dockerfile, target: str | None) -> str:
+    """The FROM lines from the built stage (``target`` or the last) down to its root stage."""
+    stages = {s.from_line.alias: s for s in dockerfile.stages if s.from_line.alias}
+    wanted = {k.lower(): v for k, v in stages.items()}.get((target or "").lower())
+    stage = wanted or dockerfile.final
+    raws = [stage.from_line.raw]
+    while stage.from_line.image in stages and len(raws) <= len(stages):
+        stage = stages[stage.from_line.image]
+        raws.append(stage.from_line.raw)
+    return "\n".join(raws)
+
+
+_PLACEHOLDER = re.compile(
+    r"(?:not?[-_ ]?set|unset|undefined|none|null|nil|placeholder|change[-_]?me|replace[-_]?me"
+    r"|tbd|todo|fixme|x{3,}|<[^>]*>|\?+)",
+    re.IGNORECASE,
+)
+
+
+def is_placeholder(value: str) -> bool:
+    """An ARG default that says "pass me" (``ARG CUDA_VER=notset``): never a real value, so a
+    FROM built from it is unresolved rather than ``nvidia/cuda:notset-base``."""
+    return _PLACEHOLDER.fullmatch(value.strip()) is not None
 
 
 def _stage_chain(dockerfile: Dockerfile, target: str | None) -> tuple[tuple[str, Location], ...]:
@@ -343,15 +374,17 @@ def make_includes(
 
 def shell_facts(
     lines: list[tuple[int, str]], path: str, kind: str, env: dict[str, str],
-    flow: Flow | None = None, start: str = ".", exports: dict[str, str] | None = None,
+    flow: Flow | None = None, start: str = ".",
+    exports: Mapping[str, dict[str, str]] | None = None,
 ) -> list[BuildFact]:
     """The ``docker build`` facts of logical shell lines (``kind``: sh, make or bat).
 
     ``env`` holds the variables whose value is static; whatever else a line expands is unknown.
     sh lines follow ``flow`` (a fresh one when not given): branches that static values rule
     out are skipped. ``start`` is the directory a script runs in until its first ``cd``.
-    ``exports`` receives what the lines append to :data:`CI_ENV_FILE` (``echo "K=V" >>
-    $GITHUB_ENV``): the variables of the CI job's later steps.
+    ``exports`` receives, per CI file (:data:`CI_ENV_FILE`, :data:`CI_OUTPUT_FILE`), what the
+    lines append to it (``echo "K=V" >> $GITHUB_ENV``): the variables of the CI job's later
+    steps, and the outputs of the step (``steps.<id>.outputs.K``).
     """
     env = dict(env)
     facts: list[BuildFact] = []
@@ -463,18 +496,17 @@ def _commands_facts(
     env: dict[str, str],
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]],
     cwd: list[str],
-    exports: dict[str, str] | None = None,
+    exports: Mapping[str, dict[str, str]] | None = None,
 ) -> Iterator[BuildFact]:
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None = None
     for command in commands:
         argv = command.argv
-        if exports is not None and argv[:1] == ("echo",) and any(
-            r.op == ">>" and r.target == CI_ENV_FILE for r in command.redirects
-        ):
+        written = _ci_file(command, exports or {})
+        if written is not None:
             for word in argv[1:]:
                 name, eq, value = word.partition("=")
-                if eq and re.fullmatch(r"[A-Za-z_]\w*", name):
-                    exports[name] = value if is_static(value) else UNKNOWN
+                if eq and re.fullmatch(r"[A-Za-z_][\w-]*", name):
+                    written[name] = value if is_static(value) else UNKNOWN
             continue
         if argv[:1] == ("cd",) or argv[:1] == ("pushd",):
             cwd[0] = _cd(cwd[0], argv[1] if len(argv) > 1 else ".", path)
@@ -497,8 +529,21 @@ def _commands_facts(
 
 
 # What $GITHUB_ENV stands for while a CI step is read: a file whose lines set the variables of
-# the job's later steps.
+# the job's later steps; $GITHUB_OUTPUT: one whose lines are the step's outputs.
 CI_ENV_FILE = "/ci/github-env"
+CI_OUTPUT_FILE = "/ci/github-output"
+
+
+def _ci_file(
+    command: SimpleCommand, exports: Mapping[str, dict[str, str]]
+) -> dict[str, str] | None:
+    """What an ``echo "K=V" >> $GITHUB_ENV`` (or ``$GITHUB_OUTPUT``) line writes into."""
+    if command.argv[:1] != ("echo",):
+        return None
+    for redirect in command.redirects:
+        if redirect.op == ">>" and redirect.target in exports:
+            return exports[redirect.target]
+    return None
 
 _SCRIPT_DIR = re.compile(r"^\$\(\s*dirname\s+\S*(?:\$0|BASH_SOURCE)\S*\s*\)")
 
