@@ -71,6 +71,7 @@ from lockaudit.locks import (
     target_spec,
 )
 from lockaudit.locks.digest import sha256_digest
+from lockaudit.parsing.directref import DIRECT_INDEX
 from lockaudit.parsing.dockerfile import PipInstall
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.redact import bare_url as _bare
@@ -305,7 +306,7 @@ def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
 def _known_indexes(ctx: CheckContext, image: Image) -> set[str]:
     """Every index a package of ``image`` may be listed on (the user's own: ``default``)."""
     configured = ctx.lockable.indexes
-    return {DEFAULT_INDEX} | {
+    return {DEFAULT_INDEX, DIRECT_INDEX} | {
         _bare(index.url) for index in configured if index.variant in (None, image.variant)
     }
 
@@ -590,7 +591,8 @@ def _file_differences(full: LockText) -> Iterator[tuple[str, Location]]:
     owners: dict[str, tuple[str, str]] = {}
     for package in full.lock.packages:
         for file in package.files:
-            release = _release_of(file.filename)
+            # a direct reference's archive may be named anything (`main.zip`)
+            release = _release_of(file.filename) if package.index != DIRECT_INDEX else None
             if release is not None and release != (package.name, package.version):
                 yield (
                     f"{full.path} lists {file.filename} for {package.name}=={package.version}: "
