@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,38 @@ def test_a_corrupt_entry_is_a_miss(tmp_path: Path) -> None:
     checkcache.store(key, [FINDING])
     (tmp_path / "cache/check" / key).write_text("{not json")
     assert checkcache.load(key) is None
+
+
+def test_a_touched_file_keeps_the_key_and_an_edit_behind_the_index_changes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _workspace(tmp_path)
+    lock = root / "locks/a.txt"
+    key = checkcache.workspace_key(root, [])
+    # Out of the racy window (files changed in the last seconds are always read), the index
+    # answers for every file whose status is unchanged: nothing is read again.
+    monkeypatch.setattr(checkcache, "_RACY_NS", 0)
+    assert checkcache.workspace_key(root, []) == key
+    read: list[str] = []
+    real = checkcache._content_digest
+    monkeypatch.setattr(checkcache, "_content_digest", lambda p: read.append(p) or real(p))
+    assert checkcache.workspace_key(root, []) == key
+    assert read == []
+    time.sleep(0.05)  # past the file system's time stamp tick
+    stat = lock.stat()
+    os.utime(lock, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # a touch
+    assert checkcache.workspace_key(root, []) == key  # same bytes, same answer
+    assert read == [str(lock)]
+    time.sleep(0.05)
+    stat = lock.stat()
+    lock.write_text(lock.read_text().replace("aaaa", "aaab"))  # same size
+    os.utime(lock, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the indexed time stamp
+    assert checkcache.workspace_key(root, []) != key  # the change time moved
+
+
+def test_a_corrupt_stat_index_only_costs_a_rehash(tmp_path: Path) -> None:
+    root = _workspace(tmp_path)
+    key = checkcache.workspace_key(root, [])
+    for index in (tmp_path / "cache/check").glob("index-*"):
+        index.write_text('{"locks/a.txt": [1, 2, 3, 4, "0000"]}')
+    assert checkcache.workspace_key(root, []) == key

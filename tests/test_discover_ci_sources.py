@@ -164,3 +164,73 @@ def test_a_placeholder_arg_default_is_never_pasted_into_a_base(tmp_path: Path) -
     # the value a build source passes replaces the placeholder
     assert by_key["cpu:1"].base_image == "condaforge/miniforge3:26.1.0-0"
     assert by_key["cpu:1"].edge == "build.sh:1 --build-arg MINIFORGE_VER"
+
+
+FLAGS_REPO = {
+    "docker/Dockerfile": "ARG BASE_IMAGE=ubuntu:22.04\nFROM ${BASE_IMAGE} AS production\n"
+    "RUN echo prod\nFROM ${BASE_IMAGE} AS ci\nRUN echo ci\n",
+    "docker/build.sh": """\
+#!/bin/bash
+TAG="acme/app:latest"
+BUILD_TYPE="production"
+BASE_IMAGE="ubuntu:22.04"
+BRANCH="main"
+for arg in "$@"
+do
+    case $arg in
+        -g|--gpu)
+          BASE_IMAGE="nvidia/cuda:12.1.0-base-ubuntu22.04"
+          shift
+          ;;
+        -bt|--buildtype)
+          BUILD_TYPE="$2"
+          shift
+          shift
+          ;;
+        -b|--branch)
+          BRANCH="$2"
+          shift
+          shift
+          ;;
+        -t|--tag)
+          TAG="$2"
+          shift
+          shift
+          ;;
+    esac
+done
+if [ "${BUILD_TYPE}" == "production" ]; then
+  docker build -f Dockerfile --build-arg BASE_IMAGE=$BASE_IMAGE -t "${TAG}" --target production ..
+elif [ "${BUILD_TYPE}" == "ci" ]; then
+  docker build -f Dockerfile --build-arg BASE_IMAGE=$BASE_IMAGE --build-arg BRANCH="${BRANCH}" \\
+    -t "${TAG}" --target ci ..
+fi
+""",
+    ".github/workflows/regression.yml": """\
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - name: Build the CI image
+        run: |
+          cd docker
+          ./build.sh -g -bt ci -b $GITHUB_REF_NAME -t acme/app:ci
+""",
+}
+
+
+def test_a_workflow_passes_its_flags_to_the_script_it_runs(tmp_path: Path) -> None:
+    _write(tmp_path, FLAGS_REPO)
+    found = discover_workspace(tmp_path)
+    by_key = {image.key: image for image in found.images}
+    # the script alone gives its default run (production, latest); the workflow's call gives the
+    # ci stage under the tag the workflow names, on the base its -g flag picks
+    assert by_key["app:latest"].stage == "production"
+    ci = by_key["app:ci"]
+    assert ci.stage == "ci"
+    assert ci.base_image == "nvidia/cuda:12.1.0-base-ubuntu22.04"
+    assert ci.edge == "docker/build.sh:33 --build-arg BASE_IMAGE"
+    assert ci.context == "."  # `..` from docker/, where the workflow runs it
+    # the branch only a run knows (-b $GITHUB_REF_NAME) is never pasted as a build arg
+    assert all(name != "BRANCH" for name, _ in ci.build_args)

@@ -26,7 +26,6 @@ KNOWN_MISSES: dict[str, str] = {
         "uv sync of server/uv.lock is not replayed: the torch it replaces and its CUDA 12.8 "
         "wheels on the 12.4 base are not seen"
     ),
-    "mlrun__mlrun": "a requirement file that drifted from the one it copies: no rule yet",
 }
 
 REPOS = corpus_repos()

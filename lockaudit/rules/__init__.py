@@ -80,6 +80,7 @@ _BUILTIN_MODULES = {
         "lockaudit.rules.direct",
         "lockaudit.rules.unread",
         "lockaudit.rules.ignores",
+        "lockaudit.rules.copies",
     ),
     "audit": (
         "lockaudit.audit.rules",

@@ -305,6 +305,20 @@ _DOCS = (
         "/tmp/developer.txt\n",
     ),
     RuleDoc(
+        "LA215",
+        "requirements-copy-drift",
+        "A requirement file that says it is a copy of another (\"copy of\", \"same as\", "
+        "\"keep in sync with\") no longer lists the same requirements: a package is missing, "
+        "added or pinned differently. The image that installs the copy gets another set than "
+        "the one it claims to mirror. Packages the copy's header names are stated "
+        "differences.",
+        "# docker/base/app-requirements.txt\n# a copy of docker/app/requirements.txt minus "
+        "mpi4py\nscipy~=1.11\n# docker/app/requirements.txt also has pymysql~=1.0\n",
+        "# docker/base/app-requirements.txt\n# a copy of docker/app/requirements.txt minus "
+        "mpi4py\nscipy~=1.11\npymysql~=1.0\n",
+        bad_file="requirements",
+    ),
+    RuleDoc(
         "LA220",
         "yanked-pin",
         "An install picks a release its maintainers yanked; pip installs it only because it "

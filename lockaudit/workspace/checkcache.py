@@ -2,13 +2,20 @@
 
 A pre-commit hook runs `check` on every commit, mostly with the same Dockerfiles, pins and
 locks. The key is a digest of lockaudit's code (version and source files), the options, and the
-path, size and modification time of every file under the workspace root (the folders
+path and content digest of every file under the workspace root (the folders
 ``workspace/tree.py`` skips aside: version control, virtual environments, caches, which no rule
 reads; a new Dockerfile anywhere else changes the key, so the coverage rule sees it): any
-edit, added or removed file gives a new key, so a stale answer is never reused. As git does
-for "racily clean" files, a file modified in the last few seconds is keyed by its bytes too:
-an edit within one timestamp tick of the previous one would otherwise keep its time and size.
-``--no-cache`` skips the cache.
+edit, added or removed file gives a new key, so a stale answer is never reused, while a file
+touched (or rewritten with the same bytes) keeps it.
+
+Hashing every file on every run would cost more than the check, so as git's index does, a
+per-workspace *stat index* remembers each file's digest with its size, modification and change
+times and inode: a file whose status is unchanged keeps its digest, any other is read and
+hashed again. The change time cannot be set back by a program (``os.utime`` moves it), so an
+edit that restores the old modification time is still seen. A file changed in the last few
+seconds is always hashed and never remembered ("racily clean" in git's words: an edit within
+one timestamp tick of the previous one could keep its whole status). ``--no-cache`` skips the
+cache.
 """
 
 from __future__ import annotations
@@ -17,17 +24,18 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lockaudit.workspace.parsecache import code_fingerprint, default_cache_dir
-from lockaudit.workspace.tree import repository_files
+from lockaudit.workspace.tree import repository_entries
 
 if TYPE_CHECKING:
     from lockaudit.rules.findings import Finding
 
-_RACY_NS = 5_000_000_000  # files touched this recently are keyed by content as well
+_RACY_NS = 5_000_000_000  # files changed this recently are hashed on every run
+_Status = tuple[int, int, int, int]  # size, modification time, change time, inode
 
 
 def check_key(root: Path, select: Sequence[str] = (), ignore: Sequence[str] = ()) -> str:
@@ -36,25 +44,67 @@ def check_key(root: Path, select: Sequence[str] = (), ignore: Sequence[str] = ()
 
 
 def workspace_key(root: Path, options: Sequence[str]) -> str:
-    digest = hashlib.sha256(f"{code_fingerprint()}\0{os.fspath(root.resolve())}\0".encode())
+    base = os.fspath(root.resolve())
+    digest = hashlib.sha256(f"{code_fingerprint()}\0{base}\0".encode())
     digest.update("\0".join(options).encode())
-    recent = time.time_ns() - _RACY_NS
-    for path, stat in _files(root):
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-        if stat.st_mtime_ns >= recent:
-            try:
-                digest.update(hashlib.sha256((root / path).read_bytes()).digest())
-            except OSError:
-                digest.update(b"unreadable\n")
+    for path, content in file_digests(root).items():
+        digest.update(f"{path}\0{content}\n".encode())
     return digest.hexdigest()
 
 
-def _files(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    for path in repository_files(root):  # the folders the coverage rule walks, no fewer
+def file_digests(root: Path) -> dict[str, str]:
+    """The SHA-256 (hex) of every file the key covers, by relative path, in walk order: from
+    the stat index where a file's status is unchanged, else read (see the module docstring)."""
+    slot = hashlib.sha256(os.fspath(root.resolve()).encode()).hexdigest()
+    index_path = _folder() / f"index-{slot}"
+    known = _read_index(index_path)
+    recent = time.time_ns() - _RACY_NS
+    digests: dict[str, str] = {}
+    kept: dict[str, tuple[int, int, int, int, str]] = {}
+    for path, entry in repository_entries(root):
         try:
-            yield path, os.stat(root / path)
+            stat = entry.stat()
         except OSError:
             continue  # vanished while walking: the next run sees the change
+        status = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        old = known.get(path)
+        if old is not None and tuple(old[:4]) == status:
+            digests[path] = str(old[4])
+        else:
+            digests[path] = _content_digest(entry.path)
+        if max(stat.st_mtime_ns, stat.st_ctime_ns) < recent:
+            kept[path] = (*status, digests[path])
+    if kept.keys() != known.keys() or any(kept[p] != tuple(known[p]) for p in kept):
+        _write_atomically(index_path, json.dumps(kept).encode())
+    return digests
+
+
+def _content_digest(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return "unreadable"
+
+
+def _read_index(path: Path) -> dict[str, list[Any]]:
+    try:
+        found = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(found, dict):
+        return {}
+    return {str(k): v for k, v in found.items() if isinstance(v, list) and len(v) == 5}
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temp = path.with_name(f".{path.name}.{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    except OSError:
+        pass  # a read-only cache only costs speed
 
 
 def load(key: str) -> tuple[Finding, ...] | None:
@@ -76,13 +126,7 @@ def load_result(key: str) -> tuple[tuple[Finding, ...], tuple[Finding, ...]] | N
 def store(key: str, findings: Sequence[Finding], ignored: Sequence[Finding] = ()) -> None:
     folder = _folder()
     rows = [f.as_json() for f in findings] + [{**f.as_json(), "ignored": True} for f in ignored]
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{key}.{os.getpid()}"
-        temp.write_text(json.dumps(rows), encoding="utf-8")
-        os.replace(temp, folder / key)
-    except OSError:
-        pass  # a read-only cache only costs speed
+    _write_atomically(folder / key, json.dumps(rows).encode())
 
 
 def _folder() -> Path:

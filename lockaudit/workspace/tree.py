@@ -50,13 +50,34 @@ def skipped_folder(parent: str, name: str) -> bool:
 
 def repository_files(root: Path) -> Iterator[str]:
     """Every file under ``root`` outside skipped folders, relative (``/``-separated), sorted."""
-    base = os.fspath(root)
-    for folder, dirs, files in os.walk(base):
-        dirs[:] = sorted(d for d in dirs if not skipped_folder(folder, d))
-        relative = os.path.relpath(folder, base)
-        prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
-        for name in sorted(files):
-            yield prefix + name
+    return (path for path, _ in repository_entries(root))
+
+
+def repository_entries(root: Path) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """:func:`repository_files` with each file's directory entry (its ``stat()`` for the check
+    cache's key). Folders in order, a folder's files before its subfolders'; symbolic links to
+    folders are not followed; a folder that cannot be read is skipped."""
+    yield from _entries(os.fspath(root), "")
+
+
+def _entries(folder: str, prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    try:
+        with os.scandir(folder) as listing:
+            found = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return
+    folders = []
+    for entry in found:
+        try:
+            is_folder = entry.is_dir()
+        except OSError:
+            continue
+        if not is_folder:
+            yield prefix + entry.name, entry
+        elif not entry.is_symlink() and not skipped_folder(folder, entry.name):
+            folders.append(entry)
+    for entry in folders:
+        yield from _entries(entry.path, prefix + entry.name + "/")
 
 
 def repository_dockerfiles(root: Path) -> tuple[str, ...]:

@@ -41,7 +41,7 @@ RULE_CODES: dict[str, tuple[str, ...]] = {
     "build-sources-disagree": ("LA113",),
     "unknown-extra": ("LA325",),
     "lock-not-used": ("LA208",),
-    "requirements-copy-drift": (),
+    "requirements-copy-drift": ("LA215",),
     "needs-build": ("LA310",),
     "remote-requirements": ("LA214",),
 }

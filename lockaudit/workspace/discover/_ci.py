@@ -35,7 +35,9 @@ from lockaudit.workspace.discover._facts import (
 from lockaudit.workspace.discover._scan import (
     CI_ENV_FILE,
     CI_OUTPUT_FILE,
+    Call,
     logical_lines,
+    scan_call,
     shell_facts,
 )
 
@@ -239,7 +241,7 @@ def _workflow_facts(
         job = _yaml.mapping(job_node)
         called = _local_workflow(_yaml.scalar(job.get("uses")) or "")
         if called is None:
-            facts += _job_facts(path, doc, job, inputs)
+            facts += _job_facts(root, path, doc, job, inputs)
         elif called not in calling and len(calling) < 4 and (root / called).is_file():
             for combo in github_matrix(_yaml.mapping(job.get("strategy")).get("matrix")) or [{}]:
                 scope = _Scope(combo, _env(doc.get("env"), _Scope(combo, {}, inputs)), inputs)
@@ -267,7 +269,7 @@ def _input_defaults(on: Node | None) -> dict[str, str]:
 
 
 def _job_facts(
-    path: str, doc: dict[str, Node], job: dict[str, Node], inputs: dict[str, str]
+    root: Path, path: str, doc: dict[str, Node], job: dict[str, Node], inputs: dict[str, str]
 ) -> list[BuildFact]:
     combos = github_matrix(_yaml.mapping(job.get("strategy")).get("matrix"))
     facts: list[BuildFact] = []
@@ -283,7 +285,9 @@ def _job_facts(
             base = replace(scope, env={**scope.env, **exported}, steps=dict(outputs))
             step_scope = replace(base, env={**base.env, **_env(step.get("env"), base)})
             written: dict[str, str] = {}
-            built = _step_facts(path, step, step_scope, exported, written, metadata)
+            calls: list[Call] = []
+            built = _step_facts(path, step, step_scope, exported, written, metadata, calls)
+            built += [f for call in calls for f in scan_call(root, call)]
             cells = combos is not None and len(combos) > 1
             facts += [replace(f, matrix_cell=True) for f in built] if cells else built
             step_id = _yaml.scalar(step.get("id"))
@@ -294,17 +298,17 @@ def _job_facts(
 
 def _step_facts(
     path: str, step: dict[str, Node], scope: _Scope, exported: dict[str, str],
-    written: dict[str, str], metadata: dict[str, list[str]],
+    written: dict[str, str], metadata: dict[str, list[str]], calls: list[Call] | None = None,
 ) -> list[BuildFact]:
     """One step's builds; ``exported`` and ``written`` receive what a ``run:`` step appends to
-    ``$GITHUB_ENV`` and to ``$GITHUB_OUTPUT``."""
+    ``$GITHUB_ENV`` and to ``$GITHUB_OUTPUT``, ``calls`` the repository's scripts it runs."""
     run = step.get("run")
     text = _yaml.scalar(run)
     if text is not None and run is not None:
         lines = logical_lines(scope.substitute(text), _yaml.line(run))
         env = {**scope.env, "GITHUB_ENV": CI_ENV_FILE, "GITHUB_OUTPUT": CI_OUTPUT_FILE}
         files = {CI_ENV_FILE: exported, CI_OUTPUT_FILE: written}
-        return shell_facts(lines, path, "sh", env, exports=files)
+        return shell_facts(lines, path, "sh", env, exports=files, calls=calls)
     uses = _yaml.scalar(step.get("uses")) or ""
     given = _yaml.mapping(step.get("with"))
     if uses.startswith("docker/metadata-action@"):

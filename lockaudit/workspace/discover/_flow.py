@@ -46,6 +46,12 @@ class Run:
     arm: int = -1
     values: tuple[tuple[str, str], ...] = ()
     label: str = ""  # the option, for messages (``-g|--gpu``)
+    more: tuple[tuple[int, int], ...] = ()  # further (case line, arm) taken: a given argv
+
+    @property
+    def arms(self) -> frozenset[tuple[int, int]]:
+        own = ((self.case_line, self.arm),) if self.case_line is not None else ()
+        return frozenset((*own, *self.more))
 
 
 @dataclass
@@ -136,8 +142,8 @@ class Flow:
         return stripped
 
     def _in_run_arm(self) -> bool:
-        return any(f.kind == "case" and f.options and f.line == self.run.case_line
-                   and f.arm == self.run.arm for f in self.frames)
+        return any(f.kind == "case" and f.options and (f.line, f.arm) in self.run.arms
+                   for f in self.frames)
 
     def _if(self, keyword: str, text: str, number: int, env: Mapping[str, str]) -> None:
         match = _IF.match(text)
@@ -163,7 +169,7 @@ class Flow:
 
     def _takes(self, frame: _Frame, patterns: str) -> bool:
         if frame.options:
-            return frame.line == self.run.case_line and frame.arm == self.run.arm
+            return (frame.line, frame.arm) in self.run.arms
         if frame.word is None:
             return True  # only a run knows the word: every arm may run
         if frame.done:
@@ -290,6 +296,39 @@ def option_runs(lines: Sequence[tuple[int, str]]) -> tuple[Run, ...]:
             for value in compared_values(text, valued[0]):
                 runs.append(Run(number, arm, ((valued[0], value),), f"{label} {value}"))
     return tuple(runs[:_MAX_RUNS])
+
+
+def argv_run(lines: Sequence[tuple[int, str]], argv: Sequence[str]) -> Run:
+    """The run of a script called with ``argv`` (a CI step's ``./build_image.sh -bt ci -t
+    x:ci``): each word takes the option arm whose patterns it matches, an arm that sets a
+    variable from ``"$2"`` takes the next word as its value when that is static."""
+    option_vars = option_variables(lines)
+    arms: list[tuple[int, int]] = []
+    values: list[tuple[str, str]] = []
+    index = 0
+    while index < len(lines):
+        number, line = lines[index]
+        case = _CASE.match(line.strip())
+        index += 1
+        if case is None or not _is_option_word(case.group(1), option_vars):
+            continue
+        parsed, index = _arms(lines, index)
+        position = 0
+        while position < len(argv):
+            word = argv[position]
+            position += 1
+            for arm, (patterns, body) in enumerate(parsed):
+                if not any(fnmatch.fnmatchcase(word, p.strip().strip("'\""))
+                           for p in patterns.split("|")):
+                    continue
+                arms.append((number, arm))
+                valued = [m.group(1) for b in body if (m := _VALUE.match(b)) is not None]
+                if valued and position < len(argv):
+                    if is_static(argv[position]):
+                        values.append((valued[0], argv[position]))
+                    position += 1
+                break
+    return Run(values=tuple(values), label=" ".join(argv), more=tuple(arms))
 
 
 def _exits(body: Sequence[str]) -> bool:

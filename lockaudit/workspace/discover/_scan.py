@@ -29,7 +29,7 @@ from lockaudit.workspace.discover._facts import (
     static_name,
     static_ref,
 )
-from lockaudit.workspace.discover._flow import Flow, option_runs, option_variables
+from lockaudit.workspace.discover._flow import Flow, argv_run, option_runs, option_variables
 from lockaudit.workspace.tree import is_dockerfile
 
 __all__ = ["BuildFact", "DockerInfo", "Ref", "parse_ref", "scan_dockerfile", "scan_script", "walk"]
@@ -376,6 +376,7 @@ def shell_facts(
     lines: list[tuple[int, str]], path: str, kind: str, env: dict[str, str],
     flow: Flow | None = None, start: str = ".",
     exports: Mapping[str, dict[str, str]] | None = None,
+    calls: list[Call] | None = None,
 ) -> list[BuildFact]:
     """The ``docker build`` facts of logical shell lines (``kind``: sh, make or bat).
 
@@ -384,7 +385,8 @@ def shell_facts(
     out are skipped. ``start`` is the directory a script runs in until its first ``cd``.
     ``exports`` receives, per CI file (:data:`CI_ENV_FILE`, :data:`CI_OUTPUT_FILE`), what the
     lines append to it (``echo "K=V" >> $GITHUB_ENV``): the variables of the CI job's later
-    steps, and the outputs of the step (``steps.<id>.outputs.K``).
+    steps, and the outputs of the step (``steps.<id>.outputs.K``). ``calls`` receives the
+    scripts of the repository the lines run (``cd docker && ./build_image.sh -bt ci``).
     """
     env = dict(env)
     facts: list[BuildFact] = []
@@ -418,7 +420,7 @@ def shell_facts(
             commands = split_commands(text, location, _known(text, {**env, **loop_env}))
         except InputError:
             continue  # a line sh itself could not split builds nothing we can know
-        facts.extend(_commands_facts(commands, path, env, pending, cwd, exports))
+        facts.extend(_commands_facts(commands, path, env, pending, cwd, exports, calls))
     return facts
 
 
@@ -497,6 +499,7 @@ def _commands_facts(
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]],
     cwd: list[str],
     exports: Mapping[str, dict[str, str]] | None = None,
+    calls: list[Call] | None = None,
 ) -> Iterator[BuildFact]:
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None = None
     for command in commands:
@@ -523,9 +526,48 @@ def _commands_facts(
         if argv[0] == "sed":
             previous_sed = _sed(command, pending)
             continue
+        call = _script_call(argv, cwd[0], Location(path, command.line))
+        if call is not None and calls is not None:
+            calls.append(call)
         if _docker_build_args(argv) is not None:
             yield from _build_fact(command, path, previous_sed, pending, cwd[0])
         previous_sed = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """A script of the repository run with arguments, from the directory it is run in."""
+
+    script: str
+    argv: tuple[str, ...]
+    cwd: str
+    location: Location
+
+
+def _script_call(argv: tuple[str, ...], cwd: str, location: Location) -> Call | None:
+    """``./build.sh -g``, ``bash docker/build.sh -g``: the script and its static arguments
+    (an argument only a run knows is dropped; the script sees it as unknown)."""
+    words = list(argv)
+    if words[0] in ("bash", "sh") and len(words) > 1:
+        words = words[1:]
+    name = words[0]
+    if not name.endswith(_SCRIPT_SUFFIXES[:2]) and not name.startswith("./"):
+        return None
+    if not is_static(name) or name.startswith(("/", "~", "-")):
+        return None
+    return Call(_under(cwd, name), tuple(w if is_static(w) else UNKNOWN for w in words[1:]),
+                cwd, location)
+
+
+def scan_call(root: Path, call: Call) -> list[BuildFact]:
+    """The facts of a script run with given arguments (its option arms taken as the
+    arguments say), read from the directory it is run in."""
+    if not (root / call.script).is_file() or call.script.endswith((".bat", ".cmd")):
+        return []
+    lines = _script_lines(root, call.script)
+    run = argv_run(lines, call.argv)
+    return shell_facts(lines, call.script, "sh", {}, Flow(run, option_variables(lines)),
+                       call.cwd)
 
 
 # What $GITHUB_ENV stands for while a CI step is read: a file whose lines set the variables of
