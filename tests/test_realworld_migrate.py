@@ -17,7 +17,15 @@ from tests.realworld.compare import corpus_repos, data_root
 from tests.realworld.migrate_measure import migrate_copy, outside_bytes
 
 # Corpus repositories whose migration passes `check` (no error) today.
-PASSING = ("aiidateam__aiida-core", "mem0ai__mem0", "open-telemetry__opentelemetry-demo")
+PASSING = (
+    "aiidateam__aiida-core",
+    "mamba-org__micromamba-docker",
+    "mem0ai__mem0",
+    "onyx-dot-app__onyx",
+    "open-telemetry__opentelemetry-demo",
+    "pytorch__serve",
+    "rapidsai__docker",
+)
 
 
 def _copy(repo: str, tmp_path: Path) -> Path:
