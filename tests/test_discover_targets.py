@@ -155,3 +155,50 @@ def test_variants_side_by_side_keep_the_repository_name_and_its_tags(tmp_path: P
     assert tomllib.loads(found.config_toml)["tool"]["lockaudit"]["image-prefix"] == ""
     write_config(tmp_path, found)
     assert len(load_workspace(tmp_path).images) == 3
+
+
+# -- Dockerfiles nothing builds -----------------------------------------------------------------
+
+
+def test_a_dockerfile_no_build_source_names_is_left_undecided(tmp_path: Path) -> None:
+    """Beside the built ones, a ``Dockerfile_<x>``/``<x>.Dockerfile`` that no build source
+    builds or even names is no proposed image: a commented exclusion with the reason, so the
+    gate fails on it until the user decides. One a script names through a pattern, one the
+    built ones are FROM, and a plain ``Dockerfile`` (``docker build <folder>``) stay images."""
+    _write(tmp_path, {
+        "Dockerfile": "FROM python:3.12-slim\n",
+        "Dockerfile_llamacpp": "FROM nvidia/cuda:12.8.0-runtime-ubuntu24.04\n",
+        "python/custom_tokenizer.Dockerfile": "FROM python:3.12-slim\n",
+        "python/sklearn.Dockerfile": "FROM acme/base:1\n",
+        "python/base.Dockerfile": "FROM python:3.12-slim\n",
+        "tools/protoc.Dockerfile": "FROM golang:1.22\n",
+        "extra/Dockerfile": "FROM python:3.12-slim\n",
+        "build.sh": "docker build -t acme/server:1 .\n"
+        "docker build -t acme/sklearn:1 -f python/sklearn.Dockerfile python\n"
+        'for tool in protoc; do docker build -t "$tool" -f "tools/${tool}.Dockerfile" .; done\n',
+        ".github/workflows/ci.yml": "on: push\njobs:\n  b:\n    runs-on: x\n    steps:\n"
+        "      - uses: docker/build-push-action@v6\n"
+        "        with: {file: '${{ env.DOCKERFILE }}', tags: acme/x:1}\n",
+    })
+    found = discover_workspace(tmp_path)
+    assert {image.dockerfile for image in found.images} == {
+        "Dockerfile", "python/sklearn.Dockerfile", "python/base.Dockerfile",
+        "tools/protoc.Dockerfile", "extra/Dockerfile",
+    }
+    for path in ("Dockerfile_llamacpp", "python/custom_tokenizer.Dockerfile"):
+        assert f'# path = "{path}"' in found.config_toml  # commented: the user decides
+    assert ('# reason = "undecided: no build file of the repository builds or names it (they '
+            "build other Dockerfiles); declare it as an image if something builds it, or "
+            'exclude it"') in found.config_toml
+    write_config(tmp_path, found)
+    assert {i.dockerfile for i in load_workspace(tmp_path).images} == {
+        image.dockerfile for image in found.images}
+
+
+def test_without_build_sources_every_dockerfile_is_still_proposed(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "Dockerfile": "FROM python:3.12-slim\n",
+        "Dockerfile_llamacpp": "FROM python:3.12-slim\n",
+    })
+    found = discover_workspace(tmp_path)
+    assert {image.dockerfile for image in found.images} == {"Dockerfile", "Dockerfile_llamacpp"}

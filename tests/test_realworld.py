@@ -42,15 +42,7 @@ KNOWN_WRONG: dict[str, str] = {
     ),
     "huggingface__text-generation-inference": (
         "the trtllm ci-runtime stage not paired; accelerators (rocm, xpu, neuron, hpu) are not "
-        "variants lockaudit knows; the intel-cpu cell's base; the Gaudi Python and pyproject; "
-        "Dockerfile_llamacpp and Dockerfile.nix, which no workflow builds, proposed as images"
-    ),
-    "kserve__kserve": (
-        "the python/custom_tokenizer.Dockerfile sample nothing builds proposed as an image"
-    ),
-    "mamba-org__micromamba-docker": (
-        "names from file names (debian, alpine, fedora) not micromamba; the stage1 cache images "
-        "not found; examples and test fixtures proposed as images"
+        "variants lockaudit knows; the Gaudi Python and pyproject"
     ),
     "mem0ai__mem0": (
         "names get the prefix 'mem0-api-' (mem0-api-mem0, mem0-api-mem0-dashboard); the "

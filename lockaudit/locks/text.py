@@ -158,10 +158,19 @@ class LockText:
     body: str
     lines: Mapping[NormalizedName, int] = field(default_factory=dict)
     header_lines: Mapping[str, int] = field(default_factory=dict)  # header key -> its line
+    # The first line of the body that is not what lockaudit writes for the lock it records
+    # (None: the body is exactly that). A body digest is recomputable by anyone; this is not
+    # fooled by one: a hash line with no file record, an index line no package uses, blank
+    # lines or a reordering all read as the same packages but are not the same text.
+    noncanonical_line: int | None = None
+
+    @property
+    def digest_mismatch(self) -> bool:
+        return self.recorded_body_digest != self.body_digest
 
     @property
     def tampered(self) -> bool:
-        return self.recorded_body_digest != self.body_digest
+        return self.digest_mismatch or self.noncanonical_line is not None
 
     def location(self, name: str | None = None) -> Location:
         line = self.lines.get(normalize(name), 1) if name else 1
@@ -212,6 +221,7 @@ def parse_lock(text: str, path: str, memo: LockMemo | None = None) -> LockText:
         inputs=header.inputs,
         packages=tuple(parser.packages),
         index_urls=tuple(parser.index_urls),
+        mirrors=header.mirrors,
     )
     return LockText(
         path=path,
@@ -224,7 +234,20 @@ def parse_lock(text: str, path: str, memo: LockMemo | None = None) -> LockText:
         body=body,
         lines=parser.lines,
         header_lines=header.lines,
+        noncanonical_line=_first_noncanonical_line(lock, body, body_start + 1),
     )
+
+
+def _first_noncanonical_line(lock: Lock, body: str, first: int) -> int | None:
+    """The first body line that differs from :func:`render_body` of the parsed lock, if any."""
+    expected = render_body(lock, lock.packages)
+    if expected == body:
+        return None
+    want, got = expected.split("\n"), body.split("\n")
+    for offset, (line, seen) in enumerate(zip(want, got, strict=False)):
+        if line != seen:
+            return first + offset
+    return first + min(len(want), len(got)) - 1
 
 
 def lock_requirements(text: LockText, memo: LockMemo | None = None) -> RequirementsFile:
@@ -264,6 +287,7 @@ class _Header:
     inputs: tuple[tuple[str, str], ...]
     body_digest: str
     lines: Mapping[str, int]
+    mirrors: tuple[str, ...] = ()
 
 
 _HEADER_LINE = re.compile(r"^# ([a-z-]+): (.*)$")
@@ -280,6 +304,7 @@ def _read_header(lines: Sequence[str], path: str) -> tuple[_Header, int]:
     values: dict[str, str] = {}
     numbers: dict[str, int] = {}
     inputs: list[tuple[str, str]] = []
+    mirrors: list[str] = []
     for number, line in enumerate(lines[1:], start=2):
         match = _HEADER_LINE.match(line)
         if not match:
@@ -290,16 +315,23 @@ def _read_header(lines: Sequence[str], path: str) -> tuple[_Header, int]:
         if key == "input":
             name, _, digest = value.rpartition(" ")
             inputs.append((name, digest))
+        elif key == "mirror":
+            mirrors.append(value)
+            numbers.setdefault(key, number)  # the first one: where a header lie is shown
         else:
             values[key] = value
             numbers[key] = number
         if key == "body-digest":
-            return _header(values, numbers, inputs, path), number
+            return _header(values, numbers, inputs, tuple(mirrors), path), number
     raise InputError(Location(path, len(lines)), "the header has no `# body-digest:` line")
 
 
 def _header(
-    values: Mapping[str, str], numbers: Mapping[str, int], inputs: list[tuple[str, str]], path: str
+    values: Mapping[str, str],
+    numbers: Mapping[str, int],
+    inputs: list[tuple[str, str]],
+    mirrors: tuple[str, ...],
+    path: str,
 ) -> _Header:
     for key in ("lock-format", "image", "parent", "target", "inputs-digest"):
         if key not in values:
@@ -325,6 +357,7 @@ def _header(
         inputs=tuple(inputs),
         body_digest=values["body-digest"],
         lines=dict(numbers),
+        mirrors=mirrors,
     )
 
 

@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lockaudit.errors import InputError
+from lockaudit.errors import InputError, Location
 from lockaudit.locks.model import Lock, LockKind, lock_paths
 from lockaudit.locks.pylock import render_pylock
 from lockaudit.locks.text import (
@@ -50,9 +50,18 @@ def read_workspace_locks(workspace: Workspace, memo: LockMemo | None = None) -> 
     """
     memo = memo or LockMemo()
     data: dict[str, bytes] = {}
+    outside: dict[str, InputError] = {}
     for image in workspace.images:
         paths = lock_paths(workspace, image)
         for path in (paths.full, paths.layer):
+            if _leads_outside(workspace, path):
+                outside[path] = InputError(
+                    Location(path, 1),
+                    f"it is a symlink leading outside the workspace (to "
+                    f"{workspace.path(path).resolve()}): a build cannot COPY it and the gate "
+                    "judges only the workspace's own files",
+                )
+                continue
             with contextlib.suppress(OSError):  # a missing lock is lock-missing's to report
                 data.setdefault(path, workspace.path(path).read_bytes())
     key = b"".join(
@@ -73,13 +82,21 @@ def read_workspace_locks(workspace: Workspace, memo: LockMemo | None = None) -> 
 
     slot = f"locks:{workspace.root.resolve()}"
     good, views = cached_in_slot(slot, key, parse)
-    texts: dict[str, LockText | InputError] = {}
+    texts: dict[str, LockText | InputError] = dict(outside)
     for path, raw in data.items():
         try:
             texts[path] = good.get(path) or parse_lock_data(raw, path, memo)
         except InputError as e:
             texts[path] = e
     return WorkspaceLocks(texts, views)
+
+
+def _leads_outside(workspace: Workspace, path: str) -> bool:
+    """Whether a lock path exists and resolves (through a symlink) outside the workspace."""
+    file = workspace.path(path)
+    if not file.is_symlink() and not any(p.is_symlink() for p in file.parents):
+        return False
+    return not file.resolve().is_relative_to(workspace.root.resolve())
 
 
 # --------------------------------------------------------------------------- writing

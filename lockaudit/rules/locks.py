@@ -37,13 +37,22 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
 from lockaudit.errors import InputError, Location
 from lockaudit.locks import (
+    DEFAULT_INDEX,
     FORMAT_INPUT,
     INDEXES_INPUT,
     NO_URL,
@@ -59,7 +68,10 @@ from lockaudit.locks import (
     pylock_body_digest,
     read_pylock,
     render_body,
+    target_spec,
 )
+from lockaudit.locks.digest import sha256_digest
+from lockaudit.parsing.directref import DIRECT_INDEX
 from lockaudit.parsing.dockerfile import PipInstall
 from lockaudit.parsing.requirements import RequirementsFile, parse_requirements
 from lockaudit.redact import bare_url as _bare
@@ -244,9 +256,20 @@ def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
         if text is None:
             continue
         routes = ctx.lockable.routes(image.variant)
+        known = _known_indexes(ctx, image)
+        mirrored_here = {mirror.split(" ", 1)[0] for mirror in text.lock.mirrors}
         for package in text.lock.packages:
             index = routes.get(package.name)
             if index is None:
+                if _bare(package.index) not in known:
+                    yield lock_provenance.finding(
+                        f"{package.name} is said to come from {redact(package.index)}, which is "
+                        "not an index of this workspace (nor the default index)",
+                        text.location(package.name),
+                        image=image.key,
+                        package=package.name,
+                        hint=_COMPILE_HINT.format(key=image.key),
+                    )
                 continue
             routed = _bare(index.url)
             host = urlsplit(routed).netloc
@@ -255,21 +278,37 @@ def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
             # (a file without a URL, `url=-`, came through a mirror of this machine: the lock's
             # header names it; pip finds the file by name and hash on the routed index)
             mirrored = ctx.lockable.mirror_of(index.url) is not None
+            # A file of the image's own without a URL came through a mirror: the workspace's
+            # (configured) or this machine's (the header names it); an inherited one is its
+            # owner's lock's to account for.
+            own = package.layer == text.lock.image
+            unexplained = own and not mirrored and package.index not in mirrored_here
             strays = [
                 f.url
                 for f in package.files
                 if _bare(f.index) != routed
+                or (f.url == NO_URL and unexplained)
                 or (not mirrored and f.url != NO_URL and urlsplit(f.url).netloc != host)
             ]
             if _bare(package.index) != routed or strays:
+                taken = strays[0] if strays else package.index
+                taken = "a file with no URL and no `# mirror:` line" if taken == NO_URL else taken
                 yield lock_provenance.finding(
                     f"{package.name} is routed to the index {index.name} ({redact(index.url)}) but "
-                    f"the lock takes it from {redact(strays[0] if strays else package.index)}",
+                    f"the lock takes it from {redact(taken)}",
                     text.location(package.name),
                     image=image.key,
                     package=package.name,
                     hint=_COMPILE_HINT.format(key=image.key),
                 )
+
+
+def _known_indexes(ctx: CheckContext, image: Image) -> set[str]:
+    """Every index a package of ``image`` may be listed on (the user's own: ``default``)."""
+    configured = ctx.lockable.indexes
+    return {DEFAULT_INDEX, DIRECT_INDEX} | {
+        _bare(index.url) for index in configured if index.variant in (None, image.variant)
+    }
 
 
 @rule("lock-tampered", Severity.ERROR, "a lock was edited by hand")
@@ -280,10 +319,18 @@ def lock_tampered(ctx: CheckContext) -> Iterator[Finding]:
         for found in (entry.full, entry.layer):
             if isinstance(found, InputError):
                 yield lock_tampered.finding(
-                    f"the lock cannot be read, it was edited by hand: {found.message}",
+                    f"the lock cannot be read: {found.message}",
                     found.location,
                     image=image.key,
                     hint=_COMPILE_HINT.format(key=image.key),
+                )
+            elif isinstance(found, LockText) and not found.digest_mismatch and found.tampered:
+                yield lock_tampered.finding(
+                    f"{found.path} is not as lockaudit writes it for the packages it records "
+                    "(its body digest was recomputed over an edit): this line differs",
+                    Location(found.path, found.noncanonical_line or found.body_line),
+                    image=image.key,
+                    hint=_COMPILE_HINT.format(key=image.key) + "; never edit a lock by hand",
                 )
             elif isinstance(found, LockText) and found.tampered:
                 full = entry.full if isinstance(entry.full, LockText) else None
@@ -432,7 +479,13 @@ def lock_inconsistent(ctx: CheckContext) -> Iterator[Finding]:
 def _body_key(found: LockText | InputError | None) -> str:
     if not isinstance(found, LockText):
         return "-"
-    return f"{found.path} {found.body_line} {found.body_digest} {found.recorded_body_digest}"
+    lock = found.lock
+    header = [lock.image, lock.parent or "-", found.layer_of or "-", target_spec(lock.target)]
+    header += [f"{name} {digest}" for name, digest in lock.inputs] + list(lock.mirrors)
+    header += [f"{key}={line}" for key, line in sorted(found.header_lines.items())]
+    return "\0".join(
+        [found.path, str(found.body_line), found.body_digest, found.recorded_body_digest, *header]
+    )
 
 
 def _inconsistencies(ctx: CheckContext, pylocks: Mapping[str, bytes]) -> Iterator[Finding]:
@@ -442,12 +495,23 @@ def _inconsistencies(ctx: CheckContext, pylocks: Mapping[str, bytes]) -> Iterato
         if not isinstance(full, LockText) or full.tampered:
             continue  # missing or edited: lock-missing and lock-tampered say so
         hint = _COMPILE_HINT.format(key=image.key) + "; never edit a lock by hand"
-        differences: list[tuple[str, Location]] = []
+        paths = lock_paths(ctx.lockable, image)
+        differences: list[tuple[str, Location]] = list(_header_differences(image, full, None))
+        if differences:  # every other comparison would only repeat what the header got wrong
+            for message, location in differences:
+                yield lock_inconsistent.finding(message, location, image=image.key, hint=hint)
+            continue
+        found_parent = _locks(ctx).images[image.parent].full if image.parent else None
+        parent = found_parent if isinstance(found_parent, LockText) else None
+        differences.extend(_parent_chain_differences(image, full, parent))
+        differences.extend(_file_differences(full))
+        differences.extend(_mirror_differences(full))
         layer = entry.layer
         if isinstance(layer, LockText) and not layer.tampered:
-            parent = _locks(ctx).images[image.parent].full if image.parent else None
-            expected = _layer_of(full, parent if isinstance(parent, LockText) else None)
-            differences.extend(_layer_differences(full, layer, expected))
+            differences.extend(_header_differences(image, layer, full, paths.full))
+            expected = _layer_of(full, parent)
+            found = list(_layer_differences(full, layer, expected))
+            differences.extend(found or _layer_text_differences(image, full, layer, expected))
         path = lock_paths(ctx.lockable, image).pylock
         raw = pylocks.get(path)
         pins = _parse_pins(path, raw) if raw is not None else None
@@ -457,6 +521,147 @@ def _inconsistencies(ctx: CheckContext, pylocks: Mapping[str, bytes]) -> Iterato
             differences.extend(_pylock_differences(full, path, pins))
         for message, location in differences:
             yield lock_inconsistent.finding(message, location, image=image.key, hint=hint)
+
+
+def _header_differences(
+    image: Image, text: LockText, full: LockText | None, layer_of: str | None = None
+) -> Iterator[tuple[str, Location]]:
+    """What a header says that is not so: it lies outside the body digest.
+
+    Its image and parent are the configuration's, a layer lock names its full lock and repeats
+    its target and mirrors, and the target is the one its own ``<target>`` input digests.
+    """
+    lock = text.lock
+    said = {"image": lock.image, "parent": lock.parent or "-"}
+    wanted = {"image": image.key, "parent": image.parent or "-"}
+    if full is not None:
+        said["layer-of"], wanted["layer-of"] = text.layer_of or "-", layer_of or "-"
+        said["target"] = target_spec(lock.target)
+        wanted["target"] = target_spec(full.lock.target)
+        said["mirror"] = " | ".join(lock.mirrors)
+        wanted["mirror"] = " | ".join(full.lock.mirrors)
+    recorded = dict(lock.inputs).get(TARGET_INPUT)
+    if recorded is not None and recorded != sha256_digest(target_spec(lock.target).encode()):
+        said["target"], wanted["target"] = (
+            target_spec(lock.target),
+            "the target it was compiled for",
+        )
+    for key, value in said.items():
+        if value != wanted[key]:
+            yield (
+                f"{text.path} says `# {key}: {value}` in its header, but it is "
+                f"{wanted[key] or 'absent'} for {image.key}",
+                Location(
+                    text.path,
+                    _header_line(text, key if key in text.header_lines else "body-digest"),
+                ),
+            )
+
+
+def _parent_chain_differences(
+    image: Image, full: LockText, parent: LockText | None
+) -> Iterator[tuple[str, Location]]:
+    """A package is the image's own exactly when its parent does not pin it; an inherited entry
+    is the parent's, byte for byte (index and files too)."""
+    if image.parent is not None and parent is None:
+        return  # lock-missing or lock-tampered speak for the parent
+    for package in full.lock.packages:
+        theirs = parent.lock.package(package.name) if parent is not None else None
+        if theirs is None and package.layer != image.key:
+            yield (
+                f"{full.path} says {package.name} comes from {package.layer}, but "
+                f"{image.parent or 'nothing'} does not pin it"
+                + (f" ({parent.path})" if parent is not None else ""),
+                full.location(package.name),
+            )
+        elif theirs is not None and (
+            package.layer != theirs.layer
+            or package.index != theirs.index
+            or package.files != theirs.files
+        ):
+            yield (
+                f"{full.path} pins {package.name} inherited from {theirs.layer} with another "
+                f"entry than its parent's lock ({parent.location(package.name) if parent else ''})",
+                full.location(package.name),
+            )
+
+
+def _file_differences(full: LockText) -> Iterator[tuple[str, Location]]:
+    """Each file is named for its own release, and a sha256 names one file of the lock."""
+    owners: dict[str, tuple[str, str]] = {}
+    for package in full.lock.packages:
+        for file in package.files:
+            # a direct reference's archive may be named anything (`main.zip`)
+            release = _release_of(file.filename) if package.index != DIRECT_INDEX else None
+            if release is not None and release != (package.name, package.version):
+                yield (
+                    f"{full.path} lists {file.filename} for {package.name}=={package.version}: "
+                    "that is another release's file",
+                    full.location(package.name),
+                )
+            if file.sha256 is None:
+                continue
+            owner = owners.setdefault(file.sha256, (package.name, file.filename))
+            if owner != (package.name, file.filename):
+                yield (
+                    f"{full.path} gives {package.name}'s {file.filename} the sha256 "
+                    f"{file.sha256} of {owner[0]}'s {owner[1]}: one hash names one file",
+                    full.location(package.name),
+                )
+
+
+def _mirror_differences(full: LockText) -> Iterator[tuple[str, Location]]:
+    """A ``# mirror: <index> <mirror URL>`` line stands for the image's own packages of that
+    index whose files carry no URL; one that stands for none is a lie. (The mirror URL itself
+    is a record of where the compiling machine fetched the bytes: nothing trusts it, since pip
+    verifies every file by its hash, so it is not verified.)"""
+    through = {
+        package.index
+        for package in full.lock.layer_packages
+        if package.index != DEFAULT_INDEX and any(f.url == NO_URL for f in package.files)
+    }
+    for mirror in full.lock.mirrors:
+        index = mirror.split(" ", 1)[0]
+        if index not in through:
+            yield (
+                f"{full.path} says `# mirror: {redact(mirror)}`, but none of {full.lock.image}'s "
+                f"own packages from {redact(index)} came through a mirror",
+                Location(full.path, _header_line(full, "mirror")),
+            )
+
+
+def _release_of(filename: str) -> tuple[str, Version] | None:
+    """The (name, version) a wheel's or sdist's file name says; None for other names."""
+    with contextlib.suppress(InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        if filename.endswith(".whl"):
+            name, version, _, _ = parse_wheel_filename(filename)
+            return name, version
+        if filename.endswith((".tar.gz", ".zip")):
+            return parse_sdist_filename(filename)
+    return None
+
+
+def _layer_text_differences(
+    image: Image, full: LockText, layer: LockText, expected: Mapping[str, LockedPackage]
+) -> Iterator[tuple[str, Location]]:
+    """The layer lock pins the right releases; it must also be their entries as the full lock
+    has them (index lines, files, annotations): the layer lock is what the build installs."""
+    own = [replace(p, layer=image.key) for p in full.lock.packages if p.name in expected]
+    want = render_body(full.lock, own).split("\n")
+    got = layer.body.split("\n")
+    for offset, (line, seen) in enumerate(zip(want, got, strict=False)):
+        if line != seen:
+            yield (
+                f"{layer.path} differs from the entries of {full.path} it repeats: "
+                f"{seen.strip()!r} where the full lock has {line.strip()!r}",
+                Location(layer.path, layer.body_line + offset),
+            )
+            return
+    if len(want) != len(got):
+        yield (
+            f"{layer.path} differs in length from the entries of {full.path} it repeats",
+            Location(layer.path, layer.body_line + min(len(want), len(got)) - 1),
+        )
 
 
 def _layer_of(full: LockText, parent: LockText | None) -> dict[str, LockedPackage]:

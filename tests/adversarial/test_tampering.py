@@ -52,6 +52,15 @@ def root(good: Path, tmp_path: Path) -> Path:
     return copy
 
 
+# An entry exactly as lockaudit writes one (a hash, its file record, the index): only the
+# cross-verification of the image's files can tell it was not compiled.
+EVIL_ENTRY = (
+    "evil==1.0 \\\n    --hash=sha256:" + "ab" * 32 + "\n    # index: default\n"
+    "    # file: evil-1.0-py3-none-any.whl sha256=" + "ab" * 32 + " size=1 url=-\n"
+    "    # via asr:cuda: docker/asr/requirements.txt:1\n\n"
+)
+
+
 def check(root: Path) -> tuple[int, list[dict[str, Any]]]:
     return check_json(root, no_cache=True)
 
@@ -80,15 +89,14 @@ def test_the_recomputed_digest_alone_would_pass(root: Path) -> None:
     """The edit helper is faithful: an unedited lock re-digested is byte for byte the same."""
     text = (root / LAYER).read_text()
     assert redigest(text, LAYER) == text
-    added = text + "\nevil==1.0\n    # index: default\n"
+    added = text.replace("\nwhisperx==", "\n" + EVIL_ENTRY + "whisperx==", 1)
     assert not parse_lock(redigest(added, LAYER), LAYER).tampered
 
 
 def test_a_package_added_only_to_the_layer_lock_fails_the_gate(root: Path) -> None:
     path = root / LAYER
-    entry = "evil==1.0 \\\n    --hash=sha256:" + "ab" * 32 + "\n    # index: default\n\n"
     edited = redigest(
-        path.read_text().replace("\nwhisperx==", "\n" + entry + "whisperx==", 1), LAYER
+        path.read_text().replace("\nwhisperx==", "\n" + EVIL_ENTRY + "whisperx==", 1), LAYER
     )
     path.write_text(edited)
     code, findings = check(root)
@@ -103,7 +111,8 @@ def test_a_parent_package_moved_into_the_layer_lock_fails_the_gate(root: Path) -
     """A package the parent installs does not belong to the child's layer, even pinned alike."""
     parent = (root / PARENT).read_text()
     numpy = parent[parent.index("\nnumpy==") + 1 :].split("\n\n", 1)[0]
-    numpy = "\n".join(line for line in numpy.split("\n") if not line.startswith("    # via"))
+    # as the layer lock would write it: the image's own (no `# from` line)
+    numpy = "\n".join(line for line in numpy.split("\n") if not line.startswith("    # from"))
     path = root / LAYER
     edited = redigest(
         path.read_text().replace("\nwhisperx==", f"\n{numpy}\n\nwhisperx==", 1), LAYER
@@ -144,7 +153,10 @@ def test_a_layer_package_removed_from_the_layer_lock_fails_the_gate(root: Path) 
     text = path.read_text()
     start = text.index("\nwhisperx==") + 1
     end = text.find("\n\n", start)
-    edited = redigest(text[:start] + (text[end + 2 :] if end != -1 else ""), layer_path)
+    # (the last entry: the blank line before it goes too, as lockaudit would write the rest)
+    edited = redigest(
+        text[:start] + text[end + 2 :] if end != -1 else text[: start - 1], layer_path
+    )
     path.write_text(edited)
     assert "\nwhisperx==" not in edited and "\ntorch==" in edited
     code, findings = check(root)
@@ -162,3 +174,214 @@ def test_an_untouched_workspace_passes_the_gate(root: Path) -> None:
     code, findings = check(root)
     assert code == 0
     assert not errors(findings)
+
+
+# --------------------------------------------------------------------------- round two
+# Each attack below edits the locks as an attacker would and recomputes every digest it touches:
+# the gate must fail at the line that lies, never pass.
+
+EVIL_INDEX = "https://evil.invalid/simple"
+
+
+def edit_both(root: Path, edit: Any) -> dict[str, str]:
+    """``edit`` applied to the full and the layer lock, each re-digested; the edited texts."""
+    edited = {}
+    for path in (FULL, LAYER):
+        edited[path] = redigest(edit((root / path).read_text()), path)
+        (root / path).write_text(edited[path])
+    return edited
+
+
+def first_hash_line(text: str, name: str) -> int:
+    return line_of(text, f"{name}==") + 1
+
+
+def test_an_extra_hash_without_its_file_line_fails_the_gate(root: Path) -> None:
+    """pip accepts any file matching any ``--hash`` of an entry: a hash with no ``# file:``
+    record of it would let another file in, while every lockaudit view ignored it."""
+    evil = "ab" * 32
+
+    def add_hash(text: str) -> str:
+        return re.sub(
+            r"(?m)^(whisperx==\S+ \\\n    --hash=sha256:[0-9a-f]{64})$",
+            rf"\1 \\\n    --hash=sha256:{evil}",
+            text,
+            count=1,
+        )
+
+    edited = edit_both(root, add_hash)
+    code, findings = check(root)
+    assert code == 1
+    assert sorted((f["rule"], f["location"]) for f in errors(findings)) == sorted(
+        ("lock-tampered", f"{path}:{first_hash_line(text, 'whisperx')}")
+        for path, text in edited.items()
+    )
+    assert all("not as lockaudit writes it" in f["message"] for f in errors(findings))
+
+
+def test_an_added_extra_index_url_fails_the_gate(root: Path) -> None:
+    def add_index(text: str) -> str:
+        head, body = text.split("\n# body-digest: ", 1)
+        digest_line, rest = body.split("\n", 1)
+        return f"{head}\n# body-digest: {digest_line}\n--extra-index-url {EVIL_INDEX}\n{rest}"
+
+    edited = edit_both(root, add_index)
+    code, findings = check(root)
+    assert code == 1
+    assert sorted((f["rule"], f["location"]) for f in errors(findings)) == sorted(
+        ("lock-tampered", f"{path}:{line_with(text, EVIL_INDEX)}") for path, text in edited.items()
+    )
+
+
+def _list_whisperx_on(text: str, index: str) -> str:
+    text = re.sub(
+        r"(?m)^(whisperx==[^\n]*\n(?:    --hash[^\n]*\n)*)    # index: default$",
+        rf"\1    # index: {index}",
+        text,
+        count=1,
+    )
+    return with_index_line(text, index)
+
+
+def with_index_line(text: str, index: str) -> str:
+    """``--extra-index-url index`` where lockaudit would write it (index lines sorted)."""
+    lines = text.split("\n")
+    digest = next(n for n, line in enumerate(lines) if line.startswith("# body-digest: "))
+    after = digest + 1
+    while (
+        lines[after].startswith("--extra-index-url ")
+        and lines[after] < f"--extra-index-url {index}"
+    ):
+        after += 1
+    return "\n".join([*lines[:after], f"--extra-index-url {index}", *lines[after:]])
+
+
+def test_a_package_listed_on_an_index_the_workspace_does_not_name_fails_the_gate(
+    root: Path,
+) -> None:
+    """Unrouted whisperx said to come from a foreign index, written as lockaudit would write it
+    (its ``--extra-index-url`` too): the gate knows every index the workspace may use."""
+    edited = edit_both(root, lambda text: _list_whisperx_on(text, EVIL_INDEX))
+    code, findings = check(root)
+    assert code == 1
+    assert [(f["rule"], f["location"]) for f in errors(findings)] == [
+        ("lock-provenance", f"{FULL}:{line_of(edited[FULL], 'whisperx==')}")
+    ]
+    assert EVIL_INDEX in errors(findings)[0]["message"]
+
+
+def test_an_index_changed_only_in_the_layer_lock_fails_the_gate(root: Path) -> None:
+    """The layer lock is what the Dockerfile installs: it must be the full lock's own entries,
+    byte for byte, not only the same names, versions and hashes."""
+    edited = redigest(_list_whisperx_on((root / LAYER).read_text(), EVIL_INDEX), LAYER)
+    (root / LAYER).write_text(edited)
+    code, findings = check(root)
+    assert code == 1
+    assert [(f["rule"], f["location"]) for f in errors(findings)] == [
+        ("lock-inconsistent", f"{LAYER}:{line_of(edited, '--extra-index-url ' + EVIL_INDEX)}")
+    ]
+
+
+def test_a_layer_package_marked_as_the_parents_fails_the_gate(root: Path) -> None:
+    """``# from parent`` on whisperx, which the parent does not pin: the full lock would then
+    say the layer need not install it."""
+    path = root / FULL
+    edited = redigest(
+        re.sub(
+            r"(?m)^(whisperx==[^\n]*\n(?:    [^\n]*\n)*?(?:    # file:[^\n]*\n)+)",
+            r"\1    # from parent base-ml:cuda\n",
+            path.read_text(),
+            count=1,
+        ),
+        FULL,
+    )
+    assert "# from parent base-ml:cuda\n    # via asr:cuda" in edited
+    path.write_text(edited)
+    code, findings = check(root)
+    assert code == 1
+    (found,) = errors(findings)
+    assert (found["rule"], found["location"]) == (
+        "lock-inconsistent",
+        f"{FULL}:{line_of(edited, 'whisperx==')}",
+    )
+    assert "base-ml:cuda does not pin it" in found["message"]
+
+
+def test_a_hash_swapped_for_another_files_in_all_three_files_fails_the_gate(root: Path) -> None:
+    """whisperx given the sha256 of rich's wheel in the full lock, the layer lock and the pylock,
+    every digest recomputed: the three files agree, but one sha256 now names two files."""
+    old = read_lock(root / FULL).package("whisperx")
+    new = read_lock(root / FULL).package("rich")
+    assert old is not None and new is not None
+    (old_hash,), (new_hash,) = old.hashes, new.hashes
+    for path in (FULL, LAYER, PYLOCK):
+        text = (root / path).read_text().replace(old_hash, new_hash)
+        (root / path).write_text(text)
+    for path in (FULL, LAYER):
+        (root / path).write_text(redigest((root / path).read_text(), path))
+    full = (root / FULL).read_text()
+    body = parse_lock(full, FULL).body_digest
+    pylock = re.sub(
+        r'(?m)^body-digest = ".*"$', f'body-digest = "{body}"', (root / PYLOCK).read_text()
+    )
+    (root / PYLOCK).write_text(pylock)
+    code, findings = check(root)
+    assert code == 1
+    (found,) = errors(findings)
+    assert (found["rule"], found["location"]) == (
+        "lock-inconsistent",
+        f"{FULL}:{line_of(full, 'whisperx==')}",
+    )
+    assert new_hash in found["message"] and "rich" in found["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "old", "new"),
+    [
+        (LAYER, "# parent: base-ml:cuda", "# parent: base:cuda"),
+        (FULL, "# image: asr:cuda", "# image: asr:cpu"),
+        (LAYER, f"# layer-of: {FULL}", "# layer-of: locks/asr-cpu.txt"),
+        (FULL, "cuda=12.1", "cuda=11.8"),
+    ],
+    ids=["parent", "image", "layer-of", "target"],
+)
+def test_a_header_that_lies_fails_the_gate(root: Path, path: str, old: str, new: str) -> None:
+    """The header is outside the body digest: what it says is held against the configuration,
+    the other file of the image and its own recorded inputs."""
+    text = (root / path).read_text()
+    assert old in text
+    edited = text.replace(old, new, 1)
+    (root / path).write_text(edited)
+    code, findings = check(root)
+    assert code == 1
+    assert [(f["rule"], f["location"]) for f in errors(findings)] == [
+        ("lock-inconsistent", f"{path}:{line_with(edited, new)}")
+    ]
+
+
+def test_a_parent_lock_changed_with_its_digests_makes_every_child_stale(root: Path) -> None:
+    """numpy (which base-ml:cuda inherits) moved to another version in the parent's full lock
+    and in the child's, both re-digested: the child's inputs hold its parent's lock bytes."""
+    version = read_lock(root / PARENT).package("numpy")
+    assert version is not None
+    pin = f"\nnumpy=={version.version} "
+    for path in (PARENT, FULL):
+        text = (root / path).read_text()
+        assert pin in text, path
+        (root / path).write_text(redigest(text.replace(pin, "\nnumpy==1.26.4 ", 1), path))
+    code, findings = check(root)
+    assert code == 1
+    stale = {f["location"].split(":")[0] for f in errors(findings) if f["rule"] == "lock-stale"}
+    assert FULL in stale
+
+
+def test_a_lock_that_is_a_symlink_leading_outside_fails_the_gate(root: Path) -> None:
+    outside = root.parent / "outside.txt"
+    shutil.copy(root / FULL, outside)
+    (root / FULL).unlink()
+    (root / FULL).symlink_to(outside)
+    code, findings = check(root)
+    assert code == 1
+    (found,) = [f for f in errors(findings) if f["location"].startswith(FULL)]
+    assert (found["rule"], found["location"]) == ("lock-tampered", f"{FULL}:1")
+    assert "outside the workspace" in found["message"]

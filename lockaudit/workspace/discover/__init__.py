@@ -42,7 +42,7 @@ Dockerfiles that fit one image, an ARG without a default, two ``versions.txt`` â
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location, LockauditError
@@ -54,6 +54,7 @@ from lockaudit.workspace.discover._coverage import (
     exclude_entries,
     render_excludes,
     side_dockerfiles,
+    unnamed_dockerfiles,
 )
 from lockaudit.workspace.discover._decide import (
     Settings,
@@ -117,8 +118,11 @@ def discover_workspace(root: Path) -> Discovery:
         ),
         common=pick_one(tree.common, "common", problems),
     )
+    unnamed = unnamed_dockerfiles(
+        infos, (fact.dockerfile for fact in facts), _source_texts(root, tree)
+    )
     images, target = with_targets(
-        root, build_images(decider, settings, problems), infos
+        root, _named_only(build_images(decider, settings, problems), unnamed), infos
     )
     check_keys(images, problems)
     versions = pick_one(tree.versions, "versions", problems)
@@ -130,6 +134,7 @@ def discover_workspace(root: Path) -> Discovery:
         path: problem for problem in problems for path in tree.dockerfiles
         if problem.startswith(f"{path}:")
     }
+    unread.update((path, why) for path, why in unnamed.items() if path not in unread)
     text += render_excludes(
         exclude_entries(root, [i.dockerfile for i in images], unread, side)
     )
@@ -140,6 +145,29 @@ def build_facts(root: Path) -> tuple[BuildFact, ...]:
     """Every build the repository's own sources describe (scripts, Makefiles, compose, CI,
     bake), one :class:`BuildFact` each: what a rule compares across sources."""
     return tuple(_facts(root, walk(root))) if root.is_dir() else ()
+
+
+def _named_only(images: list[FoundImage], unnamed: Mapping[str, str]) -> list[FoundImage]:
+    """The images without those of Dockerfiles no build source names, unless another image is
+    built on one (then the FROM names it); left out, they are written as undecided."""
+    kept = images
+    while True:
+        parents = {image.parent for image in kept}
+        still = [i for i in kept if i.dockerfile not in unnamed or i.key in parents]
+        if len(still) == len(kept):
+            return kept
+        kept = still
+
+
+def _source_texts(root: Path, tree: _Tree) -> list[str]:
+    """The text of every build source (scripts, Makefiles, compose, CI, bake files)."""
+    texts = []
+    for path in (*tree.scripts, *tree.compose, *tree.workflows, *tree.gitlab, *tree.bake):
+        try:
+            texts.append((root / path).read_text(encoding="utf-8", errors="replace"))
+        except OSError:
+            continue
+    return texts
 
 
 def _facts(root: Path, tree: _Tree) -> Iterator[BuildFact]:

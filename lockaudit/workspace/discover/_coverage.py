@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -52,6 +53,53 @@ def side_dockerfiles(dockerfiles: Iterable[str], built: Iterable[str]) -> dict[s
                 "(an example, test or tool, not an image of the family)"
             )
     return out
+
+
+# A word of a build source that names a Dockerfile, literally or as a pattern
+# (``-f Dockerfile_amd``, ``file: docker/cpu.Dockerfile``, ``-f "src/$1/genproto/Dockerfile"``).
+_NAMING_WORD = re.compile(r"[^\s\"'=,;|<>]*dockerfile[^\s\"'=,;|<>]*", re.IGNORECASE)
+# Expansions only a run knows: in a pattern each stands for any text.
+_EXPANSION = re.compile(r"\$\{\{.*?\}\}|\$\{[^}]*\}|\$\([^)]*\)|\$\w+|%\w+%")
+
+
+def unnamed_dockerfiles(
+    dockerfiles: Iterable[str], built: Iterable[str], sources: Iterable[str]
+) -> dict[str, str]:
+    """Dockerfile -> why init proposes no image of it: a file with a name of its own
+    (``Dockerfile_llamacpp``, ``custom_tokenizer.Dockerfile``) that no build source builds and
+    none even names, while the sources (``sources``: their texts) build others. Such a file is
+    built only with ``-f`` naming it, so no line of the repository builds it; only the user
+    knows whether something else does. A plain ``Dockerfile`` is left alone: ``docker build
+    <folder>`` builds it without naming it, from a folder only a run may know."""
+    built_set = {posixpath.normpath(path) for path in built}
+    if not built_set:
+        return {}
+    patterns = [
+        pattern for text in sources for word in _NAMING_WORD.findall(text)
+        if (pattern := _word_pattern(word)) is not None
+    ]
+    out: dict[str, str] = {}
+    for path in dockerfiles:
+        name = posixpath.basename(path)
+        if name == "Dockerfile" or posixpath.normpath(path) in built_set:
+            continue
+        if not any(p.fullmatch(path) or p.fullmatch(name) for p in patterns):
+            out[path] = (
+                "no build file of the repository builds or names it (they build other "
+                "Dockerfiles); declare it as an image if something builds it, or exclude it"
+            )
+    return out
+
+
+def _word_pattern(word: str) -> re.Pattern[str] | None:
+    """``word`` as a pattern of paths, each expansion any text; None for a word that is only
+    an expansion (``${{ env.DOCKERFILE }}``: its values are literals elsewhere in the sources)."""
+    word = word.strip("()[]{}`").removeprefix("./")
+    parts = _EXPANSION.split(word)
+    if not "".join(parts).strip("/.-_"):
+        return None
+    body = ".*".join(re.escape(part.removeprefix("./")) for part in parts)
+    return re.compile(f"(?:.*/)?{body}" if not word.startswith("/") else body, re.IGNORECASE)
 
 
 def exclude_entries(
