@@ -343,6 +343,40 @@ def test_unreachable_index_is_a_finding_and_the_rest_is_audited(
     assert not result.sizes.image("asr:cuda").complete
 
 
+def test_an_unreachable_steps_exact_pins_are_assumed_present_for_later_steps(
+    run_audit: Callable[..., AuditResult],
+) -> None:
+    # The build installs requests 2.31.0 from an index we cannot see; the next step asks for
+    # any requests, which pip finds satisfied: it must not be replayed as a fresh install.
+    dead = "http://127.0.0.1:9/simple"
+    result = run_audit(
+        {"asr": f"RUN pip install requests==2.31.0 --index-url {dead}\nRUN pip install requests\n"}
+    )
+    first, second = result.replay("asr:cuda").layers
+    assert first.unreachable is not None and first.installed == ()
+    assert [(i.name, str(i.version)) for i in first.assumed] == [("requests", "2.31.0")]
+    assert second.kept == ("requests",) and second.installed == () and second.replaced == ()
+    assert str(result.replay("asr:cuda").package("requests").version) == "2.31.0"  # type: ignore[union-attr]
+    assert not result.replay("asr:cuda").complete
+
+
+def test_a_conflict_met_without_an_installed_names_index_is_unreachable_not_a_conflict(
+    run_audit: Callable[..., AuditResult], server: IndexServer
+) -> None:
+    # torch 2.1.0+cu121 is installed; needs-new-torch wants torch>=2.2, which the default
+    # index would offer, but its torch page fails: the replay cannot tell, so no conflict.
+    server.fail("/default/simple/torch/", -1)
+    result = run_audit({"asr": "RUN pip install needs-new-torch==1.0\n"})
+    (layer,) = result.replay("asr:cuda").layers
+    assert layer.conflicts == () and layer.unreachable is not None
+    assert "/default/simple/torch/" in layer.unreachable.url
+    assert [f.location for f in _only(result, "index-unreachable")] == [
+        Location("docker/asr/Dockerfile", 2)
+    ]
+    errors = [f.rule for f in result.findings if f.severity == "error"]
+    assert errors == ["index-unreachable"]
+
+
 def test_matrix_conflict_explains_versions_txt(
     run_audit: Callable[..., AuditResult], tmp_path: Path
 ) -> None:

@@ -123,6 +123,12 @@ def infer(text: str, inherited: TargetFacts | None = None) -> dict[str, str]:
             {"python": "3.12.4", "cuda": "12.6", "distro": "debian bookworm", "glibc": "2.36"},
             id="cuda-from-a-pinned-runtime-wheel",
         ),
+        pytest.param(
+            "FROM ubuntu:22.04\nRUN apt-get install -y python3 python3-venv\n"
+            "RUN uv venv --python 3.12 /opt/venv && uv pip install numpy\n",
+            {"python": "3.12.0", "distro": "ubuntu 22.04", "glibc": "2.35"},
+            id="uv-venv-over-the-distribution-python",
+        ),
     ],
 )
 def test_python_cuda_and_glibc_are_inferred(text: str, expected: dict[str, str]) -> None:

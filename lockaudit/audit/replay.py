@@ -35,8 +35,12 @@ Decisions:
   directory) is replayed as the lock *would* be made: the image's declared requirements with
   ``compile``'s constraints, over the workspace's index routing, and the layer says so.
 - An index that cannot be reached does not end the replay: the step is kept as *unverified*
-  (with the URL), the environment is left as it was, and every later environment built on it
-  is marked incomplete. Nothing is guessed.
+  (with the URL) and every later environment built on it is marked incomplete. Only what the
+  step pins exactly (``name==1.2``) is taken as present for later steps (``assumed``): the
+  build would install that release or fail, so a later step must not be replayed as if it
+  were absent (it would "install" its own copy from another index). Nothing else is guessed.
+- A resolution that fails while an index of an installed name could not be read is
+  unreachable, not a conflict: pip could have replaced that release with one we did not see.
 - Direct URLs and local paths (``.``, ``./pkg``) cannot be resolved from an index: they are
   listed as skipped, not guessed.
 - ``ENV PIP_INDEX_URL`` inside a Dockerfile is not read (a known gap, see the report).
@@ -168,6 +172,8 @@ class LayerReplay:
     needs_build: tuple[NeedsBuild, ...] = ()
     unreachable: Unreachable | None = None
     removed: tuple[Installed, ...] = ()  # what a ``pip uninstall`` took out
+    # releases an unreachable step pins exactly: present for later steps, never verified
+    assumed: tuple[Installed, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -485,7 +491,7 @@ def _replay_image(
         reporter.step_finished(image.key, layer)
         if layer.failed:
             failed.add(step.location)
-        for item in layer.installed:
+        for item in (*layer.installed, *layer.assumed):
             env[item.name] = item
         for replaced in layer.replaced:
             env[replaced.after.name] = replaced.after
@@ -514,7 +520,44 @@ def _replay_step(
             return _install_exactly(step, env, source, target)
         return _install_resolved(step, env, source, target)
     except (IndexFetchError, OfflineMissError) as e:
-        return LayerReplay(step, unreachable=Unreachable(e.url, e.message))
+        return _unreachable(step, env, e)
+
+
+def _unreachable(
+    step: Step, env: Mapping[NormalizedName, Installed], error: IndexFetchError | OfflineMissError
+) -> LayerReplay:
+    assumed = tuple(
+        Installed(
+            name=root.name,
+            version=version,
+            candidate=Candidate(root.name, version, (), ""),
+            metadata=None,  # unknown: nothing was read
+            layer=step.image,
+            location=step.location,
+            requested_at=root.origin.location,
+            size=0,
+            required_by=(str(root.origin.location),),
+        )
+        for root in step.roots
+        if root.origin.kind is RequirementKind.REQUIREMENT
+        and (version := _exact(root.requirement.specifier)) is not None
+        and not (root.name in env and env[root.name].version == version)
+    )
+    return LayerReplay(step, unreachable=Unreachable(error.url, error.message), assumed=assumed)
+
+
+def _exact(spec: SpecifierSet) -> Version | None:
+    """The one release ``spec`` names (``==1.2``, ``===1.2``), None for a range or wildcard."""
+    specifiers = list(spec)
+    if len(specifiers) != 1:
+        return None
+    (only,) = specifiers
+    if only.operator not in ("==", "===") or only.version.endswith(".*"):
+        return None
+    try:
+        return Version(only.version)
+    except ValueError:  # an arbitrary-equality string that is not a version
+        return None
 
 
 # --------------------------------------------------------------------------- resolving steps
@@ -536,6 +579,8 @@ def _install_resolved(
             upgrade=frozenset(wanted) if step.upgrade else False,
         )
     except ResolutionFailed as failed:
+        if source.unreached is not None:
+            raise source.unreached from failed
         return LayerReplay(step, conflicts=failed.conflicts, needs_build=source.built())
     origins = {str(r.origin.location): r.origin.location for r in roots}
     layer = _diff(step, env, resolution, origins)
@@ -713,6 +758,9 @@ class _WithInstalled:
         self.env = env
         self.only_binary = only_binary
         self._built: dict[tuple[NormalizedName, Version], NeedsBuild] = {}
+        # the first index error answered from the environment alone: a resolution that then
+        # fails may have failed only for want of the releases that page would have offered
+        self.unreached: IndexFetchError | OfflineMissError | None = None
 
     def candidates(self, name: NormalizedName, target: Target) -> Sequence[Candidate]:
         have = self.env.get(name)
@@ -723,7 +771,8 @@ class _WithInstalled:
         )
         try:
             found = self.source.candidates(name, target)
-        except (IndexFetchError, OfflineMissError):
+        except (IndexFetchError, OfflineMissError) as e:
+            self.unreached = self.unreached or e
             return (mine,)
         rest = [c for c in self._binary(name, found) if c.version != have.version]
         return sorted([mine, *rest], key=lambda c: c.version, reverse=True)

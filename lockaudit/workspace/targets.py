@@ -151,6 +151,11 @@ _CUDA_WHEELS = re.compile(
     re.IGNORECASE,
 )
 _UV_PYTHON = re.compile(r"\buv\s+python\s+install\s+(?:--\S+\s+)*(?:cpython-)?(\d+\.\d+(?:\.\d+)?)")
+# `uv venv --python 3.10 /opt/venv`: the environment the image's packages go to runs that Python
+# (uv fetches it when the distribution lacks it), whatever python3 the base image ships.
+_UV_VENV = re.compile(
+    r"\buv\s+venv\b[^;&|]*?(?:--python|-p)(?:=|\s+)(?:cpython-)?(\d+\.\d+(?:\.\d+)?)"
+)
 _PYENV = re.compile(r"\bpyenv\s+install\s+(?:-\S+\s+)*(\d+\.\d+\.\d+)")
 _PY_TOOLS = re.compile(
     r"\b(?:pip3?|pipx|poetry|pipenv|conda|mamba|micromamba|uv)\s+(?:install|sync|create|add)\b"
@@ -411,11 +416,16 @@ def _from_run(facts: TargetFacts, text: str, where: str) -> TargetFacts:
     if facts.cuda is None and _PY_TOOLS.search(text):
         facts = replace(facts, cuda=cuda_from_packages(text, where))
     conda = _CONDA_PYTHON if _CONDA_TOOL.search(text) is None else _CONDA_ANYWHERE
-    for pattern, what in ((conda, "conda"), (_UV_PYTHON, "uv"), (_PYENV, "pyenv")):
+    for pattern, what in (
+        (conda, "conda installs"),
+        (_UV_PYTHON, "uv installs"),
+        (_UV_VENV, "uv venv makes an environment of"),
+        (_PYENV, "pyenv installs"),
+    ):
         match = pattern.search(text)
         if match is not None:
             version = match.group(1)
-            return _installed(facts, version, f"{where}: {what} installs Python {version}")
+            return _installed(facts, version, f"{where}: {what} Python {version}")
     minors = [
         match.group(2)
         for packages in _APT_INSTALL.findall(text)
