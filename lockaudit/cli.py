@@ -366,9 +366,12 @@ def build(
         bool,
         typer.Option(help="Append each built image's size to reports/sizes.jsonl."),
     ] = True,
+    quiet: QuietOpt = False,
 ) -> None:
     """Build images parents first from their locks; skip the ones that are up to date."""
     from lockaudit.builder import BuildOptions, render_build, run_build
+    from lockaudit.output import progress
+    from lockaudit.output.build_progress import build_progress
     from lockaudit.workspace.inputs import load_inputs
 
     options = BuildOptions(
@@ -386,7 +389,8 @@ def build(
         record_sizes=record_sizes,
     )
     try:
-        report = run_build(load_inputs(workspace), options)
+        with build_progress(enabled=progress.wanted(quiet=quiet)) as reporter:
+            report = run_build(load_inputs(workspace), options, reporter=reporter)
     except LockauditError as e:
         _fail(e, fmt)
     render_build(report, fmt)

@@ -80,6 +80,8 @@ PARSERS = {
     "repository_files",
 }
 READS = {"open", "read_bytes", "read_text"}
+# Listing or probing the tree is reading it too: what a command sees must be what the loader saw.
+LISTS = {"glob", "rglob", "iterdir", "scandir", "is_file", "is_dir"}
 # (module, call): why it is no workspace input.
 EXEMPT = {
     (
@@ -106,7 +108,7 @@ def _reads_in(relative: str, source: str) -> list[str]:
         if isinstance(func, ast.Name):
             name, read = func.id, func.id in PARSERS or func.id == "open"
         elif isinstance(func, ast.Attribute):
-            name, read = func.attr, func.attr in PARSERS or func.attr in READS
+            name, read = func.attr, func.attr in PARSERS | READS | LISTS
         else:
             continue
         if read and (relative, name) not in EXEMPT:
@@ -134,6 +136,8 @@ def test_the_loader_check_sees_direct_reads() -> None:
         "def f(root, ws):\n"
         "    parse_dockerfile(root, 'Dockerfile', {})\n"
         "    return ws.path('x').read_text(), open('y')\n"
+        "def g(context):\n"
+        "    return sorted(context.glob('*.py'))\n"
     )
     found = sorted(_reads_in("report/sample.py", source), key=lambda line: line.split(":")[1])
     assert [line.split(": ", 1)[1] for line in found] == [
@@ -141,5 +145,6 @@ def test_the_loader_check_sees_direct_reads() -> None:
         "calls parse_dockerfile",
         "calls read_text",
         "calls open",
+        "calls glob",
     ]
     assert _direct_reads(PACKAGE / "workspace" / "inputs.py")  # the loader does read files

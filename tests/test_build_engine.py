@@ -33,6 +33,7 @@ from lockaudit.compile import CompileOptions, compile_workspace
 from lockaudit.index.factory import build_index_client
 from lockaudit.index.pipconf import PipConfig
 from lockaudit.locks import read_lock
+from lockaudit.output.build_progress import BuildProgress
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
 from tests.engine.fixtures import (  # noqa: F401  (docker_engine is a fixture)
@@ -100,7 +101,10 @@ def test_bake_builds_the_family_then_rebuilds_nothing(bake_family: Workspace) ->
 def test_bake_failure_blocks_dependents_only(bake_family: Workspace) -> None:
     path = bake_family.path("docker/mid/Dockerfile")
     path.write_text(path.read_text() + "RUN exit 3\n")
-    report = run_build(bake_family, BuildOptions(backend=Backend.BAKE, gate=False))
+    progress = BuildProgress(None)
+    report = run_build(
+        bake_family, BuildOptions(backend=Backend.BAKE, gate=False), reporter=progress
+    )
     assert statuses(report) == {
         "base:cuda": BuildStatus.BUILT,
         "base:cpu": BuildStatus.BUILT,
@@ -114,6 +118,8 @@ def test_bake_failure_blocks_dependents_only(bake_family: Workspace) -> None:
     assert f"{prefix}stage:cuda" not in images_with_prefix(prefix)
     failed = next(o for o in report.outcomes if o.status is BuildStatus.FAILED)
     assert "exit 3" in failed.message or "exit code: 3" in failed.message
+    # the progress line saw the whole plan: every image finished, two of them not built
+    assert progress.line().endswith("(6/6 images) · 2 not built")
 
 
 # --------------------------------------------------------------------- end to end, Python

@@ -29,6 +29,15 @@ from lockaudit.rules import run_checks
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
 from tests.indexserver import IndexServer, Scenario, scenario_from_dict
+from tests.workspace_builder import (
+    Table,
+    constraint,
+    image,
+    index,
+    pyproject_text,
+    settings,
+    write_workspace,
+)
 
 MANYLINUX = "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64"
 LINUX = "cp311-cp311-linux_x86_64"
@@ -104,74 +113,50 @@ def scenario() -> Scenario:
     )
 
 
-PYPROJECT = """\
-[tool.lockaudit]
-versions = "versions.txt"
-common = "requirements-common.txt"
+def _tool(cu121: str, cpu: str, *, diar: bool = False) -> Table:
+    """base (cuda and cpu, one Dockerfile), base-ml:cuda, asr:cuda with a cpu fallback, and
+    with ``diar`` a second stage on base-ml; torch and torchaudio routed per variant."""
+    common = ["requirements-common.txt"]
+    torch = ["torch", "torchaudio"]
 
-[tool.lockaudit.target]
-python = "3.11.7"
-glibc = "2.35"
-cuda = "12.1"
+    def base(tag: str, ref: str) -> Table:
+        args = {"BASE_IMAGE": ref, "SLUG": f"base-{tag}"}
+        return image("base", tag, base_image=ref, requirements=common, build_args=args)
 
-[[tool.lockaudit.constraints]]
-file = "constraints/pins.txt"
+    def stage(name: str, **extra: object) -> Table:
+        return image(
+            name,
+            "cuda",
+            parent="base-ml:cuda",
+            requirements=[f"docker/{name}/requirements.txt"],
+            **extra,
+        )
 
-[[tool.lockaudit.indexes]]
-name = "pytorch-cu121"
-url = "{cu121}"
-variant = "cuda"
-packages = ["torch", "torchaudio"]
-
-[[tool.lockaudit.indexes]]
-name = "pytorch-cpu"
-url = "{cpu}"
-variant = "cpu"
-packages = ["torch", "torchaudio"]
-
-[[tool.lockaudit.images]]
-name = "base"
-tag = "cuda"
-dockerfile = "docker/base/Dockerfile"
-base-image = "nvidia/cuda:12.1.1-runtime-ubuntu22.04"
-requirements = ["requirements-common.txt"]
-build-args = {{ BASE_IMAGE = "nvidia/cuda:12.1.1-runtime-ubuntu22.04", SLUG = "base-cuda" }}
-
-[[tool.lockaudit.images]]
-name = "base"
-tag = "cpu"
-dockerfile = "docker/base/Dockerfile"
-base-image = "python:3.11-slim"
-requirements = ["requirements-common.txt"]
-build-args = {{ BASE_IMAGE = "python:3.11-slim", SLUG = "base-cpu" }}
-
-[[tool.lockaudit.images]]
-name = "base-ml"
-tag = "cuda"
-dockerfile = "docker/base-ml/Dockerfile"
-parent = "base:cuda"
-requirements = ["docker/base-ml/requirements.txt"]
-
-[[tool.lockaudit.images]]
-name = "asr"
-tag = "cuda"
-dockerfile = "docker/asr/Dockerfile"
-parent = "base-ml:cuda"
-requirements = ["docker/asr/requirements.txt"]
-[tool.lockaudit.images.fallback]
-tag = "cpu"
-parent = "base:cpu"
-build-args = {{ PARENT_IMAGE = "base:cpu", SLUG = "asr-cpu" }}
-"""
-
-DIAR = """
-[[tool.lockaudit.images]]
-name = "diar"
-tag = "cuda"
-dockerfile = "docker/diar/Dockerfile"
-parent = "base-ml:cuda"
-requirements = ["docker/diar/requirements.txt"]
-"""
+    cpu_fallback = {
+        "tag": "cpu",
+        "parent": "base:cpu",
+        "build-args": {"PARENT_IMAGE": "base:cpu", "SLUG": "asr-cpu"},
+    }
+    images = [
+        base("cuda", "nvidia/cuda:12.1.1-runtime-ubuntu22.04"),
+        base("cpu", "python:3.11-slim"),
+        image(
+            "base-ml", "cuda", parent="base:cuda", requirements=["docker/base-ml/requirements.txt"]
+        ),
+        stage("asr", fallback=cpu_fallback),
+        *([stage("diar")] if diar else []),
+    ]
+    return settings(
+        images,
+        target={"python": "3.11.7", "glibc": "2.35", "cuda": "12.1"},
+        constraints=[constraint("constraints/pins.txt")],
+        indexes=[
+            index("pytorch-cu121", cu121, variant="cuda", packages=torch),
+            index("pytorch-cpu", cpu, variant="cpu", packages=torch),
+        ],
+        versions="versions.txt",
+        common="requirements-common.txt",
+    )
 
 
 def _stage_dockerfile(parent: str, slug: str) -> str:
@@ -231,16 +216,14 @@ class Env:
         return {p.name: str(p.version) for p in read_lock(path).packages}
 
 
+def _env_tool(server: IndexServer, *, diar: bool = False) -> Table:
+    return _tool(server.index_url("pytorch-cu121"), server.index_url("pytorch-cpu"), diar=diar)
+
+
 def make_env(root: Path, server: IndexServer, *, diar: bool = False) -> Env:
-    text = PYPROJECT.format(
-        cu121=server.index_url("pytorch-cu121"), cpu=server.index_url("pytorch-cpu")
-    )
-    (root / "pyproject.toml").write_text(text + (DIAR if diar else ""))
-    for path, content in FILES.items():
-        if path == "docker/diar/Dockerfile" and not diar:
-            continue  # a Dockerfile no image is built from would fail `check` (coverage)
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(content)
+    # a Dockerfile no image is built from would fail `check` (coverage)
+    files = {p: c for p, c in FILES.items() if diar or p != "docker/diar/Dockerfile"}
+    write_workspace(root, _env_tool(server, diar=diar), files)
     return Env(root, server)
 
 
@@ -391,8 +374,7 @@ def test_failed_compile_leaves_existing_locks_byte_identical(env: Env) -> None:
     assert env.compile().ok
     before = env.locks()
     (env.root / "requirements-common.txt").write_text("numpy==1.24.3\nrich\ntqdm\ncolorama\n")
-    text = (env.root / "pyproject.toml").read_text()
-    (env.root / "pyproject.toml").write_text(text + DIAR)
+    (env.root / "pyproject.toml").write_text(pyproject_text(_env_tool(env.server, diar=True)))
     result = env.compile()
     assert not result.ok
     assert result.result("base:cuda").changed  # it would have changed...

@@ -10,7 +10,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from lockaudit.builder.backends import BuildOutcome, BuildStatus
+from lockaudit.builder.plan import BuildPlan, BuildStep
+from lockaudit.builder.runner import Command
 from lockaudit.compile import ImageResult, Status
+from lockaudit.output.build_progress import build_progress
 from lockaudit.output.progress import compile_progress, wanted
 from lockaudit.workspace.model import Image, Target
 
@@ -66,3 +70,32 @@ def test_a_compile_into_a_pipe_prints_no_progress() -> None:
     assert done.returncode == 0, done.stderr
     assert "resolving" not in done.stderr and "requests" not in done.stderr
     assert "up to date" in done.stdout
+
+
+def test_the_build_line_counts_images_and_the_clock_of_the_current_one() -> None:
+    out = _Terminal()
+    console = Console(file=out, force_terminal=True, width=120, color_system=None)
+    now = [100.0]
+    steps = tuple(
+        BuildStep(key, f"local/{key}", "Dockerfile", ".", (), (), None, "new", target=key)
+        for key in ("base:cpu", "asr:cpu", "mux:cpu")
+    )
+    with build_progress(enabled=True, console=console) as progress:
+        progress._clock = lambda: now[0]
+        progress.planned(BuildPlan(steps))
+        progress.starting(steps[0], Command(("docker", "build", ".")))
+        now[0] += 42.4
+        assert progress.line() == "building base:cpu 42 s (0/3 images)"
+        progress.finished(BuildOutcome("base:cpu", BuildStatus.BUILT))
+        progress.starting(steps[1], Command(("docker", "build", ".")))
+        progress.finished(BuildOutcome("asr:cpu", BuildStatus.FAILED))
+        progress.finished(BuildOutcome("mux:cpu", BuildStatus.BLOCKED))
+        line = progress.line()
+    assert line == "building asr:cpu 0 s (3/3 images) · 2 not built"
+    assert "base:cpu" in out.getvalue()  # drawn while it ran
+
+
+def test_a_build_into_a_pipe_prints_no_progress() -> None:
+    with build_progress(enabled=wanted(quiet=False, stream=io.StringIO())) as progress:
+        progress.planned(BuildPlan(()))
+    assert progress._live is None

@@ -17,6 +17,7 @@ from typing import Any
 import tomli_w
 
 __all__ = [
+    "Table",
     "constraint",
     "image",
     "index",

@@ -69,6 +69,9 @@ class BuildOutcome:
 class BuildReporter:
     """Progress hooks; every one is a no-op here. The CLI subclasses it to print progress."""
 
+    def planned(self, plan: BuildPlan) -> None:
+        """The images about to be built (``plan.steps``), before the first command runs."""
+
     def starting(self, step: BuildStep, command: Command) -> None:
         """A command that builds ``step`` is about to run."""
 

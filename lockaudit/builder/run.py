@@ -231,6 +231,7 @@ def run_build(
         )
     if report.builder:
         _require_builder(runner, report.builder, plan)
+    reporter.planned(plan)
     outcomes = _skipped(plan, runner) + backend.build(plan, runner, reporter)
     if options.push:
         outcomes = _push(outcomes, plan, runner)

@@ -1,5 +1,5 @@
 """Progress on stderr for the steps that can take more than a second (a cold compile,
-``outdated``, ``report``).
+``outdated``, ``report``; ``build``'s is in :mod:`lockaudit.output.build_progress`).
 
 One line, redrawn in place: which image is resolving, how many are done, how many requests went
 to the index and how many answers came from the cache. Shown only when stderr is a terminal
@@ -157,3 +157,4 @@ def fetch_progress(
     out = console or Console(stderr=True)
     with Live(label, console=out, transient=True, refresh_per_second=8) as live:
         yield FetchProgress(live, label)
+

@@ -153,32 +153,16 @@ def _merged(parts: Sequence[_Imports]) -> _Imports:
 def python_files(given: Inputs | Workspace, image: Image) -> tuple[str, ...]:
     """Workspace-relative paths of the ``.py`` files the image's own Dockerfile copies in."""
     inputs = as_inputs(given)
-    workspace = inputs.workspace
     if not inputs.exists(image.dockerfile):
         return ()
     parsed = inputs.dockerfile(image)
-    context = (workspace.root / image.context).resolve()
-    root = workspace.root.resolve()
     found: set[str] = set()
     for copy in parsed.final.copies:
         if copy.from_stage is not None:
             continue
         for source in copy.sources:
-            for path in _expand(context, source):
-                if path.is_relative_to(root):
-                    found.add(path.relative_to(root).as_posix())
+            found.update(inputs.copied_files(image.context, source, suffix=".py"))
     return tuple(sorted(found))
-
-
-def _expand(context: Path, source: str) -> Iterable[Path]:
-    pattern = source.lstrip("/")
-    matches = sorted(context.glob(pattern)) if any(c in pattern for c in "*?[") else []
-    for path in matches or [context / pattern]:
-        path = path.resolve()
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*.py") if p.is_file())
-        elif path.suffix == ".py" and path.is_file():
-            yield path
 
 
 def _imports(inputs: Inputs, image: Image) -> _Imports:

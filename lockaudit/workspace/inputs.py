@@ -134,6 +134,24 @@ class Inputs:
     def exists(self, path: str | None) -> bool:
         return bool(path) and self.workspace.path(path or "").is_file()
 
+    def copied_files(self, context: str, source: str, *, suffix: str) -> tuple[str, ...]:
+        """The files ending in ``suffix`` that ``COPY <source>`` takes from the build context
+        ``context`` (a glob, a file, or a folder taken whole), as workspace-relative paths;
+        none outside the workspace."""
+        root = self.root.resolve()
+        base = (self.root / context).resolve()
+        pattern = source.lstrip("/")
+        matches = sorted(base.glob(pattern)) if any(c in pattern for c in "*?[") else []
+        found: list[str] = []
+        for path in (p.resolve() for p in matches or [base / pattern]):
+            inside = path.rglob(f"*{suffix}") if path.is_dir() else [path]
+            found += [
+                p.relative_to(root).as_posix()
+                for p in sorted(inside)
+                if p.suffix == suffix and p.is_file() and p.is_relative_to(root)
+            ]
+        return tuple(found)
+
     # -- requirement files ------------------------------------------------------------------
 
     def requirements(self, path: str) -> RequirementsFile:

@@ -22,46 +22,24 @@ from pathlib import Path
 
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
+from tests.workspace_builder import Table, image, index, settings, write_workspace
 
-BUSYBOX_PYPROJECT = """\
-[tool.lockaudit]
-registry = "local"
-image-prefix = "{prefix}"
+BUSYBOX = "local/busybox-base:1"
 
-[[tool.lockaudit.images]]
-name = "base"
-tag = "cuda"
-dockerfile = "docker/base/Dockerfile"
-base-image = "local/busybox-base:1"
 
-[[tool.lockaudit.images]]
-name = "base"
-tag = "cpu"
-dockerfile = "docker/base/Dockerfile"
-base-image = "local/busybox-base:1"
-
-[[tool.lockaudit.images]]
-name = "mid"
-tag = "cuda"
-dockerfile = "docker/mid/Dockerfile"
-parent = "base:cuda"
-
-[[tool.lockaudit.images]]
-name = "stage"
-tag = "cuda"
-dockerfile = "docker/stage/Dockerfile"
-parent = "mid:cuda"
-[tool.lockaudit.images.fallback]
-tag = "cpu"
-parent = "base:cpu"
-build-args = {{ TORCH_INDEX = "cpu" }}
-
-[[tool.lockaudit.images]]
-name = "other"
-tag = "cuda"
-dockerfile = "docker/other/Dockerfile"
-parent = "base:cuda"
-"""
+def _busybox_tool(prefix: str) -> Table:
+    fallback = {"tag": "cpu", "parent": "base:cpu", "build-args": {"TORCH_INDEX": "cpu"}}
+    return settings(
+        [
+            image("base", "cuda", base_image=BUSYBOX, dockerfile="docker/base/Dockerfile"),
+            image("base", "cpu", base_image=BUSYBOX, dockerfile="docker/base/Dockerfile"),
+            image("mid", "cuda", parent="base:cuda"),
+            image("stage", "cuda", parent="mid:cuda", fallback=fallback),
+            image("other", "cuda", parent="base:cuda"),
+        ],
+        registry="local",
+        image_prefix=prefix,
+    )
 
 
 def _child_dockerfile(parent: str, step: str) -> str:
@@ -87,73 +65,59 @@ BUSYBOX_FILES = {
 }
 
 
-def write_files(root: Path, files: dict[str, str]) -> None:
-    for path, text in files.items():
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_text(text)
-
-
 def busybox_chain(root: Path, prefix: str = "lat-") -> Workspace:
-    write_files(root, {"pyproject.toml": BUSYBOX_PYPROJECT.format(prefix=prefix), **BUSYBOX_FILES})
-    return load_workspace(root)
+    return load_workspace(write_workspace(root, _busybox_tool(prefix), BUSYBOX_FILES))
 
 
-PYTHON_PYPROJECT = """\
-[tool.lockaudit]
-registry = "local"
-image-prefix = "{prefix}"
-common = "requirements-common.txt"
+PYTHON_BASE = "local/python-base:3.11"
 
-[tool.lockaudit.target]
-python = "3.11.2"
-glibc = "2.36"
-cuda = "12.1"
 
-[[tool.lockaudit.indexes]]
-name = "pytorch-cu121"
-url = "{cu121}"
-variant = "cuda"
-packages = ["torch"]
-
-[[tool.lockaudit.indexes]]
-name = "pytorch-cpu"
-url = "{cpu}"
-variant = "cpu"
-packages = ["torch"]
-
-[[tool.lockaudit.images]]
-name = "base"
-tag = "cuda"
-dockerfile = "docker/base/Dockerfile"
-base-image = "local/python-base:3.11"
-requirements = ["requirements-common.txt"]
-build-args = {{ LAYER_LOCK = "locks/base-cuda.layer.txt" }}
-
-[[tool.lockaudit.images]]
-name = "base"
-tag = "cpu"
-dockerfile = "docker/base/Dockerfile"
-base-image = "local/python-base:3.11"
-requirements = ["requirements-common.txt"]
-
-[[tool.lockaudit.images]]
-name = "base-ml"
-tag = "cuda"
-dockerfile = "docker/base-ml/Dockerfile"
-parent = "base:cuda"
-requirements = ["docker/base-ml/requirements.txt"]
-
-[[tool.lockaudit.images]]
-name = "asr"
-tag = "cuda"
-dockerfile = "docker/asr/Dockerfile"
-parent = "base-ml:cuda"
-requirements = ["docker/asr/requirements.txt"]
-[tool.lockaudit.images.fallback]
-tag = "cpu"
-parent = "base:cpu"
-build-args = {{ PARENT_IMAGE = "{prefix}base:cpu", LAYER_LOCK = "locks/asr-cpu.layer.txt" }}
-"""
+def _python_tool(prefix: str, cu121: str, cpu: str) -> Table:
+    common = ["requirements-common.txt"]
+    fallback = {
+        "tag": "cpu",
+        "parent": "base:cpu",
+        "build-args": {
+            "PARENT_IMAGE": f"{prefix}base:cpu",
+            "LAYER_LOCK": "locks/asr-cpu.layer.txt",
+        },
+    }
+    cuda_lock = {"LAYER_LOCK": "locks/base-cuda.layer.txt"}
+    base = "docker/base/Dockerfile"
+    return settings(
+        [
+            image(
+                "base",
+                "cuda",
+                base_image=PYTHON_BASE,
+                dockerfile=base,
+                requirements=common,
+                build_args=cuda_lock,
+            ),
+            image("base", "cpu", base_image=PYTHON_BASE, dockerfile=base, requirements=common),
+            image(
+                "base-ml",
+                "cuda",
+                parent="base:cuda",
+                requirements=["docker/base-ml/requirements.txt"],
+            ),
+            image(
+                "asr",
+                "cuda",
+                parent="base-ml:cuda",
+                requirements=["docker/asr/requirements.txt"],
+                fallback=fallback,
+            ),
+        ],
+        target={"python": "3.11.2", "glibc": "2.36", "cuda": "12.1"},
+        indexes=[
+            index("pytorch-cu121", cu121, variant="cuda", packages=["torch"]),
+            index("pytorch-cpu", cpu, variant="cpu", packages=["torch"]),
+        ],
+        registry="local",
+        image_prefix=prefix,
+        common="requirements-common.txt",
+    )
 
 
 def _python_dockerfile(parent: str | None, slug: str) -> str:
@@ -182,6 +146,4 @@ PYTHON_FILES = {
 
 
 def python_chain(root: Path, *, prefix: str, cu121: str, cpu: str) -> Workspace:
-    text = PYTHON_PYPROJECT.format(prefix=prefix, cu121=cu121, cpu=cpu)
-    write_files(root, {"pyproject.toml": text, **PYTHON_FILES})
-    return load_workspace(root)
+    return load_workspace(write_workspace(root, _python_tool(prefix, cu121, cpu), PYTHON_FILES))
