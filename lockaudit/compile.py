@@ -73,6 +73,7 @@ from lockaudit.workspace.graph import build_order, lock_view
 from lockaudit.workspace.inputs import Inputs, as_inputs
 from lockaudit.workspace.model import Image, Workspace
 from lockaudit.workspace.paths import check_inside
+from lockaudit.workspace.roots import image_root_lines
 
 __all__ = [
     "CompileOptions",
@@ -454,62 +455,16 @@ def image_roots(
     load: RequirementsLoader | None = None,
     load_versions: Callable[[str], VersionsFile] | None = None,
 ) -> tuple[RootRequirement, ...]:
-    """Everything the resolver starts from for ``image``, each with where it came from."""
-    inputs = as_inputs(given)
-    workspace = inputs.workspace
-    loader = load or inputs.requirements
-    versions = load_versions or inputs.versions_file
-    roots: list[RootRequirement] = []
-    for path in image.requirements:
-        parsed = loader(path)
-        roots.extend(_roots(parsed.requirements, image.key, RequirementKind.REQUIREMENT))
-        roots.extend(_roots(parsed.constraints, image.key, RequirementKind.CONSTRAINT))
-    if not image.requirements:
-        roots.extend(_dockerfile_roots(inputs, image))
-    for parsed in _constraint_sources(inputs, image, loader):
-        roots.extend(_roots(parsed.requirements, image.key, RequirementKind.CONSTRAINT))
-        roots.extend(_roots(parsed.constraints, image.key, RequirementKind.CONSTRAINT))
-    if workspace.versions and inputs.exists(workspace.versions):
-        pins = versions(workspace.versions).pins
-        roots.extend(_roots(pins, image.key, RequirementKind.CONSTRAINT))
+    """Everything the resolver starts from for ``image``, each with where it came from
+    (:func:`~lockaudit.workspace.roots.image_root_lines`, then the parent's pins)."""
+    lines = image_root_lines(as_inputs(given), image, load, load_versions)
+    roots = [
+        *_roots(lines.requirements, image.key, RequirementKind.REQUIREMENT),
+        *_roots(lines.constraints, image.key, RequirementKind.CONSTRAINT),
+    ]
     if parent is not None:
         roots.extend(_parent_roots(parent))
     return tuple(roots)
-
-
-def _dockerfile_roots(inputs: Inputs, image: Image) -> Iterable[RootRequirement]:
-    """An image that declares no requirement files is what its Dockerfile installs.
-
-    A repository that has never been locked pins its packages on `pip install` lines: compiling
-    those (layered on the parent's lock) is how its conflicts and duplicates come to light.
-    Upgrading the installer (`pip install -U pip setuptools`) is not the image's layer: the
-    lock rules do not ask for it to come from the lock, so it is not locked either.
-    """
-    dockerfile = inputs.dockerfile(image)  # build args and ARG defaults, as `check` reads it
-    for stage in dockerfile.stages:
-        for install in stage.pip_installs:
-            lines = [line for line in install.requirements if line.name not in _INSTALLER]
-            yield from _roots(lines, image.key, RequirementKind.REQUIREMENT)
-
-
-_INSTALLER = frozenset({"pip", "setuptools", "wheel"})
-
-
-def _constraint_sources(
-    inputs: Inputs, image: Image, load: RequirementsLoader
-) -> Iterable[RequirementsFile]:
-    workspace = inputs.workspace
-    for path in workspace.constraint_files(image.variant):
-        yield load(path)
-    # The common requirements constrain every image that inherits them, installed or not.
-    common = workspace.common
-    if (
-        common
-        and common not in image.requirements
-        and image.inherits_common
-        and inputs.exists(common)
-    ):
-        yield load(common)
 
 
 def _roots(

@@ -76,6 +76,7 @@ _BUILTIN_MODULES = {
         "lockaudit.rules.pins",
         "lockaudit.rules.graph",
         "lockaudit.rules.locks",
+        "lockaudit.rules.lockroots",
         "lockaudit.rules.coverage",
         "lockaudit.rules.direct",
         "lockaudit.rules.unread",

@@ -258,6 +258,21 @@ _DOCS = (
         "COPY pyproject.toml poetry.lock ./\nRUN poetry install --no-root --only main\n",
     ),
     RuleDoc(
+        "LA209",
+        "lock-unfounded",
+        "A lock must answer its image's inputs: each `# via <image>: <file>:<line>` names a "
+        "requirement line of that package whose specifier the pin satisfies, each `# via "
+        "<package>` a package of the lock, and every requirement and constraint of the image "
+        "holds for the lock. The three lock files can be rendered again consistently by "
+        "anyone; their relation to the requirement files cannot be forged without changing "
+        "those files, which makes the lock stale.",
+        "# docker/asr/requirements.txt:1\nwhisperx==3.1.1\n# locks/asr-cuda.txt\n"
+        "whisperx==3.1.0\n    # via asr:cuda: docker/asr/requirements.txt:1\n"
+        "evil==1.0\n    # via asr:cuda: docker/asr/requirements.txt:1\n",
+        "$ lockaudit compile --stage asr   # the lock is written from the inputs, never by hand\n",
+        bad_file="text",
+    ),
+    RuleDoc(
         "LA210",
         "unpinned-install",
         "An install without `==` takes whatever the index serves on build day (an error on a "

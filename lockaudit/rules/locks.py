@@ -112,9 +112,16 @@ def _gather(ctx: CheckContext) -> _Locks:
     return locks
 
 
-def _full(ctx: CheckContext, image: Image) -> LockText | None:
+def full_lock(ctx: CheckContext, image: Image) -> LockText | None:
+    """``image``'s full lock when it exists and can be read."""
     found = _locks(ctx).images[image.key].full
     return found if isinstance(found, LockText) else None
+
+
+def is_fresh(ctx: CheckContext, image: Image) -> bool:
+    """True when ``image``'s full lock was compiled from the inputs as they are now."""
+    text = full_lock(ctx, image)
+    return text is not None and _digest(ctx, image).digest == text.lock.inputs_digest
 
 
 def _digest(ctx: CheckContext, image: Image) -> InputDigest:
@@ -165,7 +172,7 @@ def lock_missing(ctx: CheckContext) -> Iterator[Finding]:
 @rule("lock-stale", Severity.ERROR, "an input changed since the lock was compiled")
 def lock_stale(ctx: CheckContext) -> Iterator[Finding]:
     for image in ctx.lockable.images:
-        text = _full(ctx, image)
+        text = full_lock(ctx, image)
         if text is None:
             continue
         layer = _locks(ctx).images[image.key].layer
@@ -205,8 +212,8 @@ def _header_line(text: LockText, key: str) -> int:
 @rule("lock-not-superset", Severity.ERROR, "a lock does not pin every parent package identically")
 def lock_not_superset(ctx: CheckContext) -> Iterator[Finding]:
     for image in ctx.lockable.images:
-        text = _full(ctx, image)
-        parent = _full(ctx, ctx.lockable.image(image.parent)) if image.parent else None
+        text = full_lock(ctx, image)
+        parent = full_lock(ctx, ctx.lockable.image(image.parent)) if image.parent else None
         if text is None or parent is None:
             continue
         for package in parent.lock.packages:
@@ -227,7 +234,7 @@ def lock_not_superset(ctx: CheckContext) -> Iterator[Finding]:
 @rule("lock-hash-missing", Severity.ERROR, "a locked package has a file without a sha256")
 def lock_hash_missing(ctx: CheckContext) -> Iterator[Finding]:
     for image in ctx.lockable.images:
-        text = _full(ctx, image)
+        text = full_lock(ctx, image)
         if text is None:
             continue
         for package in text.lock.packages:
@@ -252,7 +259,7 @@ def lock_hash_missing(ctx: CheckContext) -> Iterator[Finding]:
 )
 def lock_provenance(ctx: CheckContext) -> Iterator[Finding]:
     for image in ctx.lockable.images:
-        text = _full(ctx, image)
+        text = full_lock(ctx, image)
         if text is None:
             continue
         routes = ctx.lockable.routes(image.variant)
@@ -745,7 +752,7 @@ _TOOLING = frozenset({"pip", "setuptools", "wheel"})
 )
 def dockerfile_not_from_lock(ctx: CheckContext) -> Iterator[Finding]:
     for image in ctx.lockable.images:
-        text = _full(ctx, image)
+        text = full_lock(ctx, image)
         installs = ctx.installs.get(image.key)
         paths = lock_paths(ctx.lockable, image)
         layer = _locks(ctx).images[image.key].layer

@@ -16,13 +16,16 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.version import Version
 
-from lockaudit.locks import parse_lock, read_lock
+from lockaudit.locks import Lock, LockedPackage, parse_lock, read_lock, render_all
+from lockaudit.workspace.config import load_workspace
 from tests.corpus.harness import (
     check_json,
     compile_in_process,
@@ -385,3 +388,106 @@ def test_a_lock_that_is_a_symlink_leading_outside_fails_the_gate(root: Path) -> 
     (found,) = [f for f in errors(findings) if f["location"].startswith(FULL)]
     assert (found["rule"], found["location"]) == ("lock-tampered", f"{FULL}:1")
     assert "outside the workspace" in found["message"]
+
+
+# --------------------------------------------------------------------------- consistent forgeries
+# The three files of the image rendered again by lockaudit's own writer from an edited Lock:
+# every digest and every cross-file comparison holds, so only the lock's relation to the
+# requirement files can tell (``lock-unfounded``).
+
+
+def forge(root: Path, change: Callable[[Lock], Lock]) -> str:
+    workspace = load_workspace(root)
+    image = workspace.image("asr:cuda")
+    for path, data in render_all(workspace, image, change(read_lock(root / FULL))).items():
+        (root / path).write_bytes(data)
+    return (root / FULL).read_text()
+
+
+def with_evil(via: tuple[str, ...]) -> Callable[[Lock], Lock]:
+    def change(lock: Lock) -> Lock:
+        model = lock.package("whisperx")
+        assert model is not None
+        digest = "ab" * 32
+        file = replace(model.files[0], filename="evil-1.0-py3-none-any.whl", sha256=digest)
+        evil = replace(
+            model, name="evil", version=Version("1.0"), files=(file,), required_by=via
+        )
+        return replace(lock, packages=tuple(sorted((*lock.packages, evil), key=lambda p: p.name)))
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("via", "said"),
+    [
+        (("asr:cuda: docker/asr/requirements.txt:1",), "that line asks for whisperx"),
+        (("asr:cuda: docker/asr/requirements.txt:7",), "no requirement of asr:cuda"),
+        (("base:cpu: requirements-common.txt:1",), "not asr:cuda or one of its parents"),
+        (("ghost",), "required by ghost, which it does not pin"),
+        ((), "nothing asks for"),
+    ],
+    ids=["another-packages-line", "no-such-line", "another-image", "unpinned-package", "no-via"],
+)
+def test_a_package_forged_into_all_three_files_fails_the_gate(
+    root: Path, via: tuple[str, ...], said: str
+) -> None:
+    full = forge(root, with_evil(via))
+    code, findings = check(root)
+    assert code == 1
+    (found,) = errors(findings)
+    assert (found["rule"], found["location"]) == (
+        "lock-unfounded",
+        f"{FULL}:{line_of(full, 'evil==1.0')}",
+    )
+    assert said in found["message"]
+
+
+def test_a_version_forged_into_all_three_files_fails_the_gate(root: Path) -> None:
+    """whisperx 3.1.1 → 3.0.0 with its file renamed to match: the pin no longer satisfies the
+    requirement line its own ``# via`` names, nor that line itself."""
+
+    def older(lock: Lock) -> Lock:
+        def edit(package: LockedPackage) -> LockedPackage:
+            if package.name != "whisperx":
+                return package
+            files = tuple(
+                replace(f, filename=f.filename.replace("3.1.1", "3.0.0")) for f in package.files
+            )
+            return replace(package, version=Version("3.0.0"), files=files)
+
+        return replace(lock, packages=tuple(edit(p) for p in lock.packages))
+
+    full = forge(root, older)
+    code, findings = check(root)
+    assert code == 1
+    found = errors(findings)
+    assert {f["rule"] for f in found} == {"lock-unfounded"}, found
+    assert {f["location"] for f in found} == {f"{FULL}:{line_of(full, 'whisperx==')}"}
+    assert any("whisperx==3.1.1 (docker/asr/requirements.txt:1)" in f["message"] for f in found)
+
+
+def test_a_required_package_forged_out_of_all_three_files_fails_the_gate(root: Path) -> None:
+    def without(lock: Lock) -> Lock:
+        kept = tuple(p for p in lock.packages if p.name != "whisperx")
+        return replace(lock, packages=kept)
+
+    forge(root, without)
+    code, findings = check(root)
+    assert code == 1
+    found = errors(findings)
+    assert {f["rule"] for f in found} == {"lock-unfounded"}, found
+    messages = [f["message"] for f in found]
+    asked = "does not pin whisperx, which docker/asr/requirements.txt:1 asks for"
+    assert any(asked in m for m in messages)
+    # what whisperx alone pulled in now names a package the lock does not pin
+    assert any("required by whisperx, which it does not pin" in m for m in messages)
+
+
+def test_a_lock_rendered_again_unchanged_passes_the_gate(root: Path) -> None:
+    """The forging helper alone changes nothing: the findings above come from the edits."""
+    before = (root / FULL).read_bytes()
+    forge(root, lambda lock: lock)
+    assert (root / FULL).read_bytes() == before
+    code, findings = check(root)
+    assert (code, errors(findings)) == (0, [])
