@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from lockaudit.errors import InputError
 from lockaudit.locks import LockText, lock_paths
 from lockaudit.parsing.dockerfile import Dockerfile
-from lockaudit.parsing.requirements import RequirementsFile
+from lockaudit.parsing.requirements import IndexOptions, RequirementsFile
 from lockaudit.parsing.versions import VersionsFile
 from lockaudit.rules.installs import ImageInstalls, image_installs
 from lockaudit.workspace.graph import lock_view
@@ -94,7 +94,7 @@ class CheckContext:
 
         def load_requirements(path: str) -> RequirementsFile:
             if path not in files:
-                files[path] = inputs.requirements(path)
+                files[path] = _as_requirements(inputs, path, checked)
             return files[path]
 
         common_file = load_requirements(inputs.common_path) if inputs.common_path else None
@@ -152,6 +152,18 @@ class CheckContext:
     def image_files(self, image: Image) -> tuple[RequirementsFile, ...]:
         """The parsed requirement files ``image`` declares, in declaration order."""
         return tuple(self.requirement_files[path] for path in image.requirements)
+
+
+def _as_requirements(inputs: Inputs, path: str, locks: set[str]) -> RequirementsFile:
+    """A requirements file a Dockerfile installs; a lock that pip could not read installs
+    nothing here: ``lock-tampered`` reports it at its line (a check finding, exit 1), where an
+    input error would stop the gate at exit 2 as if the user's own file were wrong."""
+    try:
+        return inputs.requirements(path)
+    except InputError:
+        if path not in locks:
+            raise
+        return RequirementsFile(path, (), (), IndexOptions(), (path,))
 
 
 def distinct_dockerfiles(ctx: CheckContext) -> Iterator[tuple[Image, Dockerfile]]:

@@ -756,8 +756,14 @@ def dockerfile_not_from_lock(ctx: CheckContext) -> Iterator[Finding]:
         installs = ctx.installs.get(image.key)
         paths = lock_paths(ctx.lockable, image)
         layer = _locks(ctx).images[image.key].layer
-        if text is None or layer is None or installs is None or not text.lock.layer_packages:
-            continue  # no lock to install yet: lock-missing says so
+        if (
+            text is None
+            or not isinstance(layer, LockText)
+            or layer.tampered
+            or installs is None
+            or not text.lock.layer_packages
+        ):
+            continue  # no lock to install yet, or an unreadable one: lock-missing, lock-tampered
         from_lock = {
             item.via.location: item.via
             for item in installs.items

@@ -491,3 +491,24 @@ def test_a_lock_rendered_again_unchanged_passes_the_gate(root: Path) -> None:
     assert (root / FULL).read_bytes() == before
     code, findings = check(root)
     assert (code, errors(findings)) == (0, [])
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda text: text.replace("\nwhisperx==", "\nwhisperх==", 1),  # a Cyrillic "х"
+        lambda text: text.replace("\n    --hash", "\n\t--hash", 1),  # pip splits on spaces only
+    ],
+    ids=["homoglyph-name", "tab-indent"],
+)
+def test_a_layer_lock_line_pip_cannot_read_is_tampering_not_an_input_error(
+    root: Path, edit: Callable[[str], str]
+) -> None:
+    """The Dockerfile installs the layer lock: a line of it that no parser reads is reported as
+    the tampering it is (exit 1, at the lock), once, not as the user's input error (exit 2)."""
+    path = root / LAYER
+    path.write_text(edit(path.read_text()))
+    code, findings = check(root)
+    assert code == 1
+    (found,) = errors(findings)
+    assert found["rule"] == "lock-tampered" and found["path"] == LAYER
