@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -358,6 +359,18 @@ def test_an_unreachable_steps_exact_pins_are_assumed_present_for_later_steps(
     assert second.kept == ("requests",) and second.installed == () and second.replaced == ()
     assert str(result.replay("asr:cuda").package("requests").version) == "2.31.0"  # type: ignore[union-attr]
     assert not result.replay("asr:cuda").complete
+
+
+def test_a_replaced_release_whose_index_could_not_be_read_has_no_size_to_claim(
+    run_audit: Callable[..., AuditResult], server: IndexServer
+) -> None:
+    # base-ml's torch index fails: its torch==2.1.0 is taken as present, with no file read, and
+    # the stage's needs-new-torch replaces it. How many bytes that duplicates is unknown, not 0.
+    server.fail(urlsplit(server.index_url("pytorch-cu121")).path + "/torch/", -1)
+    result = run_audit(NEWER_TORCH)
+    (replaced,) = _only(result, "reinstalls-parent-package")
+    assert "torch 2.1.0" in replaced.message and "0 B" not in replaced.message
+    assert "how many is unknown" in replaced.message
 
 
 def test_a_conflict_met_without_an_installed_names_index_is_unreachable_not_a_conflict(

@@ -117,6 +117,12 @@ class Installed:
         """The most precise place to point at: the requirement line, else the ``RUN``."""
         return self.requested_at or self.location
 
+    @property
+    def size_known(self) -> bool:
+        """False for a release taken as present without reading its index (``assumed``):
+        its ``size`` of 0 means unknown, not empty."""
+        return bool(self.candidate.files) or self.size > 0
+
 
 @dataclass(frozen=True)
 class Replacement:

@@ -171,6 +171,12 @@ def reinstalls_parent_package(ctx: AuditContext) -> Iterator[Saving]:
         yield _replaced(ctx, sorted(changes, key=lambda lc: lc[1].after.layer))
 
 
+def _duplicated(before: Installed, size: int) -> str:
+    if before.size_known:
+        return f"{format_bytes(size)} duplicated"
+    return "its bytes are duplicated (how many is unknown: its index could not be read)"
+
+
 def _replaced(ctx: AuditContext, changes: list[tuple[LayerReplay, Replacement]]) -> Saving:
     layer, first = changes[0]
     before, after = first.before, first.after
@@ -180,7 +186,7 @@ def _replaced(ctx: AuditContext, changes: list[tuple[LayerReplay, Replacement]])
         message = (
             f"{layer.step.location} replaces {before.name} {before.version} (from "
             f"{before.layer}) with {after.version}{required_by(after)}: "
-            f"{format_bytes(before.size)} duplicated"
+            f"{_duplicated(before, before.size)}"
         )
         hint = (
             f"keep {before.name} {before.version}: pin the requirement at {after.where} to "
@@ -196,7 +202,7 @@ def _replaced(ctx: AuditContext, changes: list[tuple[LayerReplay, Replacement]])
         )
         message = (
             f"{before.name} {before.version} of {before.layer} is replaced in {where}: "
-            f"{format_bytes(duplicated)} duplicated"
+            f"{_duplicated(before, duplicated)}"
         )
         hint = (
             f"keep {before.name} {before.version}: pin the requirements that replace it to "

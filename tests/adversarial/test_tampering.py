@@ -496,7 +496,7 @@ def test_a_lock_rendered_again_unchanged_passes_the_gate(root: Path) -> None:
 @pytest.mark.parametrize(
     "edit",
     [
-        lambda text: text.replace("\nwhisperx==", "\nwhisperх==", 1),  # a Cyrillic "х"
+        lambda text: text.replace("\nwhisperx==", "\nwhisper\u0445==", 1),  # Cyrillic ha
         lambda text: text.replace("\n    --hash", "\n\t--hash", 1),  # pip splits on spaces only
     ],
     ids=["homoglyph-name", "tab-indent"],
