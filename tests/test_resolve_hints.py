@@ -187,3 +187,19 @@ def test_a_long_list_of_versions_ends_with_an_ellipsis_and_a_count(many: int) ->
     assert conflict.chain[-1] == (
         "but no release of a matches (available: 1.11, 1.10, 1.9, 1.8, 1.7, ... (7 more))"
     )
+
+
+def test_a_fix_whose_resolution_gives_up_is_not_claimed_verified(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Proving a fix resolves again within a bound of its own (a hopeless fix once cost 200,000
+    rounds, minutes of an audit); a resolution that gives up proves nothing either way, so the
+    fix stands unverified. It used to count as a conflict "elsewhere", i.e. as proof."""
+    import lockaudit.resolve._resolver as resolver
+
+    monkeypatch.setattr(resolver, "MAX_FIX_ROUNDS", 2)
+    (hub,) = [c for c in conflicts(HUB, HUB_ROOTS) if c.contested == "huggingface-hub"]
+    assert hub.suggestion == (
+        "change versions.txt:17 to huggingface-hub==0.36.0: the newest huggingface-hub that "
+        "pyannote-audio==3.4.0 and transformers==4.57.1 accept (not verified)"
+    )

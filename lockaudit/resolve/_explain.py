@@ -62,6 +62,8 @@ class Explained:
     fixes: tuple[Fix, ...] = ()  # to be tried, nearest first; the conflict's text stands if none
     contested: NormalizedName | None = None
     culprits: frozenset[NormalizedName] = frozenset()  # packages of the culprit and opposition
+    # the resolver gave up within its rounds: nothing was proved either way
+    undecided: bool = False
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,10 @@ from lockaudit.workspace.model import Target
 MAX_ROUNDS = 200_000  # pip's bound; a real image set needs a few hundred
 MAX_EXPLAINED = 25  # explain_all stops after this many independent conflicts
 MAX_FIXES_TRIED = 3  # resolutions spent per conflict to prove a suggested fix
+# A fix is proved by a resolution that needs a few hundred rounds; one that backtracks past
+# this bound proves nothing (the fix is then "not verified"), and stopping early keeps one
+# hopeless fix from costing minutes (a matrix of 20 pins took 200,000 rounds, 3.5 minutes).
+MAX_FIX_ROUNDS = 5_000
 
 
 def resolve(
@@ -131,9 +135,19 @@ def _proven(
     tried: list[Fix] = []
     for fix in explained.fixes[:MAX_FIXES_TRIED]:
         try:
-            outcome = _attempt(source, target, _with_fix(roots, fix), preferences, upgrade, None)
+            outcome = _attempt(
+                source,
+                target,
+                _with_fix(roots, fix),
+                preferences,
+                upgrade,
+                None,
+                max_rounds=MAX_FIX_ROUNDS,
+            )
         except (IndexFetchError, OfflineMissError):
             continue  # cannot be tried here (offline): neither proven nor disproven
+        if not isinstance(outcome, Resolution) and outcome[0].undecided:
+            continue  # the resolver gave up: neither proven nor disproven
         if isinstance(outcome, Resolution) or _elsewhere(outcome[0], explained, fix):
             return replace(conflict, suggestion=fix.text)
         tried.append(fix)
@@ -187,13 +201,15 @@ def _attempt(
     preferences: Mapping[NormalizedName, Version] | None,
     upgrade: bool | frozenset[NormalizedName],
     reporter: ResolveReporter | None,
+    *,
+    max_rounds: int = MAX_ROUNDS,
 ) -> Resolution | tuple[Explained, tuple[NeedsBuild, ...]]:
     split = Roots.split(roots, target)
     provider = Provider(source, target, split, preferences_for(preferences, upgrade))
     adapter = _Reporter(reporter or ResolveReporter(), target, len(roots))
     provider.discover(split.requirements)
     try:
-        result = Resolver(provider, adapter).resolve(split.requirements, max_rounds=MAX_ROUNDS)
+        result = Resolver(provider, adapter).resolve(split.requirements, max_rounds=max_rounds)
     except ResolutionImpossible as impossible:
         causes: list[Info] = list(impossible.causes)
         return explain(provider, causes), _unresolvable(provider)
@@ -217,7 +233,7 @@ def _too_deep(rounds: int) -> Explained:
         suggestion="pin the packages that move the most (the ones named in -v output)",
         origins=(),
     )
-    return Explained(conflict, frozenset())
+    return Explained(conflict, frozenset(), undecided=True)
 
 
 def _image_of(roots: Sequence[RootRequirement], target: Target) -> str:
