@@ -342,7 +342,13 @@ def build(
     push: Annotated[bool, typer.Option("--push")] = False,
     backend: Annotated[BuildBackend, typer.Option("--backend")] = BuildBackend.BUILD,
     no_gate: Annotated[bool, typer.Option("--no-gate", help="Build without `check`.")] = False,
-    smoke: Annotated[bool, typer.Option("--smoke", help="Import each layer's modules.")] = False,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            "--smoke/--no-smoke",
+            help="After building, import each layer's modules in the image (on by default).",
+        ),
+    ] = True,
     network: Annotated[str | None, typer.Option("--network", help="e.g. host")] = None,
     builder: Annotated[
         str | None, typer.Option("--builder", help="The buildx builder to build on.")

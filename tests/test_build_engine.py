@@ -42,13 +42,10 @@ from tests.engine.fixtures import (  # noqa: F401  (docker_engine is a fixture)
     images_with_prefix,
     remove_images,
 )
-from tests.engine.workspaces import busybox_chain, python_chain
-from tests.indexserver import IndexServer, Scenario, scenario_from_dict
+from tests.engine.workspaces import busybox_chain, pipeline_scenario, python_chain
+from tests.indexserver import IndexServer
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("docker_engine")]
-
-LINUX = "cp311-cp311-linux_x86_64"
-
 
 def docker(*args: str) -> str:
     result = subprocess.run(["docker", *args], capture_output=True, text=True, check=False)
@@ -125,38 +122,6 @@ def test_bake_failure_blocks_dependents_only(bake_family: Workspace) -> None:
 # --------------------------------------------------------------------- end to end, Python
 
 
-def _torch(local: str, padding: int) -> dict[str, object]:
-    release = {
-        "version": f"2.1.0+{local}",
-        "requires_dist": ["filelock"],
-        "files": [{"tags": LINUX, "padding": padding}],
-    }
-    return {"releases": [release]}
-
-
-def scenario() -> Scenario:
-    def pure(version: str, *requires: str) -> dict[str, object]:
-        return {"releases": [{"version": version, "requires_dist": list(requires)}]}
-
-    return scenario_from_dict(
-        {
-            "indexes": {
-                "default": {
-                    "projects": {
-                        "torch": pure("9.9.9"),  # the dependency-confusion trap
-                        "filelock": pure("3.12.0"),
-                        "rich": pure("14.1.0"),
-                        "numpy": pure("1.26.4"),
-                        "whisperx": pure("3.1.1", "torch>=2.0", "numpy"),
-                    }
-                },
-                "pytorch-cu121": {"projects": {"torch": _torch("cu121", 200_000)}},
-                "pytorch-cpu": {"projects": {"torch": _torch("cpu", 1000)}},
-            }
-        }
-    )
-
-
 PREFIX = "lat-"
 
 
@@ -164,7 +129,7 @@ PREFIX = "lat-"
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, IndexServer]]:
     """The small pipeline, its locks compiled against the loopback index (module scope)."""
     root = tmp_path_factory.mktemp("pipeline")
-    with IndexServer(scenario()) as server:
+    with IndexServer(pipeline_scenario()) as server:
         workspace = python_chain(
             root,
             prefix=PREFIX,
@@ -288,6 +253,44 @@ def test_failing_gate_builds_nothing(
     assert report.refused
     assert report.outcomes == ()
     assert images_with_prefix("local/latgate-") == []
+
+
+def test_an_undeclared_import_is_a_finding_at_the_requirement_line(
+    built: BuildReport, pipeline: tuple[Workspace, IndexServer], tmp_path: Path
+) -> None:
+    """A stage package that imports a module nothing declares builds, and the smoke step
+    (on by default) turns its failed import into ``import-fails`` at the stage's line."""
+    _, server = pipeline
+    root = tmp_path / "undeclared"
+    workspace = python_chain(
+        root,
+        prefix="latsmoke-",
+        cu121=server.index_url("pytorch-cu121"),
+        cpu=server.index_url("pytorch-cpu"),
+        files={"docker/asr/requirements.txt": "whisperx==3.1.1\naligner==1.0\n"},
+    )
+    config = PipConfig(index_url=server.index_url("default"))
+    client = build_index_client(workspace, cache_dir=root / ".cache", pip_config=config)
+    try:
+        assert compile_workspace(workspace, client, CompileOptions()).ok
+    finally:
+        client.close()
+    remove_images("local/latsmoke-")
+    try:
+        report = run_build(load_workspace(root), _options(server))
+    finally:
+        remove_images("local/latsmoke-")
+    assert not report.refused, report.gate_errors
+    assert report.outcomes and all(o.status is BuildStatus.BUILT for o in report.outcomes)
+    assert not report.ok
+    failed = {s.image_key for s in report.smoke if not s.ok}
+    assert failed == {"asr:cuda", "asr:cpu"}
+    assert {(f.image, f.code, str(f.location)) for f in report.findings} == {
+        ("asr:cuda", "LA601", "docker/asr/requirements.txt:2"),
+        ("asr:cpu", "LA601", "docker/asr/requirements.txt:2"),
+    }
+    assert all("undeclared_mod" in f.message for f in report.findings)
+    assert report.as_json()["findings"][0]["rule"] == "import-fails"
 
 
 # ------------------------------------------------------------- builders and layer caches

@@ -111,6 +111,9 @@ def _smoke_lines(report: BuildReport) -> list[str]:
             continue
         lines.append(f"smoke {result.image_key}: FAILED")
         lines += [f"  {line}" for line in result.message.splitlines()]
-        lines += [f"  missing distribution {name}" for name in result.missing]
-        lines += [f"  import {f.module} ({f.distribution}): {f.error}" for f in result.failures]
+        for finding in report.findings:
+            if finding.image == result.image_key:
+                head = f"{finding.location} {finding.code} {finding.rule}"
+                lines.append(f"  {head}: {finding.message}")
+                lines += [f"     hint: {finding.hint}"] if finding.hint else []
     return lines

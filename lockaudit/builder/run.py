@@ -55,7 +55,7 @@ from lockaudit.builder.runner import (
     inspect_image,
 )
 from lockaudit.builder.sizes import measure
-from lockaudit.builder.smoke import SmokeResult, layer_distributions, run_smoke
+from lockaudit.builder.smoke import SmokeResult, layer_distributions, run_smoke, smoke_findings
 from lockaudit.errors import LockauditError
 from lockaudit.rules.findings import Finding, Severity
 from lockaudit.sizelog import SizeRecord, append_records
@@ -81,6 +81,8 @@ class BuildReport:
     commands: tuple[Command, ...]
     outcomes: tuple[BuildOutcome, ...] = ()
     smoke: tuple[SmokeResult, ...] = ()
+    # what the smoke step found, at the requirement lines (``import-fails``)
+    findings: tuple[Finding, ...] = ()
     bake_file: str | None = None
     engine: str | None = None
     builder: str | None = None
@@ -125,6 +127,7 @@ class BuildReport:
             "bake_file": self.bake_file,
             "outcomes": [_outcome_json(o) for o in self.outcomes],
             "smoke": [_smoke_json(s) for s in self.smoke],
+            "findings": [f.as_json() for f in self.findings],
             "sizes_log": self.sizes_log,
             "sizes": [record.as_json() for record in self.sizes],
             "ok": self.ok,
@@ -236,7 +239,12 @@ def run_build(
     if options.push:
         outcomes = _push(outcomes, plan, runner)
     smoke = _smoke(inputs, plan, outcomes, runner) if options.smoke else ()
-    report = replace(report, outcomes=outcomes, smoke=smoke)
+    findings = tuple(
+        finding
+        for result in smoke
+        for finding in smoke_findings(inputs, inputs.workspace.image(result.image_key), result)
+    )
+    report = replace(report, outcomes=outcomes, smoke=smoke, findings=findings)
     if options.record_sizes:
         report = _record_sizes(inputs, options, report, runner, now or datetime.now(UTC))
     return report

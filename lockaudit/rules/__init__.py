@@ -90,6 +90,7 @@ _BUILTIN_MODULES = {
         "lockaudit.audit.confusion",
         "lockaudit.rules.sources",
     ),
+    "build": ("lockaudit.builder.smoke",),
 }
 
 # Names re-exported lazily (see the module docstring), with the module that defines them.

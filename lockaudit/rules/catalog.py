@@ -31,6 +31,7 @@ SUBJECTS = {
     "LA3": "Dockerfile instructions and install steps",
     "LA4": "Resolution conflicts",
     "LA5": "CUDA and the target",
+    "LA6": "The built image",
     "LA9": "lockaudit itself",
 }
 
@@ -534,6 +535,21 @@ _DOCS = (
         "ctranslate2==4.5.0   # built for cuDNN 9\n",
         "FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nRUN pip install "
         "ctranslate2==4.4.0   # CUDA 12, cuDNN 8\n",
+    ),
+    # ------------------------------------------------------------------ LA6: the built image
+    RuleDoc(
+        "LA601",
+        "import-fails",
+        "A module of a package the image's layer installs does not import in the built image "
+        "(`lockaudit build` imports each one after building, with no network). Most often the "
+        "package imports a module that no distribution in the image provides: a dependency it "
+        "never declared, or one that a newer release of a dependency stopped bringing along. "
+        "Only running it shows this; metadata does not.",
+        "# docker/asr/requirements.txt\nwhisperx==3.1.1   # imports pkg_resources, never "
+        "declares setuptools\n",
+        "# docker/asr/requirements.txt\nwhisperx==3.1.1\nsetuptools==69.5.1   # whisperx "
+        "imports pkg_resources\n",
+        bad_file="requirements",
     ),
     # ------------------------------------------------------------------ LA9: lockaudit itself
     RuleDoc(

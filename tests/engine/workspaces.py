@@ -18,13 +18,16 @@ would pass the same values, but ``check`` reads only the configured ones::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
+from tests.indexserver import Scenario, scenario_from_dict
 from tests.workspace_builder import Table, image, index, settings, write_workspace
 
 BUSYBOX = "local/busybox-base:1"
+LINUX = "cp311-cp311-linux_x86_64"
 
 
 def _busybox_tool(prefix: str) -> Table:
@@ -135,15 +138,60 @@ def _python_dockerfile(parent: str | None, slug: str) -> str:
     )
 
 
-PYTHON_FILES = {
-    "requirements-common.txt": "filelock==3.12.0\nrich\n",
-    "docker/base-ml/requirements.txt": "torch==2.1.0\n",
-    "docker/asr/requirements.txt": "whisperx==3.1.1\n",
-    "docker/base/Dockerfile": _python_dockerfile(None, "base-cpu"),
-    "docker/base-ml/Dockerfile": _python_dockerfile("lat-base:cuda", "base-ml-cuda"),
-    "docker/asr/Dockerfile": _python_dockerfile("lat-base-ml:cuda", "asr-cuda"),
-}
+def _python_files(prefix: str) -> dict[str, str]:
+    return {
+        "requirements-common.txt": "filelock==3.12.0\nrich\n",
+        "docker/base-ml/requirements.txt": "torch==2.1.0\n",
+        "docker/asr/requirements.txt": "whisperx==3.1.1\n",
+        "docker/base/Dockerfile": _python_dockerfile(None, "base-cpu"),
+        "docker/base-ml/Dockerfile": _python_dockerfile(f"{prefix}base:cuda", "base-ml-cuda"),
+        "docker/asr/Dockerfile": _python_dockerfile(f"{prefix}base-ml:cuda", "asr-cuda"),
+    }
 
 
-def python_chain(root: Path, *, prefix: str, cu121: str, cpu: str) -> Workspace:
-    return load_workspace(write_workspace(root, _python_tool(prefix, cu121, cpu), PYTHON_FILES))
+def python_chain(
+    root: Path, *, prefix: str, cu121: str, cpu: str, files: Mapping[str, str] | None = None
+) -> Workspace:
+    """The Python chain, its images named ``<prefix><name>``; ``files`` replaces some of its
+    files (path -> text)."""
+    tool = _python_tool(prefix, cu121, cpu)
+    written = {**_python_files(prefix), **(files or {})}
+    return load_workspace(write_workspace(root, tool, written))
+
+
+def _torch(local: str, padding: int) -> dict[str, object]:
+    release = {
+        "version": f"2.1.0+{local}",
+        "requires_dist": ["filelock"],
+        "files": [{"tags": LINUX, "padding": padding}],
+    }
+    return {"releases": [release]}
+
+
+def pipeline_scenario() -> Scenario:
+    """The loopback index the Python chain installs from. ``aligner`` imports a module that
+    nothing declares (for the smoke step's ``import-fails``)."""
+
+    def pure(version: str, *requires: str) -> dict[str, object]:
+        return {"releases": [{"version": version, "requires_dist": list(requires)}]}
+
+    return scenario_from_dict(
+        {
+            "indexes": {
+                "default": {
+                    "projects": {
+                        "torch": pure("9.9.9"),  # the dependency-confusion trap
+                        "filelock": pure("3.12.0"),
+                        "rich": pure("14.1.0"),
+                        "numpy": pure("1.26.4"),
+                        "whisperx": pure("3.1.1", "torch>=2.0", "numpy"),
+                        "aligner": {
+                            "releases": [{"version": "1.0", "imports": ["undeclared_mod"]}]
+                        },
+                    }
+                },
+                "pytorch-cu121": {"projects": {"torch": _torch("cu121", 200_000)}},
+                "pytorch-cpu": {"projects": {"torch": _torch("cpu", 1000)}},
+            }
+        }
+    )

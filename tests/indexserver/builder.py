@@ -81,12 +81,17 @@ def _record_line(path: str, data: bytes) -> str:
     return f"{path},sha256={digest},{len(data)}"
 
 
+def _init_source(release: Release) -> bytes:
+    imports = "".join(f"import {module}\n" for module in release.imports)
+    return (imports + f'__version__ = "{release.version}"\n').encode()
+
+
 def _wheel(name: str, release: Release, spec: FileSpec) -> Built:
     module = _module(name)
     dist_info = f"{module}-{release.version}.dist-info"
     metadata = metadata_text(name, release)
     members: list[tuple[str, bytes, bool]] = [
-        (f"{module}/__init__.py", f'__version__ = "{release.version}"\n'.encode(), False)
+        (f"{module}/__init__.py", _init_source(release), False)
     ]
     if spec.padding:
         pad = random.Random(f"{name}-{release.version}").randbytes(spec.padding)

@@ -66,6 +66,8 @@ class Release:
     extras: tuple[str, ...] = ()
     files: tuple[FileSpec, ...] = (FileSpec(),)
     top_level: tuple[str, ...] = ()  # default: the module name derived from the project
+    # modules its package imports when it is imported (none declared: an undeclared import)
+    imports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -125,7 +127,7 @@ def _file(data: Mapping[str, Any]) -> FileSpec:
 def _release(data: Mapping[str, Any]) -> Release:
     args = dict(data)
     args["files"] = tuple(_file(f) for f in args.get("files", [{}]))
-    for key in ("requires_dist", "extras", "top_level"):
+    for key in ("requires_dist", "extras", "top_level", "imports"):
         args[key] = tuple(args.get(key, ()))
     return Release(**args)
 
