@@ -29,8 +29,8 @@ from tests.realworld.compare import (
 # repository -> what discovery gets wrong today (shrinks as discovery improves)
 KNOWN_WRONG: dict[str, str] = {
     "StatCan__aaw-kubeflow-containers": (
-        "no image found: the Dockerfiles have no FROM, the CI inserts one with sed from "
-        "docker.yaml's parent-image/base-image"
+        "Python 3.12 of quay.io/jupyter/datascience-notebook:2025-02-18 not inferred (the "
+        "default 3.11 is proposed)"
     ),
     "aiidateam__aiida-core": (
         "Python 3.10.13 (bake variable from build.json, micromamba) not inferred"

@@ -43,6 +43,7 @@ Dockerfiles that fit one image, an ARG without a default, two ``versions.txt`` â
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location, LockauditError
@@ -100,8 +101,8 @@ def discover_workspace(root: Path) -> Discovery:
     facts = list(_facts(root, tree))
     side = side_dockerfiles(tree.dockerfiles, (fact.dockerfile for fact in facts))
     infos = {
-        path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles
-        if path not in side
+        path: scan_dockerfile(root, path, problems, _inserting(facts, path))
+        for path in tree.dockerfiles if path not in side
     }
 
     def rescan(path: str, fact: BuildFact) -> DockerInfo:
@@ -145,6 +146,15 @@ def build_facts(root: Path) -> tuple[BuildFact, ...]:
     """Every build the repository's own sources describe (scripts, Makefiles, compose, CI,
     bake), one :class:`BuildFact` each: what a rule compares across sources."""
     return tuple(_facts(root, walk(root))) if root.is_dir() else ()
+
+
+def _inserting(facts: list[BuildFact], path: str) -> BuildFact | None:
+    """A build of ``path`` whose source writes its FROM line first (a Dockerfile without one
+    reads only so), stripped of what is that build's own (args, stage, contexts)."""
+    fact = next((f for f in facts if f.dockerfile == path and f.inserted), None)
+    if fact is None:
+        return None
+    return replace(fact, build_args=(), target=None, contexts=())
 
 
 def _named_only(images: list[FoundImage], unnamed: Mapping[str, str]) -> list[FoundImage]:

@@ -78,7 +78,7 @@ def group_builds(
     for index, group in enumerate(groups):
         refs = tuple(dict.fromkeys(f.ref for f in group if f.ref is not None))
         first = next((f for f in group if f.ref is not None), group[0])
-        needs_own = first.build_args or first.target or first.contexts
+        needs_own = first.build_args or first.target or first.contexts or first.inserted
         builds.append(Build(path, index, refs, first, rescan(first) if needs_own else info))
     return builds
 
@@ -149,7 +149,10 @@ def _named(group: list[BuildFact]) -> str | None:
 
 
 def _same_args(one: BuildFact, other: BuildFact) -> bool:
-    return (one.build_args, one.target) == (other.build_args, other.target)
+    """The same content: args, stage, and the FROM a source writes into the file."""
+    return (one.build_args, one.target, one.inserted) == (
+        other.build_args, other.target, other.inserted
+    )
 
 
 def _same_image(facts: list[BuildFact]) -> list[list[BuildFact]]:
@@ -243,6 +246,12 @@ class Decider:
             candidates = self.by_short.get(ref.short, set())
             found = next(iter(candidates)) if len(candidates) == 1 else None
         return self.build(found) if found is not None else None
+
+    def by_pattern(self, pattern: str) -> Build | None:
+        """The one build whose tag is known as far as ``pattern`` is, the same way: a FROM
+        a CI run writes from ``$(REPO)base:$(TAG)`` is the image ``make`` tagged so."""
+        found = [b for b in self.all_builds() if b.fact is not None and b.fact.pattern == pattern]
+        return found[0] if len(found) == 1 else None
 
     def _by_name(self, ref: Ref, user: DockerInfo) -> None:
         scored: list[tuple[int, int, str]] = []

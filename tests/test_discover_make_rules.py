@@ -1,0 +1,166 @@
+"""Images built through a Makefile's pattern rule from a CI job (``make build/<image>
+DIRECTORY=<dir>``), with the FROM line a CI step writes into a Dockerfile that has none
+(``sed -i '1i FROM …'``), its parent pulled under a name only the run knows in part. Each test
+builds a small synthetic repository in a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lockaudit.workspace.discover import Discovery, discover_workspace
+from lockaudit.workspace.discover._facts import UNKNOWN, partial
+from lockaudit.workspace.discover._make import automatic, find_rule
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+
+
+def _lines(text: str) -> list[tuple[int, str]]:
+    return list(enumerate(text.splitlines(), start=1))
+
+
+MAKEFILE = """\
+REGISTRY := example.org/team
+TAG := $(shell git rev-parse --short HEAD)
+
+pull/%: GITHUB_OUTPUT ?= .out
+pull/%:
+\tNAME=$$(echo "$(REGISTRY)" | sed 's:/*$$:/:') && \\
+\tdocker pull $${NAME}$(notdir $@):$(TAG) && \\
+\techo "pulled=$${NAME}$(notdir $@):$(TAG)" >> $(GITHUB_OUTPUT)
+
+build/%: OUT ?= .out
+build/%: DIRECTORY ?=
+build/%: ## build one image folder
+\tNAME=$$(echo "$(REGISTRY)" | sed 's:/*$$:/:') && \\
+\tdocker build --rm -t $${NAME}$(notdir $@):$(TAG) ./stacks/$(DIRECTORY)
+
+build/special:
+\tdocker build -t example.org/team/special:1 ./stacks/special
+"""
+
+# the job a caller runs once per image: pull the parent (make's `?=` keeps the CI's
+# GITHUB_OUTPUT), write its FROM, build through make
+BUILD_ONE = """\
+on:
+  workflow_call:
+    inputs:
+      image: {type: string, required: true}
+      folder: {type: string, required: true}
+      parent: {type: string, required: false}
+      upstream: {type: string, required: false}
+jobs:
+  one:
+    runs-on: ubuntu-latest
+    steps:
+      - id: fetch
+        run: make pull/${{ inputs.parent }}
+      - run: |
+          if [ -z "${{ inputs.upstream }}" ]; then
+            echo "PARENT=${{ steps.fetch.outputs.pulled }}" >> $GITHUB_ENV
+          else
+            echo "PARENT=${{ inputs.upstream }}" >> $GITHUB_ENV
+          fi
+      - run: >-
+          sed -i '1i FROM ${{ env.PARENT }} AS ${{ inputs.image }}'
+          stacks/${{ inputs.folder }}/Dockerfile
+      - run: make build/${{ inputs.image }} DIRECTORY=${{ inputs.folder }} OUT=$GITHUB_OUTPUT
+"""
+
+ALL = """\
+on: push
+jobs:
+  core:
+    uses: ./.github/workflows/one.yml
+    with: {image: core, folder: core, upstream: "python:3.12-slim"}
+  lab:
+    needs: [core]
+    uses: ./.github/workflows/one.yml
+    with: {image: lab, folder: tools, parent: core}
+  lab-gpu:
+    needs: [core]
+    uses: ./.github/workflows/one.yml
+    with: {image: lab-gpu, folder: gpu, parent: core}
+  lab-gpu-tools:
+    needs: [lab-gpu]
+    uses: ./.github/workflows/one.yml
+    with: {image: lab-gpu-tools, folder: tools, parent: lab-gpu}
+"""
+
+REPO = {
+    "Makefile": MAKEFILE,
+    ".github/workflows/one.yml": BUILD_ONE,
+    ".github/workflows/all.yml": ALL,
+    # no FROM in any of them: the CI writes it
+    "stacks/core/Dockerfile": "USER root\nRUN pip install --no-cache-dir requests==2.32.3\n",
+    "stacks/gpu/Dockerfile": "ENV CUDA_HOME=/usr/local/cuda\nRUN echo gpu\n",
+    "stacks/tools/Dockerfile": "RUN pip install --no-cache-dir rich==13.9.4\n",
+}
+
+
+def _found(tmp_path: Path) -> Discovery:
+    _write(tmp_path, REPO)
+    return discover_workspace(tmp_path)
+
+
+def test_a_pattern_rule_run_by_ci_builds_one_image_per_goal_named_by_its_stem(
+    tmp_path: Path,
+) -> None:
+    found = _found(tmp_path)
+    by_name = {image.name: image for image in found.images}
+    assert set(by_name) == {"core", "lab", "lab-gpu", "lab-gpu-tools"}
+    # one folder, two images: the goal names each, the folder is the build context
+    assert by_name["lab"].dockerfile == by_name["lab-gpu-tools"].dockerfile == (
+        "stacks/tools/Dockerfile"
+    )
+    assert by_name["lab"].context == "stacks/tools"
+    assert by_name["lab-gpu"].context == "stacks/gpu"
+
+
+def test_a_from_line_written_by_sed_is_the_dockerfiles_from(tmp_path: Path) -> None:
+    found = _found(tmp_path)
+    core = next(image for image in found.images if image.name == "core")
+    assert core.base_image == "python:3.12-slim"
+    assert core.parent is None
+    assert core.edge.startswith(".github/workflows/one.yml:")
+    # none of the FROM-less files is left out as unreadable
+    assert not [p for p in found.problems if "cannot read this Dockerfile" in p]
+
+
+def test_a_parent_pulled_under_a_partly_known_name_is_the_image_tagged_the_same_way(
+    tmp_path: Path,
+) -> None:
+    found = _found(tmp_path)
+    keys = {image.name: image.key for image in found.images}
+    parents = {image.name: image.parent for image in found.images}
+    assert parents["lab"] == keys["core"]
+    assert parents["lab-gpu"] == keys["core"]
+    assert parents["lab-gpu-tools"] == keys["lab-gpu"]
+    # nothing of what only the run knows is pasted into a name or a base
+    assert all(UNKNOWN not in (image.base_image or "") for image in found.images)
+
+
+def test_the_rule_a_goal_runs_explicit_first_then_the_pattern(tmp_path: Path) -> None:
+    lines = _lines(MAKEFILE)
+    special = find_rule(lines, "build/special")
+    assert special is not None and special.stem is None
+    assert "special:1" in special.recipe[0][1]
+    rule = find_rule(lines, "build/lab")
+    assert rule is not None and rule.stem == "lab"
+    assert [text for _, text in rule.specific] == ["OUT ?= .out", "DIRECTORY ?="]
+    assert [text for _, text in find_rule(lines, "pull/x").specific] == [  # type: ignore[union-attr]
+        "GITHUB_OUTPUT ?= .out"
+    ]
+    assert automatic("-t $(notdir $@):$* $$@", rule) == "-t lab:lab $$@"
+    assert find_rule(lines, "push/lab") is None
+    assert find_rule(lines, "build/") is None  # a pattern's stem is never empty
+
+
+def test_a_value_known_in_part_keeps_its_static_rest_and_is_never_static() -> None:
+    assert partial(f"{UNKNOWN}{UNKNOWN}core:{UNKNOWN}") == f"{UNKNOWN}core:{UNKNOWN}"
+    assert partial("core:1") == "core:1"
+    assert partial(f"$(date){UNKNOWN}x") == UNKNOWN  # an expansion left in it: unknown
+    assert partial(UNKNOWN) == UNKNOWN
