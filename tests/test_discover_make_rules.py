@@ -164,3 +164,54 @@ def test_a_value_known_in_part_keeps_its_static_rest_and_is_never_static() -> No
     assert partial("core:1") == "core:1"
     assert partial(f"$(date){UNKNOWN}x") == UNKNOWN  # an expansion left in it: unknown
     assert partial(UNKNOWN) == UNKNOWN
+
+
+# one build line, configured by callers: each generated script (and a CI job) exports its own
+# base and versions, then runs the shared script
+CONFIGURED_REPO = {
+    "docker/build.sh": "docker build \\\n    --build-arg BASE=${BASE} \\\n"
+    "    --build-arg PY=${PY} \\\n    -t acme/torch:${TAG} \\\n    -f docker/Dockerfile .\n",
+    "docker/Dockerfile": "ARG BASE\nFROM ${BASE}\nARG PY\nRUN echo ${PY}\n",
+    "cells/cpu_py311.sh": "#!/bin/sh\nexport BASE=ubuntu:22.04\nexport PY=3.11.9\n"
+    "export TAG=cpu-py3.11\n./docker/build.sh\n",
+    "cells/cuda_py312.sh": "#!/bin/sh\nexport BASE=nvidia/cuda:12.4.1-devel-ubuntu22.04\n"
+    "export PY=3.12.4\nexport TAG=cuda-py3.12\n./docker/build.sh\n",
+    ".github/workflows/cuda.yml": """\
+on: push
+env:
+  BASE: nvidia/cuda:12.4.1-devel-ubuntu22.04
+  PY: 3.12.4
+  TAG: cuda-py3.12
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    steps:
+      - run: docker/build.sh
+""",
+}
+
+
+def test_a_script_sees_what_its_caller_exports_and_its_configurations_are_one_image(
+    tmp_path: Path,
+) -> None:
+    _write(tmp_path, CONFIGURED_REPO)
+    found = discover_workspace(tmp_path)
+    assert len(found.images) == 1  # not one per caller, nor one for the unconfigured reading
+    image = found.images[0]
+    assert image.dockerfile == "docker/Dockerfile"
+    assert image.name == "torch"
+    # the base a caller exported, never the unexported one, never ${BASE} left unresolved
+    assert image.base_image in {"ubuntu:22.04", "nvidia/cuda:12.4.1-devel-ubuntu22.04"}
+    assert image.edge.startswith("docker/build.sh:")
+    assert not [p for p in found.problems if "ARG BASE" in p]
+
+
+def test_a_variable_the_caller_does_not_export_never_reaches_the_script(tmp_path: Path) -> None:
+    files = {k: v for k, v in CONFIGURED_REPO.items() if k.startswith("docker/")}
+    files["cells/unexported.sh"] = (
+        "#!/bin/sh\nBASE=debian:12\nexport PY=3.10.14\nexport TAG=debian\n./docker/build.sh\n"
+    )
+    _write(tmp_path, files)
+    found = discover_workspace(tmp_path)
+    assert [image.base_image for image in found.images] == ["${BASE}"]
+    assert [p for p in found.problems if "ARG BASE" in p]

@@ -36,9 +36,9 @@ KNOWN_WRONG: dict[str, str] = {
         "Python 3.10.13 (bake variable from build.json, micromamba) not inferred"
     ),
     "cnstark__pytorch-docker": (
-        "FROM ${BASE_IMAGE} left unresolved though every build script passes it; named 'ubuntu' "
-        "(folder) not 'pytorch' (-t cnstark/pytorch); no Python/CUDA target; the CentOS "
-        "Dockerfile nothing builds proposed as an image"
+        "named 'ubuntu' (folder) not 'pytorch' (-t cnstark/pytorch), since the CentOS "
+        "Dockerfile nothing builds is proposed as an image tagged pytorch too; the Python built "
+        "from Python-${PYTHON_VERSION}.tgz not inferred"
     ),
     "huggingface__text-generation-inference": (
         "the trtllm ci-runtime stage not paired; accelerators (rocm, xpu, neuron, hpu) are not "

@@ -98,7 +98,7 @@ def discover_workspace(root: Path) -> Discovery:
         raise LockauditError(
             f"no Dockerfile under {root}", hint="run `lockaudit init` at the repository root"
         )
-    facts = list(_facts(root, tree))
+    facts = _facts(root, tree)
     side = side_dockerfiles(tree.dockerfiles, (fact.dockerfile for fact in facts))
     infos = {
         path: scan_dockerfile(root, path, problems, _inserting(facts, path))
@@ -180,7 +180,15 @@ def _source_texts(root: Path, tree: _Tree) -> list[str]:
     return texts
 
 
-def _facts(root: Path, tree: _Tree) -> Iterator[BuildFact]:
+def _facts(root: Path, tree: _Tree) -> list[BuildFact]:
+    """Every source's facts; a build line that callers run configured (each exporting its
+    own versions) is known by those runs: its reading without them is not one more image."""
+    facts = list(_source_facts(root, tree))
+    configured = {fact.location for fact in facts if fact.configured}
+    return [f for f in facts if f.configured or f.location not in configured]
+
+
+def _source_facts(root: Path, tree: _Tree) -> Iterator[BuildFact]:
     for script in tree.scripts:
         yield from scan_script(root, script)
     for compose in tree.compose:

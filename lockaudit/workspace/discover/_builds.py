@@ -109,7 +109,8 @@ def _one_recipe(
         other.location, other.target, other.substitutions
     ) or one.ref is None or other.ref is None or one.ref.path != other.ref.path:
         return False
-    if not (one.matrix_cell and other.matrix_cell):
+    configured = one.configured and other.configured
+    if not (one.matrix_cell and other.matrix_cell) and not configured:
         return False  # a script's option runs are configurations a user picks one of
     mine, theirs = dict(one.build_args), dict(other.build_args)
     changed = {k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)}
@@ -120,8 +121,11 @@ def _one_recipe(
     for name in changed:
         values = {mine.get(name), theirs.get(name)}
         pasted = any(re.search(rf"\$\{{?{re.escape(name)}\b", raw) for raw in froms)
-        if not pasted or any(v is None or v.lower() in stages or _built(v, built)
-                             for v in values):
+        # callers that each export their own versions to one build line build one recipe in
+        # several configurations; a matrix cell differs only in the external base it pastes
+        if (not pasted and not configured) or any(
+            v is None or v.lower() in stages or _built(v, built) for v in values
+        ):
             return False
     return True
 

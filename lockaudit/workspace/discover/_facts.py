@@ -120,6 +120,9 @@ class BuildFact:
     inserted_at: Location | None = None
     # the tag as far as it is known (see :func:`partial`) when it is not static
     pattern: str = ""
+    # built by a script that its caller configures through the environment it exports (one of
+    # the configurations callers build of the same build line)
+    configured: bool = False
 
     def arg_location(self, arg: str) -> Location:
         """Where build argument ``arg`` is set (the fact's own line when not recorded)."""

@@ -357,9 +357,13 @@ def scan_script(root: Path, path: str) -> list[BuildFact]:
         return shell_facts(lines, path, kind, env)
     option_vars = option_variables(lines)
     facts: list[BuildFact] = []
+    calls: list[Call] = []
     for run in option_runs(lines):
-        facts += shell_facts(lines, path, kind, env, Flow(run, option_vars))
-    return _from_own_folder(root, path, facts, lines, option_vars)
+        facts += shell_facts(lines, path, kind, env, Flow(run, option_vars), calls=calls)
+    own = _from_own_folder(root, path, facts, lines, option_vars)
+    called = [f for call in dict.fromkeys(calls) if call.script != path
+              for f in scan_call(root, call, depth=1)]
+    return list(dict.fromkeys([*own, *called]))
 
 
 def _from_own_folder(
@@ -421,6 +425,9 @@ def shell_facts(
     wrote before a Dockerfile's first line (a CI job's earlier steps, then these lines).
     """
     env = dict(env)
+    # what a sh script is given is its environment, which the scripts it runs inherit; make's
+    # own variables are not exported
+    exported = set(env) if kind == "sh" else set()
     inserts = {} if inserts is None else inserts
     facts: list[BuildFact] = []
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}  # sed outputs
@@ -448,14 +455,16 @@ def shell_facts(
                 continue
             text = _unknown_substitutions(_make_to_sh(text.strip()))
         if _assign(text, env, location):
+            if re.match(r"^\s*export\s", text):
+                exported.add(text.split("=", 1)[0].split()[-1])
             continue
         try:
             commands = split_commands(text, location, _known(text, {**env, **loop_env}))
         except InputError:
             continue  # a line sh itself could not split builds nothing we can know
-        facts.extend(
-            _commands_facts(commands, path, env, pending, cwd, exports, calls, inserts)
-        )
+        facts.extend(_commands_facts(
+            commands, path, env, pending, cwd, exports, calls, inserts, exported
+        ))
     return facts
 
 
@@ -558,8 +567,10 @@ def _commands_facts(
     exports: Mapping[str, dict[str, str]] | None = None,
     calls: list[Call] | None = None,
     inserts: Inserts | None = None,
+    exported: set[str] | None = None,
 ) -> Iterator[BuildFact]:
     inserts = {} if inserts is None else inserts
+    exported = set() if exported is None else exported
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None = None
     for command in commands:
         argv = command.argv
@@ -581,6 +592,7 @@ def _commands_facts(
                 name, eq, value = word.partition("=")
                 if eq:
                     env[name] = partial(value)
+                exported.add(name)
             continue
         if argv[0] == "sed":
             previous_sed = _sed(command, pending)
@@ -589,7 +601,9 @@ def _commands_facts(
         location = Location(path, command.line)
         call = _script_call(argv, cwd[0], location) or _make_call(argv, cwd[0], location)
         if call is not None and calls is not None:
-            calls.append(call)
+            given = {name: env[name] for name in sorted(exported) if name in env}
+            given.update((k, partial(v)) for k, v in command.assignments)  # X=1 ./build.sh
+            calls.append(replace(call, env=tuple(given.items())))
         if _docker_build_args(argv) is not None:
             yield from _build_fact(command, path, previous_sed, pending, cwd[0], inserts)
         previous_sed = None
@@ -607,6 +621,7 @@ class Call:
     # command-line variables (``make build/base DIRECTORY=base``)
     variables: tuple[tuple[str, str], ...] = ()
     make: bool = False
+    env: tuple[tuple[str, str], ...] = ()  # the environment it runs with: what the caller exports
 
 
 Inserts = dict[str, tuple[str, Location]]  # Dockerfile -> the line written first, and where
@@ -676,20 +691,35 @@ def _script_call(argv: tuple[str, ...], cwd: str, location: Location) -> Call | 
 def scan_call(
     root: Path, call: Call, env: Mapping[str, str] | None = None,
     exports: Mapping[str, dict[str, str]] | None = None, inserts: Inserts | None = None,
+    depth: int = 0,
 ) -> list[BuildFact]:
     """The facts of a script run with given arguments (its option arms taken as the
-    arguments say), read from the directory it is run in; of a ``make`` run, those of the
-    rules its goals run. ``env``, ``exports`` and ``inserts``: those of the CI step that runs
-    it (make passes its environment on, and the recipe's ``>> $GITHUB_OUTPUT`` are the step's)."""
+    arguments say) and the environment its caller exports, read from the directory it is run
+    in; of a ``make`` run, those of the rules its goals run. ``env``, ``exports`` and
+    ``inserts``: those of the CI step that runs it (make passes its environment on, and the
+    recipe's ``>> $GITHUB_OUTPUT`` are the step's). The scripts it runs in turn are read too,
+    a few levels deep."""
     if not (root / call.script).is_file() or call.script.endswith((".bat", ".cmd")):
         return []
+    environment = {**(env or {}), **dict(call.env)}
     if call.make:
         return [fact for goal in call.argv
-                for fact in _make_goal(root, call, goal, dict(env or {}), exports, inserts)]
+                for fact in _make_goal(root, call, goal, environment, exports, inserts)]
     lines = _script_lines(root, call.script)
     run = argv_run(lines, call.argv)
-    return shell_facts(lines, call.script, "sh", {}, Flow(run, option_variables(lines)),
-                       call.cwd)
+    nested: list[Call] = []
+    facts = shell_facts(lines, call.script, "sh", environment,
+                        Flow(run, option_variables(lines)), call.cwd, exports, nested, inserts)
+    if any(name not in (env or {}) for name, _ in call.env):
+        facts = [replace(f, configured=True) for f in facts]
+    if depth < _MAX_CALL_DEPTH:
+        for inner in nested:
+            if inner.script != call.script:
+                facts += scan_call(root, inner, None, exports, inserts, depth + 1)
+    return facts
+
+
+_MAX_CALL_DEPTH = 3  # scripts that run scripts: deeper than this is not worth following
 
 
 def _make_goal(
