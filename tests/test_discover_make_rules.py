@@ -215,3 +215,14 @@ def test_a_variable_the_caller_does_not_export_never_reaches_the_script(tmp_path
     found = discover_workspace(tmp_path)
     assert [image.base_image for image in found.images] == ["${BASE}"]
     assert [p for p in found.problems if "ARG BASE" in p]
+
+
+def test_migrate_leaves_a_dockerfile_whose_from_the_ci_writes_as_it_is(tmp_path: Path) -> None:
+    from lockaudit.migrate import plan_migration
+    from lockaudit.migrate._model import NoteKind
+
+    _write(tmp_path, REPO)
+    plan = plan_migration(tmp_path)  # discovery's proposal: read as the CI makes the files
+    assert not [c for c in plan.dockerfiles if c.path.startswith("stacks/")]
+    left = {n.location.path for n in plan.notes if n.kind is NoteKind.NOT_MIGRATED}
+    assert left == {"stacks/core/Dockerfile", "stacks/gpu/Dockerfile", "stacks/tools/Dockerfile"}
