@@ -226,3 +226,22 @@ def test_migrate_leaves_a_dockerfile_whose_from_the_ci_writes_as_it_is(tmp_path:
     assert not [c for c in plan.dockerfiles if c.path.startswith("stacks/")]
     left = {n.location.path for n in plan.notes if n.kind is NoteKind.NOT_MIGRATED}
     assert left == {"stacks/core/Dockerfile", "stacks/gpu/Dockerfile", "stacks/tools/Dockerfile"}
+
+
+def test_a_build_arg_known_in_part_names_the_parent_tagged_the_same_way(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "Makefile": "TAG ?= $(shell git describe --tags)\n\n"
+        "core:\n\tdocker build -f images/core/Dockerfile -t acme/core:$(TAG)-base .\n\n"
+        "app: core\n\tdocker build -f images/app/Dockerfile "
+        "--build-arg BASE=acme/core:$(TAG)-base -t acme/app:$(TAG) .\n",
+        "images/core/Dockerfile": "FROM python:3.12-slim\nRUN pip install rich==13.9.4\n",
+        # the default is another image than the one the Makefile passes
+        "images/app/Dockerfile": "ARG BASE=python:3.11-slim\nFROM ${BASE}\n"
+        "RUN pip install click==8.1.7\n",
+    })
+    found = discover_workspace(tmp_path)
+    by_file = {image.dockerfile: image for image in found.images}
+    app, core = by_file["images/app/Dockerfile"], by_file["images/core/Dockerfile"]
+    assert app.parent == core.key
+    assert app.base_image is None
+    assert app.edge.startswith("Makefile:7")

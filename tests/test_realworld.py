@@ -49,9 +49,8 @@ KNOWN_WRONG: dict[str, str] = {
         "package's own pyproject (pip install -e .) not counted as installed"
     ),
     "mlrun__mlrun": (
-        "every requirement file of the repository given to each image; the common image's "
-        "parent from its ARG default (mlrun:unstable-core), not the Makefile's build arg; "
-        "names from folders (gpu, base, common)"
+        "ml-base (base and common) named by their folders: the tags that tell them apart "
+        "(unstable-core, unstable) come from $(shell echo $(MLRUN_VERSION) | sed …), not read"
     ),
     "onyx-dot-app__onyx": (
         "the dev stage (CI --target dev) and the sandbox image not found; names with the "

@@ -78,7 +78,8 @@ def group_builds(
     for index, group in enumerate(groups):
         refs = tuple(dict.fromkeys(f.ref for f in group if f.ref is not None))
         first = next((f for f in group if f.ref is not None), group[0])
-        needs_own = first.build_args or first.target or first.contexts or first.inserted
+        needs_own = (first.build_args or first.target or first.contexts or first.inserted
+                     or first.partial_args)
         builds.append(Build(path, index, refs, first, rescan(first) if needs_own else info))
     return builds
 

@@ -123,6 +123,9 @@ class BuildFact:
     # built by a script that its caller configures through the environment it exports (one of
     # the configurations callers build of the same build line)
     configured: bool = False
+    # build args whose value is known only in part (see :func:`partial`): never a value, but a
+    # FROM that pastes one in can be matched with a build tagged by the same expression
+    partial_args: tuple[tuple[str, str], ...] = ()
 
     def arg_location(self, arg: str) -> Location:
         """Where build argument ``arg`` is set (the fact's own line when not recorded)."""
@@ -130,6 +133,14 @@ class BuildFact:
             if name == arg:
                 return Location(self.location.path, line)
         return self.location
+
+
+def partial_args(pairs: list[tuple[str, str, int]]) -> tuple[tuple[str, str], ...]:
+    """The build args of ``(name, value, line)`` triples whose value is known only in part."""
+    return tuple(
+        (name, known) for name, value, _ in pairs
+        if not is_static(value) and (known := partial(value)) != UNKNOWN
+    )
 
 
 def static_args(pairs: list[tuple[str, str, int]]) -> tuple[tuple[tuple[str, str], ...],

@@ -32,6 +32,7 @@ from lockaudit.workspace.discover._facts import (
     is_static,
     parse_ref,
     partial,
+    partial_args,
     static_args,
     static_name,
     static_ref,
@@ -184,12 +185,18 @@ def scan_dockerfile(
     source = f"{line.location} FROM {line.raw.split(None, 1)[0]}"
     # an arg may pick the stage a FROM names (FROM ${PLATFORM} AS final, a cpu and an xpu stage):
     # every FROM on the way from the built stage to its root counts
-    used = _args_used(_chain_text(parsed, target), fact.build_args if fact else ())
-    if fact is not None and used:
+    chain_text = _chain_text(parsed, target)
+    used = _args_used(chain_text, fact.build_args if fact else ())
+    # a value known only in part reaches the FROM alone (it is no value for anything else)
+    in_part = _args_used(chain_text, fact.partial_args) if fact else []
+    if fact is not None and (used or in_part):
+        args = {**dict(fact.build_args), **{k: v for k, v in fact.partial_args if k in in_part}}
         with contextlib.suppress(InputError):  # else as read without the args
-            parsed = _parse(root, path, dict(fact.build_args), fact)
+            parsed = _parse(root, path, args, fact)
         line = root_stage(parsed, target).from_line
-        source = ", ".join(f"{fact.arg_location(arg)} --build-arg {arg}" for arg in used)
+        source = ", ".join(
+            f"{fact.arg_location(arg)} --build-arg {arg}" for arg in [*used, *in_part]
+        )
     defaults = tuple((name, value) for name, value, _ in parsed.global_args if value is not None)
     values = {**dict(defaults), **dict(fact.build_args if fact else ())}
     unresolved = line.unresolved + tuple(
@@ -197,12 +204,11 @@ def scan_dockerfile(
         if is_placeholder(values[name])
     )
     pattern = ""
-    if fact is not None and fact.inserted and line.location.line == 1 and (
-        UNKNOWN in line.image
-    ):
-        # the FROM a CI step writes, from a value only the run knows in part: kept as a
-        # pattern to match a build tagged by the same expression, never as a reference
-        pattern, unresolved = partial(line.image), (*unresolved, "(set by the CI run)")
+    if UNKNOWN in line.image:
+        # a FROM from a value the build source knows only in part (a build arg, the line a CI
+        # step writes): kept as a pattern to match a build tagged by the same expression,
+        # never as a reference
+        pattern, unresolved = partial(line.image), (*unresolved, "(set by the build source)")
     if fact is not None and fact.inserted and fact.inserted_at and line.location.line == 1:
         source = f"{fact.inserted_at} FROM written into line 1"
     ref = None if unresolved else static_ref(line.image)
@@ -898,12 +904,13 @@ def _build_fact(
         dockerfile, substitutions = pending[dockerfile]
         dockerfile = posixpath.normpath(dockerfile)
     known_args, arg_lines = static_args(build_args)
+    in_part = partial_args(build_args)
     inserted, inserted_at = (inserts or {}).get(dockerfile, ("", None))
     patterns = [p for tag in tags if UNKNOWN in (p := partial(tag)) and p != UNKNOWN]
     fact = BuildFact(
         dockerfile, None, context, Location(path, command.line), known_args, substitutions,
         source="docker build", arg_lines=arg_lines, target=stage, inserted=inserted,
-        inserted_at=inserted_at, pattern=next(iter(patterns), ""),
+        inserted_at=inserted_at, pattern=next(iter(patterns), ""), partial_args=in_part,
     )
     refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
     hints = [hint for tag in tags if (hint := static_name(tag)) is not None]
