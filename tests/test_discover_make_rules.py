@@ -245,3 +245,33 @@ def test_a_build_arg_known_in_part_names_the_parent_tagged_the_same_way(tmp_path
     assert app.parent == core.key
     assert app.base_image is None
     assert app.edge.startswith("Makefile:7")
+
+
+def test_an_echo_piped_into_sed_is_evaluated_and_nothing_else_is() -> None:
+    from lockaudit.errors import Location
+    from lockaudit.workspace.discover._pipes import echo_sed
+
+    def run(body: str, **env: str) -> str | None:
+        return echo_sed(body, Location("Makefile", 1), env)
+
+    assert run('echo "${V}" | sed -E \'s/\\+/-/g\'', V="1.2+cpu+x") == "1.2-cpu-x"
+    assert run("echo ${V} | sed 's/+/-/'", V="1.2+cpu+x") == "1.2-cpu+x"  # BRE: + is literal
+    assert run("echo ${V} | sed 's/\\(.*\\)-rc.*/\\1/' | sed 's/^/v/'", V="2.0-rc1") == "v2.0"
+    assert run("echo ${V} | sed 's:/*$:/:'", V="reg.example/team") == "reg.example/team/"
+    assert run("echo ${V} | sed 's/a/b/'") is None  # V only a run knows
+    assert run("git describe | sed 's/a/b/'") is None  # another command
+    assert run("echo x | sed -n 's/x/y/p'") is None  # a sed option not read
+    assert run("echo x | sed 's/x/\\U&/'") is None  # GNU case conversion: not translated
+
+
+def test_make_tags_from_if_strip_and_a_tidied_version_are_static(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        "Makefile": "VERSION ?= 1.4+local\nREGISTRY ?=\nREPO ?= acme\nWITH_PY ?=\n"
+        "TAG ?= $(shell echo \"$(VERSION)\" | sed -E 's/\\+/-/g')\n"
+        "PREFIX := $(if $(REGISTRY),$(strip $(REGISTRY))/$(REPO),$(REPO))\n"
+        "SUFFIX := $(if $(WITH_PY),-py,)\n\n"
+        "core:\n\tdocker build -f images/core/Dockerfile -t $(PREFIX)/core:$(TAG)$(SUFFIX) .\n",
+        "images/core/Dockerfile": "FROM python:3.12-slim\nRUN pip install rich==13.9.4\n",
+    })
+    found = discover_workspace(tmp_path)
+    assert [image.key for image in found.images] == ["core:1.4-local"]

@@ -48,10 +48,6 @@ KNOWN_WRONG: dict[str, str] = {
         "names get the prefix 'mem0-api-' (mem0-api-mem0, mem0-api-mem0-dashboard); the "
         "package's own pyproject (pip install -e .) not counted as installed"
     ),
-    "mlrun__mlrun": (
-        "ml-base (base and common) named by their folders: the tags that tell them apart "
-        "(unstable-core, unstable) come from $(shell echo $(MLRUN_VERSION) | sed …), not read"
-    ),
     "onyx-dot-app__onyx": (
         "the dev stage (CI --target dev) and the sandbox image not found; names with the "
         "'onyx-' prefix where the repository names them without"

@@ -39,6 +39,7 @@ from lockaudit.workspace.discover._facts import (
 )
 from lockaudit.workspace.discover._flow import Flow, argv_run, option_runs, option_variables
 from lockaudit.workspace.discover._make import automatic, find_rule
+from lockaudit.workspace.discover._pipes import echo_sed
 from lockaudit.workspace.tree import is_dockerfile
 
 __all__ = ["BuildFact", "DockerInfo", "Ref", "parse_ref", "scan_dockerfile", "scan_script", "walk"]
@@ -459,7 +460,7 @@ def shell_facts(
         elif kind == "make":
             if not text.startswith("\t") and _make_assign(text, env, location):
                 continue
-            text = _unknown_substitutions(_make_to_sh(text.strip()))
+            text = _unknown_substitutions(_make_to_sh(text.strip()), env, location)
         if _assign(text, env, location):
             if re.match(r"^\s*export\s", text):
                 exported.add(text.split("=", 1)[0].split()[-1])
@@ -474,10 +475,13 @@ def shell_facts(
     return facts
 
 
-def _unknown_substitutions(text: str) -> str:
-    """Command substitutions as :data:`UNKNOWN` (their output only a run knows), so that a
-    value built from one keeps its static rest (``REPO=$(… | sed …)``, then ``${REPO}base``);
-    ``$(dirname "$0")`` is kept, a ``cd`` reads it."""
+def _unknown_substitutions(
+    text: str, env: Mapping[str, str] | None = None, location: Location | None = None
+) -> str:
+    """Command substitutions (make's ``$(shell …)`` too) as :data:`UNKNOWN` (their output only
+    a run knows), so that a value built from one keeps its static rest (``REPO=$(… | sed …)``,
+    then ``${REPO}base``); ``$(dirname "$0")`` is kept, a ``cd`` reads it. With ``env``, an
+    ``echo`` of static words piped into ``sed`` substitutions is replaced by its output."""
     out, i = [], 0
     while (start := text.find("$(", i)) >= 0:
         if text.startswith("$((", start) or _SCRIPT_DIR.match(text[start:]):
@@ -492,9 +496,42 @@ def _unknown_substitutions(text: str) -> str:
             end += 1
         if end >= len(text):
             break  # unterminated: sh reports it
-        out.append(text[i:start] + UNKNOWN)
+        value = None
+        if env is not None:
+            where = location or Location("")
+            body = _unknown_substitutions(text[start + 2 : end], env, where)  # innermost first
+            value = _make_function(body, env, where)
+            if value is None:
+                value = echo_sed(re.sub(r"^shell\s+", "", body), where, env)
+        keep = value is not None and re.fullmatch(f"[\\w.+:/@%{UNKNOWN}-]*", value) is not None
+        out.append(text[i:start] + (value if keep and value is not None else UNKNOWN))
         i = end + 1
     return "".join(out) + text[i:]
+
+
+def _make_function(body: str, env: Mapping[str, str], location: Location) -> str | None:
+    """``$(if cond,then[,else])`` and ``$(strip …)`` of a Makefile (``body``: between the
+    parentheses, variables as sh's ``${…}``), when the condition is known; else None."""
+    name, _, rest = body.partition(" ")
+    if name not in ("if", "strip"):
+        return None
+
+    def value(text: str) -> str | None:
+        try:
+            words, _ = expand_words(text, location, _known(text, env))
+        except InputError:
+            return None
+        return " ".join(words)
+
+    if name == "strip":
+        return value(rest)
+    parts = rest.split(",")
+    if len(parts) not in (2, 3):
+        return None  # a comma inside an argument: not split as make would
+    condition = value(parts[0].strip())
+    if condition is None or UNKNOWN in condition or not is_static(condition):
+        return None
+    return value(parts[1] if condition.strip() else (parts[2] if len(parts) == 3 else ""))
 
 
 def _make_to_sh(text: str) -> str:
@@ -507,7 +544,7 @@ def _make_assign(text: str, env: dict[str, str], location: Location) -> bool:
     match = _MAKE_ASSIGN.match(text)
     if match is None:
         return False
-    value = _make_to_sh(match.group(2).strip())
+    value = _unknown_substitutions(_make_to_sh(match.group(2).strip()), env, location)
     if "?=" not in text or match.group(1) not in env:  # `?=` only sets what is unset
         _set(env, match.group(1), value, location)
     return True
