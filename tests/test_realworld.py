@@ -29,16 +29,16 @@ from tests.realworld.compare import (
 # repository -> what discovery gets wrong today (shrinks as discovery improves)
 KNOWN_WRONG: dict[str, str] = {
     "StatCan__aaw-kubeflow-containers": (
-        "no image found: the Dockerfiles have no FROM, the CI inserts one with sed from "
-        "docker.yaml's parent-image/base-image"
+        "Python 3.12 of quay.io/jupyter/datascience-notebook:2025-02-18 not inferred (the "
+        "default 3.11 is proposed)"
     ),
     "aiidateam__aiida-core": (
         "Python 3.10.13 (bake variable from build.json, micromamba) not inferred"
     ),
     "cnstark__pytorch-docker": (
-        "FROM ${BASE_IMAGE} left unresolved though every build script passes it; named 'ubuntu' "
-        "(folder) not 'pytorch' (-t cnstark/pytorch); no Python/CUDA target; the CentOS "
-        "Dockerfile nothing builds proposed as an image"
+        "named 'ubuntu' (folder) not 'pytorch' (-t cnstark/pytorch), since the CentOS "
+        "Dockerfile nothing builds is proposed as an image tagged pytorch too; the Python built "
+        "from Python-${PYTHON_VERSION}.tgz not inferred"
     ),
     "huggingface__text-generation-inference": (
         "the trtllm ci-runtime stage not paired; accelerators (rocm, xpu, neuron, hpu) are not "
@@ -47,11 +47,6 @@ KNOWN_WRONG: dict[str, str] = {
     "mem0ai__mem0": (
         "names get the prefix 'mem0-api-' (mem0-api-mem0, mem0-api-mem0-dashboard); the "
         "package's own pyproject (pip install -e .) not counted as installed"
-    ),
-    "mlrun__mlrun": (
-        "every requirement file of the repository given to each image; the common image's "
-        "parent from its ARG default (mlrun:unstable-core), not the Makefile's build arg; "
-        "names from folders (gpu, base, common)"
     ),
     "onyx-dot-app__onyx": (
         "the dev stage (CI --target dev) and the sandbox image not found; names with the "

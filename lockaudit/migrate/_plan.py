@@ -100,7 +100,19 @@ def plan_migration(root: Path, *, left_out: Mapping[str, str] | None = None) -> 
         if kept:
             continue
         text = _read(root / dockerfile)
-        parsed = parse_dockerfile_text(text, dockerfile, dict(primary.build_args))
+        try:
+            parsed = parse_dockerfile_text(text, dockerfile, dict(primary.build_args))
+        except InputError as e:
+            if not discovered:
+                raise
+            # discovery read it as its build source makes it (a CI step writes its FROM): as
+            # it is on disk it cannot be rewritten, so it is left as written, and said
+            notes.append(Note(
+                NoteKind.NOT_MIGRATED, e.location,
+                f"{dockerfile} is not migrated: {e.message} as it is on disk; it keeps its "
+                "installs as written",
+            ))
+            continue
         installs = image_installs(workspace, primary, parsed, load)
         chain = _image_stages(parsed)
         planned = _classify(workspace, primary, chain, installs, notes)

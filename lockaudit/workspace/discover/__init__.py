@@ -43,6 +43,7 @@ Dockerfiles that fit one image, an ARG without a default, two ``versions.txt`` â
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location, LockauditError
@@ -97,11 +98,11 @@ def discover_workspace(root: Path) -> Discovery:
         raise LockauditError(
             f"no Dockerfile under {root}", hint="run `lockaudit init` at the repository root"
         )
-    facts = list(_facts(root, tree))
+    facts = _facts(root, tree)
     side = side_dockerfiles(tree.dockerfiles, (fact.dockerfile for fact in facts))
     infos = {
-        path: scan_dockerfile(root, path, problems) for path in tree.dockerfiles
-        if path not in side
+        path: scan_dockerfile(root, path, problems, _inserting(facts, path))
+        for path in tree.dockerfiles if path not in side
     }
 
     def rescan(path: str, fact: BuildFact) -> DockerInfo:
@@ -147,6 +148,15 @@ def build_facts(root: Path) -> tuple[BuildFact, ...]:
     return tuple(_facts(root, walk(root))) if root.is_dir() else ()
 
 
+def _inserting(facts: list[BuildFact], path: str) -> BuildFact | None:
+    """A build of ``path`` whose source writes its FROM line first (a Dockerfile without one
+    reads only so), stripped of what is that build's own (args, stage, contexts)."""
+    fact = next((f for f in facts if f.dockerfile == path and f.inserted), None)
+    if fact is None:
+        return None
+    return replace(fact, build_args=(), target=None, contexts=())
+
+
 def _named_only(images: list[FoundImage], unnamed: Mapping[str, str]) -> list[FoundImage]:
     """The images without those of Dockerfiles no build source names, unless another image is
     built on one (then the FROM names it); left out, they are written as undecided."""
@@ -170,7 +180,15 @@ def _source_texts(root: Path, tree: _Tree) -> list[str]:
     return texts
 
 
-def _facts(root: Path, tree: _Tree) -> Iterator[BuildFact]:
+def _facts(root: Path, tree: _Tree) -> list[BuildFact]:
+    """Every source's facts; a build line that callers run configured (each exporting its
+    own versions) is known by those runs: its reading without them is not one more image."""
+    facts = list(_source_facts(root, tree))
+    configured = {fact.location for fact in facts if fact.configured}
+    return [f for f in facts if f.configured or f.location not in configured]
+
+
+def _source_facts(root: Path, tree: _Tree) -> Iterator[BuildFact]:
     for script in tree.scripts:
         yield from scan_script(root, script)
     for compose in tree.compose:

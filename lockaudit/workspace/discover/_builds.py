@@ -78,7 +78,8 @@ def group_builds(
     for index, group in enumerate(groups):
         refs = tuple(dict.fromkeys(f.ref for f in group if f.ref is not None))
         first = next((f for f in group if f.ref is not None), group[0])
-        needs_own = first.build_args or first.target or first.contexts
+        needs_own = (first.build_args or first.target or first.contexts or first.inserted
+                     or first.partial_args)
         builds.append(Build(path, index, refs, first, rescan(first) if needs_own else info))
     return builds
 
@@ -109,7 +110,8 @@ def _one_recipe(
         other.location, other.target, other.substitutions
     ) or one.ref is None or other.ref is None or one.ref.path != other.ref.path:
         return False
-    if not (one.matrix_cell and other.matrix_cell):
+    configured = one.configured and other.configured
+    if not (one.matrix_cell and other.matrix_cell) and not configured:
         return False  # a script's option runs are configurations a user picks one of
     mine, theirs = dict(one.build_args), dict(other.build_args)
     changed = {k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)}
@@ -120,8 +122,11 @@ def _one_recipe(
     for name in changed:
         values = {mine.get(name), theirs.get(name)}
         pasted = any(re.search(rf"\$\{{?{re.escape(name)}\b", raw) for raw in froms)
-        if not pasted or any(v is None or v.lower() in stages or _built(v, built)
-                             for v in values):
+        # callers that each export their own versions to one build line build one recipe in
+        # several configurations; a matrix cell differs only in the external base it pastes
+        if (not pasted and not configured) or any(
+            v is None or v.lower() in stages or _built(v, built) for v in values
+        ):
             return False
     return True
 
@@ -149,7 +154,10 @@ def _named(group: list[BuildFact]) -> str | None:
 
 
 def _same_args(one: BuildFact, other: BuildFact) -> bool:
-    return (one.build_args, one.target) == (other.build_args, other.target)
+    """The same content: args, stage, and the FROM a source writes into the file."""
+    return (one.build_args, one.target, one.inserted) == (
+        other.build_args, other.target, other.inserted
+    )
 
 
 def _same_image(facts: list[BuildFact]) -> list[list[BuildFact]]:
@@ -243,6 +251,12 @@ class Decider:
             candidates = self.by_short.get(ref.short, set())
             found = next(iter(candidates)) if len(candidates) == 1 else None
         return self.build(found) if found is not None else None
+
+    def by_pattern(self, pattern: str) -> Build | None:
+        """The one build whose tag is known as far as ``pattern`` is, the same way: a FROM
+        a CI run writes from ``$(REPO)base:$(TAG)`` is the image ``make`` tagged so."""
+        found = [b for b in self.all_builds() if b.fact is not None and b.fact.pattern == pattern]
+        return found[0] if len(found) == 1 else None
 
     def _by_name(self, ref: Ref, user: DockerInfo) -> None:
         scored: list[tuple[int, int, str]] = []

@@ -28,6 +28,7 @@ from lockaudit.workspace.discover._facts import (
     UNKNOWN,
     BuildFact,
     is_static,
+    partial,
     static_args,
     static_name,
     static_ref,
@@ -36,6 +37,7 @@ from lockaudit.workspace.discover._scan import (
     CI_ENV_FILE,
     CI_OUTPUT_FILE,
     Call,
+    Inserts,
     logical_lines,
     scan_call,
     shell_facts,
@@ -75,9 +77,12 @@ class _Scope:
         ``cond && a || b`` idiom; anything else is unknown."""
         if "(" in expression or "[" in expression:
             return UNKNOWN  # function calls, indexing: not evaluated
-        for alternative in _split(expression, "||"):
+        alternatives = _split(expression, "||")
+        if len(alternatives) == 1 and len(_split(expression, "&&")) == 1:
+            return self._compare(expression)  # a value as far as it is known
+        for alternative in alternatives:
             values = [self._compare(part) for part in _split(alternative, "&&")]
-            if UNKNOWN in values:
+            if not all(is_static(v) for v in values):
                 return UNKNOWN
             if all(_truthy(v) for v in values):
                 return values[-1]
@@ -88,7 +93,7 @@ class _Scope:
             left, found, right = text.partition(op)
             if found:
                 a, b = self._operand(left), self._operand(right)
-                if UNKNOWN in (a, b):
+                if not (is_static(a) and is_static(b)):
                     return UNKNOWN
                 return "true" if (a == b) == (op == "==") else "false"
         return self._operand(text)
@@ -103,7 +108,7 @@ class _Scope:
                                ("inputs.", self.inputs), ("steps.", self.steps)):
             if text.startswith(prefix):
                 found = values.get(text.removeprefix(prefix))
-                return found if found is not None and is_static(found) else UNKNOWN
+                return UNKNOWN if found is None else partial(found)
         return UNKNOWN
 
     def substitute(self, text: str) -> str:
@@ -138,7 +143,7 @@ def _env(node: Node | None, scope: _Scope) -> dict[str, str]:
             text = _yaml.scalar(_yaml.mapping(value).get("value"))  # GitLab {value: …}
         if text is not None:
             text = scope.substitute(text)
-            out[key] = text if is_static(text) else UNKNOWN
+            out[key] = partial(text)
     return out
 
 
@@ -235,7 +240,10 @@ def _workflow_facts(
 ) -> list[BuildFact]:
     """A workflow's facts; ``given`` are the inputs a calling job passes (``with:``)."""
     doc = _yaml.mapping(_yaml.load(root, path))
-    inputs = {**_input_defaults(doc.get("on") or doc.get("true")), **(given or {})}
+    on = doc.get("on") or doc.get("true")
+    inputs = {**_input_defaults(on), **(given or {})}
+    if given is not None:  # a called workflow's input its caller does not pass is empty
+        inputs = {**_unset_inputs(on), **inputs}
     facts: list[BuildFact] = []
     for job_node in _yaml.mapping(doc.get("jobs")).values():
         job = _yaml.mapping(job_node)
@@ -268,6 +276,17 @@ def _input_defaults(on: Node | None) -> dict[str, str]:
     return out
 
 
+def _unset_inputs(on: Node | None) -> dict[str, str]:
+    """What a ``workflow_call`` input no caller passes and with no default reads as: GitHub's
+    empty value of its type."""
+    empty = {"boolean": "false", "number": "0"}
+    trigger = _yaml.mapping(_yaml.mapping(on).get("workflow_call"))
+    return {
+        name: empty.get(_yaml.scalar(_yaml.mapping(spec).get("type")) or "", "")
+        for name, spec in _yaml.mapping(trigger.get("inputs")).items()
+    }
+
+
 def _job_facts(
     root: Path, path: str, doc: dict[str, Node], job: dict[str, Node], inputs: dict[str, str]
 ) -> list[BuildFact]:
@@ -278,6 +297,7 @@ def _job_facts(
         scope = replace(scope, env=_env(doc.get("env"), scope))
         scope = replace(scope, env={**scope.env, **_env(job.get("env"), scope)})
         exported: dict[str, str] = {}  # what earlier steps wrote to $GITHUB_ENV
+        inserts: Inserts = {}  # lines earlier steps wrote atop Dockerfiles (sed -i '1i …')
         outputs: dict[str, str] = {}  # what they wrote to $GITHUB_OUTPUT, by step id
         metadata: dict[str, list[str]] = {}  # docker/metadata-action step id -> its tags
         for step_node in _yaml.sequence(job.get("steps")):
@@ -286,8 +306,14 @@ def _job_facts(
             step_scope = replace(base, env={**base.env, **_env(step.get("env"), base)})
             written: dict[str, str] = {}
             calls: list[Call] = []
-            built = _step_facts(path, step, step_scope, exported, written, metadata, calls)
-            built += [f for call in calls for f in scan_call(root, call)]
+            built = _step_facts(
+                path, step, step_scope, exported, written, metadata, calls, inserts
+            )
+            files = {CI_ENV_FILE: exported, CI_OUTPUT_FILE: written}
+            shell_env = {**step_scope.env, "GITHUB_ENV": CI_ENV_FILE,
+                         "GITHUB_OUTPUT": CI_OUTPUT_FILE}
+            built += [f for call in calls
+                      for f in scan_call(root, call, shell_env, files, inserts)]
             cells = combos is not None and len(combos) > 1
             facts += [replace(f, matrix_cell=True) for f in built] if cells else built
             step_id = _yaml.scalar(step.get("id"))
@@ -299,6 +325,7 @@ def _job_facts(
 def _step_facts(
     path: str, step: dict[str, Node], scope: _Scope, exported: dict[str, str],
     written: dict[str, str], metadata: dict[str, list[str]], calls: list[Call] | None = None,
+    inserts: Inserts | None = None,
 ) -> list[BuildFact]:
     """One step's builds; ``exported`` and ``written`` receive what a ``run:`` step appends to
     ``$GITHUB_ENV`` and to ``$GITHUB_OUTPUT``, ``calls`` the repository's scripts it runs."""
@@ -308,7 +335,7 @@ def _step_facts(
         lines = logical_lines(scope.substitute(text), _yaml.line(run))
         env = {**scope.env, "GITHUB_ENV": CI_ENV_FILE, "GITHUB_OUTPUT": CI_OUTPUT_FILE}
         files = {CI_ENV_FILE: exported, CI_OUTPUT_FILE: written}
-        return shell_facts(lines, path, "sh", env, exports=files, calls=calls)
+        return shell_facts(lines, path, "sh", env, exports=files, calls=calls, inserts=inserts)
     uses = _yaml.scalar(step.get("uses")) or ""
     given = _yaml.mapping(step.get("with"))
     if uses.startswith("docker/metadata-action@"):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from lockaudit.parsing.dockerfile import Dockerfile
 from lockaudit.workspace.discover._builds import Build, BuildId, Decider
-from lockaudit.workspace.discover._facts import BuildFact, Ref, parse_ref
+from lockaudit.workspace.discover._facts import UNKNOWN, BuildFact, Ref, parse_ref
 from lockaudit.workspace.discover._installed import installed_files
 from lockaudit.workspace.discover._names import by_path, valid_name, valid_tag
 from lockaudit.workspace.discover._results import FoundFallback, FoundImage
@@ -125,9 +125,7 @@ def _parents_first(decider: Decider) -> list[Build]:
 
     def depth(build: Build, seen: frozenset[BuildId]) -> int:
         if build.id not in depths:
-            ref = build.info.from_ref
-            stage = _stage_build(build.info, decider)
-            parent = stage[0] if stage else decider.lookup(ref) if ref is not None else None
+            parent = _parent_build(build.info, decider)
             if parent is None or parent.id == build.id or parent.id in seen:
                 depths[build.id] = 0
             else:
@@ -353,12 +351,19 @@ def _parent(
 ) -> tuple[str | None, str | None, Variant]:
     """(parent key, base image, the variant the parent gives) for one build."""
     ref = info.from_ref
-    stage = _stage_build(info, decider)
-    parent_build = stage[0] if stage is not None else decider.lookup(ref) if ref else None
+    parent_build = _parent_build(info, decider)
     if parent_build is not None and parent_build.id in done:
         parent = done[parent_build.id]
         # One build may be tagged twice (-t x:1 -t x:latest): the image is its first tag.
         return parent.key, None, parent.variant
+    if ref is None and info.from_pattern:
+        shown = info.from_pattern.replace(UNKNOWN, "…")
+        problems.append(
+            f"{info.from_source}: FROM {shown} is known only in part (the rest only a run "
+            "knows), and no build of this repository is tagged so; set base-image by hand"
+        )
+        notes.append(f"FROM {shown} is written by the build source; base-image is a placeholder")
+        return None, shown, Variant.CPU
     if ref is None:
         names = ", ".join(info.unresolved) or "?"
         written = info.from_raw.split()[0] if info.from_raw.split() else "?"
@@ -379,6 +384,17 @@ def _parent(
         )
         notes.append(f"FROM {ref.text} matches no Dockerfile of the repository")
     return None, ref.text, Variant.CUDA if _is_cuda_ref(ref) else Variant.CPU
+
+
+def _parent_build(info: DockerInfo, decider: Decider) -> Build | None:
+    """The build this one's FROM names: an earlier stage's build, the build of its reference,
+    or the one tagged as the FROM's known part says (see ``Decider.by_pattern``)."""
+    stage = _stage_build(info, decider)
+    if stage is not None:
+        return stage[0]
+    if info.from_ref is not None:
+        return decider.lookup(info.from_ref)
+    return decider.by_pattern(info.from_pattern) if info.from_pattern else None
 
 
 def _stage_build(info: DockerInfo, decider: Decider) -> tuple[Build, str] | None:

@@ -46,6 +46,19 @@ class Ref:
         return f"{self.namespace}/{self.repo}" if self.namespace else self.repo
 
 
+def partial(value: str) -> str:
+    """``value`` as far as it is known: static text kept, each run of what only a run knows
+    one :data:`UNKNOWN` (``${REPO}base:${TAG}`` → ``?base:?``); wholly unknown when any other
+    expansion is left in it. Never static unless ``value`` is, so it never becomes a name; a
+    FROM written from it can still be matched with a build tagged by the same expression."""
+    if is_static(value):
+        return value
+    known = value.replace(UNKNOWN, "")
+    if not known or _DYNAMIC.search(known):
+        return UNKNOWN
+    return re.sub(f"{UNKNOWN}+", UNKNOWN, value)
+
+
 def parse_ref(text: str) -> Ref:
     ref = text.split("@", 1)[0]
     slash = ref.rfind("/")
@@ -102,6 +115,17 @@ class BuildFact:
     contexts: tuple[tuple[str, str], ...] = ()  # named build contexts (additional_contexts)
     profiles: tuple[str, ...] = ()
     matrix_cell: bool = False  # built by one cell of a CI matrix of several
+    # a FROM line the build source writes into the file first (``sed -i '1i FROM …'``)
+    inserted: str = ""
+    inserted_at: Location | None = None
+    # the tag as far as it is known (see :func:`partial`) when it is not static
+    pattern: str = ""
+    # built by a script that its caller configures through the environment it exports (one of
+    # the configurations callers build of the same build line)
+    configured: bool = False
+    # build args whose value is known only in part (see :func:`partial`): never a value, but a
+    # FROM that pastes one in can be matched with a build tagged by the same expression
+    partial_args: tuple[tuple[str, str], ...] = ()
 
     def arg_location(self, arg: str) -> Location:
         """Where build argument ``arg`` is set (the fact's own line when not recorded)."""
@@ -109,6 +133,14 @@ class BuildFact:
             if name == arg:
                 return Location(self.location.path, line)
         return self.location
+
+
+def partial_args(pairs: list[tuple[str, str, int]]) -> tuple[tuple[str, str], ...]:
+    """The build args of ``(name, value, line)`` triples whose value is known only in part."""
+    return tuple(
+        (name, known) for name, value, _ in pairs
+        if not is_static(value) and (known := partial(value)) != UNKNOWN
+    )
 
 
 def static_args(pairs: list[tuple[str, str, int]]) -> tuple[tuple[tuple[str, str], ...],

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lockaudit.errors import InputError, Location
-from lockaudit.parsing.dockerfile import Dockerfile, Stage, parse_dockerfile
+from lockaudit.parsing.dockerfile import (
+    Dockerfile,
+    Stage,
+    parse_dockerfile,
+    parse_dockerfile_text,
+)
+from lockaudit.parsing.requirements import read_text
 from lockaudit.parsing.shell import SimpleCommand, expand_words, split_commands
 from lockaudit.workspace.discover._facts import (
     UNKNOWN,
@@ -25,11 +31,15 @@ from lockaudit.workspace.discover._facts import (
     Ref,
     is_static,
     parse_ref,
+    partial,
+    partial_args,
     static_args,
     static_name,
     static_ref,
 )
 from lockaudit.workspace.discover._flow import Flow, argv_run, option_runs, option_variables
+from lockaudit.workspace.discover._make import automatic, find_rule
+from lockaudit.workspace.discover._pipes import echo_sed
 from lockaudit.workspace.tree import is_dockerfile
 
 __all__ = ["BuildFact", "DockerInfo", "Ref", "parse_ref", "scan_dockerfile", "scan_script", "walk"]
@@ -74,6 +84,8 @@ class DockerInfo:
     from_source: str = ""
     # the stages the built one is built on (``FROM base AS notebooks``: ``base``), nearest first
     from_stages: tuple[tuple[str, Location], ...] = ()
+    # a FROM known only in part (see ``_facts.partial``): matched to a build's tag pattern
+    from_pattern: str = ""
 
 
 @dataclass
@@ -165,7 +177,7 @@ def scan_dockerfile(
     """The file's final FROM, with the build args of ``fact`` (the source that builds it)."""
     stems = _stems(path) or (root.resolve().name,)
     try:
-        parsed = parse_dockerfile(root, path, None)
+        parsed = _parse(root, path, None, fact)
     except InputError as e:
         problems.append(f"{e}: cannot read this Dockerfile; it is left out")
         return DockerInfo(path, stems, None, "", Location(path), (), False, ())
@@ -174,18 +186,32 @@ def scan_dockerfile(
     source = f"{line.location} FROM {line.raw.split(None, 1)[0]}"
     # an arg may pick the stage a FROM names (FROM ${PLATFORM} AS final, a cpu and an xpu stage):
     # every FROM on the way from the built stage to its root counts
-    used = _args_used(_chain_text(parsed, target), fact.build_args if fact else ())
-    if fact is not None and used:
+    chain_text = _chain_text(parsed, target)
+    used = _args_used(chain_text, fact.build_args if fact else ())
+    # a value known only in part reaches the FROM alone (it is no value for anything else)
+    in_part = _args_used(chain_text, fact.partial_args) if fact else []
+    if fact is not None and (used or in_part):
+        args = {**dict(fact.build_args), **{k: v for k, v in fact.partial_args if k in in_part}}
         with contextlib.suppress(InputError):  # else as read without the args
-            parsed = parse_dockerfile(root, path, dict(fact.build_args))
+            parsed = _parse(root, path, args, fact)
         line = root_stage(parsed, target).from_line
-        source = ", ".join(f"{fact.arg_location(arg)} --build-arg {arg}" for arg in used)
+        source = ", ".join(
+            f"{fact.arg_location(arg)} --build-arg {arg}" for arg in [*used, *in_part]
+        )
     defaults = tuple((name, value) for name, value, _ in parsed.global_args if value is not None)
     values = {**dict(defaults), **dict(fact.build_args if fact else ())}
     unresolved = line.unresolved + tuple(
         name for name in _args_used(line.raw, tuple(values.items()))
         if is_placeholder(values[name])
     )
+    pattern = ""
+    if UNKNOWN in line.image:
+        # a FROM from a value the build source knows only in part (a build arg, the line a CI
+        # step writes): kept as a pattern to match a build tagged by the same expression,
+        # never as a reference
+        pattern, unresolved = partial(line.image), (*unresolved, "(set by the build source)")
+    if fact is not None and fact.inserted and fact.inserted_at and line.location.line == 1:
+        source = f"{fact.inserted_at} FROM written into line 1"
     ref = None if unresolved else static_ref(line.image)
     chain = _stage_chain(parsed, target)
     named = dict(fact.contexts) if fact else {}
@@ -206,7 +232,17 @@ def scan_dockerfile(
         dockerfile=parsed,
         from_source=source,
         from_stages=chain,
+        from_pattern=pattern,
     )
+
+
+def _parse(
+    root: Path, path: str, args: dict[str, str] | None, fact: BuildFact | None
+) -> Dockerfile:
+    """The Dockerfile as its build sees it: with the FROM line the source writes first."""
+    if fact is None or not fact.inserted:
+        return parse_dockerfile(root, path, args)
+    return parse_dockerfile_text(fact.inserted + "\n" + read_text(root, path), path, args)
 
 
 def _chain_text(dockerfile: Dockerfile, target: str | None) -> str:
@@ -328,9 +364,13 @@ def scan_script(root: Path, path: str) -> list[BuildFact]:
         return shell_facts(lines, path, kind, env)
     option_vars = option_variables(lines)
     facts: list[BuildFact] = []
+    calls: list[Call] = []
     for run in option_runs(lines):
-        facts += shell_facts(lines, path, kind, env, Flow(run, option_vars))
-    return _from_own_folder(root, path, facts, lines, option_vars)
+        facts += shell_facts(lines, path, kind, env, Flow(run, option_vars), calls=calls)
+    own = _from_own_folder(root, path, facts, lines, option_vars)
+    called = [f for call in dict.fromkeys(calls) if call.script != path
+              for f in scan_call(root, call, depth=1)]
+    return list(dict.fromkeys([*own, *called]))
 
 
 def _from_own_folder(
@@ -377,6 +417,7 @@ def shell_facts(
     flow: Flow | None = None, start: str = ".",
     exports: Mapping[str, dict[str, str]] | None = None,
     calls: list[Call] | None = None,
+    inserts: Inserts | None = None,
 ) -> list[BuildFact]:
     """The ``docker build`` facts of logical shell lines (``kind``: sh, make or bat).
 
@@ -386,9 +427,15 @@ def shell_facts(
     ``exports`` receives, per CI file (:data:`CI_ENV_FILE`, :data:`CI_OUTPUT_FILE`), what the
     lines append to it (``echo "K=V" >> $GITHUB_ENV``): the variables of the CI job's later
     steps, and the outputs of the step (``steps.<id>.outputs.K``). ``calls`` receives the
-    scripts of the repository the lines run (``cd docker && ./build_image.sh -bt ci``).
+    scripts of the repository the lines run (``cd docker && ./build_image.sh -bt ci``), and
+    ``make`` runs of a Makefile of the repository. ``inserts`` holds the lines ``sed -i '1i …'``
+    wrote before a Dockerfile's first line (a CI job's earlier steps, then these lines).
     """
     env = dict(env)
+    # what a sh script is given is its environment, which the scripts it runs inherit; make's
+    # own variables are not exported
+    exported = set(env) if kind == "sh" else set()
+    inserts = {} if inserts is None else inserts
     facts: list[BuildFact] = []
     pending: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {}  # sed outputs
     # make runs each recipe line in a shell of its own, in the Makefile's directory; a script's
@@ -413,15 +460,78 @@ def shell_facts(
         elif kind == "make":
             if not text.startswith("\t") and _make_assign(text, env, location):
                 continue
-            text = _make_to_sh(text.strip())
+            text = _unknown_substitutions(_make_to_sh(text.strip()), env, location)
         if _assign(text, env, location):
+            if re.match(r"^\s*export\s", text):
+                exported.add(text.split("=", 1)[0].split()[-1])
             continue
         try:
             commands = split_commands(text, location, _known(text, {**env, **loop_env}))
         except InputError:
             continue  # a line sh itself could not split builds nothing we can know
-        facts.extend(_commands_facts(commands, path, env, pending, cwd, exports, calls))
+        facts.extend(_commands_facts(
+            commands, path, env, pending, cwd, exports, calls, inserts, exported
+        ))
     return facts
+
+
+def _unknown_substitutions(
+    text: str, env: Mapping[str, str] | None = None, location: Location | None = None
+) -> str:
+    """Command substitutions (make's ``$(shell …)`` too) as :data:`UNKNOWN` (their output only
+    a run knows), so that a value built from one keeps its static rest (``REPO=$(… | sed …)``,
+    then ``${REPO}base``); ``$(dirname "$0")`` is kept, a ``cd`` reads it. With ``env``, an
+    ``echo`` of static words piped into ``sed`` substitutions is replaced by its output."""
+    out, i = [], 0
+    while (start := text.find("$(", i)) >= 0:
+        if text.startswith("$((", start) or _SCRIPT_DIR.match(text[start:]):
+            out.append(text[i : start + 2])
+            i = start + 2
+            continue
+        depth, end = 0, start + 1
+        while end < len(text):
+            depth += {"(": 1, ")": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+            end += 1
+        if end >= len(text):
+            break  # unterminated: sh reports it
+        value = None
+        if env is not None:
+            where = location or Location("")
+            body = _unknown_substitutions(text[start + 2 : end], env, where)  # innermost first
+            value = _make_function(body, env, where)
+            if value is None:
+                value = echo_sed(re.sub(r"^shell\s+", "", body), where, env)
+        keep = value is not None and re.fullmatch(f"[\\w.+:/@%{UNKNOWN}-]*", value) is not None
+        out.append(text[i:start] + (value if keep and value is not None else UNKNOWN))
+        i = end + 1
+    return "".join(out) + text[i:]
+
+
+def _make_function(body: str, env: Mapping[str, str], location: Location) -> str | None:
+    """``$(if cond,then[,else])`` and ``$(strip …)`` of a Makefile (``body``: between the
+    parentheses, variables as sh's ``${…}``), when the condition is known; else None."""
+    name, _, rest = body.partition(" ")
+    if name not in ("if", "strip"):
+        return None
+
+    def value(text: str) -> str | None:
+        try:
+            words, _ = expand_words(text, location, _known(text, env))
+        except InputError:
+            return None
+        return " ".join(words)
+
+    if name == "strip":
+        return value(rest)
+    parts = rest.split(",")
+    if len(parts) not in (2, 3):
+        return None  # a comma inside an argument: not split as make would
+    condition = value(parts[0].strip())
+    if condition is None or UNKNOWN in condition or not is_static(condition):
+        return None
+    return value(parts[1] if condition.strip() else (parts[2] if len(parts) == 3 else ""))
 
 
 def _make_to_sh(text: str) -> str:
@@ -434,7 +544,7 @@ def _make_assign(text: str, env: dict[str, str], location: Location) -> bool:
     match = _MAKE_ASSIGN.match(text)
     if match is None:
         return False
-    value = _make_to_sh(match.group(2).strip())
+    value = _unknown_substitutions(_make_to_sh(match.group(2).strip()), env, location)
     if "?=" not in text or match.group(1) not in env:  # `?=` only sets what is unset
         _set(env, match.group(1), value, location)
     return True
@@ -475,8 +585,7 @@ def _set(env: dict[str, str], name: str, text: str, location: Location) -> None:
     except InputError:
         env[name] = UNKNOWN
         return
-    value = " ".join(words)
-    env[name] = value if is_static(value) else UNKNOWN
+    env[name] = partial(" ".join(words))
 
 
 def _bat_to_sh(text: str, env: dict[str, str]) -> str | None:
@@ -500,7 +609,11 @@ def _commands_facts(
     cwd: list[str],
     exports: Mapping[str, dict[str, str]] | None = None,
     calls: list[Call] | None = None,
+    inserts: Inserts | None = None,
+    exported: set[str] | None = None,
 ) -> Iterator[BuildFact]:
+    inserts = {} if inserts is None else inserts
+    exported = set() if exported is None else exported
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None = None
     for command in commands:
         argv = command.argv
@@ -509,28 +622,33 @@ def _commands_facts(
             for word in argv[1:]:
                 name, eq, value = word.partition("=")
                 if eq and re.fullmatch(r"[A-Za-z_][\w-]*", name):
-                    written[name] = value if is_static(value) else UNKNOWN
+                    written[name] = partial(value)
             continue
         if argv[:1] == ("cd",) or argv[:1] == ("pushd",):
             cwd[0] = _cd(cwd[0], argv[1] if len(argv) > 1 else ".", path)
             continue
         if not argv:
-            env.update((k, v if is_static(v) else UNKNOWN) for k, v in command.assignments)
+            env.update((k, partial(v)) for k, v in command.assignments)
             continue
         if argv[0] == "export":
             for word in argv[1:]:
                 name, eq, value = word.partition("=")
                 if eq:
-                    env[name] = value if is_static(value) else UNKNOWN
+                    env[name] = partial(value)
+                exported.add(name)
             continue
         if argv[0] == "sed":
             previous_sed = _sed(command, pending)
+            _sed_insert(command, cwd[0], Location(path, command.line), inserts)
             continue
-        call = _script_call(argv, cwd[0], Location(path, command.line))
+        location = Location(path, command.line)
+        call = _script_call(argv, cwd[0], location) or _make_call(argv, cwd[0], location)
         if call is not None and calls is not None:
-            calls.append(call)
+            given = {name: env[name] for name in sorted(exported) if name in env}
+            given.update((k, partial(v)) for k, v in command.assignments)  # X=1 ./build.sh
+            calls.append(replace(call, env=tuple(given.items())))
         if _docker_build_args(argv) is not None:
-            yield from _build_fact(command, path, previous_sed, pending, cwd[0])
+            yield from _build_fact(command, path, previous_sed, pending, cwd[0], inserts)
         previous_sed = None
 
 
@@ -542,6 +660,60 @@ class Call:
     argv: tuple[str, ...]
     cwd: str
     location: Location
+    # a ``make`` run: ``script`` is the Makefile, ``argv`` its goals, and these its
+    # command-line variables (``make build/base DIRECTORY=base``)
+    variables: tuple[tuple[str, str], ...] = ()
+    make: bool = False
+    env: tuple[tuple[str, str], ...] = ()  # the environment it runs with: what the caller exports
+
+
+Inserts = dict[str, tuple[str, Location]]  # Dockerfile -> the line written first, and where
+
+
+def _make_call(argv: tuple[str, ...], cwd: str, location: Location) -> Call | None:
+    """``make [-C dir] [-f file] goal… VAR=value…`` of a Makefile of the repository."""
+    if posixpath.basename(argv[0]) not in ("make", "gmake") and argv[0] != "${MAKE}":
+        return None
+    directory, makefile = cwd, ""
+    goals: list[str] = []
+    variables: list[tuple[str, str]] = []
+    words = list(argv[1:])
+    while words:
+        word = words.pop(0)
+        if word in ("-C", "--directory", "-f", "--file", "--makefile") and words:
+            value = words.pop(0)
+            if not is_static(value):
+                return None
+            if word in ("-C", "--directory"):
+                directory = _under(directory, value)
+            else:
+                makefile = value
+        elif word.startswith("-"):
+            continue  # -j4, -s, --no-print-directory: nothing that changes what is built
+        elif re.match(r"^[A-Za-z_][\w.-]*=", word):
+            name, _, value = word.partition("=")
+            variables.append((name, partial(value)))
+        else:
+            goals.append(partial(word))
+    if not goals:
+        return None
+    found = _under(directory, makefile) if makefile else next(
+        (_under(directory, name) for name in _MAKEFILES), _under(directory, "Makefile")
+    )
+    return Call(found, tuple(goals), directory, location, tuple(variables), make=True)
+
+
+def _sed_insert(command: SimpleCommand, cwd: str, location: Location, inserts: Inserts) -> None:
+    """``sed -i '1i TEXT' FILE``: TEXT becomes the file's first line (GNU sed's insert)."""
+    words = list(command.argv[1:])
+    if not any(w.startswith(("-i", "--in-place")) for w in words):
+        return
+    rest = [w for w in words if not w.startswith("-")]
+    if len(rest) != 2 or not is_static(rest[1]):
+        return
+    match = re.fullmatch(r"1\s*i\\?\s?(.*)", rest[0], re.DOTALL)
+    if match is not None and match.group(1).strip():
+        inserts[_under(cwd, rest[1])] = (match.group(1).strip(), location)
 
 
 def _script_call(argv: tuple[str, ...], cwd: str, location: Location) -> Call | None:
@@ -559,15 +731,66 @@ def _script_call(argv: tuple[str, ...], cwd: str, location: Location) -> Call | 
                 cwd, location)
 
 
-def scan_call(root: Path, call: Call) -> list[BuildFact]:
+def scan_call(
+    root: Path, call: Call, env: Mapping[str, str] | None = None,
+    exports: Mapping[str, dict[str, str]] | None = None, inserts: Inserts | None = None,
+    depth: int = 0,
+) -> list[BuildFact]:
     """The facts of a script run with given arguments (its option arms taken as the
-    arguments say), read from the directory it is run in."""
+    arguments say) and the environment its caller exports, read from the directory it is run
+    in; of a ``make`` run, those of the rules its goals run. ``env``, ``exports`` and
+    ``inserts``: those of the CI step that runs it (make passes its environment on, and the
+    recipe's ``>> $GITHUB_OUTPUT`` are the step's). The scripts it runs in turn are read too,
+    a few levels deep."""
     if not (root / call.script).is_file() or call.script.endswith((".bat", ".cmd")):
         return []
+    environment = {**(env or {}), **dict(call.env)}
+    if call.make:
+        return [fact for goal in call.argv
+                for fact in _make_goal(root, call, goal, environment, exports, inserts)]
     lines = _script_lines(root, call.script)
     run = argv_run(lines, call.argv)
-    return shell_facts(lines, call.script, "sh", {}, Flow(run, option_variables(lines)),
-                       call.cwd)
+    nested: list[Call] = []
+    facts = shell_facts(lines, call.script, "sh", environment,
+                        Flow(run, option_variables(lines)), call.cwd, exports, nested, inserts)
+    if any(name not in (env or {}) for name, _ in call.env):
+        facts = [replace(f, configured=True) for f in facts]
+    if depth < _MAX_CALL_DEPTH:
+        for inner in nested:
+            if inner.script != call.script:
+                facts += scan_call(root, inner, None, exports, inserts, depth + 1)
+    return facts
+
+
+_MAX_CALL_DEPTH = 3  # scripts that run scripts: deeper than this is not worth following
+
+
+def _make_goal(
+    root: Path, call: Call, goal: str, env: dict[str, str],
+    exports: Mapping[str, dict[str, str]] | None, inserts: Inserts | None,
+) -> list[BuildFact]:
+    """The builds of one goal of a ``make`` run: the Makefile's variables (over the
+    environment; ``?=`` keeps what it sets), the rule's target-specific ones, then the
+    command line's, which override both; the recipe read with ``$@``/``$*`` expanded. A
+    pattern rule's stem is the name of what it builds when no tag says it (``make
+    build/base`` on ``build/%``: ``base``)."""
+    lines = _script_lines(root, call.script)
+    rule = find_rule(lines, goal) if is_static(goal) else None
+    if rule is None:
+        return []
+    env = make_includes(root, call.script, env, frozenset({call.script}))
+    for number, text in lines:
+        if not text.startswith("\t") and not _INCLUDE.match(text):
+            _make_assign(text, env, Location(call.script, number))
+    for number, text in rule.specific:
+        _make_assign(automatic(text, rule), env, Location(call.script, number))
+    env.update(call.variables)
+    recipe = [(number, automatic(text, rule)) for number, text in rule.recipe]
+    facts = shell_facts(recipe, call.script, "make", env, exports=exports, inserts=inserts)
+    if rule.stem is None:
+        return facts
+    return [f if f.ref is not None or f.name is not None else replace(f, name=rule.stem)
+            for f in facts]
 
 
 # What $GITHUB_ENV stands for while a CI step is read: a file whose lines set the variables of
@@ -669,6 +892,7 @@ def _build_fact(
     previous_sed: tuple[str, tuple[tuple[str, str], ...]] | None,
     pending: Mapping[str, tuple[str, tuple[tuple[str, str], ...]]],
     cwd: str = ".",
+    inserts: Inserts | None = None,
 ) -> list[BuildFact]:
     """The facts of one ``docker build``: one per ``-t`` (one without a ref when no tag is
     static); none when the Dockerfile or the context is not static."""
@@ -717,9 +941,13 @@ def _build_fact(
         dockerfile, substitutions = pending[dockerfile]
         dockerfile = posixpath.normpath(dockerfile)
     known_args, arg_lines = static_args(build_args)
+    in_part = partial_args(build_args)
+    inserted, inserted_at = (inserts or {}).get(dockerfile, ("", None))
+    patterns = [p for tag in tags if UNKNOWN in (p := partial(tag)) and p != UNKNOWN]
     fact = BuildFact(
         dockerfile, None, context, Location(path, command.line), known_args, substitutions,
-        source="docker build", arg_lines=arg_lines, target=stage,
+        source="docker build", arg_lines=arg_lines, target=stage, inserted=inserted,
+        inserted_at=inserted_at, pattern=next(iter(patterns), ""), partial_args=in_part,
     )
     refs = [ref for tag in tags if (ref := static_ref(tag)) is not None]
     hints = [hint for tag in tags if (hint := static_name(tag)) is not None]
