@@ -127,6 +127,9 @@ def test_the_table_cites_a_source_for_every_row_and_ranges_do_not_overlap() -> N
     assert tf is not None and (tf.cuda, tf.cudnn) == ("12.5", "9.3")
     assert need_of("tensorflow", Version("2.22.0")) is None  # not listed yet: not judged
     assert need_of("paddlepaddle-gpu", Version("3.0.0")) is None  # brings its own CUDA
+    assert need_of("paddlepaddle-gpu", Version("2.6.0")) is None  # no page of its own found
+    paddle = [n for n in NATIVE_NEEDS if n.package == "paddlepaddle-gpu"]
+    assert len(paddle) == 22  # every row is one case of test_paddle_builds_per_release
 
 
 CUDNN9 = "nvidia/cuda:12.1.1-cudnn9-runtime-ubuntu22.04"
@@ -207,19 +210,22 @@ def test_paddle_hint_names_the_build_of_the_same_release(
     ("version", "cuda", "cudnn"),
     [  # each release's "CUDA toolkit X with cuDNN vY" list and the build it installs for it
         ("2.5.1.post102", "10.2", "7.6"), ("2.5.1", "11.8", "8.6"),
-        ("2.5.1.post120", "12.0", "8.9"),
+        ("2.5.1.post112", "11.2", "8.2"), ("2.5.1.post116", "11.6", "8.4"),
+        ("2.5.1.post117", "11.7", "8.4"), ("2.5.1.post120", "12.0", "8.9"),
         ("2.5.2.post102", "10.2", "7.6"), ("2.5.2.post112", "11.2", "8.2"),
         ("2.5.2.post116", "11.6", "8.4"), ("2.5.2.post117", "11.7", "8.4"),
         ("2.5.2", "11.8", "8.6"), ("2.5.2.post120", "12.0", "8.9"),
-        ("2.6.1.post112", "11.2", "8.2"), ("2.6.1", "11.8", "8.6"),
-        ("2.6.1.post120", "12.0", "8.9"), ("2.6.2.post116", "11.6", "8.4"),
+        ("2.6.1.post112", "11.2", "8.2"), ("2.6.1.post116", "11.6", "8.4"),
+        ("2.6.1.post117", "11.7", "8.4"), ("2.6.1", "11.8", "8.6"),
+        ("2.6.1.post120", "12.0", "8.9"), ("2.6.2.post112", "11.2", "8.2"),
+        ("2.6.2.post116", "11.6", "8.4"),
         ("2.6.2.post117", "11.7", "8.4"), ("2.6.2", "11.8", "8.6"),
+        ("2.6.2.post120", "12.0", "8.9"),
     ],
 )
 def test_paddle_builds_per_release(version: str, cuda: str, cudnn: str) -> None:
     need = need_of("paddlepaddle-gpu", Version(version))
     assert need is not None and (need.cuda, need.cudnn) == (cuda, cudnn)
-    assert need_of("paddlepaddle-gpu", Version("2.6.0")) is None  # its page was not found
 
 
 @pytest.mark.parametrize(
