@@ -1,9 +1,10 @@
 """Audit rules about the base image a CUDA image's wheels run on.
 
 * ``base-image-incompatible``: a wheel whose native libraries load the image's CUDA and cuDNN
-  (CTranslate2, onnxruntime-gpu, TensorFlow: :mod:`.basecompat`'s sourced table) needs a CUDA
-  or cuDNN the base image does not ship. A major that differs, or a cuDNN the base lacks, is an
-  error (the library does not load); an older minor is a warning.
+  (CTranslate2, onnxruntime-gpu, TensorFlow, JAX's CUDA plugin, PaddlePaddle 2:
+  :mod:`.basecompat`'s sourced table) needs a CUDA or cuDNN the base image does not ship.
+  A major that differs, or a cuDNN the base lacks, is an error (the library does
+  not load); an older minor is a warning, except for JAX, which checks the minor and stops.
 
 Decisions:
 
@@ -11,17 +12,30 @@ Decisions:
   runtime-ubuntu22.04``: 12.1 and 8), else the target's CUDA; a tag without ``cudnn`` has none.
 * An ``nvidia-cudnn-cu*`` wheel in the environment (torch's) is said in the message: those
   libraries sit in site-packages, where CTranslate2 and onnxruntime do not look unless
-  ``LD_LIBRARY_PATH`` says so. TensorFlow finds them itself, so for it they count.
+  ``LD_LIBRARY_PATH`` says so. TensorFlow and JAX find them (and ``nvidia-cuda-runtime-*``)
+  themselves, so for them the wheels' CUDA and cuDNN stand in for the base's, and a wheel too
+  old for them is the finding (JAX refuses to start on it).
+* JAX's plugin and its PJRT runtime come from one requirement and need the same: one finding.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
-from lockaudit.audit.basecompat import NATIVE_NEEDS, NativeNeed, need_of, shortfall
+from lockaudit.audit.basecompat import (
+    CHECKS_VERSIONS,
+    FINDS_PIP_LIBRARIES,
+    NATIVE_NEEDS,
+    NativeNeed,
+    need_of,
+    shortfall,
+)
 from lockaudit.audit.replay import ImageReplay, Installed
+from lockaudit.audit.rules import _CUDA_RUNTIME as _PIP_CUDA
 from lockaudit.audit.rules import AuditContext, _rule, base_cuda
+from lockaudit.errors import Location
 from lockaudit.rules.findings import Finding, Severity
 from lockaudit.workspace.model import Image, Variant
 
@@ -42,12 +56,26 @@ def base_image_incompatible(ctx: AuditContext) -> Iterator[Finding]:
         cuda, cudnn = base_cuda(ctx, image), base_cudnn(ctx, image)
         if cuda is None:
             continue
-        for item in replay.own:
-            need = need_of(item.name, item.version)
-            if need is not None:
-                found = _judge(replay, image, item, need, cuda, cudnn)
-                if found is not None:
-                    yield found
+        for need, items in _needing(replay):
+            found = _judge(replay, image, items, need, cuda, cudnn)
+            if found is not None:
+                yield found
+
+
+def _needing(replay: ImageReplay) -> list[tuple[NativeNeed, list[Installed]]]:
+    """The image's own wheels that the table knows, by row and requirement line: JAX's plugin
+    and its PJRT runtime come from one line and need the same, and are said once."""
+    rows: dict[tuple[NativeNeed, Location], list[Installed]] = {}
+    for item in sorted(replay.own, key=lambda i: (i.name.endswith("-pjrt"), i.name)):
+        need = need_of(item.name, item.version)
+        if need is not None:
+            same = next((k for k in rows if k[1] == item.where and _same_need(k[0], need)), None)
+            rows.setdefault(same or (need, item.where), []).append(item)
+    return [(need, items) for (need, _), items in rows.items()]
+
+
+def _same_need(a: NativeNeed, b: NativeNeed) -> bool:
+    return (a.cuda, a.cudnn, a.source) == (b.cuda, b.cudnn, b.source)
 
 
 def base_cudnn(ctx: AuditContext, image: Image) -> str | None:
@@ -61,47 +89,95 @@ def base_cudnn(ctx: AuditContext, image: Image) -> str | None:
     return match.group(1) if match else None
 
 
-def _pip_cudnn(replay: ImageReplay) -> Installed | None:
-    return next((p for p in replay.environment if _PIP_CUDNN.match(p.name)), None)
+def _pip_wheel(replay: ImageReplay, pattern: re.Pattern[str]) -> Installed | None:
+    return next((p for p in replay.environment if pattern.match(p.name)), None)
+
+
+def _major_minor(item: Installed) -> str:
+    return ".".join(item.version.public.split(".")[:2])
+
+
+@dataclass(frozen=True)
+class _Available:
+    """The CUDA and cuDNN a wheel loads, and how to say where they come from."""
+
+    cuda: str
+    cudnn: str | None
+    pip: bool  # the nvidia-* wheels' libraries, not the image's
+    said: str  # "the base image of asr has CUDA 12.1 and cuDNN 8"
+    beside: str  # a pip cuDNN wheel the package does not look for, said after; "" when none
+
+
+def _available(
+    replay: ImageReplay, image: Image, item: Installed, cuda: str, cudnn: str | None
+) -> _Available:
+    """The base's CUDA and cuDNN, or the ``nvidia-*`` wheels' for a package that finds them."""
+    pip_cudnn, pip_cuda = _pip_wheel(replay, _PIP_CUDNN), _pip_wheel(replay, _PIP_CUDA)
+    base = f"the base image of {image.key} has CUDA {cuda}" + (
+        f" and cuDNN {cudnn}" if cudnn else " and no cuDNN"
+    )
+    if item.name not in FINDS_PIP_LIBRARIES:
+        beside = (
+            f"; the {pip_cudnn.name} {pip_cudnn.version} wheel in the image is not on its "
+            "library path" if pip_cudnn else ""
+        )
+        return _Available(cuda, cudnn, False, base, beside)
+    if pip_cudnn is None and pip_cuda is None:
+        return _Available(cuda, cudnn, False, base, "")
+    said = [
+        f"the {w.name} {w.version} wheel gives {what} {_major_minor(w)}"
+        for w, what in ((pip_cuda, "CUDA"), (pip_cudnn, "cuDNN")) if w is not None
+    ]
+    return _Available(
+        _major_minor(pip_cuda) if pip_cuda else cuda,
+        _major_minor(pip_cudnn) if pip_cudnn else cudnn,
+        True,
+        " and ".join(said) + (f" (the base image of {image.key} has CUDA {cuda})"
+                              if pip_cuda is None else ""),
+        "",
+    )
 
 
 def _judge(
-    replay: ImageReplay, image: Image, item: Installed, need: NativeNeed, cuda: str,
+    replay: ImageReplay, image: Image, items: list[Installed], need: NativeNeed, cuda: str,
     cudnn: str | None,
 ) -> Finding | None:
-    pip = _pip_cudnn(replay)
-    pip_cudnn = ".".join(pip.version.public.split(".")[:2]) if pip else None
-    if item.name == "tensorflow" and pip_cudnn and need.cudnn:
-        cudnn = pip_cudnn  # TensorFlow loads the pip wheels' cuDNN itself
-    gaps = [shortfall(need.cuda, cuda)]
+    item = items[0]
+    have = _available(replay, image, item, cuda, cudnn)
+    gaps = [shortfall(need.cuda, have.cuda)]
     if need.cudnn:
-        gaps.append(shortfall(need.cudnn, cudnn))
+        gaps.append(shortfall(need.cudnn, have.cudnn))
     if not any(gaps):
         return None
     wants = f"CUDA {need.cuda}" + (f" and cuDNN {need.cudnn}" if need.cudnn else "")
-    has = f"CUDA {cuda}" + (f" and cuDNN {cudnn}" if cudnn else " and no cuDNN")
-    beside = (
-        f"; the {pip.name} {pip.version} wheel in the image is not on its library path"
-        if pip and item.name != "tensorflow" else ""
+    names = f"{item.name} {item.version}" + "".join(
+        f" (with {other.name} {other.version})" for other in items[1:]
     )
     return base_image_incompatible.finding(
-        f"{item.name} {item.version} loads {wants} libraries from the image, but the base "
-        f"image of {image.key} has {has}{beside} (per {need.source})",
+        f"{names} loads {wants} libraries{'' if have.pip else ' from the image'}, but "
+        f"{have.said}{have.beside} (per {need.source})",
         item.where,
         image=image.key,
         package=item.name,
-        hint=_hint(item, need, cuda, cudnn),
-        severity=Severity.ERROR if "major" in gaps else Severity.WARNING,
+        hint=_hint(item, need, have),
+        severity=Severity.ERROR if "major" in gaps or item.name in CHECKS_VERSIONS
+        else Severity.WARNING,
     )
 
 
-def _hint(item: Installed, need: NativeNeed, cuda: str, cudnn: str | None) -> str:
+def _hint(item: Installed, need: NativeNeed, have: _Available) -> str:
     fits = [
         n for n in NATIVE_NEEDS
-        if n.package == item.name and not shortfall(n.cuda, cuda)
-        and not (n.cudnn and shortfall(n.cudnn, cudnn))
+        if n.package == item.name and not shortfall(n.cuda, have.cuda)
+        and not (n.cudnn and shortfall(n.cudnn, have.cudnn))
     ]
+    # a build of the same release first (PaddlePaddle's 2.6.2.post120 for 2.6.2)
+    fits.sort(key=lambda n: not n.versions.startswith(f"=={item.version.base_version}"))
     older = f"pin {item.name}{fits[0].versions} (built for this base), or " if fits else ""
+    wants = f"CUDA {need.cuda}" + (f" and cuDNN {need.cudnn}" if need.cudnn else "")
+    if have.pip:
+        return (f"{older}upgrade the nvidia-* runtime wheels to {wants} (the extra of "
+                f"{item.name} that pins them installs them)")
     cudnn_tag = f"-cudnn{need.cudnn.split('.')[0]}" if need.cudnn else ""
     return (
         f"{older}move the base image to CUDA {need.cuda}{cudnn_tag} (an nvidia/cuda "
