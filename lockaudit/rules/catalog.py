@@ -527,8 +527,10 @@ _DOCS = (
         "LA504",
         "base-image-incompatible",
         "Some GPU wheels load the CUDA and cuDNN libraries of the image instead of bringing "
-        "their own (CTranslate2, onnxruntime-gpu, TensorFlow without `and-cuda`): a release "
-        "built for a newer CUDA or cuDNN than the base image ships fails to load on the GPU. "
+        "their own (CTranslate2, onnxruntime-gpu, PaddlePaddle, TensorFlow and JAX's CUDA "
+        "plugin; the last two load the `nvidia-*` wheels first when those are installed, and "
+        "are judged by them): a release built for a newer CUDA or cuDNN than the image "
+        "provides fails to load on the GPU. "
         "The facts are a small table per package and release range, each row citing the "
         "project's release notes (`lockaudit/audit/basecompat.py`).",
         "FROM nvidia/cuda:12.1.1-cudnn8-runtime-ubuntu22.04\nRUN pip install "
