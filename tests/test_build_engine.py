@@ -29,9 +29,6 @@ from lockaudit.builder import (
     BuildStatus,
     run_build,
 )
-from lockaudit.compile import CompileOptions, compile_workspace
-from lockaudit.index.factory import build_index_client
-from lockaudit.index.pipconf import PipConfig
 from lockaudit.locks import read_lock
 from lockaudit.output.build_progress import BuildProgress
 from lockaudit.workspace.config import load_workspace
@@ -42,7 +39,7 @@ from tests.engine.fixtures import (  # noqa: F401  (docker_engine is a fixture)
     images_with_prefix,
     remove_images,
 )
-from tests.engine.workspaces import busybox_chain, pipeline_scenario, python_chain
+from tests.engine.workspaces import busybox_chain, compiled_python_chain, pipeline_scenario
 from tests.indexserver import IndexServer
 
 pytestmark = [pytest.mark.engine, pytest.mark.usefixtures("docker_engine")]
@@ -130,21 +127,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspa
     """The small pipeline, its locks compiled against the loopback index (module scope)."""
     root = tmp_path_factory.mktemp("pipeline")
     with IndexServer(pipeline_scenario()) as server:
-        workspace = python_chain(
-            root,
-            prefix=PREFIX,
-            cu121=server.index_url("pytorch-cu121"),
-            cpu=server.index_url("pytorch-cpu"),
-        )
-        config = PipConfig(index_url=server.index_url("default"))
-        client = build_index_client(workspace, cache_dir=root / ".cache", pip_config=config)
-        try:
-            compiled = compile_workspace(workspace, client, CompileOptions())
-        finally:
-            client.close()
-        assert compiled.ok, [r.reason for r in compiled.results]
+        workspace = compiled_python_chain(root, server, prefix=PREFIX)
         remove_images(f"local/{PREFIX}")
-        yield load_workspace(root), server
+        yield workspace, server
         remove_images(f"local/{PREFIX}")
 
 
@@ -261,23 +246,12 @@ def test_an_undeclared_import_is_a_finding_at_the_requirement_line(
     """A stage package that imports a module nothing declares builds, and the smoke step
     (on by default) turns its failed import into ``import-fails`` at the stage's line."""
     _, server = pipeline
+    asr = {"docker/asr/requirements.txt": "whisperx==3.1.1\naligner==1.0\n"}
     root = tmp_path / "undeclared"
-    workspace = python_chain(
-        root,
-        prefix="latsmoke-",
-        cu121=server.index_url("pytorch-cu121"),
-        cpu=server.index_url("pytorch-cpu"),
-        files={"docker/asr/requirements.txt": "whisperx==3.1.1\naligner==1.0\n"},
-    )
-    config = PipConfig(index_url=server.index_url("default"))
-    client = build_index_client(workspace, cache_dir=root / ".cache", pip_config=config)
-    try:
-        assert compile_workspace(workspace, client, CompileOptions()).ok
-    finally:
-        client.close()
+    workspace = compiled_python_chain(root, server, prefix="latsmoke-", files=asr)
     remove_images("local/latsmoke-")
     try:
-        report = run_build(load_workspace(root), _options(server))
+        report = run_build(workspace, _options(server))
     finally:
         remove_images("local/latsmoke-")
     assert not report.refused, report.gate_errors

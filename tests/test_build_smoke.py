@@ -12,13 +12,10 @@ from pathlib import Path
 import pytest
 
 from lockaudit.builder.smoke import SmokeFailure, SmokeResult, smoke_findings
-from lockaudit.compile import CompileOptions, compile_workspace
 from lockaudit.errors import Location
-from lockaudit.index.factory import build_index_client
-from lockaudit.index.pipconf import PipConfig
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
-from tests.engine.workspaces import pipeline_scenario, python_chain
+from tests.engine.workspaces import compiled_python_chain, pipeline_scenario
 from tests.indexserver import IndexServer
 
 ASR = "whisperx==3.1.1\naligner==1.0\n"
@@ -28,21 +25,8 @@ ASR = "whisperx==3.1.1\naligner==1.0\n"
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     root = tmp_path_factory.mktemp("smoke")
     with IndexServer(pipeline_scenario()) as server:
-        workspace = python_chain(
-            root,
-            prefix="lat-smoke-",
-            cu121=server.index_url("pytorch-cu121"),
-            cpu=server.index_url("pytorch-cpu"),
-            files={"docker/asr/requirements.txt": ASR},
-        )
-        config = PipConfig(index_url=server.index_url("default"))
-        client = build_index_client(workspace, cache_dir=root / ".cache", pip_config=config)
-        try:
-            result = compile_workspace(workspace, client, CompileOptions())
-        finally:
-            client.close()
-    assert result.ok, [r.reason for r in result.results]
-    return load_workspace(root)
+        files = {"docker/asr/requirements.txt": ASR}
+        return compiled_python_chain(root, server, prefix="lat-smoke-", files=files)
 
 
 def _no_module(module: str, distribution: str, missing: str) -> SmokeFailure:

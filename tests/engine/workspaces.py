@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.model import Workspace
-from tests.indexserver import Scenario, scenario_from_dict
+from tests.indexserver import IndexServer, Scenario, scenario_from_dict
 from tests.workspace_builder import Table, image, index, settings, write_workspace
 
 BUSYBOX = "local/busybox-base:1"
@@ -195,3 +195,29 @@ def pipeline_scenario() -> Scenario:
             }
         }
     )
+
+
+def compiled_python_chain(
+    root: Path, server: IndexServer, *, prefix: str, files: Mapping[str, str] | None = None
+) -> Workspace:
+    """The Python chain with its locks compiled against ``server`` (the loopback index of
+    :func:`pipeline_scenario`), loaded again so the locks are read from disk."""
+    from lockaudit.compile import CompileOptions, compile_workspace
+    from lockaudit.index.factory import build_index_client
+    from lockaudit.index.pipconf import PipConfig
+
+    workspace = python_chain(
+        root,
+        prefix=prefix,
+        cu121=server.index_url("pytorch-cu121"),
+        cpu=server.index_url("pytorch-cpu"),
+        files=files,
+    )
+    config = PipConfig(index_url=server.index_url("default"))
+    client = build_index_client(workspace, cache_dir=root / ".cache", pip_config=config)
+    try:
+        compiled = compile_workspace(workspace, client, CompileOptions())
+    finally:
+        client.close()
+    assert compiled.ok, [r.reason for r in compiled.results]
+    return load_workspace(root)
