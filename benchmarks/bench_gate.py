@@ -10,7 +10,7 @@ included, in the workspace folder, as a hook runs it) after one warm-up:
 * a generated 200-image workspace (``tests/indexserver/synthetic``, compiled once on a loopback
   index): with nothing changed, and right after an edit of one stage's requirements file.
 
-The edit adds or removes a trailing blank line: the file's bytes change (so the check cache
+Each edit adds one more trailing blank line: the file's bytes are new every run (so the check cache
 and every cache keyed by bytes miss and every rule runs again), while the locks stay fresh
 (lock digests ignore trailing whitespace), so the check still has no finding — the case a hook
 meets after an edit that ``compile`` has already locked. The edited file is restored byte for
@@ -59,13 +59,18 @@ def _time(workspace: Path, env: dict[str, str], runs: int, before: Callable[[], 
 
 @contextlib.contextmanager
 def _edited(path: Path) -> Iterator[Callable[[], None]]:
-    """A function that edits ``path`` (a trailing blank line in, then out); restored at exit."""
+    """A function that edits ``path`` to bytes it has not had before (one more trailing blank
+    line each call); restored at exit.
+
+    Every edit must be new: toggling between two contents would let the check cache answer
+    both after the warm-up, and the figure would be a cache hit, not a check after an edit.
+    """
     original = path.read_bytes()
-    state = {"edited": False}
+    calls = [0]
 
     def edit() -> None:
-        state["edited"] = not state["edited"]
-        path.write_bytes(original + b"\n" if state["edited"] else original)
+        calls[0] += 1
+        path.write_bytes(original + b"\n" * calls[0])
 
     try:
         yield edit

@@ -32,7 +32,6 @@ from enum import StrEnum
 from packaging.utils import NormalizedName
 
 from lockaudit.errors import IndexFetchError, InputError
-from lockaudit.index.coremeta import requirement as parse_requirement
 from lockaudit.index.types import Candidate, DistFile, MetadataSource, Mirrored
 from lockaudit.index.urls import redact
 from lockaudit.locks import (
@@ -55,6 +54,7 @@ from lockaudit.locks import (
     write_atomically,
 )
 from lockaudit.parsing.directref import DIRECT_INDEX
+from lockaudit.parsing.pep508 import requirement as parse_requirement
 from lockaudit.parsing.requirements import RequirementLine, RequirementsFile
 from lockaudit.parsing.versions import VersionsFile
 from lockaudit.redact import bare_url

@@ -5,6 +5,7 @@ Light on purpose (no HTTP library): the CLI's output path imports it for ``--ver
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,6 +48,9 @@ def strip_userinfo(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
+@functools.lru_cache(maxsize=4096)
 def bare_url(url: str) -> str:
     """The URL as provenance compares it: without credentials or a trailing slash."""
+    # Cached: the provenance rule asks this of every file of every lock, and a workspace
+    # names only a few indexes.
     return strip_userinfo(url).rstrip("/")

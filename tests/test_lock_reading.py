@@ -114,9 +114,9 @@ def test_check_reads_locks_back_from_its_cache_and_never_misses_an_edit(tmp_path
     workspace = load_workspace(root)
     assert run_checks(workspace) == ()
     slots = list((tmp_path / "cache/parsed").iterdir())
-    # one slot per workspace for the parsed locks, however many, and one for the findings of
-    # their cross-verification (lock-inconsistent)
-    assert len(slots) == 2
+    # one slot per workspace for the parsed locks, however many, one for the findings of
+    # their cross-verification (lock-inconsistent), one for the parsed Dockerfiles
+    assert len(slots) == 3
     assert run_checks(workspace) == ()  # read back from the slot
     assert [p.stat().st_mtime_ns for p in slots] == [
         p.stat().st_mtime_ns for p in (tmp_path / "cache/parsed").iterdir()
@@ -134,7 +134,21 @@ def test_check_reads_locks_back_from_its_cache_and_never_misses_an_edit(tmp_path
 
     lock.write_text(original)
     assert run_checks(workspace) == ()
-    assert len(list((tmp_path / "cache/parsed").iterdir())) == 2  # overwritten, not grown
+    assert len(list((tmp_path / "cache/parsed").iterdir())) == 3  # overwritten, not grown
+
+
+def test_check_never_misses_an_edit_of_a_dockerfile_it_has_parsed_before(tmp_path: Path) -> None:
+    root = _copy_workspace(tmp_path)
+    workspace = load_workspace(root)
+    assert run_checks(workspace) == ()
+    dockerfile = root / "docker/asr/Dockerfile"
+    original = dockerfile.read_text()
+    dockerfile.write_text(original + "RUN pip install --no-cache-dir requests\n")
+    found = run_checks(workspace)
+    assert "docker/asr/Dockerfile" in {f.location.path for f in found}
+    dockerfile.write_text(original)
+    assert run_checks(workspace) == ()
+    assert len(list((tmp_path / "cache/parsed").iterdir())) == 3  # overwritten, not grown
 
 
 def test_a_corrupt_or_truncated_cache_slot_is_parsed_again(tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ from lockaudit.locks.model import (
     parse_target_spec,
     target_spec,
 )
+from lockaudit.parsing import pep508
 from lockaudit.parsing.directref import DIRECT_INDEX, archive_version, classify
 from lockaudit.parsing.requirements import (
     IndexOptions,
@@ -263,7 +264,7 @@ def lock_requirements(text: LockText, memo: LockMemo | None = None) -> Requireme
         head = entry_head(package)
         requirement = requirements.get(head)
         if requirement is None:
-            requirement = requirements[head] = Requirement(head)
+            requirement = requirements[head] = pep508.requirement(head)
         hashes = tuple(f"sha256:{digest}" for digest in package.hashes)
         raw = " ".join([head, *(f"    --hash={digest}" for digest in hashes)])
         location = Location(text.path, text.lines[package.name])

@@ -10,18 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lockaudit.errors import InputError, Location
-from lockaudit.locks.model import Lock, LockKind, lock_paths
+from lockaudit.locks.model import Lock, lock_paths
 from lockaudit.locks.pylock import render_pylock
 from lockaudit.locks.text import (
     LockMemo,
     LockText,
-    lock_requirements,
     parse_lock_data,
     render_layer_lock,
     render_lock,
-)
-from lockaudit.parsing.requirements import (
-    RequirementsFile,
 )
 from lockaudit.workspace.model import Image, Workspace
 from lockaudit.workspace.parsecache import cached_in_slot
@@ -31,13 +27,11 @@ from lockaudit.workspace.parsecache import cached_in_slot
 class WorkspaceLocks:
     """Every image's full and layer lock that exists, by path: parsed, or why it cannot be.
 
-    ``requirements`` holds the requirements view (:func:`lock_requirements`) of every intact
-    layer lock: Dockerfiles install their layer lock with ``-r``, so ``check`` reads each one
-    as a requirements file too.
+    Dockerfiles install their layer lock with ``-r``: the loader reads such a lock as a
+    requirements file through :func:`lock_requirements` of its entry here, when a rule asks.
     """
 
     texts: Mapping[str, LockText | InputError]
-    requirements: Mapping[str, RequirementsFile]
 
 
 def read_workspace_locks(workspace: Workspace, memo: LockMemo | None = None) -> WorkspaceLocks:
@@ -68,27 +62,22 @@ def read_workspace_locks(workspace: Workspace, memo: LockMemo | None = None) -> 
         path.encode() + b"\0" + hashlib.sha256(raw).digest() for path, raw in sorted(data.items())
     )
 
-    def parse() -> tuple[dict[str, LockText], dict[str, RequirementsFile]]:
+    def parse() -> dict[str, LockText]:
         parsed: dict[str, LockText] = {}
         for path, raw in data.items():
             with contextlib.suppress(InputError):
                 parsed[path] = parse_lock_data(raw, path, memo)
-        views = {
-            path: lock_requirements(text, memo)
-            for path, text in parsed.items()
-            if text.kind is LockKind.LAYER and not text.tampered
-        }
-        return parsed, views
+        return parsed
 
     slot = f"locks:{workspace.root.resolve()}"
-    good, views = cached_in_slot(slot, key, parse)
+    good = cached_in_slot(slot, key, parse)
     texts: dict[str, LockText | InputError] = dict(outside)
     for path, raw in data.items():
         try:
             texts[path] = good.get(path) or parse_lock_data(raw, path, memo)
         except InputError as e:
             texts[path] = e
-    return WorkspaceLocks(texts, views)
+    return WorkspaceLocks(texts)
 
 
 def _leads_outside(workspace: Workspace, path: str) -> bool:

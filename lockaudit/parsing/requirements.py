@@ -24,7 +24,7 @@ from packaging.utils import InvalidWheelFilename, NormalizedName, parse_wheel_fi
 from packaging.version import InvalidVersion, Version
 
 from lockaudit.errors import InputError, Location
-from lockaudit.parsing import pyproject
+from lockaudit.parsing import pep508, pyproject
 from lockaudit.workspace.model import normalize
 
 __all__ = [
@@ -310,7 +310,7 @@ def _to_requirement(text: str) -> Requirement:
         raise InvalidRequirement("empty requirement")
     url, sep, marker = text.partition(" ;")
     if not (_URL_SCHEME.match(url) or _VCS_PREFIX.match(url) or is_local_path(url)):
-        return Requirement(text)
+        return pep508.requirement(text)
     # A bare URL or path: the name comes from `#egg=` or a wheel's file name.
     url = url.strip()
     if _VCS_PREFIX.match(url) and not _URL_SCHEME.match(url[url.index("+") + 1 :]):

@@ -36,7 +36,7 @@ from lockaudit.parsing.requirements import RequirementLine
 from lockaudit.rules import CheckContext, rule
 from lockaudit.rules.findings import Finding, Severity
 from lockaudit.rules.locks import full_lock, is_fresh
-from lockaudit.workspace.model import Image
+from lockaudit.workspace.model import Image, normalize
 from lockaudit.workspace.roots import ImageRoots, image_root_lines
 
 _HINT = "run `lockaudit compile --image {key}` and commit the result; never edit a lock by hand"
@@ -87,29 +87,34 @@ def _via_problems(
     text: LockText, lines: Mapping[str, Mapping[str, RequirementLine]]
 ) -> Iterator[_Problem]:
     """Each ``# via`` of each entry is true of the inputs (and there is one)."""
+    # Runs over every entry of every lock on each check after an edit: a location is looked up
+    # only for an entry that is wrong.
+    pinned = {package.name for package in text.lock.packages}
     for package in text.lock.packages:
-        where = text.location(package.name)
         if not package.required_by:
             yield (
                 f"{text.path} pins {package.name}=={package.version}, which nothing asks for "
                 "(the entry has no `# via`)",
-                where,
+                text.location(package.name),
                 package.name,
                 (),
             )
         for via in package.required_by:
             owner, colon, spot = via.partition(": ")
             if not colon:
-                if text.lock.package(via) is None:
+                if normalize(via) not in pinned:
                     yield (
                         f"{text.path} says {package.name} is required by {via}, which it "
                         "does not pin",
-                        where,
+                        text.location(package.name),
                         package.name,
                         (),
                     )
                 continue
-            yield from _root_via(text, package, owner, spot, lines)
+            wrong = _root_via(text, package, owner, spot, lines)
+            if wrong is not None:
+                message, related = wrong
+                yield message, text.location(package.name), package.name, related
 
 
 def _root_via(
@@ -118,30 +123,24 @@ def _root_via(
     owner: str,
     spot: str,
     lines: Mapping[str, Mapping[str, RequirementLine]],
-) -> Iterator[_Problem]:
-    where = text.location(package.name)
+) -> tuple[str, tuple[Location, ...]] | None:
+    """What is wrong with ``# via <owner>: <spot>`` on ``package``'s entry, if anything."""
+    known = lines.get(owner)
+    line = known.get(spot) if known is not None else None
+    if (
+        line is not None
+        and line.name == package.name
+        and _satisfies(line.requirement, package.version)
+    ):
+        return None
     said = f"{text.path} says {package.name}=={package.version} is asked for by {owner}: {spot}"
-    if owner not in lines:
-        outside = f"{said}, but {owner} is not {text.lock.image} or one of its parents"
-        yield outside, where, package.name, ()
-        return
-    line = lines[owner].get(spot)
+    if known is None:
+        return f"{said}, but {owner} is not {text.lock.image} or one of its parents", ()
     if line is None:
-        yield f"{said}, but no requirement of {owner} is on that line", where, package.name, ()
-    elif line.name != package.name:
-        yield (
-            f"{said}, but that line asks for {line.name}",
-            where,
-            package.name,
-            (line.location,),
-        )
-    elif not _satisfies(line.requirement, package.version):
-        yield (
-            f"{said}, but that line asks for {line.requirement}",
-            where,
-            package.name,
-            (line.location,),
-        )
+        return f"{said}, but no requirement of {owner} is on that line", ()
+    if line.name != package.name:
+        return f"{said}, but that line asks for {line.name}", (line.location,)
+    return f"{said}, but that line asks for {line.requirement}", (line.location,)
 
 
 def _root_problems(image: Image, text: LockText, roots: ImageRoots) -> Iterator[_Problem]:

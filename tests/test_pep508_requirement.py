@@ -1,6 +1,6 @@
 """The fast Requires-Dist reader gives exactly what packaging's parser gives, or its error.
 
-`lockaudit.index.coremeta.requirement` splits the plain form itself and builds the
+`lockaudit.parsing.pep508.requirement` splits the plain form itself and builds the
 `Requirement` from packaging's own `SpecifierSet` and `Marker`. Anything it builds must be
 indistinguishable from `Requirement(text)`: equal, the same string, the same attributes, and
 the same verdict on invalid text. Checked on every Requires-Dist of the recorded embedded
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.requirements import InvalidRequirement, Requirement
 
-from lockaudit.index.coremeta import requirement
+from lockaudit.parsing.pep508 import requirement
 
 GRAPH = Path(__file__).resolve().parent.parent / "benchmarks/data/embedded-index.json"
 
