@@ -117,3 +117,41 @@ def test_include_error_names_the_file_never_its_content(
         assert "secret.txt:2" in out, (args, out)
         assert "MARKER" not in out, (args, out)
         assert "Traceback" not in out
+
+
+def test_no_other_command_or_error_shows_the_password(tmp_path: Path, server: IndexServer) -> None:
+    """audit (every format), report, outdated, whatif, graph, build's plan, and the error of
+    an unreachable routed index: the password is in no output and no file written."""
+    make_env(tmp_path, server)
+    _with_credentials(tmp_path, f"user:{SECRET}")
+    assert _run(tmp_path, server, "compile").returncode == 0
+    for args in (
+        ("audit",),
+        ("audit", "--format", "json"),
+        ("audit", "--format", "sarif"),
+        ("audit", "--format", "github"),
+        ("check", "--format", "github"),
+        ("graph", "--format", "json"),
+        ("outdated", "--format", "json"),
+        ("report",),
+        ("whatif", "numpy==1.26.4", "--format", "json"),
+        ("build", "--dry-run"),
+    ):
+        result = _run(tmp_path, server, *args)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+        assert SECRET not in result.stdout + result.stderr, args
+    assert (tmp_path / "reports").is_dir()  # the report was written, and scanned below
+    assert _leaks(tmp_path) == []
+
+    # The routed index stops answering (a closed port): the error names the URL, without the
+    # credentials (the client keeps them apart from the URL it fetches and reports).
+    config = tmp_path / "pyproject.toml"
+    host = server.index_url("default").split("/")[2]
+    config.write_text(config.read_text().replace(host, "127.0.0.1:9"))
+    for args in (("compile", "--all", "--upgrade"), ("outdated", "--format", "json")):
+        result = _run(tmp_path, server, *args)
+        out = result.stdout + result.stderr
+        assert result.returncode == 2, (args, out)
+        assert "127.0.0.1:9/" in out, (args, out)
+        assert SECRET not in out and "Traceback" not in out, (args, out)
+    assert _leaks(tmp_path) == []
