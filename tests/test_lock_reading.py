@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,25 @@ def test_a_slot_written_by_other_code_is_not_used(
     assert parsecache.cached_in_slot("s", b"k", lambda: "unused") == "old code"
     monkeypatch.setattr(parsecache, "code_fingerprint", lambda: "edited")
     assert parsecache.cached_in_slot("s", b"k", lambda: "new code") == "new code"
+
+
+def test_each_value_of_a_per_key_slot_is_computed_only_when_its_key_is_new(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCKAUDIT_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[bytes] = []
+
+    def make(key: bytes) -> Callable[[], str]:
+        return lambda: calls.append(key) or key.decode().upper()
+
+    assert parsecache.cached_each("s", {b"a": make(b"a"), b"b": make(b"b")}) == {
+        b"a": "A",
+        b"b": "B",
+    }
+    assert parsecache.cached_each("s", {b"a": make(b"a"), b"c": make(b"c")}) == {
+        b"a": "A",
+        b"c": "C",
+    }
+    assert calls == [b"a", b"b", b"c"]  # `a` came from the slot the second time
+    assert parsecache.cached_each("s", {b"b": make(b"b")}) == {b"b": "B"}
+    assert calls[-1] == b"b"  # dropped when it was not asked for: the slot does not grow

@@ -68,6 +68,28 @@ def cached_in_slot(slot: str, key: bytes, compute: Callable[[], T]) -> T:
     return value
 
 
+def cached_each(slot: str, compute: Mapping[bytes, Callable[[], T]]) -> dict[bytes, T]:
+    """``compute[key]()`` for each key, reusing the values an earlier run stored in ``slot``.
+
+    For many files each parsed on its own (a workspace's pylocks): after one of them changes,
+    only that one is computed again. The slot keeps the current keys only, so it does not
+    grow; each key must digest everything its value depends on.
+    """
+    digest = hashlib.sha256(f"{code_fingerprint()}\0{slot}\0".encode()).digest()
+    entry = default_cache_dir() / "parsed" / hashlib.sha256(slot.encode()).hexdigest()
+    known: dict[bytes, T] = {}
+    try:
+        with entry.open("rb") as handle:
+            if handle.read(len(digest)) == digest:
+                known = pickle.load(handle)  # written by this user's lockaudit only
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        pass
+    values = {key: known[key] if key in known else make() for key, make in compute.items()}
+    if values.keys() != known.keys():
+        _store(entry, digest, values)
+    return values
+
+
 def _store(entry: Path, digest: bytes, value: object) -> None:
     temp = None
     try:

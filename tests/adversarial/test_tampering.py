@@ -148,6 +148,24 @@ def test_a_hash_changed_only_in_the_pylock_fails_the_gate(root: Path) -> None:
     ]
 
 
+def test_a_pylock_forged_after_a_check_is_read_again(root: Path) -> None:
+    """Each pylock's pins are cached by its bytes between checks: an edit is still seen."""
+    assert check(root)[0] == 0  # the pins of every pylock are now in the cache
+    path = root / PYLOCK
+    text = path.read_text()
+    whisperx = read_lock(root / FULL).package("whisperx")
+    assert whisperx is not None
+    (digest,) = whisperx.hashes
+    path.write_text(text.replace(digest, ("0" if digest[0] != "0" else "1") + digest[1:]))
+    code, findings = check(root)
+    assert code == 1
+    assert {(f["rule"], f["location"].split(":")[0]) for f in errors(findings)} == {
+        ("lock-inconsistent", PYLOCK)
+    }
+    path.write_text(text)
+    assert check(root)[0] == 0
+
+
 def test_a_layer_package_removed_from_the_layer_lock_fails_the_gate(root: Path) -> None:
     """whisperx is asr:cpu's own (its parent base:cpu does not pin it): the layer must keep it."""
     full_path, layer_path = "locks/asr-cpu.txt", "locks/asr-cpu.layer.txt"
