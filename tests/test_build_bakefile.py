@@ -17,6 +17,7 @@ from lockaudit.builder import (
     Backend,
     BuildOptions,
     BuildxBake,
+    DockerBuild,
     ImageState,
     bake_definition,
     plan_build,
@@ -158,3 +159,48 @@ def test_docker_client_missing_is_no_engine(
     assert report.engine is None
     assert len(report.plan.steps) == len(workspace.images)
     assert shutil.which("docker") is None
+
+
+def _inserted_from_chain(root: Path) -> Workspace:
+    """The busybox chain, with ``other`` a Dockerfile without a FROM: its build writes one."""
+    chain = busybox_chain(root)
+    config = root / "pyproject.toml"
+    text = config.read_text()
+    at = text.index('name = "other"')
+    config.write_text(text[:at] + "from-inserted = true\n" + text[at:])
+    (root / "docker/other/Dockerfile").write_text("ARG LAYER_LOCK\nRUN echo other >> /layers\n")
+    workspace = load_workspace(root)
+    assert workspace.image("other:cuda").from_inserted and chain.image("base:cuda")
+    return workspace
+
+
+def test_a_dockerfile_whose_from_the_build_writes_goes_inline_under_that_from(
+    tmp_path: Path,
+) -> None:
+    workspace = _inserted_from_chain(tmp_path)
+    plan = plan_build(workspace, BuildOptions(), {})
+    other = next(step for step in plan.steps if step.image_key == "other:cuda")
+    on_disk = (tmp_path / "docker/other/Dockerfile").read_text()
+    assert other.dockerfile_text == f"FROM local/lat-base:cuda\n{on_disk}"
+    target = bake_definition(plan)["target"]["other-cuda"]
+    assert target["dockerfile-inline"] == other.dockerfile_text
+    assert "dockerfile" not in target
+    assert target["contexts"] == {"local/lat-base:cuda": "target:base-cuda"}
+    # one image at a time: the same text on stdin, `--file -`
+    command = DockerBuild(tmp_path).command(other)
+    assert command.argv[command.argv.index("--file") + 1] == "-"
+    assert command.stdin == other.dockerfile_text
+    # the others read their file on disk
+    base = next(step for step in plan.steps if step.image_key == "base:cuda")
+    assert base.dockerfile_text is None
+    assert DockerBuild(tmp_path).command(base).stdin is None
+
+
+@needs_buildx
+def test_buildx_accepts_an_inline_dockerfile_target(tmp_path: Path) -> None:
+    workspace = _inserted_from_chain(tmp_path)
+    plan = plan_build(workspace, BuildOptions(), {})
+    write_bakefile(tmp_path / "docker-bake.json", bake_definition(plan))
+    printed = bake_print(tmp_path, "docker-bake.json")
+    target = printed["target"]["other-cuda"]  # type: ignore[index]
+    assert target["dockerfile-inline"].startswith("FROM local/lat-base:cuda\n")

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lockaudit.parsing.dockerfile import parse_dockerfile_text
+from lockaudit.rules import run_checks
+from lockaudit.workspace.config import load_workspace
 from lockaudit.workspace.discover import Discovery, discover_workspace
 from lockaudit.workspace.discover._facts import UNKNOWN, partial
 from lockaudit.workspace.discover._make import automatic, find_rule
@@ -275,3 +278,47 @@ def test_make_tags_from_if_strip_and_a_tidied_version_are_static(tmp_path: Path)
     })
     found = discover_workspace(tmp_path)
     assert [image.key for image in found.images] == ["core:1.4-local"]
+
+
+def test_check_reads_a_dockerfile_whose_from_the_build_writes_as_the_build_does(
+    tmp_path: Path,
+) -> None:
+    found = _found(tmp_path)
+    assert all(image.from_inserted for image in found.images)
+    assert found.config_toml.count("from-inserted = true") == len(found.images)
+    (tmp_path / "pyproject.toml").write_text(found.config_toml)
+    workspace = load_workspace(tmp_path)
+    findings = run_checks(workspace)
+    # every image is checked: none is unreadable for want of a FROM on disk
+    assert not [f for f in findings if f.rule == "dockerfile-unreadable"]
+    # the written FROM is the declared parent, so the graph rule agrees
+    assert not [f for f in findings if f.rule == "from-mismatch"]
+    # the file's own lines keep their numbers: an unpinned install on line 2 is found there
+    core = tmp_path / "stacks/core/Dockerfile"
+    core.write_text(core.read_text().replace("requests==2.32.3", "requests"))
+    unpinned = {
+        (f.location.path, f.location.line)
+        for f in run_checks(load_workspace(tmp_path))
+        if f.rule == "unpinned-install"
+    }
+    assert unpinned == {("stacks/core/Dockerfile", 2)}
+
+
+def test_without_the_key_a_from_less_dockerfile_is_unreadable_at_its_first_line(
+    tmp_path: Path,
+) -> None:
+    found = _found(tmp_path)
+    (tmp_path / "pyproject.toml").write_text(found.config_toml.replace("from-inserted = true", ""))
+    unreadable = [
+        f for f in run_checks(load_workspace(tmp_path)) if f.rule == "dockerfile-unreadable"
+    ]
+    assert {f.location.path for f in unreadable} >= {"stacks/core/Dockerfile"}
+
+
+def test_a_written_first_line_is_line_one_and_the_files_lines_keep_their_numbers() -> None:
+    text = "USER root\nRUN pip install x==1\n"
+    parsed = parse_dockerfile_text(text, "Dockerfile", first_line="FROM python:3.12-slim")
+    assert parsed.final.from_line.image == "python:3.12-slim"
+    assert parsed.final.from_line.location.line == 1
+    lines = [(i.keyword, i.location.line) for i in parsed.final.instructions]
+    assert lines == [("FROM", 1), ("USER", 1), ("RUN", 2)]

@@ -103,7 +103,10 @@ def _docker_build_command(
     argv = ["docker", "build"]
     if builder or step.cache_from or step.cache_to:
         argv = ["docker", "buildx", "build", *(("--builder", builder) if builder else ()), "--load"]
-    argv += ["--progress", "plain", "--file", step.dockerfile]
+    # a Dockerfile whose FROM the build writes is read from stdin: the file on disk is left
+    # as it is
+    inline = step.dockerfile_text is not None
+    argv += ["--progress", "plain", "--file", "-" if inline else step.dockerfile]
     argv += ["--tag", step.ref, "--platform", step.platform]
     if step.stage:
         argv += ["--target", step.stage]
@@ -118,7 +121,7 @@ def _docker_build_command(
     for name, value in step.labels:
         argv += ["--label", f"{name}={value}"]
     argv.append(step.context)
-    return Command(tuple(argv), cwd=root)
+    return Command(tuple(argv), cwd=root, stdin=step.dockerfile_text)
 
 
 def _blocked(step: BuildStep, failed: dict[str, str]) -> BuildOutcome | None:

@@ -51,7 +51,7 @@ def _target(
 ) -> dict[str, Any]:
     target: dict[str, Any] = {
         "context": step.context,
-        "dockerfile": _relative_to_context(step.dockerfile, step.context),
+        **_dockerfile(step),
         "args": dict(step.build_args) | dict(extra_build_args),
         "tags": [step.ref],
         "labels": dict(step.labels),
@@ -69,6 +69,13 @@ def _target(
     if network:
         target["network"] = network
     return target
+
+
+def _dockerfile(step: BuildStep) -> dict[str, str]:
+    # a Dockerfile whose FROM the build writes goes inline: the file on disk is left as it is
+    if step.dockerfile_text is not None:
+        return {"dockerfile-inline": step.dockerfile_text}
+    return {"dockerfile": _relative_to_context(step.dockerfile, step.context)}
 
 
 def _relative_to_context(dockerfile: str, context: str) -> str:

@@ -130,6 +130,9 @@ class BuildStep:
     cache_from: tuple[str, ...] = ()
     cache_to: tuple[str, ...] = ()
     stage: str | None = None  # the Dockerfile stage to build (--target); None: the last one
+    # The Dockerfile as the build must read it when that is not the file on disk: the FROM
+    # line the image's build writes above line 1 (``from-inserted``), then the file.
+    dockerfile_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,19 @@ def _step(
         target=bake_target_name(image),
         platform=docker_platform(workspace, image),
         stage=image.stage,
+        dockerfile_text=_with_from(inputs, image, parent_ref) if image.from_inserted else None,
     )
+
+
+def _with_from(inputs: Inputs, image: Image, parent_ref: str | None) -> str:
+    """The image's Dockerfile under the FROM line its build writes (``check`` reads it so)."""
+    text = inputs.file_text(image.dockerfile)
+    if text is None:
+        raise WorkspaceError(
+            f"image {image.key}: cannot read {image.dockerfile}",
+            location=inputs.workspace.config_location,
+        )
+    return f"FROM {parent_ref}\n{text}"
 
 
 def builder_name(workspace: Workspace, options: BuildOptions) -> str | None:

@@ -43,6 +43,7 @@ class Command:
 
     argv: tuple[str, ...]
     cwd: Path | None = None
+    stdin: str | None = None  # text fed to the program (a Dockerfile for ``--file -``)
 
     def __str__(self) -> str:
         return shlex.join(self.argv)
@@ -84,7 +85,8 @@ class SubprocessRunner:
                 command.argv,
                 cwd=command.cwd,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if command.stdin is None else None,
+                input=command.stdin,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 text=True,

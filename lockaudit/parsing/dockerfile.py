@@ -425,7 +425,11 @@ class _Parser:
         self.stages: list[_StageBuilder] = []
         self.stage: _StageBuilder | None = None
 
-    def parse(self, text: str) -> Dockerfile:
+    def parse(self, text: str, first_line: str = "") -> Dockerfile:
+        if first_line:
+            # A line the build writes above the file's first (``sed -i '1i FROM …'``): read
+            # as line 1, the file's own lines keep their numbers (they are what users edit).
+            self.instruction(_Raw(first_line, (0,), (1,), 1, ()))
         for raw in _instructions(text, self.path):
             self.instruction(raw)
         if self.stage is None:
@@ -1162,14 +1166,15 @@ def _editable(line: RequirementLine) -> RequirementLine:
 
 
 def parse_dockerfile(
-    root: Path, path: str, build_args: Mapping[str, str] | None = None
+    root: Path, path: str, build_args: Mapping[str, str] | None = None, *, first_line: str = ""
 ) -> Dockerfile:
-    return parse_dockerfile_text(read_text(root, path), path, build_args)
+    return parse_dockerfile_text(read_text(root, path), path, build_args, first_line=first_line)
 
 
 def parse_dockerfile_text(
-    text: str, path: str, build_args: Mapping[str, str] | None = None
+    text: str, path: str, build_args: Mapping[str, str] | None = None, *, first_line: str = ""
 ) -> Dockerfile:
     """Parse Dockerfile ``text`` as if read from ``path``; ``build_args`` override ARG
-    defaults (only for ARGs the file declares, as ``docker build --build-arg`` does)."""
-    return _Parser(path, build_args or {}).parse(text)
+    defaults (only for ARGs the file declares, as ``docker build --build-arg`` does).
+    ``first_line`` is an instruction the build writes above the file's first line."""
+    return _Parser(path, build_args or {}).parse(text, first_line)

@@ -162,11 +162,7 @@ def _rebuilt_parent(
 
 def expected_from(workspace: Workspace, image: Image) -> str:
     """The reference the image's FROM must name: its parent's, or its base image."""
-    if image.parent is None:
-        return image.base_image or ""
-    parent = workspace.image(image.parent)
-    repository = f"{workspace.image_prefix}{parent.name}:{parent.tag}"
-    return f"{workspace.registry}/{repository}" if workspace.registry else repository
+    return workspace.from_reference(image)
 
 
 def _same_ref(actual: str, expected: str, *, compare_namespace: bool) -> bool:

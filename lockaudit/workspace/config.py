@@ -89,6 +89,7 @@ _IMAGE_KEYS = {
     "python",
     "locks",
     "stage",
+    "from-inserted",
 }
 _FALLBACK_KEYS = {
     "tag",
@@ -328,6 +329,7 @@ def _images(raw: Mapping[str, Any], defaults: Target, doc: _Doc, after: int) -> 
         python=_bool(raw, "python", doc, True, after=after),
         locks_dir=_image_locks(raw, doc, after),
         stage=_opt_str(raw, "stage", doc, None, after=after),
+        from_inserted=_bool(raw, "from-inserted", doc, False, after=after),
     )
     result = [image]
     fallback = raw.get("fallback")
@@ -368,6 +370,7 @@ def _fallback(
         cache_to=_cache_specs(raw, "cache-to", doc, after) or image.cache_to,
         python=image.python,
         locks_dir=image.locks_dir,  # the same build context: the same place for its locks
+        from_inserted=image.from_inserted,  # the same build writes the FROM (its own parent)
     )
 
 

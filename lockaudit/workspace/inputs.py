@@ -52,7 +52,7 @@ __all__ = ["Inputs", "ParsedDockerfiles", "Unchecked", "as_inputs", "load_inputs
 # Build args the workspace supplies when a Dockerfile's ARG has no value of its own.
 _WORKSPACE_ARGS = {"REGISTRY": "registry", "IMAGE_PREFIX": "image_prefix"}
 
-_ArgsKey = tuple[str, tuple[tuple[str, str], ...]]
+_ArgsKey = tuple[str, tuple[tuple[str, str], ...], str]
 # the parsed Dockerfiles by image, the unchecked images, every parse by file and args
 _CachedParses = tuple[
     dict[str, "Dockerfile"], tuple["Unchecked", ...], dict[_ArgsKey, "Dockerfile | InputError"]
@@ -228,7 +228,8 @@ class Inputs:
         ARGs; raises InputError when it is missing or cannot be parsed."""
         require_dockerfile(self.workspace, image)
         args = dict(image.build_args)
-        parsed = self._parsed_dockerfile(image.dockerfile, args)
+        first = f"FROM {self.workspace.from_reference(image)}" if image.from_inserted else ""
+        parsed = self._parsed_dockerfile(image.dockerfile, args, first)
         defaults = {
             arg: value
             for arg, attr in _WORKSPACE_ARGS.items()
@@ -236,18 +237,19 @@ class Inputs:
         }
         if defaults and any(_lacks_value(parsed, arg) for arg in defaults):
             wanted = {a: v for a, v in defaults.items() if _lacks_value(parsed, a)}
-            parsed = self._parsed_dockerfile(image.dockerfile, {**wanted, **args})
+            parsed = self._parsed_dockerfile(image.dockerfile, {**wanted, **args}, first)
         return parsed
 
-    def _parsed_dockerfile(self, path: str, args: dict[str, str]) -> Dockerfile:
-        """One parse per file and set of args (a CPU fallback shares its twin's parse)."""
-        key = (path, tuple(sorted(args.items())))
+    def _parsed_dockerfile(self, path: str, args: dict[str, str], first: str) -> Dockerfile:
+        """One parse per file, set of args and written first line (a CPU fallback shares its
+        twin's parse)."""
+        key = (path, tuple(sorted(args.items())), first)
         found = self._memo.dockerfiles.get(key)
         if found is None:
             from lockaudit.parsing.dockerfile import parse_dockerfile
 
             try:
-                found = parse_dockerfile(self.root, path, args)
+                found = parse_dockerfile(self.root, path, args, first_line=first)
             except InputError as e:
                 found = e
             self._memo.dockerfiles[key] = found

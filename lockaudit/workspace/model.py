@@ -145,6 +145,9 @@ class Image:
     # (the Dockerfile must COPY its layer lock from the context); None: the workspace's.
     locks_dir: str | None = None
     stage: str | None = None  # the Dockerfile stage built (``--target``); None: the last one
+    # The Dockerfile has no FROM of its own: its build writes ``FROM <parent or base image>``
+    # above line 1 (``sed -i '1i FROM …'`` in CI), and lockaudit reads it so.
+    from_inserted: bool = False
 
     @cached_property  # the lookup key of every rule and map: built once
     def key(self) -> str:
@@ -245,6 +248,14 @@ class Workspace:
 
     def image(self, key: str) -> Image:
         return self._by_key[key]  # KeyError for an unknown key
+
+    def from_reference(self, image: Image) -> str:
+        """The reference the image's FROM must name: its parent's, or its base image."""
+        if image.parent is None:
+            return image.base_image or ""
+        parent = self.image(image.parent)
+        repository = f"{self.image_prefix}{parent.name}:{parent.tag}"
+        return f"{self.registry}/{repository}" if self.registry else repository
 
     @cached_property
     def _by_key(self) -> dict[str, Image]:

@@ -125,6 +125,8 @@ def discover_workspace(root: Path) -> Discovery:
     images, target = with_targets(
         root, _named_only(build_images(decider, settings, problems), unnamed), infos
     )
+    inserted = {fact.dockerfile for fact in facts if fact.inserted}
+    images = [replace(i, from_inserted=i.dockerfile in inserted) for i in images]
     check_keys(images, problems)
     versions = pick_one(tree.versions, "versions", problems)
     text = render(

@@ -38,6 +38,7 @@ class FoundImage:
     build_args: tuple[tuple[str, str], ...] = ()  # of the image's own build
     python: bool = True  # False: no Python (node, nginx...); the reason is among the notes
     stage: str = ""  # the stage built (--target, compose/bake target); "" for the last one
+    from_inserted: bool = False  # its build writes the FROM line above line 1 (sed -i '1i')
 
     @property
     def key(self) -> str:

@@ -21,9 +21,7 @@ from lockaudit.parsing.dockerfile import (
     Dockerfile,
     Stage,
     parse_dockerfile,
-    parse_dockerfile_text,
 )
-from lockaudit.parsing.requirements import read_text
 from lockaudit.parsing.shell import SimpleCommand, expand_words, split_commands
 from lockaudit.workspace.discover._facts import (
     UNKNOWN,
@@ -240,9 +238,7 @@ def _parse(
     root: Path, path: str, args: dict[str, str] | None, fact: BuildFact | None
 ) -> Dockerfile:
     """The Dockerfile as its build sees it: with the FROM line the source writes first."""
-    if fact is None or not fact.inserted:
-        return parse_dockerfile(root, path, args)
-    return parse_dockerfile_text(fact.inserted + "\n" + read_text(root, path), path, args)
+    return parse_dockerfile(root, path, args, first_line=fact.inserted if fact else "")
 
 
 def _chain_text(dockerfile: Dockerfile, target: str | None) -> str:

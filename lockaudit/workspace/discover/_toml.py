@@ -86,6 +86,9 @@ def _render_image(image: FoundImage) -> list[str]:
         out.append(f"parent = {_toml_str(image.parent)}")
     else:
         out.append(f"base-image = {_toml_str(image.base_image or '')}")
+    if image.from_inserted:
+        out.append("# its build writes a FROM line above the Dockerfile's line 1")
+        out.append("from-inserted = true")
     out.append(f"variant = {_toml_str(image.variant.value)}")
     if not image.python:
         out.append("python = false")
