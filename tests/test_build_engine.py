@@ -410,3 +410,24 @@ def test_sizes_are_recorded_and_unexplained_growth_is_flagged(bake_family: Works
     assert {key for key, t in trends.items() if t.growths} == {"mid:cuda", "stage:cuda"}
     growth = trends["mid:cuda"].growths[0]
     assert 3 << 20 <= growth.grown < (3 << 20) + 4096 and not growth.lock_changed
+
+
+@pytest.mark.parametrize("backend", [Backend.BUILD, Backend.BAKE])
+def test_a_dockerfile_whose_build_writes_its_from_is_built_under_that_from(
+    bake_family: Workspace, backend: Backend
+) -> None:
+    root = bake_family.root
+    config = root / "pyproject.toml"
+    text = config.read_text()
+    at = text.index('name = "other"')
+    config.write_text(text[:at] + "from-inserted = true\n" + text[at:])
+    dockerfile = root / "docker/other/Dockerfile"
+    dockerfile.write_text("ARG LAYER_LOCK\nRUN echo other >> /layers\n")  # no FROM of its own
+    on_disk = dockerfile.read_bytes()
+    workspace = load_workspace(root)
+    report = run_build(workspace, BuildOptions(backend=backend, gate=False))
+    assert report.ok, [(o.image_key, o.message) for o in report.outcomes]
+    ref = f"local/{workspace.image_prefix}other:cuda"
+    layers = docker("run", "--rm", ref, "sh", "-c", "cat /layers").split()
+    assert layers == ["locks/base-cuda.layer.txt", "other"]  # built on base:cuda, as written
+    assert dockerfile.read_bytes() == on_disk  # the file on disk is left as it is
