@@ -158,9 +158,8 @@ class BuildPlan:
 
 
 def image_ref(workspace: Workspace, image: Image) -> str:
-    """``{registry}/{image_prefix}{name}:{tag}`` (no registry part when none is configured)."""
-    name = f"{workspace.image_prefix}{image.name}:{image.tag}"
-    return f"{workspace.registry}/{name}" if workspace.registry else name
+    """The reference the image is tagged with (:meth:`Workspace.reference`)."""
+    return workspace.reference(image)
 
 
 def build_args_for(workspace: Workspace, image: Image) -> tuple[tuple[str, str], ...]:
@@ -295,11 +294,11 @@ def _step(
         target=bake_target_name(image),
         platform=docker_platform(workspace, image),
         stage=image.stage,
-        dockerfile_text=_with_from(inputs, image, parent_ref) if image.from_inserted else None,
+        dockerfile_text=_with_from(inputs, image) if image.from_inserted else None,
     )
 
 
-def _with_from(inputs: Inputs, image: Image, parent_ref: str | None) -> str:
+def _with_from(inputs: Inputs, image: Image) -> str:
     """The image's Dockerfile under the FROM line its build writes (``check`` reads it so)."""
     text = inputs.file_text(image.dockerfile)
     if text is None:
@@ -307,7 +306,7 @@ def _with_from(inputs: Inputs, image: Image, parent_ref: str | None) -> str:
             f"image {image.key}: cannot read {image.dockerfile}",
             location=inputs.workspace.config_location,
         )
-    return f"FROM {parent_ref}\n{text}"
+    return f"FROM {inputs.workspace.from_reference(image)}\n{text}"
 
 
 def builder_name(workspace: Workspace, options: BuildOptions) -> str | None:

@@ -74,7 +74,7 @@ def from_mismatch(ctx: CheckContext) -> Iterator[Finding]:
             yield from _rebuilt_parent(dockerfile, image, parent, chain)
             continue
         line = chain[-1].from_line
-        expected = expected_from(workspace, image)
+        expected = workspace.from_reference(image)
         if line.unresolved:
             names = ", ".join(line.unresolved)
             yield from_mismatch.finding(
@@ -158,11 +158,6 @@ def _rebuilt_parent(
             image=image.key,
             hint=f"give {image.key} the build-args of {parent.key} for {names}",
         )
-
-
-def expected_from(workspace: Workspace, image: Image) -> str:
-    """The reference the image's FROM must name: its parent's, or its base image."""
-    return workspace.from_reference(image)
 
 
 def _same_ref(actual: str, expected: str, *, compare_namespace: bool) -> bool:

@@ -249,13 +249,16 @@ class Workspace:
     def image(self, key: str) -> Image:
         return self._by_key[key]  # KeyError for an unknown key
 
+    def reference(self, image: Image) -> str:
+        """``{registry}/{image_prefix}{name}:{tag}`` (no registry part when none is set)."""
+        name = f"{self.image_prefix}{image.name}:{image.tag}"
+        return f"{self.registry}/{name}" if self.registry else name
+
     def from_reference(self, image: Image) -> str:
         """The reference the image's FROM must name: its parent's, or its base image."""
         if image.parent is None:
             return image.base_image or ""
-        parent = self.image(image.parent)
-        repository = f"{self.image_prefix}{parent.name}:{parent.tag}"
-        return f"{self.registry}/{repository}" if self.registry else repository
+        return self.reference(self.image(image.parent))
 
     @cached_property
     def _by_key(self) -> dict[str, Image]:
